@@ -1,0 +1,127 @@
+"""The one settings object of longhaul.
+
+Everything configurable is read here, from (highest precedence first) constructor arguments, the
+environment (``LONGHAUL_*``), a TOML file (``LONGHAUL_CONFIG``, else ``./longhaul.toml`` if present) and the
+defaults below. The Temporal connection is the exception by design: it is loaded the way the ``temporal``
+CLI loads it (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, TLS settings and profiles in
+``temporal.toml``, via :mod:`temporalio.envconfig`), so one set of variables serves both tools.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, computed_field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
+
+DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+
+
+def config_file_path() -> Path:
+    """The settings file: ``LONGHAUL_CONFIG`` if set, else ``longhaul.toml`` in the working directory."""
+    return Path(os.environ.get("LONGHAUL_CONFIG", "longhaul.toml"))
+
+
+class Settings(BaseSettings):
+    """longhaul's settings; see ``docs/configuration.md`` for every variable."""
+
+    model_config = SettingsConfigDict(env_prefix="LONGHAUL_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path(".longhaul"),
+        description="Where the embedded stack keeps its state: the Temporal SQLite file, the app database.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL of the app database; default: an SQLite file in the data dir. "
+        "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+    )
+    task_queue: str = Field(default="longhaul", description="The task queue workflows and activities run on.")
+    temporal_profile: str | None = Field(
+        default=None, description="Profile to load from temporal.toml (TEMPORAL_PROFILE works too)."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the HTTP API.")
+    dev_temporal_port: int = Field(default=7233, ge=1, le=65535, description="gRPC port of the dev server.")
+    dev_ui_port: int = Field(default=8233, ge=1, le=65535, description="Web UI port of the dev server.")
+    dev_sqlite_fast: bool = Field(
+        default=True,
+        description="Run the embedded server's SQLite in WAL mode with synchronous=normal: durable across a "
+        "crash of any process, though an OS crash or power loss may drop the last commits. "
+        "Set false for full sync (about half the throughput).",
+    )
+    worker_shutdown_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a stopping worker gives in-flight activities to finish before cancelling them.",
+    )
+    max_concurrent_activities: int = Field(default=100, ge=1, description="Activity slots per worker.")
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest event body the API accepts; Temporal payloads top out at 2 MB, "
+        "so large data goes by reference (a path or URL in the event).",
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @cached_property
+    def app_database_url(self) -> str:
+        """The app database URL, defaulting to ``<data_dir>/longhaul.db`` (SQLite)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'longhaul.db').resolve()}"
+
+    def temporal_connect_config(self) -> ClientConnectConfig:
+        """Connection arguments for :meth:`temporalio.client.Client.connect`, loaded like the CLI does."""
+        profile = ClientConfigProfile.load(profile=self.temporal_profile)
+        config = profile.to_client_connect_config()
+        config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
+        config.setdefault("namespace", DEFAULT_NAMESPACE)
+        return config
+
+    def temporal_address_configured(self) -> bool:
+        """Whether the user points at an existing Temporal server (env var or temporal.toml profile)."""
+        return ClientConfigProfile.load(profile=self.temporal_profile).address is not None
+
+    @property
+    def temporal_address(self) -> str:
+        return self.temporal_connect_config()["target_host"]
+
+    @property
+    def namespace(self) -> str:
+        return self.temporal_connect_config().get("namespace", DEFAULT_NAMESPACE)
+
+    @property
+    def api_url(self) -> str:
+        host = "localhost" if self.api_host in ("0.0.0.0", "127.0.0.1", "::") else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings; keyword arguments win over every other source."""
+    return Settings(**overrides)

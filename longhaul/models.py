@@ -1,0 +1,73 @@
+"""Shared pydantic models: run status, run updates and the run record as the product shows it."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+DEFAULT_TENANT = "default"
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT}
+)
+
+
+def run_id_for(workflow_id: str) -> str:
+    """The run id of a workflow id: short, URL-safe and derived, so any process can compute it.
+
+    Deriving it (rather than drawing a random one) is what lets duplicate deliveries of an event, the API,
+    the worker and a reconciliation sweep all agree on one run record without talking to each other.
+    """
+    return "run_" + hashlib.sha256(workflow_id.encode()).hexdigest()[:24]
+
+
+class RunUpdate(BaseModel):
+    """A change to a run record sent by the worker side; ``None`` fields are left as they are."""
+
+    run_id: str
+    status: RunStatus | None = None
+    progress: int | None = Field(default=None, ge=0, le=100)
+    stage: str | None = Field(default=None, max_length=200)
+    output: Any = None
+    error: str | None = None
+    attempt: int | None = None
+
+
+class RunRecord(BaseModel):
+    """A run as the product sees it: the durable record in app storage."""
+
+    id: str
+    tenant: str
+    workflow: str
+    workflow_id: str
+    event: str
+    event_id: str
+    status: RunStatus
+    progress: int
+    stage: str | None
+    input: Any
+    output: Any
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime

@@ -1,0 +1,52 @@
+"""The one place that builds Temporal clients, so every process speaks with the same data converter."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from longhaul.config import Settings
+
+# Typed search attributes every longhaul workflow carries, so runs can be filtered in the Temporal UI.
+TENANT = SearchAttributeKey.for_keyword("LonghaulTenant")
+EVENT = SearchAttributeKey.for_keyword("LonghaulEvent")
+RUN_ID = SearchAttributeKey.for_keyword("LonghaulRunId")
+BUSINESS_KEY = SearchAttributeKey.for_keyword("LonghaulKey")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (TENANT, EVENT, RUN_ID, BUSINESS_KEY)
+
+
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """Connect to the configured Temporal server with the pydantic data converter.
+
+    A client is bound to the event loop and process that created it: create one per process after any
+    fork, on the long-lived loop (the API's lifespan, the worker's main). ``lazy`` defers the connection
+    to the first call, so a process can start (and answer 503) while Temporal is down.
+    """
+    return await Client.connect(
+        **settings.temporal_connect_config(), data_converter=pydantic_data_converter, lazy=lazy
+    )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register longhaul's search attributes on the namespace; already registered ones are left alone.
+
+    Self-hosted and dev servers accept this through the operator service. Where the caller may not
+    (Temporal Cloud registers them per namespace in its console or ``tcld``), the error says what to do.
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    namespace = client.namespace
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )

@@ -1,0 +1,158 @@
+"""The ``longhaul`` command.
+
+Process exit is made deterministic here: the Temporal SDK can crash during interpreter finalization
+(sdk-python #300: Rust threads vs. a finalizing runtime), turning a successful command into exit 139.
+So :func:`main` flushes and leaves with ``os._exit`` once the command has shut everything down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from longhaul.config import Settings, load_settings
+
+app = typer.Typer(
+    name="longhaul",
+    help="Durable workflows for long-running processes, on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+events_app = typer.Typer(help="Send events.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LONGHAUL_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="State directory [env: LONGHAUL_DATA_DIR].")]
+
+
+@app.command()
+def dev(
+    api_port: Annotated[int | None, typer.Option("--api-port", help="HTTP API port (default 8000).")] = None,
+    temporal_port: Annotated[
+        int | None, typer.Option("--temporal-port", help="Temporal gRPC port (default 7233).")
+    ] = None,
+    ui_port: Annotated[int | None, typer.Option("--ui-port", help="Web UI port (default 8233).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the whole stack locally: Temporal dev server + Web UI, worker and HTTP API.
+
+    Uses the server TEMPORAL_ADDRESS points at, if set, instead of starting one.
+    """
+    from starters.dev import run_dev
+
+    settings = _settings(
+        api_port=api_port, dev_temporal_port=temporal_port, dev_ui_port=ui_port, data_dir=data_dir
+    )
+    raise typer.Exit(asyncio.run(run_dev(settings)))
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run a worker (production: run several). Stops gracefully on SIGTERM."""
+    from starters.worker import run_worker
+
+    asyncio.run(run_worker(_settings(data_dir=data_dir)))
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from starters.api import create_app
+
+    settings = _settings(api_host=host, api_port=port, data_dir=data_dir)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def status(url: Annotated[str | None, typer.Option(help="API URL (default from settings).")] = None) -> None:
+    """Check the running stack: API, app storage and Temporal. Exit status 0 only if all are healthy."""
+    base = url or _settings().api_url
+    try:
+        response = httpx.get(f"{base}/health", timeout=10)
+    except httpx.HTTPError as error:
+        typer.echo(f"API at {base}: unreachable ({error})", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(json.dumps(response.json(), indent=2))
+    raise typer.Exit(0 if response.status_code == 200 else 1)
+
+
+@events_app.command("send")
+def events_send(
+    name: Annotated[str, typer.Argument(help="Event name, e.g. hello.")],
+    data: Annotated[str, typer.Option("--data", help="Payload JSON, or @file.json.")] = "{}",
+    event_id: Annotated[str | None, typer.Option("--id", help="Event id / idempotency key.")] = None,
+    url: Annotated[str | None, typer.Option(help="API URL (default from settings).")] = None,
+) -> None:
+    """Send an event to the API and print the runs it started."""
+    raw = Path(data[1:]).read_text() if data.startswith("@") else data
+    try:
+        payload = json.loads(raw)
+    except json.JSONDecodeError as error:
+        typer.echo(f"--data is not valid JSON: {error}", err=True)
+        raise typer.Exit(2) from error
+    body: dict[str, Any] = {"payload": payload}
+    if event_id:
+        body["id"] = event_id
+    base = url or _settings().api_url
+    response = httpx.post(f"{base}/api/events/{name}", json=body, timeout=30)
+    typer.echo(json.dumps(response.json(), indent=2))
+    raise typer.Exit(0 if response.status_code == 202 else 1)
+
+
+def main() -> None:
+    """Entry point of the ``longhaul`` script: run the command, then exit without interpreter teardown."""
+    _setup_logging()
+    status_code = 0
+    try:
+        app(standalone_mode=True)
+    except SystemExit as exit_:
+        status_code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except KeyboardInterrupt:
+        status_code = 130
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status_code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status_code)
+
+
+if __name__ == "__main__":
+    main()

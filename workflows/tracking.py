@@ -1,0 +1,91 @@
+"""Run-record bookkeeping for workflow authors: ``await progress(40, "transcoding 720p")``.
+
+Every update goes through the ``update_run`` activity (workflows never do I/O) and is mirrored in the
+workflow's current details, so the Temporal UI shows the same stage and percent as the product's status
+page. :func:`tracked` wraps a workflow body with the status transitions of its run record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import CancelledError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.runs import RunActivities
+    from longhaul.models import RunStatus, RunUpdate, run_id_for
+
+T = TypeVar("T")
+
+# App storage may be down for a while: keep retrying (no attempt limit) with a capped backoff.
+_RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=20)
+)
+_RECORD_TIMEOUT = timedelta(seconds=30)
+
+
+def current_run_id() -> str:
+    """The run id of the running workflow (derived from its workflow id, like the API derives it)."""
+    return run_id_for(workflow.info().workflow_id)
+
+
+async def _record(**fields: Any) -> None:
+    await workflow.execute_activity_method(
+        RunActivities.update_run,
+        RunUpdate(run_id=current_run_id(), **fields),
+        start_to_close_timeout=_RECORD_TIMEOUT,
+        retry_policy=_RECORD_RETRY,
+        summary=f"run record: {fields.get('status') or fields.get('stage') or 'update'}",
+    )
+
+
+async def progress(percent: int, stage: str) -> None:
+    """Report progress: percent (0 to 100) and the current stage, to the run record and the Temporal UI."""
+    workflow.set_current_details(f"**{percent}%** {stage}")
+    await _record(progress=percent, stage=stage)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    while error is not None:
+        if isinstance(error, asyncio.CancelledError | CancelledError):
+            return True
+        error = error.__cause__  # type: ignore[assignment]
+    return False
+
+
+async def tracked(body: Callable[[], Awaitable[T]]) -> T:
+    """Run ``body`` with its run record moved to running, then completed, failed or cancelled."""
+    await _record(status=RunStatus.RUNNING, attempt=workflow.info().attempt)
+    try:
+        result = await body()
+    except (asyncio.CancelledError, FailureError) as error:
+        if _is_cancellation(error):
+            workflow.set_current_details("cancelled")
+            await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled")
+        else:
+            workflow.set_current_details(f"failed: {error}")
+            await _record(status=RunStatus.FAILED, stage="failed", error=_describe(error))
+        raise
+    workflow.set_current_details("**100%** completed")
+    await _record(status=RunStatus.COMPLETED, stage="completed", output=_jsonable(result))
+    return result
+
+
+def _describe(error: BaseException) -> str:
+    """The innermost cause is what a person needs ("card declined"), not "activity task failed"."""
+    parts = [str(error)]
+    cause = error.__cause__
+    while cause is not None:
+        parts.append(str(cause))
+        cause = cause.__cause__
+    return ": ".join(p for p in parts if p)
