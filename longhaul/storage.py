@@ -185,3 +185,8 @@ class RunStore:
         async with self._sessions.begin() as session:
             result = await session.execute(statement)
         return bool(getattr(result, "rowcount", 0))
+
+    async def count(self) -> int:
+        """How many run records exist (all tenants): for checks and operators' tooling."""
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(RunRow)) or 0)

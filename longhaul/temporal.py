@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.config import Settings
 
@@ -14,6 +15,22 @@ EVENT = SearchAttributeKey.for_keyword("LonghaulEvent")
 RUN_ID = SearchAttributeKey.for_keyword("LonghaulRunId")
 BUSINESS_KEY = SearchAttributeKey.for_keyword("LonghaulKey")
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (TENANT, EVENT, RUN_ID, BUSINESS_KEY)
+
+
+_UNAVAILABLE = frozenset(
+    {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means "Temporal cannot be reached now, try again later".
+
+    A lazily connected client reports a refused first connection as a plain RuntimeError from the
+    SDK's bridge ("Failed client connect"); later failures are RPCErrors with a transient status.
+    """
+    if isinstance(error, RPCError):
+        return error.status in _UNAVAILABLE
+    return isinstance(error, RuntimeError) and str(error).startswith("Failed client connect")
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:

@@ -99,15 +99,43 @@ def api(
 
 @app.command()
 def status(url: Annotated[str | None, typer.Option(help="API URL (default from settings).")] = None) -> None:
-    """Check the running stack: API, app storage and Temporal. Exit status 0 only if all are healthy."""
-    base = url or _settings().api_url
+    """Check each part from this machine: Temporal and app storage directly, then the API's health.
+
+    Exit status 0 only if all are healthy; each line names what failed, so an operator knows where to look.
+    """
+    settings = _settings()
+    checks = asyncio.run(_status_checks(settings, url or settings.api_url))
+    for name, problem in checks.items():
+        typer.echo(f"{name:<12} {problem or 'ok'}")
+    raise typer.Exit(1 if any(checks.values()) else 0)
+
+
+async def _status_checks(settings: Settings, api_url: str) -> dict[str, str | None]:
+    from longhaul.storage import RunStore
+    from longhaul.temporal import connect
+
+    checks: dict[str, str | None] = {}
     try:
-        response = httpx.get(f"{base}/health", timeout=10)
+        client = await connect(settings)
+        await client.service_client.check_health()
+        checks["temporal"] = None
+    except Exception as error:
+        checks["temporal"] = f"unreachable at {settings.temporal_address}: {error}"
+    store = RunStore(settings.app_database_url)
+    try:
+        await store.ping()
+        checks["app storage"] = None
+    except Exception as error:
+        checks["app storage"] = f"unavailable: {error}"
+    finally:
+        await store.close()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.get(f"{api_url}/health")
+        checks["api"] = None if response.status_code == 200 else f"unhealthy at {api_url}: {response.text}"
     except httpx.HTTPError as error:
-        typer.echo(f"API at {base}: unreachable ({error})", err=True)
-        raise typer.Exit(1) from error
-    typer.echo(json.dumps(response.json(), indent=2))
-    raise typer.Exit(0 if response.status_code == 200 else 1)
+        checks["api"] = f"unreachable at {api_url}: {error!r}"
+    return checks
 
 
 @events_app.command("send")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,15 +24,16 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from longhaul.config import Settings
 from longhaul.models import DEFAULT_TENANT, RunRecord, run_id_for
 from longhaul.storage import RunStore
-from longhaul.temporal import EVENT, RUN_ID, TENANT
+from longhaul.temporal import EVENT, RUN_ID, TENANT, is_unavailable
 from workflows.catalog import EVENTS, subscribers, workflow_name
 
-_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}
+# How long one start may wait for Temporal before the request is answered 503.
+START_RPC_TIMEOUT = timedelta(seconds=10)
 
 
 class UnknownEventError(LookupError):
@@ -115,12 +117,12 @@ class Ingestor:
         )
         try:
             await self._start_workflow(name, workflow_id, run_id, event_name, event_id, payload, tenant)
-        except RPCError as error:
-            if error.status not in _UNAVAILABLE:
+        except (RPCError, RuntimeError) as error:
+            if not is_unavailable(error):
                 raise
             if created:
                 await self.store.delete_if_queued(run_id)
-            raise TemporalUnavailableError(f"Temporal is unavailable: {error.message}") from error
+            raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error
         return record
 
     async def _start_workflow(
@@ -150,4 +152,5 @@ class Ingestor:
                     ]
                 ),
                 static_summary=f"{event_name} {event_id} → {name} ({run_id})",
+                rpc_timeout=START_RPC_TIMEOUT,
             )

@@ -60,5 +60,7 @@ async def test_hello_wait_is_a_durable_timer_skipped_by_time_skipping_server(
 
     assert result == HelloResult(message="Hi, Grace!")
     assert skipped >= timedelta(hours=3)
-    timers = [e for e in (await handle.fetch_history()).events if e.HasField("timer_started_event_attributes")]
+    timers = [
+        e for e in (await handle.fetch_history()).events if e.HasField("timer_started_event_attributes")
+    ]
     assert len(timers) == 1

@@ -1,0 +1,121 @@
+"""The HTTP API in process (ASGI), against a real dev server and real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from longhaul.config import Settings
+from longhaul.storage import RunStore
+from starters.api import create_app
+from starters.worker import build_worker
+
+
+@asynccontextmanager
+async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+def temporal_address(dev_client: Client, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the API at the test dev server the way a user would: TEMPORAL_ADDRESS."""
+    address = dev_client.service_client.config.target_host
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    return address
+
+
+async def wait_for_status(http: httpx.AsyncClient, status_url: str, status: str) -> dict[str, object]:
+    for _ in range(200):
+        body: dict[str, object] = (await http.get(status_url)).json()
+        if body["status"] == status:
+            return body
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run never reached {status}: {body}")
+
+
+async def test_post_event_returns_202_with_run_and_worker_completes_it(
+    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    async with api_client(create_app(settings)) as http, build_worker(dev_client, store, settings):
+        response = await http.post("/api/events/hello", json={"payload": {"name": "Lin"}})
+        assert response.status_code == 202
+        body = response.json()
+        assert body["event_id"].startswith("evt_")
+        [run] = body["runs"]
+        assert run["workflow"] == "hello"
+        assert run["status_url"] == f"http://api/api/runs/{run['run_id']}"
+        record = await wait_for_status(http, run["status_url"], "completed")
+        assert record["output"] == {"message": "Hello, Lin!"}
+        assert record["progress"] == 100
+
+
+async def test_health_reports_database_and_temporal(temporal_address: str, settings: Settings) -> None:
+    async with api_client(create_app(settings)) as http:
+        response = await http.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "needle"),
+    [
+        ("nope", {"payload": {}}, 404, "known events: hello"),
+        ("hello", {"payload": {}}, 422, '"loc":["body","payload","name"]'),
+        ("hello", {"payload": {"name": "x", "colour": "red"}}, 422, '"loc":["body","payload","colour"]'),
+        (
+            "hello",
+            {"payload": {"name": "x", "wait_seconds": -1}},
+            422,
+            '"loc":["body","payload","wait_seconds"]',
+        ),
+        ("hello", {"id": "has spaces", "payload": {"name": "x"}}, 422, '"loc":["body","id"]'),
+    ],
+)
+async def test_bad_event_is_refused_with_field_path_and_nothing_recorded(
+    temporal_address: str,
+    settings: Settings,
+    store: RunStore,
+    name: str,
+    body: object,
+    status: int,
+    needle: str,
+) -> None:
+    async with api_client(create_app(settings)) as http:
+        response = await http.post(f"/api/events/{name}", json=body)
+    assert response.status_code == status
+    assert needle in response.text
+    assert await store.count() == 0
+
+
+async def test_malformed_json_is_400(temporal_address: str, settings: Settings) -> None:
+    async with api_client(create_app(settings)) as http:
+        response = await http.post(
+            "/api/events/hello", content=b'{"payload": ', headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "malformed JSON body"}
+
+
+async def test_temporal_down_answers_503_with_retry_after_and_leaves_no_record(
+    settings: Settings, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nothing listens on port 1
+    async with api_client(create_app(settings)) as http:
+        response = await http.post("/api/events/hello", json={"id": "e1", "payload": {"name": "Ada"}})
+        health = await http.get("/health")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "Temporal is unavailable" in response.json()["detail"]
+    assert await store.count() == 0
+    assert health.status_code == 503
+    assert health.json()["database"] == "ok"

@@ -1,0 +1,83 @@
+"""The ``longhaul`` command as a subprocess: exit statuses must be the command's, never a teardown crash.
+
+The Temporal SDK can crash while the interpreter finalizes (sdk-python #300); measured here: a bare
+script using a client crashed in 1 of 16 runs, one starting a test server in 4 to 6 of 16. ``main``
+leaves with ``os._exit`` after shutting everything down; these tests run commands that use a client
+many times and demand the command's own status every time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from tests.processes import LONGHAUL, Process, clean_env, free_port
+
+RUNS = 10
+
+
+@pytest.fixture
+def worker_env(dev_client: Client) -> dict[str, str]:
+    return clean_env(
+        TEMPORAL_ADDRESS=dev_client.service_client.config.target_host,
+        LONGHAUL_TASK_QUEUE="cli-checks",
+        LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="1",
+    )
+
+
+def test_worker_command_exits_zero_on_sigterm_every_time(tmp_path: Path, worker_env: dict[str, str]) -> None:
+    statuses = []
+    for attempt in range(RUNS):
+        worker = Process(["worker"], tmp_path, worker_env, tmp_path / f"worker-{attempt}.log")
+        try:
+            worker.wait_for_output("worker polling task queue 'cli-checks'", 60)
+            statuses.append(worker.stop())
+        finally:
+            worker.kill()
+        assert "worker stopped" in worker.output
+    assert statuses == [0] * RUNS
+
+
+@pytest.fixture
+def api_url(tmp_path: Path, worker_env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    api = Process(["api", f"--port={port}"], tmp_path, worker_env, tmp_path / "api.log")
+    try:
+        api.wait_for_output("Application startup complete", 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        api.stop()
+
+
+def _status(tmp_path: Path, env: dict[str, str], api_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LONGHAUL, "status", f"--url={api_url}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_status_exits_zero_every_time_when_all_parts_are_healthy(
+    tmp_path: Path, worker_env: dict[str, str], api_url: str
+) -> None:
+    results = [_status(tmp_path, worker_env, api_url) for _ in range(RUNS)]
+    assert [r.returncode for r in results] == [0] * RUNS, [r.stdout + r.stderr for r in results]
+    assert results[0].stdout.split() == ["temporal", "ok", "app", "storage", "ok", "api", "ok"]
+
+
+def test_status_names_the_unreachable_part_and_exits_1(tmp_path: Path, worker_env: dict[str, str]) -> None:
+    result = _status(tmp_path, worker_env, "http://127.0.0.1:1")
+    assert result.returncode == 1
+    lines = dict(
+        line.split(maxsplit=1) for line in result.stdout.replace("app storage", "storage").splitlines()
+    )
+    assert lines["temporal"] == "ok"
+    assert lines["storage"] == "ok"
+    assert lines["api"].startswith("unreachable at http://127.0.0.1:1")

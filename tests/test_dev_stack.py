@@ -1,0 +1,140 @@
+"""``longhaul dev`` as a user runs it: a real subprocess with its own server, worker and API."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tests.processes import LONGHAUL, Process, alive, clean_env, descendants, free_port, wait_until
+
+STARTUP = 120.0
+
+
+class Stack:
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.cwd = cwd
+        self.env = env
+        self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.runs = 0
+
+    @property
+    def args(self) -> list[str]:
+        return [
+            "dev",
+            f"--api-port={self.api_port}",
+            f"--temporal-port={self.temporal_port}",
+            f"--ui-port={self.ui_port}",
+        ]
+
+    @property
+    def api(self) -> str:
+        return f"http://localhost:{self.api_port}"
+
+    def start(self) -> Process:
+        self.runs += 1
+        process = Process(self.args, self.cwd, self.env, self.cwd / f"dev-{self.runs}.log")
+        try:
+            process.wait_for_output("longhaul dev is up", STARTUP)
+        except BaseException:
+            process.kill()
+            raise
+        return process
+
+    def send(self, event_id: str, **payload: Any) -> str:
+        response = httpx.post(f"{self.api}/api/events/hello", json={"id": event_id, "payload": payload})
+        assert response.status_code == 202, response.text
+        run_id: str = response.json()["runs"][0]["run_id"]
+        return run_id
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(f"{self.api}/api/runs/{run_id}").json()
+        return body
+
+    def wait_completed(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
+        wait_until(lambda: self.run(run_id)["status"] == "completed", timeout, f"run {run_id} to complete")
+        return self.run(run_id)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    yield Stack(tmp_path, clean_env())
+
+
+def test_dev_stack_runs_events_stops_cleanly_and_keeps_history_across_restart(stack: Stack) -> None:
+    dev = stack.start()
+    try:
+        assert f"http://localhost:{stack.ui_port}" in dev.output
+        assert httpx.get(f"http://localhost:{stack.ui_port}").status_code == 200
+        first = stack.send("smoke-1", name="Ada")
+        assert stack.wait_completed(first)["output"] == {"message": "Hello, Ada!"}
+        # A durable timer in flight when the stack stops fires after the restart.
+        sleeper = stack.send("smoke-sleeper", name="Bob", wait_seconds=4)
+        children = descendants(dev.popen.pid)
+        assert len(children) >= 3  # server, worker, API
+    finally:
+        status = dev.stop()
+    assert status == 0, dev.output
+    assert "longhaul dev: stopped" in dev.output
+    assert not [pid for pid in children if alive(pid)], "children outlived longhaul dev"
+
+    dev = stack.start()
+    try:
+        assert stack.run(first)["status"] == "completed"  # app storage kept the record
+        assert stack.wait_completed(sleeper)["output"] == {"message": "Hello, Bob!"}
+        assert stack.wait_completed(stack.send("smoke-2", name="Cy"))["output"] == {"message": "Hello, Cy!"}
+        history = _describe(f"127.0.0.1:{stack.temporal_port}", "hello/default/smoke-1")
+        assert history == WorkflowExecutionStatus.COMPLETED  # Temporal's SQLite kept the history
+    finally:
+        assert dev.stop() == 0, dev.output
+
+
+def _describe(address: str, workflow_id: str) -> WorkflowExecutionStatus | None:
+    import asyncio
+
+    async def describe() -> WorkflowExecutionStatus | None:
+        client = await Client.connect(address)
+        return (await client.get_workflow_handle(workflow_id).describe()).status
+
+    return asyncio.run(describe())
+
+
+@pytest.mark.parametrize(
+    ("taken", "flag", "what"),
+    [("api", "--api-port", "HTTP API"), ("temporal", "--temporal-port", "Temporal server")],
+)
+def test_dev_port_in_use_fails_with_one_line_naming_port_and_flag(
+    stack: Stack, taken: str, flag: str, what: str
+) -> None:
+    port = stack.api_port if taken == "api" else stack.temporal_port
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        result = subprocess.run(
+            [LONGHAUL, *stack.args], cwd=stack.cwd, env=stack.env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"longhaul dev: error: port {port} ({what}) is already in use; choose another with {flag}"
+    ]
+    assert not (stack.cwd / ".longhaul" / "temporal.db").exists()  # nothing was started
+
+
+def test_dev_uses_existing_server_when_temporal_address_is_set(tmp_path: Path, dev_client: Client) -> None:
+    address = dev_client.service_client.config.target_host
+    stack = Stack(tmp_path, clean_env(TEMPORAL_ADDRESS=address))
+    dev = stack.start()
+    try:
+        assert f"Temporal     {address}" in dev.output
+        assert not (tmp_path / ".longhaul" / "temporal.db").exists()
+        assert stack.wait_completed(stack.send("existing-1", name="Di"))["output"] == {
+            "message": "Hello, Di!"
+        }
+    finally:
+        assert dev.stop() == 0, dev.output
