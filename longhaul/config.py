@@ -66,6 +66,7 @@ class Settings(BaseSettings):
         description="Seconds a stopping worker gives in-flight activities to finish before cancelling them.",
     )
     max_concurrent_activities: int = Field(default=100, ge=1, description="Activity slots per worker.")
+    log_level: str = Field(default="INFO", description="Log level of longhaul's processes.")
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

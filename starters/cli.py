@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import ValidationError
 
 from longhaul.config import Settings, load_settings
 
@@ -31,9 +32,9 @@ events_app = typer.Typer(help="Send events.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
 
-def _setup_logging() -> None:
+def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=os.environ.get("LONGHAUL_LOG_LEVEL", "INFO").upper(),
+        level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -163,10 +164,13 @@ def events_send(
 
 def main() -> None:
     """Entry point of the ``longhaul`` script: run the command, then exit without interpreter teardown."""
-    _setup_logging()
     status_code = 0
     try:
+        _setup_logging(load_settings().log_level)
         app(standalone_mode=True)
+    except ValidationError as error:
+        print(f"longhaul: invalid settings: {error}", file=sys.stderr)
+        status_code = 2
     except SystemExit as exit_:
         status_code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     except KeyboardInterrupt:

@@ -81,3 +81,18 @@ def test_status_names_the_unreachable_part_and_exits_1(tmp_path: Path, worker_en
     assert lines["temporal"] == "ok"
     assert lines["storage"] == "ok"
     assert lines["api"].startswith("unreachable at http://127.0.0.1:1")
+
+
+def test_invalid_setting_is_one_clear_error_with_status_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [LONGHAUL, "status"],
+        cwd=tmp_path,
+        env=clean_env(LONGHAUL_API_PORT="not-a-port"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("longhaul: invalid settings:")
+    assert "api_port" in result.stderr
+    assert "Traceback" not in result.stderr
