@@ -18,6 +18,7 @@ class RunActivities:
     async def update_run(self, change: RunUpdate) -> None:
         """Apply ``change`` to the run record. Idempotent: applying the same update twice is harmless,
         and a run that reached a final status is never moved back."""
-        changed = await self.store.apply(change)
+        info = activity.info()
+        changed = await self.store.apply(change, op_id=f"{info.workflow_run_id}/{info.activity_id}")
         if not changed:
             activity.logger.info("run %s already final or missing; update skipped", change.run_id)

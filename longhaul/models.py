@@ -28,6 +28,7 @@ class RunStatus(StrEnum):
 TERMINAL_STATUSES = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT}
 )
+REPLAYABLE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
 
 
 def run_id_for(workflow_id: str) -> str:
@@ -49,6 +50,14 @@ class RunUpdate(BaseModel):
     output: Any = None
     error: str | None = None
     attempt: int | None = None
+    log: str | None = Field(default=None, description="A log line to append to the run's log.")
+    log_level: str = "info"
+
+
+class LogLine(BaseModel):
+    at: datetime
+    level: str
+    message: str
 
 
 class RunRecord(BaseModel):
@@ -60,6 +69,9 @@ class RunRecord(BaseModel):
     workflow_id: str
     event: str
     event_id: str
+    business_key: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    replay_of: str | None = None
     status: RunStatus
     progress: int
     stage: str | None
@@ -71,3 +83,13 @@ class RunRecord(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    logs: list[LogLine] = Field(
+        default_factory=list, description="Log lines, oldest first (run detail only)."
+    )
+
+
+class RunPage(BaseModel):
+    """One page of a run listing; pass ``next_cursor`` back to get the next page."""
+
+    runs: list[RunRecord]
+    next_cursor: str | None

@@ -7,17 +7,39 @@ worker moves it through its statuses, and status pages read it. Uniqueness of a 
 
 from __future__ import annotations
 
+import base64
+import binascii
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, UniqueConstraint, event, func, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from longhaul.models import TERMINAL_STATUSES, RunRecord, RunStatus, RunUpdate
+from longhaul.models import TERMINAL_STATUSES, LogLine, RunPage, RunRecord, RunStatus, RunUpdate
+
+MAX_LOG_LINES = 500  # a run's detail shows its newest lines; the table keeps them all
 
 
 def utcnow() -> datetime:
@@ -30,14 +52,20 @@ class Base(DeclarativeBase):
 
 class RunRow(Base):
     __tablename__ = "runs"
-    __table_args__ = (UniqueConstraint("tenant", "event", "event_id", "workflow", name="uq_runs_event"),)
+    __table_args__ = (
+        UniqueConstraint("tenant", "event", "event_id", "workflow", name="uq_runs_event"),
+        Index("ix_runs_listing", "tenant", "created_at", "id"),
+        Index("ix_runs_key", "tenant", "workflow", "business_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    workflow: Mapped[str] = mapped_column(String(100), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    workflow: Mapped[str] = mapped_column(String(100))
     workflow_id: Mapped[str] = mapped_column(String(400), unique=True)
-    event: Mapped[str] = mapped_column(String(100), index=True)
+    event: Mapped[str] = mapped_column(String(100))
     event_id: Mapped[str] = mapped_column(String(200))
+    business_key: Mapped[str | None] = mapped_column(String(200))
+    replay_of: Mapped[str | None] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(200))
@@ -50,27 +78,72 @@ class RunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    def to_record(self) -> RunRecord:
-        return RunRecord.model_validate(
-            {
-                **{c.key: getattr(self, c.key) for c in RunRow.__table__.columns},
-                # SQLite drops time zones; every stored time is UTC.
-                **{
-                    k: _as_utc(getattr(self, k))
-                    for k in ("created_at", "started_at", "finished_at", "updated_at")
-                },
-            }
-        )
+
+class RunTagRow(Base):
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class RunLogRow(Base):
+    __tablename__ = "run_logs"
+    __table_args__ = (UniqueConstraint("run_id", "op_id", name="uq_run_logs_op"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    level: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    op_id: Mapped[str] = mapped_column(String(200))
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
+    """SQLite drops time zones; every stored time is UTC."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
 
 
+def _record(row: RunRow, tags: list[str], logs: list[LogLine] | None = None) -> RunRecord:
+    values = {c.key: getattr(row, c.key) for c in RunRow.__table__.columns}
+    for key in ("created_at", "started_at", "finished_at", "updated_at"):
+        values[key] = _as_utc(values[key])
+    return RunRecord.model_validate({**values, "tags": tags, "logs": logs or []})
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What ``GET /api/runs`` filters on; ``None`` means any."""
+
+    tenant: str
+    status: RunStatus | None = None
+    workflow: str | None = None
+    event: str | None = None
+    tag: str | None = None
+
+
+class InvalidCursorError(ValueError):
+    """A pagination cursor that this API did not hand out."""
+
+
+def _encode_cursor(row: RunRow) -> str:
+    created = _as_utc(row.created_at)
+    assert created is not None
+    return base64.urlsafe_b64encode(f"{created.isoformat()}|{row.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, run_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), run_id
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise InvalidCursorError(f"invalid cursor {cursor!r}") from error
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL lets the API read while the worker writes; busy_timeout makes writers queue instead of failing."""
+    """WAL lets the API read while the worker writes; busy_timeout makes writers queue instead of failing;
+    foreign keys are off by default in SQLite."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -78,6 +151,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
 
@@ -115,6 +189,9 @@ class RunStore:
         event: str,
         event_id: str,
         input: Any,
+        business_key: str | None = None,
+        tags: list[str] | None = None,
+        replay_of: str | None = None,
     ) -> tuple[RunRecord, bool]:
         """Insert a ``queued`` record; if the same run exists already, return it. Second item: inserted?"""
         now = utcnow()
@@ -125,6 +202,8 @@ class RunStore:
             workflow_id=workflow_id,
             event=event,
             event_id=event_id,
+            business_key=business_key,
+            replay_of=replay_of,
             status=RunStatus.QUEUED,
             progress=0,
             input=input,
@@ -132,32 +211,116 @@ class RunStore:
             created_at=now,
             updated_at=now,
         )
+        unique_tags = sorted(set(tags or []))
         try:
             async with self._sessions.begin() as session:
                 session.add(row)
-            return row.to_record(), True
+                await session.flush()
+                if unique_tags:
+                    await session.execute(
+                        insert(RunTagRow), [{"run_id": run_id, "tag": t} for t in unique_tags]
+                    )
+            return _record(row, unique_tags), True
         except IntegrityError:
-            existing = await self.get(run_id)
+            existing = await self.get(run_id, logs=False)
             if existing is None:  # a different run holds the unique key: a caller bug, not a duplicate
                 raise
             return existing, False
 
-    async def get(self, run_id: str) -> RunRecord | None:
+    async def get(self, run_id: str, *, tenant: str | None = None, logs: bool = True) -> RunRecord | None:
+        """One run with its tags (and newest log lines); ``tenant`` scopes the lookup when given."""
         async with self._sessions() as session:
             row = await session.get(RunRow, run_id)
-            return row.to_record() if row else None
+            if row is None or (tenant is not None and row.tenant != tenant):
+                return None
+            tags = list(
+                await session.scalars(
+                    select(RunTagRow.tag).where(RunTagRow.run_id == run_id).order_by(RunTagRow.tag)
+                )
+            )
+            lines: list[LogLine] = []
+            if logs:
+                newest = (
+                    select(RunLogRow)
+                    .where(RunLogRow.run_id == run_id)
+                    .order_by(RunLogRow.id.desc())
+                    .limit(MAX_LOG_LINES)
+                )
+                lines = [
+                    LogLine(at=_as_utc(r.at) or r.at, level=r.level, message=r.message)
+                    for r in reversed(list(await session.scalars(newest)))
+                ]
+            return _record(row, tags, lines)
+
+    async def list(self, where: RunFilter, *, limit: int = 50, cursor: str | None = None) -> RunPage:
+        """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""
+        statement = select(RunRow).where(RunRow.tenant == where.tenant)
+        if where.status is not None:
+            statement = statement.where(RunRow.status == where.status)
+        if where.workflow is not None:
+            statement = statement.where(RunRow.workflow == where.workflow)
+        if where.event is not None:
+            statement = statement.where(RunRow.event == where.event)
+        if where.tag is not None:
+            tagged = select(RunTagRow.run_id).where(RunTagRow.tag == where.tag)
+            statement = statement.where(RunRow.id.in_(tagged))
+        if cursor is not None:
+            created, run_id = _decode_cursor(cursor)
+            statement = statement.where(
+                or_(RunRow.created_at < created, and_(RunRow.created_at == created, RunRow.id < run_id))
+            )
+        statement = statement.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(limit + 1)
+        async with self._sessions() as session:
+            rows = list(await session.scalars(statement))
+            page, more = rows[:limit], len(rows) > limit
+            tags: dict[str, list[str]] = {row.id: [] for row in page}
+            if page:
+                tag_rows = await session.execute(
+                    select(RunTagRow.run_id, RunTagRow.tag)
+                    .where(RunTagRow.run_id.in_(tags))
+                    .order_by(RunTagRow.tag)
+                )
+                for run_id, tag in tag_rows:
+                    tags[run_id].append(tag)
+        return RunPage(
+            runs=[_record(row, tags[row.id]) for row in page],
+            next_cursor=_encode_cursor(page[-1]) if more else None,
+        )
+
+    async def find_active(self, *, tenant: str, workflow: str, business_key: str) -> RunRecord | None:
+        """The newest run of ``workflow`` for ``business_key`` that has not finished (signal routing)."""
+        statement = (
+            select(RunRow.id)
+            .where(
+                RunRow.tenant == tenant,
+                RunRow.workflow == workflow,
+                RunRow.business_key == business_key,
+                RunRow.status.not_in([s.value for s in TERMINAL_STATUSES]),
+            )
+            .order_by(RunRow.created_at.desc())
+            .limit(1)
+        )
+        async with self._sessions() as session:
+            run_id = await session.scalar(statement)
+        return await self.get(run_id, logs=False) if run_id else None
+
+    async def count_replays(self, run_id: str) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count()).where(RunRow.replay_of == run_id)) or 0)
 
     async def delete_if_queued(self, run_id: str) -> None:
         """Remove a record whose workflow never started, so no record claims a run that does not exist."""
         async with self._sessions.begin() as session:
-            row = await session.get(RunRow, run_id)
-            if row is not None and row.status == RunStatus.QUEUED:
-                await session.delete(row)
+            await session.execute(
+                delete(RunRow).where(RunRow.id == run_id, RunRow.status == RunStatus.QUEUED)
+            )
 
-    async def apply(self, change: RunUpdate) -> bool:
+    async def apply(self, change: RunUpdate, *, op_id: str) -> bool:
         """Apply a worker-side update. A run that reached a final status is never changed again.
 
-        Returns whether a record changed: a retried activity may apply the same update twice, harmlessly.
+        ``op_id`` names the operation (workflow run + step): a retried activity applies the same update
+        again harmlessly, and its log line is stored once (unique per run and op id).
+        Returns whether the record changed.
         """
         now = utcnow()
         values: dict[str, Any] = {"updated_at": now}
@@ -183,8 +346,15 @@ class RunStore:
             .values(**values)
         )
         async with self._sessions.begin() as session:
-            result = await session.execute(statement)
-        return bool(getattr(result, "rowcount", 0))
+            changed = bool(getattr(await session.execute(statement), "rowcount", 0))
+            if changed and change.log:
+                line = {"run_id": change.run_id, "at": now, "level": change.log_level, "message": change.log}
+                try:
+                    async with session.begin_nested():
+                        await session.execute(insert(RunLogRow).values(**line, op_id=op_id))
+                except IntegrityError:
+                    pass  # this operation's line is stored already: a retry
+        return changed
 
     async def count(self) -> int:
         """How many run records exist (all tenants): for checks and operators' tooling."""

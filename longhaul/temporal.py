@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -67,3 +69,27 @@ async def ensure_search_attributes(client: Client) -> None:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
+
+
+async def signal_once(client: Client, workflow_id: str, signal: str, arg: Any, *, request_id: str) -> None:
+    """Signal a workflow at most once per ``request_id``.
+
+    The server drops a signal whose request id the workflow has already seen, so a redelivered event
+    (a client's retry, a webhook sent twice) signals once. The SDK's ``handle.signal`` draws a random
+    request id, hence this direct call; the argument goes through the client's data converter as usual.
+    """
+    from temporalio.api.common.v1 import Payloads, WorkflowExecution
+    from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
+
+    payloads = await client.data_converter.encode([arg])
+    await client.workflow_service.signal_workflow_execution(
+        SignalWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+            signal_name=signal,
+            input=Payloads(payloads=payloads),
+            identity=client.identity,
+            request_id=request_id,
+        ),
+        retry=True,
+    )

@@ -1,32 +1,50 @@
-"""The HTTP API: send events, read runs. Small typed endpoints; the pydantic schema is the validation."""
+"""The HTTP API: send events, read and act on runs. Small typed endpoints; the pydantic schema is the
+validation, and every refusal names the field and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
 from longhaul.config import Settings, load_settings
-from longhaul.models import RunRecord
-from longhaul.storage import RunStore
+from longhaul.models import DEFAULT_TENANT, RunPage, RunRecord, RunStatus
+from longhaul.storage import InvalidCursorError, RunFilter, RunStore
 from longhaul.temporal import connect, ensure_search_attributes
-from starters.ingest import EventEnvelope, Ingestor, TemporalUnavailableError, UnknownEventError
+from starters.service import (
+    MAX_BATCH,
+    Accepted,
+    BatchItem,
+    ConflictError,
+    EventEnvelope,
+    InvalidInputError,
+    NotFoundError,
+    RunService,
+    TemporalUnavailableError,
+)
+from workflows.catalog import CATALOG, Catalog
 
 log = logging.getLogger("longhaul.api")
 
 RETRY_AFTER_SECONDS = 5
+STREAM_POLL_SECONDS = 0.25
+STREAM_KEEPALIVE_SECONDS = 15.0
 
 
 class RunRef(BaseModel):
     run_id: str
     workflow: str
-    status: str
+    status: RunStatus
+    via: Literal["start", "signal", "replay"] = Field(description="How the request reached the run.")
     status_url: str
 
 
@@ -35,13 +53,45 @@ class EventAccepted(BaseModel):
     runs: list[RunRef]
 
 
+class BatchRequest(BaseModel):
+    events: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchAccepted(BaseModel):
+    results: list[EventAccepted]
+
+
+class EventInfo(BaseModel):
+    name: str
+    version: int
+    starts: list[str] = Field(description="Workflows each event of this name starts.")
+    signals: list[str] = Field(description="Workflows this event is delivered to as a signal.")
+    json_schema: dict[str, Any] = Field(description="JSON Schema of the payload.")
+
+
 class Health(BaseModel):
     status: str
     database: str
     temporal: str
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def current_tenant() -> str:
+    """The caller's tenant. One default tenant until API keys exist; then the key decides."""
+    return DEFAULT_TENANT
+
+
+Tenant = Annotated[str, Depends(current_tenant)]
+
+
+def _service(request: Request) -> RunService:
+    service: RunService = request.app.state.service
+    return service
+
+
+Service = Annotated[RunService, Depends(_service)]
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> FastAPI:
     """The API application. The Temporal client and the store are made in the lifespan, i.e. in the
     serving process on its own event loop (clients do not survive a fork)."""
     settings = settings or load_settings()
@@ -56,8 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as error:  # Temporal may be down now; the worker registers them too
             log.warning("could not check search attributes yet: %s", error)
         app.state.store = store
-        app.state.ingestor = Ingestor(client, store, settings)
         app.state.client = client
+        app.state.service = RunService(client, store, settings, catalog)
         try:
             yield
         finally:
@@ -69,13 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = error.errors()
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(status_code=400, content={"detail": "malformed JSON body"})
-        return JSONResponse(status_code=422, content={"detail": _jsonable_errors(errors)})
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    _add_error_handlers(app)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     async def health(request: Request) -> Any:
@@ -93,50 +138,226 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = Health(status="ok" if ok else "degraded", database=database, temporal=temporal)
         return body if ok else JSONResponse(status_code=503, content=body.model_dump())
 
-    @app.post("/api/events/{name}", status_code=202, response_model=EventAccepted)
-    async def send_event(name: str, envelope: EventEnvelope, request: Request) -> EventAccepted:
-        """Send an event: every workflow subscribed to it starts once per event id."""
-        ingestor: Ingestor = request.app.state.ingestor
-        try:
-            accepted = await ingestor.send(name, envelope)
-        except UnknownEventError as error:
-            raise HTTPException(status_code=404, detail=str(error)) from error
-        except ValidationError as error:
-            detail = [{**e, "loc": ["body", "payload", *e["loc"]]} for e in error.errors()]
-            raise RequestValidationError(detail) from error
-        except TemporalUnavailableError as error:
-            raise HTTPException(
-                status_code=503, detail=str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-            ) from error
-        return EventAccepted(
-            event_id=accepted.event_id,
-            runs=[
-                RunRef(
-                    run_id=run.id,
-                    workflow=run.workflow,
-                    status=run.status,
-                    status_url=str(request.url_for("get_run", run_id=run.id)),
-                )
-                for run in accepted.runs
-            ],
+    @app.get("/api/events", response_model=list[EventInfo])
+    async def list_events() -> list[EventInfo]:
+        """The event catalog: every event's schema and what it does."""
+        return [
+            EventInfo(
+                name=name,
+                version=event.version,
+                starts=[s.workflow_name for s in catalog.subscribers(name)],
+                signals=[r.workflow_name for r in catalog.routes_for(name)],
+                json_schema=event.schema.model_json_schema(),
+            )
+            for name, event in sorted(catalog.events.items())
+        ]
+
+    @app.post("/api/events/{name}", status_code=202, response_model=EventAccepted, responses=_ERRORS)
+    async def send_event(
+        name: str, envelope: EventEnvelope, request: Request, service: Service, tenant: Tenant
+    ) -> Any:
+        """Send an event: each workflow subscribed to it starts once per event id; a routed event signals
+        the running workflow its key names. Sending the same id again returns the same runs."""
+        return _accepted(request, await service.send(name, envelope, tenant=tenant))
+
+    @app.post("/api/events", status_code=202, response_model=BatchAccepted, responses=_ERRORS)
+    async def send_events(batch: BatchRequest, request: Request, service: Service, tenant: Tenant) -> Any:
+        """Send up to 100 events at once. All are validated before any is recorded."""
+        results = await service.send_batch(batch.events, tenant=tenant)
+        return BatchAccepted(results=[_accepted(request, accepted) for accepted in results])
+
+    @app.get("/api/runs", response_model=RunPage, responses=_ERRORS)
+    async def list_runs(
+        request: Request,
+        tenant: Tenant,
+        status: RunStatus | None = None,
+        workflow: str | None = None,
+        event: str | None = None,
+        tag: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Runs, newest first, filtered; follow ``next_cursor`` for the next page."""
+        where = RunFilter(tenant=tenant, status=status, workflow=workflow, event=event, tag=tag)
+        store: RunStore = request.app.state.store
+        return await store.list(where, limit=limit, cursor=cursor)
+
+    @app.get("/api/runs/{run_id}", response_model=RunRecord, name="get_run", responses=_ERRORS)
+    async def get_run(run_id: str, service: Service, tenant: Tenant) -> RunRecord:
+        """A run's durable record: status, progress, stage, logs, output, error, timestamps."""
+        return await service.get(run_id, tenant=tenant)
+
+    @app.get(
+        "/api/runs/{run_id}/stream",
+        responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
+        response_class=StreamingResponse,
+    )
+    async def stream_run(
+        run_id: str, request: Request, service: Service, tenant: Tenant
+    ) -> StreamingResponse:
+        """Server-sent events: ``run`` with the record whenever status, progress or stage change, then
+        ``end`` once the run has finished."""
+        await service.get(run_id, tenant=tenant)  # 404 before the stream starts
+        return StreamingResponse(
+            _run_events(request, service.store, run_id, tenant),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @app.get("/api/runs/{run_id}", response_model=RunRecord, name="get_run")
-    async def get_run(run_id: str, store: Annotated[RunStore, Depends(_store)]) -> RunRecord:
-        """A run's durable record: status, progress, stage, output, error, timestamps."""
-        run = await store.get(run_id)
-        if run is None:
-            raise HTTPException(status_code=404, detail=f"no run '{run_id}'")
-        return run
+    @app.post("/api/runs/{run_id}/cancel", status_code=202, response_model=RunRecord, responses=_ERRORS)
+    async def cancel_run(run_id: str, service: Service, tenant: Tenant) -> RunRecord:
+        """Ask the run to stop. Its workflow runs its compensations and records ``cancelled``."""
+        return await service.cancel(run_id, tenant=tenant)
+
+    @app.post(
+        "/api/runs/{run_id}/signals/{signal}", status_code=202, response_model=RunRef, responses=_ERRORS
+    )
+    async def signal_run(
+        run_id: str, signal: str, envelope: EventEnvelope, request: Request, service: Service, tenant: Tenant
+    ) -> RunRef:
+        """Send a signal (human-in-the-loop, external confirmations). ``id`` makes it idempotent."""
+        run = await service.signal(run_id, signal, envelope, tenant=tenant)
+        return _ref(request, run, "signal")
+
+    @app.post("/api/runs/{run_id}/replay", status_code=202, response_model=RunRef, responses=_ERRORS)
+    async def replay_run(run_id: str, request: Request, service: Service, tenant: Tenant) -> RunRef:
+        """Start a failed, cancelled or timed-out run again with the same input, as a new linked run."""
+        return _ref(request, await service.replay(run_id, tenant=tenant), "replay")
 
     return app
 
 
-def _store(request: Request) -> RunStore:
-    store: RunStore = request.app.state.store
-    return store
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed JSON"},
+    404: {"description": "Unknown event, run or signal"},
+    409: {"description": "The run's status does not allow this"},
+    413: {"description": "Body larger than LONGHAUL_MAX_BODY_BYTES"},
+    422: {"description": "Invalid input; each error names its field path (loc)"},
+    503: {"description": "Temporal is unavailable; retry after Retry-After seconds"},
+}
 
 
-def _jsonable_errors(errors: Any) -> list[dict[str, Any]]:
-    """Validation errors without the raw input objects (which may not be JSON-serializable)."""
-    return [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+def _ref(request: Request, run: RunRecord, via: Literal["start", "signal", "replay"]) -> RunRef:
+    return RunRef(
+        run_id=run.id,
+        workflow=run.workflow,
+        status=run.status,
+        via=via,
+        status_url=str(request.url_for("get_run", run_id=run.id)),
+    )
+
+
+def _accepted(request: Request, accepted: Accepted) -> EventAccepted:
+    return EventAccepted(
+        event_id=accepted.event_id, runs=[_ref(request, d.run, d.via) for d in accepted.deliveries]
+    )
+
+
+async def _run_events(request: Request, store: RunStore, run_id: str, tenant: str) -> AsyncIterator[str]:
+    last: tuple[Any, ...] | None = None
+    last_sent = time.monotonic()
+    while not await request.is_disconnected():
+        run = await store.get(run_id, tenant=tenant, logs=False)
+        if run is None:
+            return
+        snapshot = (run.status, run.progress, run.stage, run.error)
+        if snapshot != last:
+            last, last_sent = snapshot, time.monotonic()
+            yield f"event: run\ndata: {run.model_dump_json()}\n\n"
+        elif time.monotonic() - last_sent > STREAM_KEEPALIVE_SECONDS:
+            last_sent = time.monotonic()
+            yield ": keep-alive\n\n"
+        if run.status.terminal:
+            yield f"event: end\ndata: {json.dumps({'status': run.status})}\n\n"
+            return
+        await asyncio.sleep(STREAM_POLL_SECONDS)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def handler(status: int, headers: dict[str, str] | None = None) -> Callable[..., Awaitable[JSONResponse]]:
+        async def handle(request: Request, error: Exception) -> JSONResponse:
+            return JSONResponse(status_code=status, content={"detail": str(error)}, headers=headers)
+
+        return handle
+
+    app.add_exception_handler(NotFoundError, handler(404))
+    app.add_exception_handler(ConflictError, handler(409))
+    app.add_exception_handler(
+        TemporalUnavailableError, handler(503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    )
+
+    @app.exception_handler(InvalidInputError)
+    async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content={"detail": [{**e, "loc": ["body", *e["loc"]]} for e in error.errors]}
+        )
+
+    @app.exception_handler(InvalidCursorError)
+    async def _invalid_cursor(request: Request, error: InvalidCursorError) -> JSONResponse:
+        detail = [{"type": "value_error", "loc": ["query", "cursor"], "msg": str(error)}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = error.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse(status_code=400, content={"detail": "malformed JSON body"})
+        detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes with 413, whether announced by Content-Length or streamed.
+
+    Temporal payloads top out at 2 MB; large data belongs in storage, referenced from the event.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> MutableMapping[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLargeError
+            return message
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLargeError:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"detail": f"request body is larger than {self.limit} bytes"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

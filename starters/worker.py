@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,18 +17,28 @@ from activities.runs import RunActivities
 from longhaul.config import Settings
 from longhaul.storage import RunStore
 from longhaul.temporal import connect, ensure_search_attributes
-from workflows.catalog import WORKFLOWS
+from workflows.catalog import CATALOG, Catalog
 
 log = logging.getLogger("longhaul.worker")
 
 
-def build_worker(client: Client, store: RunStore, settings: Settings) -> Worker:
-    """A worker for all of longhaul's workflows and activities (tests build theirs here too)."""
-    activities: list[Callable[..., Any]] = [compose_greeting, RunActivities(store).update_run]
+def build_worker(
+    client: Client,
+    store: RunStore,
+    settings: Settings,
+    catalog: Catalog = CATALOG,
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> Worker:
+    """A worker for the catalog's workflows and longhaul's activities (tests build theirs here too)."""
+    activities: list[Callable[..., Any]] = [
+        compose_greeting,
+        RunActivities(store).update_run,
+        *extra_activities,
+    ]
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=list(catalog.workflows),
         activities=activities,
         max_concurrent_activities=settings.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_timeout),

@@ -11,7 +11,7 @@ from longhaul.config import Settings
 from longhaul.models import RunStatus
 from longhaul.storage import RunStore
 from longhaul.temporal import EVENT, RUN_ID, TENANT
-from starters.ingest import EventEnvelope, Ingestor
+from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
 from workflows.hello import HelloResult
 
@@ -19,10 +19,13 @@ from workflows.hello import HelloResult
 async def test_hello_event_completes_on_dev_server_with_run_record(
     dev_client: Client, store: RunStore, settings: Settings
 ) -> None:
-    ingestor = Ingestor(dev_client, store, settings)
+    service = RunService(dev_client, store, settings)
     async with build_worker(dev_client, store, settings):
-        accepted = await ingestor.send("hello", EventEnvelope(id="greet-ada", payload={"name": "Ada"}))
-        [run] = accepted.runs
+        accepted = await service.send(
+            "hello", EventEnvelope(id="greet-ada", payload={"name": "Ada"}), tenant="default"
+        )
+        [delivery] = accepted.deliveries
+        run = delivery.run
         assert run.status == RunStatus.QUEUED
         handle = dev_client.get_workflow_handle(run.workflow_id, result_type=HelloResult)
         assert await handle.result() == HelloResult(message="Hello, Ada!")

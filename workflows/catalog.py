@@ -1,37 +1,127 @@
-"""The event catalog: which workflows each event starts. Adding a pipeline = one line here.
+"""The event catalog: what each event does. Adding a pipeline = one schema, one line here, one workflow.
 
-Kept beside the workflows because it names them; the API, CLI and worker all read it from here.
+An event either starts workflows (:class:`Subscription`; several subscriptions to one event fan out) or is
+delivered as a signal to the running workflow found by a key in its payload (:class:`SignalRoute`, e.g.
+``payment.confirmed`` → the order workflow whose business key is the payload's ``order_id``). Kept beside
+the workflows because it names them; the API, CLI and worker all read it from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+from temporalio import workflow
 
 from longhaul.events import HELLO, EventType
 from workflows.hello import HelloWorkflow
 
 
+def workflow_name(workflow_cls: type) -> str:
+    """The registered Temporal name of a workflow class."""
+    definition = workflow._Definition.must_from_class(workflow_cls)
+    return definition.name or workflow_cls.__name__
+
+
+def signal_schema(workflow_cls: type, signal: str) -> type[BaseModel] | None:
+    """The pydantic model a workflow's signal handler takes, if any (``None``: no argument or not typed).
+
+    Raises KeyError if the workflow declares no signal of that name.
+    """
+    handler = workflow._Definition.must_from_class(workflow_cls).signals[signal]
+    hints = {k: v for k, v in get_type_hints(handler.fn).items() if k != "return"}
+    model = next(iter(hints.values()), None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def signal_names(workflow_cls: type) -> list[str]:
+    names = workflow._Definition.must_from_class(workflow_cls).signals
+    return sorted(name for name in names if name is not None)
+
+
 @dataclass(frozen=True)
 class Subscription:
-    """``workflow`` starts once per ``event`` received."""
+    """``workflow`` starts once per ``event`` received. ``key`` names the payload field that is the run's
+    business key (a search attribute in the UI, and what signal routes find the run by)."""
 
     event: EventType
     workflow: type
+    key: str | None = None
+
+    @property
+    def workflow_name(self) -> str:
+        return workflow_name(self.workflow)
 
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = (Subscription(HELLO, HelloWorkflow),)
+@dataclass(frozen=True)
+class SignalRoute:
+    """``event`` is delivered as signal ``signal`` (default: the event's name) to the running ``workflow``
+    whose business key equals the payload's ``key`` field."""
 
-EVENTS: dict[str, EventType] = {s.event.name: s.event for s in SUBSCRIPTIONS}
-WORKFLOWS: tuple[type, ...] = tuple(dict.fromkeys(s.workflow for s in SUBSCRIPTIONS))
+    event: EventType
+    workflow: type
+    key: str
+    signal: str | None = None
+
+    @property
+    def signal_name(self) -> str:
+        return self.signal or self.event.name
+
+    @property
+    def workflow_name(self) -> str:
+        return workflow_name(self.workflow)
 
 
-def subscribers(event_name: str) -> list[type]:
-    """The workflows ``event_name`` starts, in declaration order."""
-    return [s.workflow for s in SUBSCRIPTIONS if s.event.name == event_name]
+class Catalog:
+    """The events longhaul accepts and what each does; checked for consistency when built."""
+
+    def __init__(self, *entries: Subscription | SignalRoute) -> None:
+        self.subscriptions = [e for e in entries if isinstance(e, Subscription)]
+        self.routes = [e for e in entries if isinstance(e, SignalRoute)]
+        self.events: dict[str, EventType] = {}
+        for entry in entries:
+            known = self.events.setdefault(entry.event.name, entry.event)
+            if known != entry.event:
+                raise ValueError(f"event '{entry.event.name}' is declared with two different schemas")
+        for route in self.routes:
+            if route.signal_name not in signal_names(route.workflow):
+                raise ValueError(f"{route.workflow_name} has no signal '{route.signal_name}'")
+            _require_field(route.event, route.key)
+        for sub in self.subscriptions:
+            if sub.key is not None:
+                _require_field(sub.event, sub.key)
+        self.workflows: tuple[type, ...] = tuple(dict.fromkeys(e.workflow for e in entries))
+        self._by_name = {workflow_name(w): w for w in self.workflows}
+
+    def subscribers(self, event_name: str) -> list[Subscription]:
+        """The subscriptions ``event_name`` starts, in declaration order."""
+        return [s for s in self.subscriptions if s.event.name == event_name]
+
+    def routes_for(self, event_name: str) -> list[SignalRoute]:
+        return [r for r in self.routes if r.event.name == event_name]
+
+    def workflow(self, name: str) -> type | None:
+        """The workflow class registered under ``name``."""
+        return self._by_name.get(name)
+
+    def subscription(self, event_name: str, workflow: str) -> Subscription | None:
+        return next((s for s in self.subscribers(event_name) if s.workflow_name == workflow), None)
 
 
-def workflow_name(workflow_cls: type) -> str:
-    """The registered Temporal name of a workflow class."""
-    from temporalio.workflow import _Definition
+def _require_field(event: EventType, field: str) -> None:
+    if field not in event.schema.model_fields:
+        raise ValueError(f"event '{event.name}' has no field '{field}' to use as key")
 
-    return _Definition.must_from_class(workflow_cls).name or workflow_cls.__name__
+
+def business_key(subscription_or_route: Subscription | SignalRoute, payload: BaseModel) -> str | None:
+    """The business key value in ``payload`` (as text), if the entry declares one."""
+    if subscription_or_route.key is None:
+        return None
+    value: Any = getattr(payload, subscription_or_route.key)
+    return None if value is None else str(value)
+
+
+CATALOG = Catalog(
+    Subscription(HELLO, HelloWorkflow),
+)

@@ -46,9 +46,15 @@ async def _record(**fields: Any) -> None:
 
 
 async def progress(percent: int, stage: str) -> None:
-    """Report progress: percent (0 to 100) and the current stage, to the run record and the Temporal UI."""
+    """Report progress: percent (0 to 100) and the current stage, to the run record (and its log) and
+    the Temporal UI."""
     workflow.set_current_details(f"**{percent}%** {stage}")
-    await _record(progress=percent, stage=stage)
+    await _record(progress=percent, stage=stage, log=f"{percent}% {stage}")
+
+
+async def log(message: str, level: str = "info") -> None:
+    """Append a line to the run's log (shown with the run record)."""
+    await _record(log=message, log_level=level)
 
 
 def _jsonable(value: Any) -> Any:
@@ -65,19 +71,27 @@ def _is_cancellation(error: BaseException) -> bool:
 
 async def tracked(body: Callable[[], Awaitable[T]]) -> T:
     """Run ``body`` with its run record moved to running, then completed, failed or cancelled."""
-    await _record(status=RunStatus.RUNNING, attempt=workflow.info().attempt)
+    attempt = workflow.info().attempt
+    await _record(status=RunStatus.RUNNING, attempt=attempt, log=f"running (attempt {attempt})")
     try:
         result = await body()
     except (asyncio.CancelledError, FailureError) as error:
         if _is_cancellation(error):
             workflow.set_current_details("cancelled")
-            await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled")
+            await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled", log="cancelled")
         else:
-            workflow.set_current_details(f"failed: {error}")
-            await _record(status=RunStatus.FAILED, stage="failed", error=_describe(error))
+            reason = _describe(error)
+            workflow.set_current_details(f"failed: {reason}")
+            await _record(
+                status=RunStatus.FAILED,
+                stage="failed",
+                error=reason,
+                log=f"failed: {reason}",
+                log_level="error",
+            )
         raise
     workflow.set_current_details("**100%** completed")
-    await _record(status=RunStatus.COMPLETED, stage="completed", output=_jsonable(result))
+    await _record(status=RunStatus.COMPLETED, stage="completed", output=_jsonable(result), log="completed")
     return result
 
 
