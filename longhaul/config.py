@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the HTTP API.")
+    url: str | None = Field(
+        default=None, description="URL of the API that the CLI and clients talk to; default: the local API."
+    )
     dev_temporal_port: int = Field(default=7233, ge=1, le=65535, description="gRPC port of the dev server.")
     dev_ui_port: int = Field(default=8233, ge=1, le=65535, description="Web UI port of the dev server.")
     dev_sqlite_fast: bool = Field(
@@ -104,6 +107,8 @@ class Settings(BaseSettings):
 
     @property
     def api_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
         host = "localhost" if self.api_host in ("0.0.0.0", "127.0.0.1", "::") else self.api_host
         return f"http://{host}:{self.api_port}"
 

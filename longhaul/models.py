@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -93,3 +93,24 @@ class RunPage(BaseModel):
 
     runs: list[RunRecord]
     next_cursor: str | None
+
+
+class RunRef(BaseModel):
+    """A run an API call reached, and where to read it."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    via: Literal["start", "signal", "replay"] = Field(description="How the request reached the run.")
+    status_url: str
+
+
+class EventAccepted(BaseModel):
+    """The answer to a sent event: its id (generated if none was given) and the runs it reached."""
+
+    event_id: str
+    runs: list[RunRef]
+
+
+class BatchAccepted(BaseModel):
+    results: list[EventAccepted]

@@ -17,7 +17,15 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from longhaul.config import Settings, load_settings
-from longhaul.models import DEFAULT_TENANT, RunPage, RunRecord, RunStatus
+from longhaul.models import (
+    DEFAULT_TENANT,
+    BatchAccepted,
+    EventAccepted,
+    RunPage,
+    RunRecord,
+    RunRef,
+    RunStatus,
+)
 from longhaul.storage import InvalidCursorError, RunFilter, RunStore
 from longhaul.temporal import connect, ensure_search_attributes
 from starters.service import (
@@ -40,25 +48,8 @@ STREAM_POLL_SECONDS = 0.25
 STREAM_KEEPALIVE_SECONDS = 15.0
 
 
-class RunRef(BaseModel):
-    run_id: str
-    workflow: str
-    status: RunStatus
-    via: Literal["start", "signal", "replay"] = Field(description="How the request reached the run.")
-    status_url: str
-
-
-class EventAccepted(BaseModel):
-    event_id: str
-    runs: list[RunRef]
-
-
 class BatchRequest(BaseModel):
     events: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
-
-
-class BatchAccepted(BaseModel):
-    results: list[EventAccepted]
 
 
 class EventInfo(BaseModel):

@@ -12,14 +12,20 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
 
 from longhaul.config import Settings, load_settings
+from longhaul.models import RunRecord, RunStatus
+from starters.client import Client, LonghaulError
 
 app = typer.Typer(
     name="longhaul",
@@ -29,7 +35,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 events_app = typer.Typer(help="Send events.", no_args_is_help=True)
+runs_app = typer.Typer(help="Read and act on runs.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+app.add_typer(runs_app, name="runs")
 
 
 def _setup_logging(level: str) -> None:
@@ -139,27 +147,146 @@ async def _status_checks(settings: Settings, api_url: str) -> dict[str, str | No
     return checks
 
 
+UrlOption = Annotated[str | None, typer.Option("--url", help="API URL [env: LONGHAUL_URL].")]
+
+# How `runs watch` exits: scripts can branch on the outcome.
+EXIT_CODES = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 3, RunStatus.TIMED_OUT: 4}
+
+
+def _client(url: str | None) -> Client:
+    return Client(url or _settings().api_url)
+
+
+def _echo_json(model: BaseModel) -> None:
+    typer.echo(model.model_dump_json(indent=2))
+
+
+def _fail(error: Exception) -> typer.Exit:
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(1)
+
+
 @events_app.command("send")
 def events_send(
     name: Annotated[str, typer.Argument(help="Event name, e.g. hello.")],
     data: Annotated[str, typer.Option("--data", help="Payload JSON, or @file.json.")] = "{}",
     event_id: Annotated[str | None, typer.Option("--id", help="Event id / idempotency key.")] = None,
-    url: Annotated[str | None, typer.Option(help="API URL (default from settings).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag for the runs (repeatable).")] = None,
+    url: UrlOption = None,
 ) -> None:
-    """Send an event to the API and print the runs it started."""
-    raw = Path(data[1:]).read_text() if data.startswith("@") else data
+    """Send an event and print the runs it started (or signalled)."""
     try:
+        raw = Path(data[1:]).read_text() if data.startswith("@") else data
         payload = json.loads(raw)
-    except json.JSONDecodeError as error:
-        typer.echo(f"--data is not valid JSON: {error}", err=True)
+    except (OSError, json.JSONDecodeError) as error:
+        typer.echo(f"--data: {error}", err=True)
         raise typer.Exit(2) from error
-    body: dict[str, Any] = {"payload": payload}
-    if event_id:
-        body["id"] = event_id
-    base = url or _settings().api_url
-    response = httpx.post(f"{base}/api/events/{name}", json=body, timeout=30)
-    typer.echo(json.dumps(response.json(), indent=2))
-    raise typer.Exit(0 if response.status_code == 202 else 1)
+    try:
+        with _client(url) as client:
+            _echo_json(client.send_event(name, payload, id=event_id, tags=tag))
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
+
+
+@runs_app.command("list")
+def runs_list(
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs with this status.")] = None,
+    workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    event: Annotated[str | None, typer.Option(help="Only runs started by this event.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    cursor: Annotated[str | None, typer.Option(help="Page cursor from a previous listing.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the page as JSON.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """List runs, newest first."""
+    try:
+        with _client(url) as client:
+            page = client.runs.list(
+                status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor
+            )
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
+    if as_json:
+        _echo_json(page)
+        return
+    table = Table("run", "workflow", "event", "status", "progress", "stage", "created")
+    for run in page.runs:
+        created = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            run.id, run.workflow, run.event_id, run.status, f"{run.progress}%", run.stage or "", created
+        )
+    Console().print(table)
+    if page.next_cursor:
+        typer.echo(f"more: --cursor {page.next_cursor}")
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, url: UrlOption = None) -> None:
+    """Print a run's record (status, progress, logs, output, error) as JSON."""
+    try:
+        with _client(url) as client:
+            _echo_json(client.runs.get(run_id))
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
+
+
+@runs_app.command("watch")
+def runs_watch(run_id: str, url: UrlOption = None) -> None:
+    """Follow a run live with a progress bar; exit 0 if it completes, 1 failed, 3 cancelled, 4 timed out."""
+    try:
+        with _client(url) as client:
+            run = _watch(client, run_id)
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
+    detail = f": {run.error}" if run.error and run.status != RunStatus.CANCELLED else ""
+    typer.echo(f"{run.id} {run.status}{detail}")
+    if run.output is not None:
+        typer.echo(json.dumps(run.output, indent=2))
+    raise typer.Exit(EXIT_CODES[run.status])
+
+
+def _watch(client: Client, run_id: str) -> RunRecord:
+    run = client.runs.get(run_id)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stage]}"),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(
+            f"{run.workflow} {run.id}", total=100, completed=run.progress, stage=run.stage or ""
+        )
+        while not run.status.terminal:
+            try:
+                for run in client.runs.stream(run_id):
+                    bar.update(task, completed=run.progress, stage=f"{run.status} {run.stage or ''}")
+            except httpx.TransportError:  # the API restarted or the connection dropped: follow on
+                time.sleep(1)
+            run = client.runs.get(run_id)
+        bar.update(task, completed=run.progress, stage=f"{run.status} {run.stage or ''}")
+    return run
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str, url: UrlOption = None) -> None:
+    """Ask a run to stop (its workflow compensates and records ``cancelled``)."""
+    try:
+        with _client(url) as client:
+            _echo_json(client.runs.cancel(run_id))
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
+
+
+@runs_app.command("replay")
+def runs_replay(run_id: str, url: UrlOption = None) -> None:
+    """Start a failed or cancelled run again with the same input, as a new run linked to it."""
+    try:
+        with _client(url) as client:
+            _echo_json(client.runs.replay(run_id))
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
 
 
 def main() -> None:

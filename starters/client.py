@@ -1,0 +1,345 @@
+"""Python client for the longhaul HTTP API, on httpx, sync (:class:`Client`) and async (:class:`AsyncClient`).
+
+>>> with Client("http://localhost:8000") as longhaul:
+...     accepted = longhaul.send_event("hello", {"name": "Ada"})
+...     run = longhaul.runs.wait(accepted.runs[0].run_id)
+
+``send_event`` gives every event an id before the first attempt, so its retries (on a dropped connection
+or a 503 from the API while Temporal is unavailable, honouring Retry-After) can never start a run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from longhaul.models import EventAccepted, RunPage, RunRecord, RunRef
+
+DEFAULT_URL = "http://localhost:8000"
+MAX_RETRY_WAIT = 30.0
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class LonghaulError(Exception):
+    """The API refused a request; ``status_code`` and ``detail`` are its answer."""
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(f"{status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+
+
+class UnavailableError(LonghaulError):
+    """The API or Temporal behind it is unavailable; safe to retry after ``retry_after`` seconds."""
+
+    def __init__(self, status_code: int, detail: Any, retry_after: float) -> None:
+        super().__init__(status_code, detail)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One API request, built once and sent by either client."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    body: Any = None
+    retry: bool = False  # only for requests that are idempotent by construction
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        detail = response.json().get("detail", response.text)
+    except (ValueError, AttributeError):
+        detail = response.text
+    if response.status_code in (502, 503, 504):
+        retry_after = response.headers.get("retry-after", "1")
+        wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0
+        raise UnavailableError(response.status_code, detail, min(wait, MAX_RETRY_WAIT))
+    raise LonghaulError(response.status_code, detail)
+
+
+def _backoff(attempt: int, error: Exception) -> float:
+    if isinstance(error, UnavailableError):
+        return error.retry_after
+    return float(min(0.5 * 2**attempt, MAX_RETRY_WAIT))
+
+
+def _retryable(error: Exception) -> bool:
+    return isinstance(error, UnavailableError | httpx.TransportError)
+
+
+def _send_event(name: str, payload: dict[str, Any], id: str | None, tags: list[str] | None) -> _Call:
+    body = {"id": id or f"evt_{uuid.uuid4().hex}", "payload": payload, "tags": tags or []}
+    return _Call("POST", f"/api/events/{name}", body=body, retry=True)
+
+
+def _list(**filters: Any) -> _Call:
+    return _Call("GET", "/api/runs", params={k: v for k, v in filters.items() if v is not None})
+
+
+def _signal(run_id: str, name: str, payload: dict[str, Any] | None, id: str | None) -> _Call:
+    body = {"id": id or f"sig_{uuid.uuid4().hex}", "payload": payload or {}}
+    return _Call("POST", f"/api/runs/{run_id}/signals/{name}", body=body, retry=True)
+
+
+@dataclass
+class _SseParser:
+    """Turns server-sent event lines into (event, data) pairs."""
+
+    event: str = "message"
+    data: list[str] = field(default_factory=list)
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        if line == "":
+            if not self.data:
+                return None
+            parsed = (self.event, "\n".join(self.data))
+            self.event, self.data = "message", []
+            return parsed
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self.event = value
+        elif name == "data":
+            self.data.append(value)
+        return None
+
+
+def _runs_from_sse(lines: Iterable[str], parser: _SseParser) -> Iterator[RunRecord | None]:
+    """Records from a stream; ``None`` marks its end."""
+    for line in lines:
+        parsed = parser.feed(line)
+        if parsed is None:
+            continue
+        kind, data = parsed
+        if kind == "run":
+            yield RunRecord.model_validate(json.loads(data))
+        elif kind == "end":
+            yield None
+
+
+class Client:
+    """Synchronous client. ``retries`` applies to requests that are safe to repeat."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        self.retries = retries
+        self.runs = Runs(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send_event(
+        self, name: str, payload: dict[str, Any], *, id: str | None = None, tags: list[str] | None = None
+    ) -> EventAccepted:
+        """Send an event; returns its id and the runs it started or signalled."""
+        return self._call(_send_event(name, payload, id, tags), EventAccepted)
+
+    def _call(self, call: _Call, model: type[M]) -> M:
+        return model.model_validate(self._request(call).json())
+
+    def _request(self, call: _Call) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(call.method, call.path, params=call.params, json=call.body)
+                _raise_for(response)
+                return response
+            except (UnavailableError, httpx.TransportError) as error:
+                if not (call.retry and attempt < self.retries and _retryable(error)):
+                    raise
+                time.sleep(_backoff(attempt, error))
+                attempt += 1
+
+
+class Runs:
+    """``client.runs``: read and act on runs."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self, run_id: str) -> RunRecord:
+        return self._client._call(_Call("GET", f"/api/runs/{run_id}"), RunRecord)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        event: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor)
+        return self._client._call(call, RunPage)
+
+    def cancel(self, run_id: str) -> RunRecord:
+        return self._client._call(_Call("POST", f"/api/runs/{run_id}/cancel"), RunRecord)
+
+    def replay(self, run_id: str) -> RunRef:
+        return self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
+
+    def signal(
+        self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> RunRef:
+        return self._client._call(_signal(run_id, name, payload, id), RunRef)
+
+    def stream(self, run_id: str) -> Iterator[RunRecord]:
+        """Yield the run's record at every change of status, progress or stage, until it finishes."""
+        with self._client._http.stream("GET", f"/api/runs/{run_id}/stream", timeout=None) as response:
+            if not response.is_success:
+                response.read()
+                _raise_for(response)
+            for record in _runs_from_sse(response.iter_lines(), _SseParser()):
+                if record is None:
+                    return
+                yield record
+
+    def wait(self, run_id: str, *, timeout: float | None = None, poll: float = 0.5) -> RunRecord:
+        """Block until the run has finished and return its final record (TimeoutError after ``timeout``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get(run_id)
+            if run.status.terminal:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout}s")
+            time.sleep(poll)
+
+
+class AsyncClient:
+    """Asynchronous client; same methods as :class:`Client`, awaited."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self.retries = retries
+        self.runs = AsyncRuns(self)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send_event(
+        self, name: str, payload: dict[str, Any], *, id: str | None = None, tags: list[str] | None = None
+    ) -> EventAccepted:
+        """Send an event; returns its id and the runs it started or signalled."""
+        return await self._call(_send_event(name, payload, id, tags), EventAccepted)
+
+    async def _call(self, call: _Call, model: type[M]) -> M:
+        return model.model_validate((await self._request(call)).json())
+
+    async def _request(self, call: _Call) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, params=call.params, json=call.body
+                )
+                _raise_for(response)
+                return response
+            except (UnavailableError, httpx.TransportError) as error:
+                if not (call.retry and attempt < self.retries and _retryable(error)):
+                    raise
+                await asyncio.sleep(_backoff(attempt, error))
+                attempt += 1
+
+
+class AsyncRuns:
+    """``client.runs`` of :class:`AsyncClient`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def get(self, run_id: str) -> RunRecord:
+        return await self._client._call(_Call("GET", f"/api/runs/{run_id}"), RunRecord)
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        event: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor)
+        return await self._client._call(call, RunPage)
+
+    async def cancel(self, run_id: str) -> RunRecord:
+        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/cancel"), RunRecord)
+
+    async def replay(self, run_id: str) -> RunRef:
+        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
+
+    async def signal(
+        self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> RunRef:
+        return await self._client._call(_signal(run_id, name, payload, id), RunRef)
+
+    async def stream(self, run_id: str) -> AsyncIterator[RunRecord]:
+        """Yield the run's record at every change of status, progress or stage, until it finishes."""
+        parser = _SseParser()
+        async with self._client._http.stream("GET", f"/api/runs/{run_id}/stream", timeout=None) as response:
+            if not response.is_success:
+                await response.aread()
+                _raise_for(response)
+            async for line in response.aiter_lines():
+                for record in _runs_from_sse([line], parser):
+                    if record is None:
+                        return
+                    yield record
+
+    async def wait(  # noqa: ASYNC109 - the same signature as the sync client's
+        self, run_id: str, *, timeout: float | None = None, poll: float = 0.5
+    ) -> RunRecord:
+        """Wait until the run has finished and return its final record (TimeoutError after ``timeout``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = await self.get(run_id)
+            if run.status.terminal:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout}s")
+            await asyncio.sleep(poll)
