@@ -331,8 +331,12 @@ class AsyncRuns:
                         return
                     yield record
 
-    async def wait(  # noqa: ASYNC109 - the same signature as the sync client's
-        self, run_id: str, *, timeout: float | None = None, poll: float = 0.5
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the same signature as the sync client's
+        poll: float = 0.5,
     ) -> RunRecord:
         """Wait until the run has finished and return its final record (TimeoutError after ``timeout``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
