@@ -88,6 +88,14 @@ def dev_client(dev_env: WorkflowEnvironment) -> Client:
     return dev_env.client
 
 
+@pytest.fixture
+def temporal_address(dev_client: Client, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point code under test at the session's dev server the way a user would: TEMPORAL_ADDRESS."""
+    address = dev_client.service_client.config.target_host
+    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    return address
+
+
 @pytest.fixture(autouse=True)
 def _no_temporal_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Tests choose their server explicitly; a developer's TEMPORAL_* variables must not leak in."""

@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-import httpx
 import pytest
-from fastapi import FastAPI
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
+from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.storage import RunStore
+from longhaul.temporal import SEARCH_ATTRIBUTES
 from starters.api import create_app
 from starters.worker import build_worker
-
-
-@asynccontextmanager
-async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
-    ):
-        yield http
-
-
-@pytest.fixture
-def temporal_address(dev_client: Client, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point the API at the test dev server the way a user would: TEMPORAL_ADDRESS."""
-    address = dev_client.service_client.config.target_host
-    monkeypatch.setenv("TEMPORAL_ADDRESS", address)
-    return address
-
-
-async def wait_for_status(http: httpx.AsyncClient, status_url: str, status: str) -> dict[str, object]:
-    for _ in range(200):
-        body: dict[str, object] = (await http.get(status_url)).json()
-        if body["status"] == status:
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run never reached {status}: {body}")
+from tests.apps import api_client, wait_for_status
+from tests.processes import free_port
 
 
 async def test_post_event_returns_202_with_run_and_worker_completes_it(
@@ -54,7 +28,7 @@ async def test_post_event_returns_202_with_run_and_worker_completes_it(
         [run] = body["runs"]
         assert run["workflow"] == "hello"
         assert run["status_url"] == f"http://api/api/runs/{run['run_id']}"
-        record = await wait_for_status(http, run["status_url"], "completed")
+        record = await wait_for_status(http, run["run_id"], "completed")
         assert record["output"] == {"message": "Hello, Lin!"}
         assert record["progress"] == 100
 
@@ -119,3 +93,33 @@ async def test_temporal_down_answers_503_with_retry_after_and_leaves_no_record(
     assert await store.count() == 0
     assert health.status_code == 503
     assert health.json()["database"] == "ok"
+
+
+async def test_event_refused_while_temporal_is_down_succeeds_on_retry_once_it_is_up(
+    settings: Settings, store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{port}")
+    body = {"id": "down-then-up", "payload": {"name": "Eve"}}
+    async with api_client(create_app(settings)) as http:
+        down = await http.post("/api/events/hello", json=body)
+        assert down.status_code == 503
+        assert down.headers["retry-after"] == "5"
+        assert await store.count() == 0
+
+        env = await WorkflowEnvironment.start_local(
+            port=port,
+            dev_server_existing_path=temporal_cli(),
+            data_converter=pydantic_data_converter,
+            search_attributes=SEARCH_ATTRIBUTES,
+        )
+        try:
+            async with build_worker(env.client, store, settings):
+                up = await http.post("/api/events/hello", json=body)
+                assert up.status_code == 202
+                [run] = up.json()["runs"]
+                done = await wait_for_status(http, run["run_id"], "completed")
+        finally:
+            await env.shutdown()
+    assert done["output"] == {"message": "Hello, Eve!"}
+    assert await store.count() == 1

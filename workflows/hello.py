@@ -24,7 +24,7 @@ class HelloWorkflow:
 
     @workflow.run
     async def run(self, event: HelloRequested) -> HelloResult:
-        return await tracked(lambda: self._greet(event))
+        return await tracked(self._greet(event))
 
     async def _greet(self, event: HelloRequested) -> HelloResult:
         if event.wait_seconds:

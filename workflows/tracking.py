@@ -8,7 +8,8 @@ page. :func:`tracked` wraps a workflow body with the status transitions of its r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -69,13 +70,16 @@ def _is_cancellation(error: BaseException) -> bool:
     return False
 
 
-async def tracked(body: Callable[[], Awaitable[T]]) -> T:
-    """Run ``body`` with its run record moved to running, then completed, failed or cancelled."""
+async def tracked(body: Awaitable[T]) -> T:
+    """Await ``body`` (the workflow's work) with its run record moved to running, then completed, failed
+    or cancelled: ``return await tracked(self._process(event))``."""
     attempt = workflow.info().attempt
-    await _record(status=RunStatus.RUNNING, attempt=attempt, log=f"running (attempt {attempt})")
     try:
-        result = await body()
+        await _record(status=RunStatus.RUNNING, attempt=attempt, log=f"running (attempt {attempt})")
+        result = await body
     except (asyncio.CancelledError, FailureError) as error:
+        if inspect.iscoroutine(body):
+            body.close()  # cancelled before the body began: never leave it un-awaited
         if _is_cancellation(error):
             workflow.set_current_details("cancelled")
             await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled", log="cancelled")

@@ -1,0 +1,139 @@
+"""Workflows and a catalog that exercise the events core: fan-out, signal routing, progress, failure.
+
+Kept free of test-framework imports: Temporal's sandbox re-imports this module for every workflow run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import activity, workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from longhaul.events import HELLO, EventPayload, EventType, HelloRequested
+
+from workflows.catalog import Catalog, SignalRoute, Subscription
+from workflows.hello import HelloWorkflow
+from workflows.tracking import log, progress, tracked
+
+
+class ApprovalRequested(EventPayload):
+    document_id: str = Field(min_length=1)
+    title: str
+
+
+class ApprovalDecided(EventPayload):
+    document_id: str
+    approved: bool
+    by: str
+
+
+class Counted(EventPayload):
+    steps: int = Field(ge=1, le=20)
+    pause_seconds: float = Field(default=0.3, ge=0)
+
+
+class GateRequested(EventPayload):
+    gate: str
+
+
+APPROVAL_REQUESTED = EventType("approval.requested", 1, ApprovalRequested)
+APPROVAL_DECIDED = EventType("approval.decided", 1, ApprovalDecided)
+COUNT = EventType("count.requested", 1, Counted)
+GATE = EventType("gate.requested", 1, GateRequested)
+
+
+class Decision(BaseModel):
+    approved: bool
+    by: str
+
+
+@workflow.defn(name="hello-audit")
+class HelloAuditWorkflow:
+    """A second subscriber of ``hello``: fan-out."""
+
+    @workflow.run
+    async def run(self, event: HelloRequested) -> str:
+        return await tracked(self._audit(event))
+
+    async def _audit(self, event: HelloRequested) -> str:
+        await log(f"audited greeting for {event.name}")
+        return f"audited {event.name}"
+
+
+@workflow.defn(name="approval")
+class ApprovalWorkflow:
+    """Human in the loop: waits (durably, up to a day) for the ``approval.decided`` signal."""
+
+    def __init__(self) -> None:
+        self.decision: Decision | None = None
+
+    @workflow.run
+    async def run(self, event: ApprovalRequested) -> Decision:
+        return await tracked(self._wait(event))
+
+    async def _wait(self, event: ApprovalRequested) -> Decision:
+        await progress(10, f"waiting for a decision on {event.title}")
+        await workflow.wait_condition(lambda: self.decision is not None, timeout=timedelta(days=1))
+        assert self.decision is not None
+        return self.decision
+
+    @workflow.signal(name="approval.decided")
+    async def decided(self, decision: ApprovalDecided) -> None:
+        if self.decision is None:  # the first decision wins
+            self.decision = Decision(approved=decision.approved, by=decision.by)
+
+    @workflow.query
+    def pending(self) -> bool:
+        return self.decision is None
+
+
+@workflow.defn(name="count")
+class CountWorkflow:
+    """Reports progress step by step, with durable pauses in between."""
+
+    @workflow.run
+    async def run(self, event: Counted) -> int:
+        return await tracked(self._count(event))
+
+    async def _count(self, event: Counted) -> int:
+        for step in range(1, event.steps + 1):
+            await workflow.sleep(timedelta(seconds=event.pause_seconds))
+            await progress(step * 100 // (event.steps + 1), f"step {step} of {event.steps}")
+        return event.steps
+
+
+OPEN_GATES: set[str] = set()
+
+
+@activity.defn
+async def pass_gate(gate: str) -> str:
+    """Fails for good unless the test opened the gate: a run that fails, then succeeds on replay."""
+    if gate not in OPEN_GATES:
+        raise ApplicationError(f"gate {gate} is closed", non_retryable=True)
+    return f"passed {gate}"
+
+
+@workflow.defn(name="gate")
+class GateWorkflow:
+    @workflow.run
+    async def run(self, event: GateRequested) -> str:
+        return await tracked(self._pass(event))
+
+    async def _pass(self, event: GateRequested) -> str:
+        return await workflow.execute_activity(
+            pass_gate, event.gate, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+TEST_CATALOG = Catalog(
+    Subscription(HELLO, HelloWorkflow),
+    Subscription(HELLO, HelloAuditWorkflow),
+    Subscription(APPROVAL_REQUESTED, ApprovalWorkflow, key="document_id"),
+    SignalRoute(APPROVAL_DECIDED, ApprovalWorkflow, key="document_id"),
+    Subscription(COUNT, CountWorkflow),
+    Subscription(GATE, GateWorkflow),
+)
+TEST_ACTIVITIES = [pass_gate]

@@ -1,0 +1,78 @@
+"""Run records in real SQLite: dedupe by constraint, monotonic status, idempotent updates, pagination."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from longhaul.models import RunStatus, RunUpdate
+from longhaul.storage import RunFilter, RunStore
+
+
+def _run(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "run_id": f"run_{n}",
+        "tenant": "t1",
+        "workflow": "hello",
+        "workflow_id": f"hello/t1/e{n}",
+        "event": "hello",
+        "event_id": f"e{n}",
+        "input": {"name": "x"},
+        **extra,
+    }
+
+
+async def test_concurrent_creates_of_one_run_insert_once(store: RunStore) -> None:
+    results = await asyncio.gather(*(store.create_queued(**_run(1)) for _ in range(10)))
+    assert sum(inserted for _, inserted in results) == 1
+    assert {record.id for record, _ in results} == {"run_1"}
+    assert await store.count() == 1
+
+
+async def test_a_final_status_is_never_changed_again(store: RunStore) -> None:
+    await store.create_queued(**_run(1))
+    assert await store.apply(RunUpdate(run_id="run_1", status=RunStatus.COMPLETED, output=1), op_id="a")
+    late = RunUpdate(run_id="run_1", status=RunStatus.RUNNING, progress=10, log="late")
+    assert not await store.apply(late, op_id="b")
+    record = await store.get("run_1")
+    assert record is not None
+    assert (record.status, record.progress, record.output, record.logs) == (RunStatus.COMPLETED, 100, 1, [])
+
+
+async def test_a_retried_update_logs_its_line_once(store: RunStore) -> None:
+    await store.create_queued(**_run(1))
+    update = RunUpdate(run_id="run_1", progress=40, stage="transcoding", log="40% transcoding")
+    assert await store.apply(update, op_id="wf-run/3")
+    assert await store.apply(update, op_id="wf-run/3")  # the activity's retry
+    record = await store.get("run_1")
+    assert record is not None
+    assert [line.message for line in record.logs] == ["40% transcoding"]
+    assert (record.progress, record.stage) == (40, "transcoding")
+
+
+async def test_started_at_is_the_first_start_not_a_retry(store: RunStore) -> None:
+    await store.create_queued(**_run(1))
+    await store.apply(RunUpdate(run_id="run_1", status=RunStatus.RUNNING, attempt=1), op_id="a")
+    first = await store.get("run_1")
+    await asyncio.sleep(0.01)
+    await store.apply(RunUpdate(run_id="run_1", status=RunStatus.RUNNING, attempt=2), op_id="b")
+    second = await store.get("run_1")
+    assert first is not None and second is not None
+    assert second.started_at == first.started_at
+    assert second.attempts == 2
+
+
+async def test_listing_is_scoped_to_the_tenant_and_pages_without_gaps(store: RunStore) -> None:
+    for n in range(7):
+        await store.create_queued(**_run(n, tags=["a"] if n < 3 else ["b", "a"]))
+    await store.create_queued(**{**_run(99), "tenant": "t2", "workflow_id": "hello/t2/e99"})
+    seen, cursor = [], None
+    while True:
+        page = await store.list(RunFilter(tenant="t1"), limit=3, cursor=cursor)
+        seen += [run.id for run in page.runs]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [f"run_{n}" for n in reversed(range(7))]
+    tagged_b = await store.list(RunFilter(tenant="t1", tag="b"))
+    assert [run.tags for run in tagged_b.runs] == [["a", "b"]] * 4
+    assert await store.get("run_99", tenant="t1") is None
