@@ -210,7 +210,9 @@ def runs_list(
     if as_json:
         _echo_json(page)
         return
-    table = Table("run", "workflow", "event", "status", "progress", "stage", "created")
+    table = Table()
+    for column in ("run", "workflow", "event", "status", "progress", "stage", "created"):
+        table.add_column(column, no_wrap=column in ("run", "status", "progress", "created"), overflow="fold")
     for run in page.runs:
         created = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(

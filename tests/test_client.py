@@ -1,0 +1,153 @@
+"""The Python client (sync and async) and the CLI against a real API and worker, each its own process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from longhaul.models import RunStatus
+from starters.client import AsyncClient, Client, LonghaulError, UnavailableError
+from tests.processes import LONGHAUL, Process, clean_env, free_port
+
+
+@dataclass
+class Served:
+    url: str
+    env: dict[str, str]
+    cwd: Path
+
+
+def _serve(cwd: Path, env: dict[str, str], *, worker: bool) -> Iterator[str]:
+    port = free_port()
+    processes = [Process(["api", f"--port={port}"], cwd, env, cwd / "api.log")]
+    if worker:
+        processes.append(Process(["worker"], cwd, env, cwd / "worker.log"))
+    try:
+        processes[0].wait_for_output("Application startup complete", 60)
+        if worker:
+            processes[1].wait_for_output("worker polling", 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for process in processes:
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, dev_env: WorkflowEnvironment) -> Iterator[Served]:
+    cwd = tmp_path_factory.mktemp("served")
+    env = clean_env(
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        LONGHAUL_TASK_QUEUE=f"client-{uuid.uuid4().hex[:8]}",
+        LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
+    )
+    for url in _serve(cwd, env, worker=True):
+        yield Served(url, {**env, "LONGHAUL_URL": url}, cwd)
+
+
+def test_sync_client_sends_waits_streams_and_lists(served: Served) -> None:
+    with Client(served.url) as client:
+        accepted = client.send_event("hello", {"name": "Sync"}, tags=["sdk"])
+        assert accepted.event_id.startswith("evt_")  # the client names every event before sending it
+        [ref] = accepted.runs
+        streamed = list(client.runs.stream(ref.run_id))
+        assert streamed[-1].status == RunStatus.COMPLETED
+        run = client.runs.wait(ref.run_id, timeout=30)
+        assert run.output == {"message": "Hello, Sync!"}
+        assert run.id in [r.id for r in client.runs.list(tag="sdk").runs]
+        again = client.send_event("hello", {"name": "Sync"}, id=accepted.event_id)
+        assert [r.run_id for r in again.runs] == [ref.run_id]
+        with pytest.raises(LonghaulError) as missing:
+            client.runs.get("run_nope")
+        assert missing.value.status_code == 404
+
+
+def test_sync_client_cancels_and_replays(served: Served) -> None:
+    with Client(served.url) as client:
+        [ref] = client.send_event("hello", {"name": "Slow", "wait_seconds": 600}).runs
+        client.runs.cancel(ref.run_id)
+        cancelled = client.runs.wait(ref.run_id, timeout=30)
+        assert cancelled.status == RunStatus.CANCELLED
+        replay = client.runs.replay(ref.run_id)
+        assert client.runs.get(replay.run_id).replay_of == ref.run_id
+        client.runs.cancel(replay.run_id)
+        assert client.runs.wait(replay.run_id, timeout=30).status == RunStatus.CANCELLED
+
+
+async def test_async_client_sends_streams_and_waits(served: Served) -> None:
+    async with AsyncClient(served.url) as client:
+        [ref] = (await client.send_event("hello", {"name": "Async"})).runs
+        statuses = [run.status async for run in client.runs.stream(ref.run_id)]
+        assert statuses[-1] == RunStatus.COMPLETED
+        run = await client.runs.wait(ref.run_id, timeout=30)
+        assert run.output == {"message": "Hello, Async!"}
+        page = await client.runs.list(workflow="hello", limit=1)
+        assert len(page.runs) == 1 and page.next_cursor is not None
+
+
+def test_client_retries_a_503_then_reports_unavailable(tmp_path: Path) -> None:
+    env = clean_env(TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")  # no server there
+    for url in _serve(tmp_path, env, worker=False):
+        with Client(url, retries=1) as client, pytest.raises(UnavailableError) as error:
+            client.send_event("hello", {"name": "Nobody"})
+    assert error.value.status_code == 503
+    assert error.value.retry_after == 5
+
+
+def _cli(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LONGHAUL, *args], cwd=served.cwd, env=served.env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_sends_from_a_file_watches_to_completion_and_shows(served: Served, tmp_path: Path) -> None:
+    data = tmp_path / "event.json"
+    data.write_text(json.dumps({"name": "Cli"}))
+    sent = _cli(served, "events", "send", "hello", "--data", f"@{data}", "--id", "cli-1", "--tag", "cli")
+    assert sent.returncode == 0, sent.stderr
+    run_id = json.loads(sent.stdout)["runs"][0]["run_id"]
+
+    watched = _cli(served, "runs", "watch", run_id)
+    assert watched.returncode == 0, watched.stderr
+    assert watched.stdout.splitlines()[0] == f"{run_id} completed"
+    assert "Hello, Cli!" in watched.stdout
+    assert "100%" in watched.stderr  # the progress bar's last frame
+
+    shown = json.loads(_cli(served, "runs", "show", run_id).stdout)
+    assert shown["status"] == "completed" and shown["tags"] == ["cli"]
+    listed = _cli(served, "runs", "list", "--tag", "cli", "--json")
+    assert [run["id"] for run in json.loads(listed.stdout)["runs"]] == [run_id]
+    table = _cli(served, "runs", "list", "--tag", "cli")
+    assert run_id in table.stdout and "completed" in table.stdout
+
+
+def test_cli_cancel_replay_and_watch_exit_with_the_outcome(served: Served) -> None:
+    sent = _cli(served, "events", "send", "hello", "--data", '{"name": "Zed", "wait_seconds": 600}')
+    run_id = json.loads(sent.stdout)["runs"][0]["run_id"]
+    assert _cli(served, "runs", "cancel", run_id).returncode == 0
+    watched = _cli(served, "runs", "watch", run_id)
+    assert watched.returncode == 3  # cancelled
+    assert watched.stdout.strip() == f"{run_id} cancelled"
+    replayed = _cli(served, "runs", "replay", run_id)
+    assert replayed.returncode == 0
+    assert json.loads(replayed.stdout)["via"] == "replay"
+    again = _cli(served, "runs", "cancel", run_id)
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"error: 409: run '{run_id}' is cancelled already"
+
+
+def test_cli_reports_bad_input_with_the_field(served: Served) -> None:
+    result = _cli(served, "events", "send", "hello", "--data", '{"nam": "x"}')
+    assert result.returncode == 1
+    assert "'loc': ['body', 'payload', 'name']" in result.stderr
+    unknown = _cli(served, "events", "send", "nope")
+    assert unknown.stderr.strip() == "error: 404: unknown event 'nope'; known events: hello"
+    malformed = _cli(served, "events", "send", "hello", "--data", "{oops")
+    assert malformed.returncode == 2
+    assert malformed.stderr.startswith("--data: Expecting property name")
