@@ -222,7 +222,11 @@ async def test_runs_list_filters_and_pages_with_a_cursor(api: httpx.AsyncClient)
 
     seen, cursor = [], None
     while True:
-        params = {"workflow": "count", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {
+            "workflow": "count",
+            "limit": 2,
+            **({"cursor": cursor} if cursor else {}),
+        }
         page = (await api.get("/api/runs", params=params)).json()
         assert len(page["runs"]) <= 2
         seen += [run["id"] for run in page["runs"]]
