@@ -5,7 +5,9 @@ Kept free of test-framework imports: Temporal's sandbox re-imports this module f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity, workflow
@@ -128,6 +130,41 @@ class GateWorkflow:
         )
 
 
+class Slept(EventPayload):
+    seconds: float = Field(ge=0, le=60)
+
+
+SLEEP = EventType("sleep.requested", 1, Slept)
+
+
+@activity.defn
+async def busy(seconds: float) -> str:
+    """An in-flight activity for shutdown tests: heartbeats while it works."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        activity.heartbeat()
+        await asyncio.sleep(0.1)
+    return "finished"
+
+
+@workflow.defn(name="busy")
+class BusyWorkflow:
+    @workflow.run
+    async def run(self, event: Slept) -> str:
+        return await tracked(self._work(event))
+
+    async def _work(self, event: Slept) -> str:
+        return await workflow.execute_activity(
+            busy,
+            event.seconds,
+            start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=timedelta(seconds=5),
+        )
+
+
 TEST_CATALOG = Catalog(
     Subscription(HELLO, HelloWorkflow),
     Subscription(HELLO, HelloAuditWorkflow),
@@ -135,5 +172,6 @@ TEST_CATALOG = Catalog(
     SignalRoute(APPROVAL_DECIDED, ApprovalWorkflow, key="document_id"),
     Subscription(COUNT, CountWorkflow),
     Subscription(GATE, GateWorkflow),
+    Subscription(SLEEP, BusyWorkflow),
 )
-TEST_ACTIVITIES = [pass_gate]
+TEST_ACTIVITIES: list[Callable[..., Any]] = [pass_gate, busy]
