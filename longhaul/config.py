@@ -70,6 +70,22 @@ class Settings(BaseSettings):
     )
     max_concurrent_activities: int = Field(default=100, ge=1, description="Activity slots per worker.")
     log_level: str = Field(default="INFO", description="Log level of longhaul's processes.")
+    media_dir: Path | None = Field(
+        default=None, description="Where pipelines write their outputs; default: <data_dir>/media."
+    )
+    upload_dir: Path | None = Field(
+        default=None,
+        description="Where input files live; event file paths are relative to it and may not leave it. "
+        "Default: <data_dir>/uploads.",
+    )
+    max_concurrent_transcodes: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="FFmpeg jobs (transcodes, thumbnails, analysis) one worker runs at once; default: cores.",
+    )
+    transcode_preset: str = Field(
+        default="veryfast", description="x264 preset of the renditions (speed against compression)."
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
@@ -84,6 +100,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'longhaul.db').resolve()}"
+
+    @property
+    def media_root(self) -> Path:
+        return (self.media_dir or self.data_dir / "media").resolve()
+
+    @property
+    def upload_root(self) -> Path:
+        return (self.upload_dir or self.data_dir / "uploads").resolve()
+
+    @property
+    def media_task_queue(self) -> str:
+        """CPU-bound FFmpeg work runs on its own task queue, so it can never starve other pipelines."""
+        return f"{self.task_queue}-media"
 
     def temporal_connect_config(self) -> ClientConnectConfig:
         """Connection arguments for :meth:`temporalio.client.Client.connect`, loaded like the CLI does."""

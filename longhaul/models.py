@@ -60,6 +60,15 @@ class LogLine(BaseModel):
     message: str
 
 
+class StepProgress(BaseModel):
+    """Progress of one part of a run that runs beside others (e.g. one rendition's transcode)."""
+
+    group: str
+    step: str
+    percent: int = Field(ge=0, le=100)
+    detail: str | None = None
+
+
 class RunRecord(BaseModel):
     """A run as the product sees it: the durable record in app storage."""
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -25,29 +24,27 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     delete,
-    event,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.models import TERMINAL_STATUSES, LogLine, RunPage, RunRecord, RunStatus, RunUpdate
+from longhaul.db import Base, Database, as_utc, utcnow
+from longhaul.models import (
+    TERMINAL_STATUSES,
+    LogLine,
+    RunPage,
+    RunRecord,
+    RunStatus,
+    RunUpdate,
+    StepProgress,
+)
 
 MAX_LOG_LINES = 500  # a run's detail shows its newest lines; the table keeps them all
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class RunRow(Base):
@@ -98,18 +95,25 @@ class RunLogRow(Base):
     op_id: Mapped[str] = mapped_column(String(200))
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    """SQLite drops time zones; every stored time is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+class RunStepRow(Base):
+    """Progress of the parallel parts of a run (one row per part), folded into the run's percent."""
+
+    __tablename__ = "run_steps"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(50), primary_key=True)
+    step: Mapped[str] = mapped_column(String(100), primary_key=True)
+    percent: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(200))
 
 
-def _record(row: RunRow, tags: list[str], logs: list[LogLine] | None = None) -> RunRecord:
+def _record(
+    row: RunRow, tags: list[str], logs: list[LogLine] | None = None, steps: list[StepProgress] | None = None
+) -> RunRecord:
     values = {c.key: getattr(row, c.key) for c in RunRow.__table__.columns}
     for key in ("created_at", "started_at", "finished_at", "updated_at"):
-        values[key] = _as_utc(values[key])
-    return RunRecord.model_validate({**values, "tags": tags, "logs": logs or []})
+        values[key] = as_utc(values[key])
+    return RunRecord.model_validate({**values, "tags": tags, "logs": logs or [], "steps": steps or []})
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ class InvalidCursorError(ValueError):
 
 
 def _encode_cursor(row: RunRow) -> str:
-    created = _as_utc(row.created_at)
+    created = as_utc(row.created_at)
     assert created is not None
     return base64.urlsafe_b64encode(f"{created.isoformat()}|{row.id}".encode()).decode()
 
@@ -141,43 +145,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursorError(f"invalid cursor {cursor!r}") from error
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL lets the API read while the worker writes; busy_timeout makes writers queue instead of failing;
-    foreign keys are off by default in SQLite."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-
 class RunStore:
     """Reads and writes run records. One per process; safe to share across tasks of one event loop."""
 
-    def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
-        if self.is_sqlite:
-            _tune_sqlite(self.engine)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-
-    async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-
-    async def close(self) -> None:
-        await self.engine.dispose()
-
-    async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(select(1))
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._sessions = db.sessions
 
     async def create_queued(
         self,
@@ -239,6 +212,7 @@ class RunStore:
                 )
             )
             lines: list[LogLine] = []
+            steps: list[StepProgress] = []
             if logs:
                 newest = (
                     select(RunLogRow)
@@ -247,10 +221,19 @@ class RunStore:
                     .limit(MAX_LOG_LINES)
                 )
                 lines = [
-                    LogLine(at=_as_utc(r.at) or r.at, level=r.level, message=r.message)
+                    LogLine(at=as_utc(r.at) or r.at, level=r.level, message=r.message)
                     for r in reversed(list(await session.scalars(newest)))
                 ]
-            return _record(row, tags, lines)
+                step_rows = await session.scalars(
+                    select(RunStepRow)
+                    .where(RunStepRow.run_id == run_id)
+                    .order_by(RunStepRow.group, RunStepRow.step)
+                )
+                steps = [
+                    StepProgress(group=r.group, step=r.step, percent=r.percent, detail=r.detail)
+                    for r in step_rows
+                ]
+            return _record(row, tags, lines, steps)
 
     async def list(self, where: RunFilter, *, limit: int = 50, cursor: str | None = None) -> RunPage:
         """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""
@@ -355,6 +338,46 @@ class RunStore:
                 except IntegrityError:
                     pass  # this operation's line is stored already: a retry
         return changed
+
+    async def report_step(self, run_id: str, progress: StepProgress, *, span: tuple[int, int]) -> None:
+        """Record one parallel part's progress and fold its group into the run's percent and stage.
+
+        The group's mean percent maps onto ``span`` of the run's progress (e.g. transcodes cover 10 to
+        70 %); the stage lists each part ("transcoding: 1080p 40%, 720p 75%"). Progress only moves forward,
+        and a finished run is left alone.
+        """
+        values = {"percent": progress.percent, "detail": progress.detail}
+        key = (
+            RunStepRow.run_id == run_id,
+            RunStepRow.group == progress.group,
+            RunStepRow.step == progress.step,
+        )
+        async with self._sessions.begin() as session:
+            updated = await session.execute(update(RunStepRow).where(*key).values(**values))
+            if not getattr(updated, "rowcount", 0):
+                session.add(RunStepRow(run_id=run_id, group=progress.group, step=progress.step, **values))
+                await session.flush()
+            rows = list(
+                await session.scalars(
+                    select(RunStepRow)
+                    .where(RunStepRow.run_id == run_id, RunStepRow.group == progress.group)
+                    .order_by(RunStepRow.step)
+                )
+            )
+            mean = sum(r.percent for r in rows) / len(rows)
+            percent = round(span[0] + (span[1] - span[0]) * mean / 100)
+            stage = f"{progress.group}: " + ", ".join(f"{r.step} {r.percent}%" for r in rows)
+            await session.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status.not_in([s.value for s in TERMINAL_STATUSES]))
+                .values(
+                    progress=func.max(RunRow.progress, percent)
+                    if self.db.is_sqlite
+                    else func.greatest(RunRow.progress, percent),
+                    stage=stage[:200],
+                    updated_at=utcnow(),
+                )
+            )
 
     async def count(self) -> int:
         """How many run records exist (all tenants): for checks and operators' tooling."""

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from longhaul.config import Settings, load_settings
+from longhaul.db import Database
 from longhaul.models import (
     DEFAULT_TENANT,
     BatchAccepted,
@@ -89,8 +90,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = RunStore(settings.app_database_url)
-        await store.create_schema()
+        db = Database(settings.app_database_url)
+        await db.create_schema()
+        store = RunStore(db)
         client = await connect(settings, lazy=True)
         try:
             await ensure_search_attributes(client)
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         try:
             yield
         finally:
-            await store.close()
+            await db.close()
 
     app = FastAPI(
         title="longhaul",
@@ -118,7 +120,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         """Liveness of the API and its two dependencies: app storage and Temporal."""
         database = temporal = "ok"
         try:
-            await request.app.state.store.ping()
+            await request.app.state.store.db.ping()
         except Exception as error:
             database = f"error: {error}"
         try:

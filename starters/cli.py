@@ -120,7 +120,7 @@ def status(url: Annotated[str | None, typer.Option(help="API URL (default from s
 
 
 async def _status_checks(settings: Settings, api_url: str) -> dict[str, str | None]:
-    from longhaul.storage import RunStore
+    from longhaul.db import Database
     from longhaul.temporal import connect
 
     checks: dict[str, str | None] = {}
@@ -130,14 +130,14 @@ async def _status_checks(settings: Settings, api_url: str) -> dict[str, str | No
         checks["temporal"] = None
     except Exception as error:
         checks["temporal"] = f"unreachable at {settings.temporal_address}: {error}"
-    store = RunStore(settings.app_database_url)
+    db = Database(settings.app_database_url)
     try:
-        await store.ping()
+        await db.ping()
         checks["app storage"] = None
     except Exception as error:
         checks["app storage"] = f"unavailable: {error}"
     finally:
-        await store.close()
+        await db.close()
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.get(f"{api_url}/health")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import os
 import signal
@@ -31,20 +30,14 @@ from temporalio.client import Client
 
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
+from longhaul.processes import die_with_parent
 from longhaul.temporal import SEARCH_ATTRIBUTES, connect, ensure_search_attributes
 
 STARTUP_TIMEOUT = 90.0
-_PR_SET_PDEATHSIG = 1
 
 
 class DevError(RuntimeError):
     """A failure to report as one line (port in use, a child that did not come up)."""
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the supervisor dies, however it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def check_port_free(host: str, port: int, what: str, flag: str) -> None:
@@ -114,7 +107,7 @@ class DevStack:
                 stdout=out,
                 stderr=subprocess.STDOUT if out else None,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
         finally:
             if out:

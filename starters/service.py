@@ -114,9 +114,9 @@ class Accepted:
     deliveries: list[Delivery]
 
 
-def workflow_id_for(workflow: str, tenant: str, event_id: str) -> str:
-    """Stable, readable workflow id: the same event id always maps to the same workflow."""
-    return f"{workflow}/{tenant}/{event_id}"
+def workflow_id_for(workflow: str, tenant: str, instance: str) -> str:
+    """Stable, readable workflow id: the same event id (or key) always maps to the same workflow."""
+    return f"{workflow}/{tenant}/{instance}"
 
 
 def _unavailable(error: BaseException) -> TemporalUnavailableError:
@@ -193,12 +193,18 @@ class RunService:
         payload: BaseModel,
         tenant: str,
         tags: list[str],
+        *,
+        instance: str | None = None,
         replay_of: str | None = None,
     ) -> RunRecord:
+        """Record and start one run. ``instance`` names it within the workflow and tenant: the event id,
+        or the business key for a once-per-key subscription (a replay passes its own)."""
         name = sub.workflow_name
-        workflow_id = workflow_id_for(name, tenant, event_id)
-        run_id = run_id_for(workflow_id)
         key = business_key(sub, payload)
+        if instance is None:
+            instance = key if sub.once_per_key and key is not None else event_id
+        workflow_id = workflow_id_for(name, tenant, instance)
+        run_id = run_id_for(workflow_id)
         record, created = await self.store.create_queued(
             run_id=run_id,
             tenant=tenant,
@@ -324,7 +330,15 @@ class RunService:
         if sub is None:
             raise ConflictError(f"'{run.event}' no longer starts {run.workflow}; nothing to replay with")
         payload = self.validate(run.event, run.input, "input")
-        attempt = await self.store.count_replays(run_id) + 1
+        suffix = f".replay-{await self.store.count_replays(run_id) + 1}"
+        instance = run.workflow_id.split("/", 2)[2] + suffix
         return await self._start(
-            sub, run.event, f"{run.event_id}.replay-{attempt}", payload, tenant, run.tags, replay_of=run.id
+            sub,
+            run.event,
+            run.event_id + suffix,
+            payload,
+            tenant,
+            run.tags,
+            instance=instance,
+            replay_of=run.id,
         )

@@ -1,4 +1,5 @@
-"""The worker process: runs every workflow and activity of the catalog on the configured task queue."""
+"""The worker process: the catalog's workflows and light activities on the main task queue, and FFmpeg
+jobs on their own task queue with their own concurrency limit, so CPU-bound work never starves others."""
 
 from __future__ import annotations
 
@@ -7,19 +8,65 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from types import TracebackType
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.events import EmitRequest, EventActivities, InvalidEmitError
 from activities.hello import compose_greeting
 from activities.runs import RunActivities
+from activities.video import VideoActivities
 from longhaul.config import Settings
+from longhaul.db import Database
 from longhaul.storage import RunStore
 from longhaul.temporal import connect, ensure_search_attributes
+from longhaul.video_store import VideoStore
+from starters.service import EventEnvelope, InvalidInputError, RunService, UnknownEventError
 from workflows.catalog import CATALOG, Catalog
 
 log = logging.getLogger("longhaul.worker")
+
+# FFmpeg jobs heartbeat at least this often, so a cancellation reaches them within about a second.
+MEDIA_HEARTBEAT_THROTTLE = timedelta(seconds=1)
+
+
+class WorkerGroup:
+    """The workers of one process, run and stopped together."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    async def run(self) -> None:
+        await asyncio.gather(*(worker.run() for worker in self.workers))
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
+    async def __aenter__(self) -> WorkerGroup:
+        for worker in self.workers:
+            await worker.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await asyncio.gather(*(worker.__aexit__(kind, error, trace) for worker in self.workers))
+
+
+class _CatalogEmitter:
+    """Emits a workflow's event as if it were sent to the API: validated, recorded, subscribers started."""
+
+    def __init__(self, service: RunService) -> None:
+        self.service = service
+
+    async def __call__(self, request: EmitRequest) -> None:
+        envelope = EventEnvelope(id=request.event_id, payload=request.payload)
+        try:
+            await self.service.send(request.name, envelope, tenant=request.tenant)
+        except (InvalidInputError, UnknownEventError) as error:
+            raise InvalidEmitError(str(error)) from error
 
 
 def build_worker(
@@ -28,45 +75,60 @@ def build_worker(
     settings: Settings,
     catalog: Catalog = CATALOG,
     extra_activities: Sequence[Callable[..., Any]] = (),
-) -> Worker:
-    """A worker for the catalog's workflows and longhaul's activities (tests build theirs here too)."""
-    activities: list[Callable[..., Any]] = [
-        compose_greeting,
-        RunActivities(store).update_run,
-        *extra_activities,
-    ]
-    return Worker(
+) -> WorkerGroup:
+    """The workers for the catalog's workflows and longhaul's activities (tests build theirs here too)."""
+    video = VideoActivities(settings, store, VideoStore(store.db))
+    events = EventActivities(_CatalogEmitter(RunService(client, store, settings, catalog)))
+    graceful = timedelta(seconds=settings.worker_shutdown_timeout)
+    main = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(catalog.workflows),
-        activities=activities,
+        activities=[
+            compose_greeting,
+            RunActivities(store).update_run,
+            events.emit_event,
+            video.record,
+            *extra_activities,
+        ],
         max_concurrent_activities=settings.max_concurrent_activities,
-        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_timeout),
+        graceful_shutdown_timeout=graceful,
     )
+    media = Worker(
+        client,
+        task_queue=settings.media_task_queue,
+        activities=[video.probe, video.transcode, video.thumbnail, video.analyze],
+        max_concurrent_activities=settings.max_concurrent_transcodes,
+        max_heartbeat_throttle_interval=MEDIA_HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=MEDIA_HEARTBEAT_THROTTLE,
+        graceful_shutdown_timeout=graceful,
+    )
+    return WorkerGroup([main, media])
 
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully: in-flight activities get
     ``worker_shutdown_timeout`` seconds to finish before they are cancelled."""
-    store = RunStore(settings.app_database_url)
-    await store.create_schema()
+    db = Database(settings.app_database_url)
+    await db.create_schema()
     client = await connect(settings)
     await ensure_search_attributes(client)
-    worker = build_worker(client, store, settings)
+    workers = build_worker(client, RunStore(db), settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "worker polling task queue %r on %s (namespace %s)",
+        "worker polling task queues %r and %r on %s (namespace %s)",
         settings.task_queue,
+        settings.media_task_queue,
         settings.temporal_address,
         client.namespace,
     )
     try:
-        async with worker:
+        async with workers:
             await stop.wait()
             log.info("stopping: in-flight activities get %ss", settings.worker_shutdown_timeout)
     finally:
-        await store.close()
+        await db.close()
     log.info("worker stopped")

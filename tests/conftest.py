@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from longhaul.binaries import temporal_cli, temporal_test_server
 from longhaul.config import Settings
+from longhaul.db import Database
 from longhaul.storage import RunStore
 from longhaul.temporal import SEARCH_ATTRIBUTES
 
@@ -75,12 +76,12 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[RunStore]:
-    run_store = RunStore(settings.app_database_url)
-    await run_store.create_schema()
+    db = Database(settings.app_database_url)
+    await db.create_schema()
     try:
-        yield run_store
+        yield RunStore(db)
     finally:
-        await run_store.close()
+        await db.close()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def test_worker_command_exits_zero_on_sigterm_every_time(tmp_path: Path, worker_
     for attempt in range(RUNS):
         worker = Process(["worker"], tmp_path, worker_env, tmp_path / f"worker-{attempt}.log")
         try:
-            worker.wait_for_output("worker polling task queue 'cli-checks'", 60)
+            worker.wait_for_output("worker polling task queues 'cli-checks'", 60)
             statuses.append(worker.stop())
         finally:
             worker.kill()

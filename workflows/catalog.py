@@ -8,14 +8,16 @@ the workflows because it names them; the API, CLI and worker all read it from he
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 from temporalio import workflow
 
-from longhaul.events import HELLO, EventType
+from longhaul.events import HELLO, VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_UPLOADED, EventType
 from workflows.hello import HelloWorkflow
+from workflows.video import VideoProcessingWorkflow
 
 
 def workflow_name(workflow_cls: type) -> str:
@@ -43,11 +45,14 @@ def signal_names(workflow_cls: type) -> list[str]:
 @dataclass(frozen=True)
 class Subscription:
     """``workflow`` starts once per ``event`` received. ``key`` names the payload field that is the run's
-    business key (a search attribute in the UI, and what signal routes find the run by)."""
+    business key (a search attribute in the UI, and what signal routes find the run by). With
+    ``once_per_key``, the workflow runs once per key rather than per event id: a second
+    ``video.uploaded`` for the same video returns the first one's run."""
 
     event: EventType
     workflow: type
     key: str | None = None
+    once_per_key: bool = False
 
     @property
     def workflow_name(self) -> str:
@@ -76,14 +81,16 @@ class SignalRoute:
 class Catalog:
     """The events longhaul accepts and what each does; checked for consistency when built."""
 
-    def __init__(self, *entries: Subscription | SignalRoute) -> None:
+    def __init__(self, *entries: Subscription | SignalRoute, published: Sequence[EventType] = ()) -> None:
+        """``published``: events that workflows emit and anyone may subscribe to, declared even while
+        nothing subscribes (e.g. ``video.processing.completed``)."""
         self.subscriptions = [e for e in entries if isinstance(e, Subscription)]
         self.routes = [e for e in entries if isinstance(e, SignalRoute)]
         self.events: dict[str, EventType] = {}
-        for entry in entries:
-            known = self.events.setdefault(entry.event.name, entry.event)
-            if known != entry.event:
-                raise ValueError(f"event '{entry.event.name}' is declared with two different schemas")
+        for declared in [*(e.event for e in entries), *published]:
+            known = self.events.setdefault(declared.name, declared)
+            if known != declared:
+                raise ValueError(f"event '{declared.name}' is declared with two different schemas")
         for route in self.routes:
             if route.signal_name not in signal_names(route.workflow):
                 raise ValueError(f"{route.workflow_name} has no signal '{route.signal_name}'")
@@ -91,6 +98,8 @@ class Catalog:
         for sub in self.subscriptions:
             if sub.key is not None:
                 _require_field(sub.event, sub.key)
+            elif sub.once_per_key:
+                raise ValueError(f"{sub.workflow_name} runs once per key but names no key")
         self.workflows: tuple[type, ...] = tuple(dict.fromkeys(e.workflow for e in entries))
         self._by_name = {workflow_name(w): w for w in self.workflows}
 
@@ -124,4 +133,6 @@ def business_key(subscription_or_route: Subscription | SignalRoute, payload: Bas
 
 CATALOG = Catalog(
     Subscription(HELLO, HelloWorkflow),
+    Subscription(VIDEO_UPLOADED, VideoProcessingWorkflow, key="video_id", once_per_key=True),
+    published=(VIDEO_COMPLETED, VIDEO_FAILED),
 )

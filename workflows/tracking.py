@@ -20,7 +20,8 @@ from temporalio.exceptions import CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.runs import RunActivities
-    from longhaul.models import RunStatus, RunUpdate, run_id_for
+    from longhaul.models import DEFAULT_TENANT, RunStatus, RunUpdate, run_id_for
+    from longhaul.temporal import TENANT
 
 T = TypeVar("T")
 
@@ -34,6 +35,11 @@ _RECORD_TIMEOUT = timedelta(seconds=30)
 def current_run_id() -> str:
     """The run id of the running workflow (derived from its workflow id, like the API derives it)."""
     return run_id_for(workflow.info().workflow_id)
+
+
+def current_tenant() -> str:
+    """The tenant the run belongs to (its search attribute, set when it was started)."""
+    return workflow.info().typed_search_attributes.get(TENANT) or DEFAULT_TENANT
 
 
 async def _record(**fields: Any) -> None:
@@ -62,11 +68,12 @@ def _jsonable(value: Any) -> Any:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
-def _is_cancellation(error: BaseException) -> bool:
+def is_cancellation(error: BaseException | None) -> bool:
+    """Whether ``error`` is, or was caused by, a cancellation (of the workflow or of an activity)."""
     while error is not None:
         if isinstance(error, asyncio.CancelledError | CancelledError):
             return True
-        error = error.__cause__  # type: ignore[assignment]
+        error = error.__cause__
     return False
 
 
@@ -80,7 +87,7 @@ async def tracked(body: Awaitable[T]) -> T:
     except (asyncio.CancelledError, FailureError) as error:
         if inspect.iscoroutine(body):
             body.close()  # cancelled before the body began: never leave it un-awaited
-        if _is_cancellation(error):
+        if is_cancellation(error):
             workflow.set_current_details("cancelled")
             await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled", log="cancelled")
         else:

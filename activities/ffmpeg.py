@@ -1,0 +1,154 @@
+"""Running FFmpeg from the ``imageio-ffmpeg`` wheel, and probing media with PyAV: no system packages.
+
+FFmpeg runs as a child that dies with the worker (``PR_SET_PDEATHSIG``), reports its progress through
+``-progress pipe:1``, and is killed at once when the calling task is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+import av
+import imageio_ffmpeg
+
+from longhaul.processes import die_with_parent
+
+STDERR_TAIL = 4000
+
+
+class FfmpegError(RuntimeError):
+    """FFmpeg exited with an error; the message ends with what it printed last."""
+
+
+class UnreadableMediaError(ValueError):
+    """The file is not media PyAV can read, or has no video stream."""
+
+
+@cache
+def ffmpeg_exe() -> str:
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@dataclass(frozen=True)
+class Progress:
+    seconds: float
+    speed: str
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    container: str
+    video_codec: str
+    audio_codec: str | None
+    width: int
+    height: int
+    duration: float
+    fps: float | None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Container, codecs, size and duration of ``path`` (blocking: run it in a thread)."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            video = next((s for s in container.streams.video), None)
+            if video is None:
+                raise UnreadableMediaError("no video stream")
+            audio = next((s for s in container.streams.audio), None)
+            duration = _duration(container, video)
+            if not duration or duration <= 0:
+                raise UnreadableMediaError("no duration")
+            rate = video.average_rate
+            return MediaInfo(
+                container=container.format.name.split(",")[0],
+                video_codec=video.codec_context.name,
+                audio_codec=audio.codec_context.name if audio is not None else None,
+                width=video.codec_context.width,
+                height=video.codec_context.height,
+                duration=duration,
+                fps=float(rate) if rate else None,
+            )
+    except av.error.FFmpegError as error:
+        raise UnreadableMediaError(str(error)) from error
+
+
+def _duration(container: av.container.InputContainer, video: av.VideoStream) -> float | None:
+    if video.duration is not None and video.time_base is not None:
+        return float(video.duration * Fraction(video.time_base))
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Decode an image and return (width, height); raises UnreadableMediaError if it does not decode."""
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            return frame.width, frame.height
+    except (av.error.FFmpegError, StopIteration) as error:
+        raise UnreadableMediaError(f"{path.name} does not decode: {error}") from error
+
+
+async def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    duration: float | None = None,
+    on_progress: Callable[[Progress], Awaitable[None]] | None = None,
+) -> str:
+    """Run ``ffmpeg args`` and return everything it logged; raise FfmpegError if it fails.
+
+    With ``on_progress``, it is called at each progress report FFmpeg makes (about twice a second).
+    Cancelling the caller kills FFmpeg and waits for it to be gone before the cancellation proceeds.
+    """
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-progress",
+        "pipe:1",
+        "-nostats",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=die_with_parent(signal.SIGKILL),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    log_task = asyncio.create_task(process.stderr.read())
+    try:
+        fields: dict[str, str] = {}
+        async for raw in process.stdout:
+            key, _, value = raw.decode(errors="replace").strip().partition("=")
+            fields[key] = value
+            if key == "progress" and on_progress is not None:
+                await on_progress(_progress(fields))
+        await process.wait()
+        log = (await log_task).decode(errors="replace")
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        log_task.cancel()
+        raise
+    if process.returncode != 0:
+        raise FfmpegError(f"ffmpeg exited with {process.returncode}: {log[-STDERR_TAIL:].strip()}")
+    return log
+
+
+def _progress(fields: dict[str, str]) -> Progress:
+    micros = fields.get("out_time_us", "0")
+    seconds = int(micros) / 1_000_000 if micros.lstrip("-").isdigit() else 0.0
+    return Progress(seconds=max(seconds, 0.0), speed=fields.get("speed", "N/A").strip())
+
+
+def percent_of(progress: Progress, duration: float | None) -> int:
+    if not duration:
+        return 0
+    return max(0, min(99, int(progress.seconds * 100 / duration)))  # 100 only once FFmpeg has finished

@@ -1,0 +1,77 @@
+"""App storage of processed videos: renditions, thumbnails and analysis, per tenant and video id.
+
+Written by the pipeline's last step as an idempotent upsert; read by status pages and by the cleanup
+job (``archived_at``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from longhaul.db import Base, Database, as_utc, utcnow
+from longhaul.video import VideoRecord, VideoResult
+
+
+class VideoRow(Base):
+    __tablename__ = "videos"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    video_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[str] = mapped_column(String(40))
+    result: Mapped[Any] = mapped_column(JSON)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StoredVideo(VideoRecord):
+    processed_at: datetime
+    archived_at: datetime | None
+
+
+class VideoStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upsert(self, record: VideoRecord) -> None:
+        """Insert or replace the video's record: running it again (a retry, a replay) is harmless."""
+        values = {
+            "user_id": record.result.user_id,
+            "run_id": record.run_id,
+            "result": record.result.model_dump(mode="json"),
+            "processed_at": utcnow(),
+            "archived_at": None,
+        }
+        for _ in range(2):  # a concurrent insert of the same video turns into an update on the second try
+            try:
+                async with self.db.sessions.begin() as session:
+                    row = await session.get(VideoRow, (record.tenant, record.result.video_id))
+                    if row is None:
+                        session.add(VideoRow(tenant=record.tenant, video_id=record.result.video_id, **values))
+                    else:
+                        for key, value in values.items():
+                            setattr(row, key, value)
+                return
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not upsert video {record.result.video_id}")
+
+    async def get(self, tenant: str, video_id: str) -> StoredVideo | None:
+        async with self.db.session() as session:
+            row = await session.scalar(
+                select(VideoRow).where(VideoRow.tenant == tenant, VideoRow.video_id == video_id)
+            )
+            if row is None:
+                return None
+            return StoredVideo(
+                tenant=row.tenant,
+                run_id=row.run_id,
+                result=VideoResult.model_validate(row.result),
+                processed_at=as_utc(row.processed_at) or row.processed_at,
+                archived_at=as_utc(row.archived_at),
+            )

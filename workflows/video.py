@@ -1,0 +1,206 @@
+"""The video pipeline: probe → parallel transcodes → parallel thumbnails → analysis → record → announce.
+
+It may run for hours on long inputs: no timeout here is shorter than its step (FFmpeg steps are bounded by
+heartbeats, not by a guess at their length, and their start-to-close grows with the video's duration),
+and the history holds a fixed number of events whatever the length (FFmpeg progress travels in
+heartbeats and run-record writes, not in workflow events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from activities.events import EmitRequest, EventActivities
+    from activities.video import INVALID_VIDEO, VideoActivities
+    from longhaul.events import VIDEO_COMPLETED, VIDEO_FAILED, VideoUploaded
+    from longhaul.video import (
+        RENDITIONS,
+        THUMBNAILS,
+        AnalysisRequest,
+        ProbeRequest,
+        ThumbnailRequest,
+        TranscodeRequest,
+        VideoInfo,
+        VideoRecord,
+        VideoResult,
+    )
+
+from workflows.tracking import current_run_id, current_tenant, is_cancellation, progress, tracked
+
+HEARTBEAT = timedelta(seconds=15)  # a dead worker's FFmpeg job is retried elsewhere after this
+FFMPEG_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=5,
+    non_retryable_error_types=[INVALID_VIDEO],
+)
+SHORT = timedelta(minutes=2)
+
+
+def _ffmpeg_timeout(duration: float) -> timedelta:
+    """Start-to-close of one FFmpeg job: generous and proportional; liveness is the heartbeat's job."""
+    return timedelta(minutes=30) + timedelta(seconds=duration * 20)
+
+
+@workflow.defn(name="video-processing")
+class VideoProcessingWorkflow:
+    @workflow.run
+    async def run(self, event: VideoUploaded) -> VideoResult:
+        return await tracked(self._process(event))
+
+    async def _process(self, event: VideoUploaded) -> VideoResult:
+        try:
+            return await self._steps(event)
+        except FailureError as error:
+            if not is_cancellation(error):
+                await self._emit(VIDEO_FAILED.name, "failed", {**_ids(event), "reason": _reason(error)})
+            raise
+
+    async def _steps(self, event: VideoUploaded) -> VideoResult:
+        tenant = current_tenant()
+        media_queue = f"{workflow.info().task_queue}-media"
+        await progress(2, "probing")
+        try:
+            info = await workflow.execute_activity_method(
+                VideoActivities.probe,
+                ProbeRequest(
+                    tenant=tenant, video_id=event.video_id, file_path=event.file_path, format=event.format
+                ),
+                task_queue=media_queue,
+                start_to_close_timeout=timedelta(hours=2),  # a download may be large; heartbeats keep watch
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=FFMPEG_RETRY,
+                summary=f"probe {event.file_path}",
+            )
+        except ActivityError as error:
+            if isinstance(error.cause, ApplicationError) and error.cause.type == INVALID_VIDEO:
+                raise ApplicationError(error.cause.message, type=INVALID_VIDEO, non_retryable=True) from error
+            raise
+
+        planned = [(name, height) for name, height in RENDITIONS if height <= info.height]
+        skipped = [name for name, height in RENDITIONS if height > info.height]
+        names = ", ".join(name for name, _ in planned) or "nothing"
+        note = f" (skipped {', '.join(skipped)}: above the {info.height}p source)" if skipped else ""
+        await progress(10, f"transcoding {names}{note}")
+        renditions = await asyncio.gather(
+            *(
+                workflow.execute_activity_method(
+                    VideoActivities.transcode,
+                    TranscodeRequest(
+                        tenant=tenant,
+                        video_id=event.video_id,
+                        source=info.path,
+                        rendition=name,
+                        height=height,
+                        source_duration=info.duration,
+                        has_audio=info.audio_codec is not None,
+                    ),
+                    task_queue=media_queue,
+                    start_to_close_timeout=_ffmpeg_timeout(info.duration),
+                    heartbeat_timeout=HEARTBEAT,
+                    retry_policy=FFMPEG_RETRY,
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=f"transcode {name}",
+                )
+                for name, height in planned
+            )
+        )
+
+        await progress(70, f"{THUMBNAILS} thumbnails")
+        thumbnails = await asyncio.gather(
+            *(
+                workflow.execute_activity_method(
+                    VideoActivities.thumbnail,
+                    ThumbnailRequest(
+                        tenant=tenant,
+                        video_id=event.video_id,
+                        source=info.path,
+                        index=index,
+                        timestamp=round(info.duration * (index + 0.5) / THUMBNAILS, 3),
+                    ),
+                    task_queue=media_queue,
+                    start_to_close_timeout=SHORT,
+                    retry_policy=FFMPEG_RETRY,
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=f"thumbnail {index + 1} of {THUMBNAILS}",
+                )
+                for index in range(THUMBNAILS)
+            )
+        )
+
+        await progress(80, "analysing scenes, loudness, black and silent stretches")
+        analysis = await workflow.execute_activity_method(
+            VideoActivities.analyze,
+            AnalysisRequest(
+                tenant=tenant,
+                video_id=event.video_id,
+                source=info.path,
+                duration=info.duration,
+                has_audio=info.audio_codec is not None,
+            ),
+            task_queue=media_queue,
+            start_to_close_timeout=_ffmpeg_timeout(info.duration),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=FFMPEG_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary="analyse",
+        )
+
+        result = VideoResult(
+            video_id=event.video_id,
+            user_id=event.user_id,
+            source=_public(info),
+            renditions=list(renditions),
+            skipped=skipped,
+            thumbnails=list(thumbnails),
+            analysis=analysis,
+        )
+        await progress(90, "recording")
+        await workflow.execute_activity_method(
+            VideoActivities.record,
+            VideoRecord(tenant=tenant, run_id=current_run_id(), result=result),
+            start_to_close_timeout=SHORT,
+            summary="record video",
+        )
+        await progress(95, "announcing completion")
+        completed = {
+            **_ids(event),
+            "duration": info.duration,
+            **result.model_dump(mode="json", include={"renditions", "skipped", "thumbnails", "analysis"}),
+        }
+        await self._emit(VIDEO_COMPLETED.name, "completed", completed)
+        return result
+
+    async def _emit(self, name: str, outcome: str, payload: dict[str, object]) -> None:
+        """Emit through the event catalog; the event id is derived from this run, so a retry is a no-op."""
+        await workflow.execute_activity_method(
+            EventActivities.emit_event,
+            EmitRequest(
+                name=name, event_id=f"{current_run_id()}.{outcome}", tenant=current_tenant(), payload=payload
+            ),
+            start_to_close_timeout=SHORT,
+            summary=f"emit {name}",
+        )
+
+
+def _ids(event: VideoUploaded) -> dict[str, object]:
+    return {"video_id": event.video_id, "user_id": event.user_id}
+
+
+def _public(info: VideoInfo) -> VideoInfo:
+    """The source as others may see it: its name, not where the worker keeps it."""
+    return info.model_copy(update={"path": info.path.rsplit("/", 1)[-1]})
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost message: "not a readable video: …", not "activity task failed"."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error)
