@@ -73,8 +73,8 @@ def probe(path: Path) -> MediaInfo:
                 duration=duration,
                 fps=float(rate) if rate else None,
             )
-    except av.error.FFmpegError as error:
-        raise UnreadableMediaError(str(error)) from error
+    except av.error.FFmpegError as error:  # its text names the file: keep just what went wrong
+        raise UnreadableMediaError(error.strerror or type(error).__name__) from error
 
 
 def _duration(container: av.container.InputContainer, video: av.VideoStream) -> float | None:

@@ -97,7 +97,7 @@ class VideoActivities:
         try:
             info = await asyncio.to_thread(probe, source)
         except UnreadableMediaError as error:
-            raise invalid(f"not a readable video: {error}") from error
+            raise invalid(f"not a readable video: {error}") from None
         if request.format and request.format.lower() not in info.container.split(","):
             activity.logger.info("declared format %s, found %s", request.format, info.container)
         return VideoInfo(

@@ -95,6 +95,9 @@ class RunRecord(BaseModel):
     logs: list[LogLine] = Field(
         default_factory=list, description="Log lines, oldest first (run detail only)."
     )
+    steps: list[StepProgress] = Field(
+        default_factory=list, description="Progress of parallel parts, e.g. each transcode (run detail only)."
+    )
 
 
 class RunPage(BaseModel):

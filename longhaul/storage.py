@@ -353,10 +353,16 @@ class RunStore:
             RunStepRow.step == progress.step,
         )
         async with self._sessions.begin() as session:
+            # Write first: an SQLite transaction that reads before it writes can fail to upgrade its lock.
             updated = await session.execute(update(RunStepRow).where(*key).values(**values))
             if not getattr(updated, "rowcount", 0):
-                session.add(RunStepRow(run_id=run_id, group=progress.group, step=progress.step, **values))
-                await session.flush()
+                try:
+                    async with session.begin_nested():
+                        session.add(
+                            RunStepRow(run_id=run_id, group=progress.group, step=progress.step, **values)
+                        )
+                except IntegrityError:
+                    return  # no such run (a workflow started outside the catalog): nothing to report to
             rows = list(
                 await session.scalars(
                     select(RunStepRow)

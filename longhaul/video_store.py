@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, select
+from sqlalchemy import JSON, DateTime, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,19 +47,17 @@ class VideoStore:
             "processed_at": utcnow(),
             "archived_at": None,
         }
-        for _ in range(2):  # a concurrent insert of the same video turns into an update on the second try
-            try:
-                async with self.db.sessions.begin() as session:
-                    row = await session.get(VideoRow, (record.tenant, record.result.video_id))
-                    if row is None:
-                        session.add(VideoRow(tenant=record.tenant, video_id=record.result.video_id, **values))
-                    else:
-                        for key, value in values.items():
-                            setattr(row, key, value)
-                return
+        key = (record.tenant, record.result.video_id)
+        async with self.db.sessions.begin() as session:
+            try:  # insert first: SQLite transactions that write before reading never need a lock upgrade
+                async with session.begin_nested():
+                    session.add(VideoRow(tenant=key[0], video_id=key[1], **values))
             except IntegrityError:
-                continue
-        raise RuntimeError(f"could not upsert video {record.result.video_id}")
+                await session.execute(
+                    update(VideoRow)
+                    .where(VideoRow.tenant == key[0], VideoRow.video_id == key[1])
+                    .values(**values)
+                )
 
     async def get(self, tenant: str, video_id: str) -> StoredVideo | None:
         async with self.db.session() as session:

@@ -14,11 +14,20 @@ from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from longhaul.events import HELLO, EventPayload, EventType, HelloRequested
+    from longhaul.events import (
+        HELLO,
+        VIDEO_COMPLETED,
+        VIDEO_FAILED,
+        VIDEO_UPLOADED,
+        EventPayload,
+        EventType,
+        HelloRequested,
+    )
 
 from workflows.catalog import Catalog, SignalRoute, Subscription
 from workflows.hello import HelloWorkflow
 from workflows.tracking import log, progress, tracked
+from workflows.video import VideoProcessingWorkflow
 
 
 class ApprovalRequested(EventPayload):
@@ -165,6 +174,15 @@ class BusyWorkflow:
         )
 
 
+@workflow.defn(name="video-notice")
+class VideoNoticeWorkflow:
+    """Subscribes to the video pipeline's announcements, as a notification service would."""
+
+    @workflow.run
+    async def run(self, notice: dict[str, Any]) -> dict[str, Any]:
+        return notice
+
+
 TEST_CATALOG = Catalog(
     Subscription(HELLO, HelloWorkflow),
     Subscription(HELLO, HelloAuditWorkflow),
@@ -173,5 +191,8 @@ TEST_CATALOG = Catalog(
     Subscription(COUNT, CountWorkflow),
     Subscription(GATE, GateWorkflow),
     Subscription(SLEEP, BusyWorkflow),
+    Subscription(VIDEO_UPLOADED, VideoProcessingWorkflow, key="video_id", once_per_key=True),
+    Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
+    Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
 )
 TEST_ACTIVITIES: list[Callable[..., Any]] = [pass_gate, busy]

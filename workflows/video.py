@@ -8,7 +8,6 @@ heartbeats and run-record writes, not in workflow events).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -32,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         VideoResult,
     )
 
+from workflows.parallel import all_of
 from workflows.tracking import current_run_id, current_tenant, is_cancellation, progress, tracked
 
 HEARTBEAT = timedelta(seconds=15)  # a dead worker's FFmpeg job is retried elsewhere after this
@@ -89,7 +89,7 @@ class VideoProcessingWorkflow:
         names = ", ".join(name for name, _ in planned) or "nothing"
         note = f" (skipped {', '.join(skipped)}: above the {info.height}p source)" if skipped else ""
         await progress(10, f"transcoding {names}{note}")
-        renditions = await asyncio.gather(
+        renditions = await all_of(
             *(
                 workflow.execute_activity_method(
                     VideoActivities.transcode,
@@ -114,7 +114,7 @@ class VideoProcessingWorkflow:
         )
 
         await progress(70, f"{THUMBNAILS} thumbnails")
-        thumbnails = await asyncio.gather(
+        thumbnails = await all_of(
             *(
                 workflow.execute_activity_method(
                     VideoActivities.thumbnail,
@@ -200,7 +200,11 @@ def _public(info: VideoInfo) -> VideoInfo:
 
 
 def _reason(error: BaseException) -> str:
-    """The innermost message: "not a readable video: …", not "activity task failed"."""
-    while error.__cause__ is not None:
-        error = error.__cause__
+    """What went wrong, for people: the first application error's message ("not a readable video: …"),
+    not the wrapper's ("activity task failed")."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            return cause.message
+        cause = cause.__cause__
     return str(error)
