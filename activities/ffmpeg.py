@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -65,7 +66,7 @@ def probe(path: Path) -> MediaInfo:
                 raise UnreadableMediaError("no duration")
             rate = video.average_rate
             return MediaInfo(
-                container=container.format.name.split(",")[0],
+                container=_container_name(container.format.name, path),
                 video_codec=video.codec_context.name,
                 audio_codec=audio.codec_context.name if audio is not None else None,
                 width=video.codec_context.width,
@@ -75,6 +76,13 @@ def probe(path: Path) -> MediaInfo:
             )
     except av.error.FFmpegError as error:  # its text names the file: keep just what went wrong
         raise UnreadableMediaError(error.strerror or type(error).__name__) from error
+
+
+def _container_name(names: str, path: Path) -> str:
+    """FFmpeg names demuxers by family ("mov,mp4,m4a,…"): prefer the member the file's extension names."""
+    options = names.split(",")
+    extension = path.suffix.lstrip(".").lower()
+    return extension if extension in options else options[0]
 
 
 def _duration(container: av.container.InputContainer, video: av.VideoStream) -> float | None:
@@ -152,3 +160,21 @@ def percent_of(progress: Progress, duration: float | None) -> int:
     if not duration:
         return 0
     return max(0, min(99, int(progress.seconds * 100 / duration)))  # 100 only once FFmpeg has finished
+
+
+def make_sample(path: Path, *, width: int, height: int, seconds: float, quiet: tuple[float, float]) -> Path:
+    """Write a sample video: a test pattern with a 440 Hz tone; during ``quiet`` the picture is black and
+    the sound silent, so analysis finds one black and one silent stretch and the scene cuts around them."""
+    start, end = quiet
+    video = f"testsrc2=size={width}x{height}:rate=25:duration={seconds}"
+    audio = f"sine=frequency=440:sample_rate=44100:duration={seconds}"
+    quiet_picture = f"drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,{start},{end})'"
+    quiet_sound = f"volume=volume=0:enable='between(t,{start},{end})'"
+    args = [
+        "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio,
+        "-vf", quiet_picture, "-af", quiet_sound,
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        "-shortest", str(path),
+    ]  # fmt: skip
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True, timeout=600)
+    return path

@@ -11,6 +11,8 @@ import asyncio
 import json
 import logging
 import os
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -36,8 +38,10 @@ app = typer.Typer(
 )
 events_app = typer.Typer(help="Send events.", no_args_is_help=True)
 runs_app = typer.Typer(help="Read and act on runs.", no_args_is_help=True)
+videos_app = typer.Typer(help="The video pipeline: sample videos, uploads.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(runs_app, name="runs")
+app.add_typer(videos_app, name="videos")
 
 
 def _setup_logging(level: str) -> None:
@@ -241,6 +245,16 @@ def runs_watch(run_id: str, url: UrlOption = None) -> None:
             run = _watch(client, run_id)
     except (LonghaulError, httpx.HTTPError) as error:
         raise _fail(error) from error
+    _print_outcome(run)
+
+
+def _state(run: RunRecord) -> str:
+    """What the progress bar shows beside the bar: the status, and the stage while the run is under way."""
+    return run.status if run.status.terminal or not run.stage else f"{run.status} · {run.stage}"
+
+
+def _print_outcome(run: RunRecord) -> None:
+    """Print how the run ended and leave with its exit code."""
     detail = f": {run.error}" if run.error and run.status != RunStatus.CANCELLED else ""
     typer.echo(f"{run.id} {run.status}{detail}")
     if run.output is not None:
@@ -257,18 +271,64 @@ def _watch(client: Client, run_id: str) -> RunRecord:
         TextColumn("{task.fields[stage]}"),
     )
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(
-            f"{run.workflow} {run.id}", total=100, completed=run.progress, stage=run.stage or ""
-        )
+        task = bar.add_task(f"{run.workflow} {run.id}", total=100, completed=run.progress, stage=_state(run))
         while not run.status.terminal:
             try:
                 for run in client.runs.stream(run_id):
-                    bar.update(task, completed=run.progress, stage=f"{run.status} {run.stage or ''}")
+                    bar.update(task, completed=run.progress, stage=_state(run))
             except httpx.TransportError:  # the API restarted or the connection dropped: follow on
                 time.sleep(1)
             run = client.runs.get(run_id)
-        bar.update(task, completed=run.progress, stage=f"{run.status} {run.stage or ''}")
+        bar.update(task, completed=run.progress, stage=_state(run))
     return run
+
+
+@videos_app.command("sample")
+def videos_sample(
+    out: Annotated[Path, typer.Argument(help="Where to write the MP4.")],
+    seconds: Annotated[float, typer.Option(min=1, max=3600)] = 20,
+    height: Annotated[int, typer.Option(help="1080, 720, 480 …", min=144, max=2160)] = 1080,
+) -> None:
+    """Make a sample video (test pattern and tone, a black and silent second in the middle)."""
+    from activities.ffmpeg import make_sample
+
+    width = height * 16 // 9 // 2 * 2
+    middle = seconds / 2
+    make_sample(
+        out, width=width, height=height, seconds=seconds, quiet=(middle, middle + min(1, seconds / 4))
+    )
+    typer.echo(f"{out} ({width}x{height}, {seconds:g}s)")
+
+
+@videos_app.command("upload")
+def videos_upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The video file.")],
+    video_id: Annotated[str | None, typer.Option(help="Default: the file name without extension.")] = None,
+    user_id: Annotated[str, typer.Option()] = "cli",
+    watch: Annotated[
+        bool, typer.Option("--watch/--no-watch", help="Follow the run with a progress bar.")
+    ] = True,
+    url: UrlOption = None,
+) -> None:
+    """Copy a video into the upload dir and send ``video.uploaded`` (for a stack on this machine)."""
+    settings = _settings()
+    video_id = video_id or re.sub(r"[^A-Za-z0-9_-]", "-", file.stem)[:100]
+    name = f"{video_id}{file.suffix.lower()}"
+    settings.upload_root.mkdir(parents=True, exist_ok=True)
+    partial = settings.upload_root / f".{name}.part"
+    shutil.copyfile(file, partial)
+    partial.replace(settings.upload_root / name)
+    payload = {"video_id": video_id, "user_id": user_id, "file_path": name}
+    try:
+        with _client(url) as client:
+            accepted = client.send_event("video.uploaded", payload)
+            typer.echo(accepted.model_dump_json(indent=2))
+            if not watch:
+                return
+            run = _watch(client, accepted.runs[0].run_id)
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
+    _print_outcome(run)
 
 
 @runs_app.command("cancel")

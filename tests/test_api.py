@@ -53,6 +53,24 @@ async def test_health_reports_database_and_temporal(temporal_address: str, setti
             '"loc":["body","payload","wait_seconds"]',
         ),
         ("hello", {"id": "has spaces", "payload": {"name": "x"}}, 422, '"loc":["body","id"]'),
+        (
+            "video.uploaded",
+            {"payload": {"video_id": "v1", "user_id": "u", "file_path": "../../etc/passwd"}},
+            422,
+            '"loc":["body","payload","file_path"]',
+        ),
+        (
+            "video.uploaded",
+            {"payload": {"video_id": "v1", "user_id": "u", "file_path": "/etc/passwd"}},
+            422,
+            "must be a path inside the upload dir",
+        ),
+        (
+            "video.uploaded",
+            {"payload": {"video_id": "../v1", "user_id": "u", "file_path": "v.mp4"}},
+            422,
+            '"loc":["body","payload","video_id"]',
+        ),
     ],
 )
 async def test_bad_event_is_refused_with_field_path_and_nothing_recorded(

@@ -151,3 +151,20 @@ def test_cli_reports_bad_input_with_the_field(served: Served) -> None:
     malformed = _cli(served, "events", "send", "hello", "--data", "{oops")
     assert malformed.returncode == 2
     assert malformed.stderr.startswith("--data: Expecting property name")
+
+
+def test_cli_makes_a_sample_uploads_it_and_watches_the_pipeline_to_the_end(served: Served) -> None:
+    sample = _cli(served, "videos", "sample", "clip.mp4", "--seconds", "3", "--height", "480")
+    assert sample.returncode == 0, sample.stderr
+    assert sample.stdout.strip() == "clip.mp4 (852x480, 3s)"
+    uploaded = _cli(served, "videos", "upload", "clip.mp4", "--video-id", "cli-clip")
+    assert uploaded.returncode == 0, uploaded.stderr + uploaded.stdout
+    assert "100%" in uploaded.stderr
+    accepted, outcome = uploaded.stdout.split("\nrun_", 1)  # the event's answer, then the run's outcome
+    run_id = json.loads(accepted)["runs"][0]["run_id"]
+    status_line, output = outcome.split("\n", 1)
+    assert f"run_{status_line}" == f"{run_id} completed"
+    result = json.loads(output)
+    assert [r["name"] for r in result["renditions"]] == ["480p"]
+    assert result["source"]["container"] == "mp4"
+    assert (served.cwd / ".longhaul" / "uploads" / "cli-clip.mp4").is_file()

@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.ffmpeg import ffmpeg_exe, image_size, probe
+from activities.ffmpeg import ffmpeg_exe, image_size, make_sample, probe
 from activities.video import VideoActivities
 from longhaul.config import Settings
 from longhaul.models import RunRecord, RunStatus
@@ -22,7 +22,6 @@ from longhaul.video import TranscodeRequest
 from longhaul.video_store import VideoStore
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
-from tests.media import make_video
 from tests.pipelines import TEST_ACTIVITIES, TEST_CATALOG
 from tests.processes import Process, clean_env
 
@@ -37,15 +36,15 @@ class Sources:
 def sources(tmp_path_factory: pytest.TempPathFactory) -> Sources:
     folder = tmp_path_factory.mktemp("sources")
     return Sources(
-        hd=make_video(folder / "hd.mp4", width=1280, height=720, seconds=4, quiet=(1.5, 2.5)),
-        sd=make_video(folder / "sd.mp4", width=854, height=480, seconds=2, quiet=(0.5, 1.0)),
+        hd=make_sample(folder / "hd.mp4", width=1280, height=720, seconds=4, quiet=(1.5, 2.5)),
+        sd=make_sample(folder / "sd.mp4", width=854, height=480, seconds=2, quiet=(0.5, 1.0)),
     )
 
 
 @pytest.fixture(scope="session")
 def long_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Long enough at 1080p that a test can act while it is being transcoded."""
-    return make_video(
+    return make_sample(
         tmp_path_factory.mktemp("long") / "long.mp4", width=1920, height=1080, seconds=30, quiet=(5, 6)
     )
 
