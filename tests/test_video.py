@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import signal
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -294,3 +297,41 @@ async def test_transcode_reuses_a_complete_rendition_and_redoes_a_broken_one(
     redone = await environment.run(activities.transcode, request)
     assert redone.duration == pytest.approx(4.0, abs=0.5)
     assert probe(target).height == 480
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    """A real local HTTP server for files in ``tmp_path/www``."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_video_given_by_url_is_downloaded_then_processed(
+    service: RunService,
+    store: RunStore,
+    settings: Settings,
+    sources: Sources,
+    http_server: str,
+    tmp_path: Path,
+) -> None:
+    shutil.copy(sources.sd, tmp_path / "www" / "remote.mp4")
+    run = await send_video(service, "v-url", f"{http_server}/remote.mp4")
+    done = await wait_for(store, run.id, RunStatus.COMPLETED, RunStatus.FAILED)
+    assert done.status == RunStatus.COMPLETED, done.error
+    assert [r["name"] for r in done.output["renditions"]] == ["480p"]
+    assert (
+        settings.media_root / "default" / "v-url" / "source.mp4"
+    ).stat().st_size == sources.sd.stat().st_size
+
+    missing = await send_video(service, "v-url-404", f"{http_server}/nope.mp4")
+    failed = await wait_for(store, missing.id, RunStatus.FAILED, RunStatus.COMPLETED, limit=30)
+    assert failed.error is not None and "HTTP 404" in failed.error
