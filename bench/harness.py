@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.binaries import temporal_cli
-from longhaul.temporal import SEARCH_ATTRIBUTES
+from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -28,12 +28,7 @@ async def embedded_server(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(data_dir / "temporal.db"),
-        dev_server_extra_args=[
-            "--sqlite-pragma",
-            "journal_mode=wal",
-            "--sqlite-pragma",
-            "synchronous=normal",
-        ],
+        dev_server_extra_args=[*SQLITE_FAST, *PRIORITY_MATCHING],
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
     )

@@ -86,6 +86,28 @@ class Settings(BaseSettings):
     transcode_preset: str = Field(
         default="veryfast", description="x264 preset of the renditions (speed against compression)."
     )
+    payments_url: str = Field(
+        default="http://127.0.0.1:8010", description="Base URL of the payment provider (its /v1 API)."
+    )
+    payments_webhook_secret: str = Field(
+        default="whsec_longhaul_dev", description="Shared secret of the provider's signed webhooks."
+    )
+    payments_rate_limit: float = Field(
+        default=10.0,
+        gt=0,
+        description="Payment calls per second across all workers (Temporal task queue limit).",
+    )
+    payments_concurrency: int = Field(default=5, ge=1, description="Payment calls one worker makes at once.")
+    payment_confirm_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds an order waits for payment.confirmed before cancelling."
+    )
+    currency: str = Field(default="EUR", min_length=3, max_length=3, description="Currency of order amounts.")
+    notify_url: str | None = Field(
+        default=None, description="Where order outcomes are POSTed (webhook); unset: recorded only."
+    )
+    dev_payments_port: int = Field(
+        default=8010, ge=1, le=65535, description="Port of the dev payment provider."
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
@@ -108,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def upload_root(self) -> Path:
         return (self.upload_dir or self.data_dir / "uploads").resolve()
+
+    @property
+    def payments_task_queue(self) -> str:
+        """Payment calls have their own task queue, so Temporal can rate-limit them across all workers."""
+        return f"{self.task_queue}-payments"
 
     @property
     def media_task_queue(self) -> str:

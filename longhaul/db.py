@@ -33,16 +33,26 @@ def as_utc(value: datetime | None) -> datetime | None:
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
     """WAL lets the API read while the worker writes; busy_timeout makes writers queue instead of failing;
-    foreign keys are off by default in SQLite."""
+    foreign keys are off by default in SQLite.
+
+    The driver's own transaction handling is switched off and SQLAlchemy emits BEGIN itself (the recipe of
+    SQLAlchemy's SQLite documentation): otherwise a SAVEPOINT opens an implicit transaction that its
+    RELEASE commits, and a later rollback of the "outer" transaction undoes nothing.
+    """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
 
 
 class Database:
@@ -63,6 +73,7 @@ class Database:
 
     async def create_schema(self) -> None:
         # Import every table so that create_all sees them all, whichever store the process uses.
+        import longhaul.order_store
         import longhaul.storage
         import longhaul.video_store  # noqa: F401
 

@@ -7,6 +7,7 @@ use the same model. Which workflows an event starts is declared in :mod:`workflo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -90,3 +91,35 @@ class VideoProcessingFailed(EventPayload):
 VIDEO_UPLOADED = EventType(name="video.uploaded", version=1, schema=VideoUploaded)
 VIDEO_COMPLETED = EventType(name="video.processing.completed", version=1, schema=VideoProcessingCompleted)
 VIDEO_FAILED = EventType(name="video.processing.failed", version=1, schema=VideoProcessingFailed)
+
+
+ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(pattern=ORDER_ID_PATTERN)
+    quantity: int = Field(gt=0, le=10_000)
+    price: Decimal = Field(gt=0, max_digits=12, decimal_places=2, description='Unit price, e.g. "19.99".')
+
+
+class OrderCreated(EventPayload):
+    """Payload of ``order.created``."""
+
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    user_id: str = Field(min_length=1, max_length=100)
+    items: list[OrderItem] = Field(min_length=1, max_length=100)
+    express: bool = Field(default=False, description="Express orders go first when the queue is backed up.")
+
+
+class PaymentConfirmed(EventPayload):
+    """Payload of ``payment.confirmed``: routed as a signal to the order's workflow by ``order_id``."""
+
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    charge_id: str = Field(min_length=1, max_length=100)
+    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+
+
+ORDER_CREATED = EventType(name="order.created", version=1, schema=OrderCreated)
+PAYMENT_CONFIRMED = EventType(name="payment.confirmed", version=1, schema=PaymentConfirmed)

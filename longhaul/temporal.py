@@ -18,6 +18,19 @@ RUN_ID = SearchAttributeKey.for_keyword("LonghaulRunId")
 BUSINESS_KEY = SearchAttributeKey.for_keyword("LonghaulKey")
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (TENANT, EVENT, RUN_ID, BUSINESS_KEY)
 
+# The embedded server's SQLite in WAL mode with synchronous=normal (see docs/configuration.md).
+SQLITE_FAST = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
+
+# Task priority (express orders first) needs the server's priority-aware matcher, and is strict only within
+# one task-queue partition (each of the default 4 orders its own backlog). The embedded dev server runs one
+# partition per queue, which is plenty for one machine. Clusters keep their partitions: there, priority
+# orders each partition's backlog, which under load is what matters.
+PRIORITY_MATCHING = (
+    "--dynamic-config-value", "matching.useNewMatcher=true",
+    "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+)  # fmt: skip
+
 
 _UNAVAILABLE = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}

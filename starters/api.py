@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from longhaul.config import Settings, load_settings
 from longhaul.db import Database
+from longhaul.events import PAYMENT_CONFIRMED
 from longhaul.models import (
     DEFAULT_TENANT,
     BatchAccepted,
@@ -29,6 +30,7 @@ from longhaul.models import (
 )
 from longhaul.storage import InvalidCursorError, RunFilter, RunStore
 from longhaul.temporal import connect, ensure_search_attributes
+from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
 from starters.service import (
     MAX_BATCH,
     Accepted,
@@ -158,6 +160,35 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         """Send up to 100 events at once. All are validated before any is recorded."""
         results = await service.send_batch(batch.events, tenant=tenant)
         return BatchAccepted(results=[_accepted(request, accepted) for accepted in results])
+
+    @app.post("/api/webhooks/payments", responses={401: {"description": "Bad or missing signature"}})
+    async def payment_webhook(request: Request, service: Service, tenant: Tenant) -> dict[str, Any]:
+        """The payment provider's signed webhook. ``charge.succeeded`` becomes the event
+        ``payment.confirmed`` (id: the provider's event id, so a redelivery is a duplicate)."""
+        body = await request.body()
+        try:
+            verify(settings.payments_webhook_secret, request.headers.get(SIGNATURE_HEADER), body)
+        except BadSignatureError as error:
+            raise HTTPException(status_code=401, detail=str(error)) from error
+        try:
+            event = json.loads(body)
+            kind, data = event["type"], event["data"]
+        except (ValueError, KeyError, TypeError) as error:
+            raise HTTPException(status_code=400, detail="not a provider event") from error
+        if kind != "charge.succeeded":
+            return {"received": True, "ignored": f"{kind} is not handled"}
+        payload = {
+            "order_id": data.get("order_id"),
+            "charge_id": data.get("charge_id"),
+            "amount": data.get("amount"),
+        }
+        try:
+            accepted = await service.send(
+                PAYMENT_CONFIRMED.name, EventEnvelope(id=str(event.get("id")), payload=payload), tenant=tenant
+            )
+        except NotFoundError as error:  # the order finished meanwhile (e.g. cancelled): nothing to confirm
+            return {"received": True, "ignored": str(error)}
+        return {"received": True, "runs": [d.run.id for d in accepted.deliveries]}
 
     @app.get("/api/runs", response_model=RunPage, responses=_ERRORS)
     async def list_runs(

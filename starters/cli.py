@@ -39,9 +39,11 @@ app = typer.Typer(
 events_app = typer.Typer(help="Send events.", no_args_is_help=True)
 runs_app = typer.Typer(help="Read and act on runs.", no_args_is_help=True)
 videos_app = typer.Typer(help="The video pipeline: sample videos, uploads.", no_args_is_help=True)
+orders_app = typer.Typer(help="The order pipeline.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(runs_app, name="runs")
 app.add_typer(videos_app, name="videos")
+app.add_typer(orders_app, name="orders")
 
 
 def _setup_logging(level: str) -> None:
@@ -67,6 +69,9 @@ def dev(
         int | None, typer.Option("--temporal-port", help="Temporal gRPC port (default 7233).")
     ] = None,
     ui_port: Annotated[int | None, typer.Option("--ui-port", help="Web UI port (default 8233).")] = None,
+    payments_port: Annotated[
+        int | None, typer.Option("--payments-port", help="Local payment provider port (default 8010).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run the whole stack locally: Temporal dev server + Web UI, worker and HTTP API.
@@ -76,7 +81,11 @@ def dev(
     from starters.dev import run_dev
 
     settings = _settings(
-        api_port=api_port, dev_temporal_port=temporal_port, dev_ui_port=ui_port, data_dir=data_dir
+        api_port=api_port,
+        dev_temporal_port=temporal_port,
+        dev_ui_port=ui_port,
+        dev_payments_port=payments_port,
+        data_dir=data_dir,
     )
     raise typer.Exit(asyncio.run(run_dev(settings)))
 
@@ -108,6 +117,47 @@ def api(
         log_config=None,
         access_log=False,
     )
+
+
+@app.command()
+def payments(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port (default 8010).")] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="Where confirmations are sent (default: the API's /api/webhooks/payments)."),
+    ] = None,
+) -> None:
+    """Run the local payment provider (for development and tests; state is kept in memory)."""
+    import uvicorn
+
+    from providers.payments import create_provider
+
+    settings = _settings()
+    app = create_provider(
+        secret=settings.payments_webhook_secret,
+        webhook_url=webhook_url or f"{settings.api_url}/api/webhooks/payments",
+    )
+    uvicorn.run(app, host=host, port=port or settings.dev_payments_port, log_config=None, access_log=False)
+
+
+@orders_app.command("seed")
+def orders_seed() -> None:
+    """Add the demo products (sku-book, sku-mug, sku-tee) to the default tenant, if missing."""
+    added = asyncio.run(_seed(_settings()))
+    typer.echo(f"{added} demo products added")
+
+
+async def _seed(settings: Settings) -> int:
+    from longhaul.db import Database
+    from longhaul.models import DEFAULT_TENANT
+    from longhaul.order_store import seed_demo_products
+
+    db = Database(settings.app_database_url)
+    try:
+        return await seed_demo_products(db, DEFAULT_TENANT)
+    finally:
+        await db.close()
 
 
 @app.command()
@@ -222,7 +272,7 @@ def runs_list(
         table.add_row(
             run.id, run.workflow, run.event_id, run.status, f"{run.progress}%", run.stage or "", created
         )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)  # piped: don't squeeze columns
     if page.next_cursor:
         typer.echo(f"more: --cursor {page.next_cursor}")
 

@@ -30,8 +30,17 @@ from temporalio.client import Client
 
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
+from longhaul.db import Database
+from longhaul.models import DEFAULT_TENANT
+from longhaul.order_store import seed_demo_products
 from longhaul.processes import die_with_parent
-from longhaul.temporal import SEARCH_ATTRIBUTES, connect, ensure_search_attributes
+from longhaul.temporal import (
+    PRIORITY_MATCHING,
+    SEARCH_ATTRIBUTES,
+    SQLITE_FAST,
+    connect,
+    ensure_search_attributes,
+)
 
 STARTUP_TIMEOUT = 90.0
 
@@ -69,10 +78,18 @@ class DevStack:
     children: list[Child] = field(default_factory=list)
     client: Client | None = None
     embedded: bool = field(init=False)
+    local_payments: bool = field(init=False)
 
     def __post_init__(self) -> None:
         # Decided once: start() sets TEMPORAL_ADDRESS for the children once the embedded server runs.
         self.embedded = not self.settings.temporal_address_configured()
+        self.local_payments = "payments_url" not in self.settings.model_fields_set
+
+    @property
+    def payments_url(self) -> str:
+        if self.local_payments:
+            return f"http://127.0.0.1:{self.settings.dev_payments_port}"
+        return self.settings.payments_url
 
     @property
     def temporal_address(self) -> str:
@@ -90,6 +107,8 @@ class DevStack:
             check_port_free("127.0.0.1", s.dev_temporal_port, "Temporal server", "--temporal-port")
             check_port_free("127.0.0.1", s.dev_ui_port, "Temporal Web UI", "--ui-port")
         check_port_free(s.api_host, s.api_port, "HTTP API", "--api-port")
+        if self.local_payments:
+            check_port_free("127.0.0.1", s.dev_payments_port, "payment provider", "--payments-port")
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -129,11 +148,12 @@ class DevStack:
             "--ui-port", str(s.dev_ui_port),
             "--log-level", "error",
             "--ui-disable-news-fetch",
+            *PRIORITY_MATCHING,
         ]  # fmt: skip
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]
         if s.dev_sqlite_fast:
-            argv += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+            argv += SQLITE_FAST
         return self._spawn("temporal", argv, stop_timeout=15, log_file=s.data_dir / "temporal.log")
 
     def _start_longhaul(self, name: str, *args: str, stop_timeout: float) -> Child:
@@ -167,6 +187,23 @@ class DevStack:
         await ensure_search_attributes(client)
         if self.embedded:
             await self._wait(temporal, f"Temporal Web UI at {self.ui_url}", lambda: _http_ok(self.ui_url))
+
+        db = Database(s.app_database_url)
+        try:
+            await seed_demo_products(db, DEFAULT_TENANT)
+        finally:
+            await db.close()
+        if self.local_payments:
+            os.environ["LONGHAUL_PAYMENTS_URL"] = self.payments_url
+            webhook = f"{s.api_url}/api/webhooks/payments"
+            payments = self._start_longhaul(
+                "payments", "--port", str(s.dev_payments_port), "--webhook-url", webhook, stop_timeout=5
+            )
+            await self._wait(
+                payments,
+                f"payment provider at {self.payments_url}",
+                lambda: _http_ok(f"{self.payments_url}/health"),
+            )
 
         worker = self._start_longhaul("worker", stop_timeout=s.worker_shutdown_timeout + 10)
         await self._wait(worker, "worker", lambda: _polling(client, s, worker.process.pid))
@@ -258,6 +295,8 @@ def _print_banner(stack: DevStack) -> None:
         f"  HTTP API     {s.api_url}  (docs: {s.api_url}/docs)",
         f"  Temporal UI  {stack.ui_url}",
         f"  Temporal     {stack.temporal_address}  namespace {s.namespace}, task queue {s.task_queue}",
+        f"  Payments     {stack.payments_url}"
+        + ("  (local provider; faults: POST /admin/faults)" if stack.local_payments else ""),
         f"  Data         {s.data_dir.resolve()}",
         "Press Ctrl-C to stop.",
     ]

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -237,6 +238,9 @@ class RunService:
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(attributes),
                     static_summary=summary,
+                    priority=Priority(priority_key=sub.priority(payload))
+                    if sub.priority
+                    else Priority.default,
                     rpc_timeout=RPC_TIMEOUT,
                 )
         except (RPCError, RuntimeError) as error:

@@ -11,15 +11,19 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.events import EmitRequest, EventActivities, InvalidEmitError
 from activities.hello import compose_greeting
+from activities.orders import OrderActivities
+from activities.payments import PaymentActivities
 from activities.runs import RunActivities
 from activities.video import VideoActivities
 from longhaul.config import Settings
 from longhaul.db import Database
+from longhaul.order_store import OrderStore
 from longhaul.storage import RunStore
 from longhaul.temporal import connect, ensure_search_attributes
 from longhaul.video_store import VideoStore
@@ -33,13 +37,17 @@ MEDIA_HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
 class WorkerGroup:
-    """The workers of one process, run and stopped together."""
+    """The workers of one process, run and stopped together, and what they share (closed after them)."""
 
-    def __init__(self, workers: list[Worker]) -> None:
+    def __init__(self, workers: list[Worker], http: httpx.AsyncClient) -> None:
         self.workers = workers
+        self.http = http
 
     async def run(self) -> None:
-        await asyncio.gather(*(worker.run() for worker in self.workers))
+        try:
+            await asyncio.gather(*(worker.run() for worker in self.workers))
+        finally:
+            await self.http.aclose()
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(worker.shutdown() for worker in self.workers))
@@ -52,7 +60,10 @@ class WorkerGroup:
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        await asyncio.gather(*(worker.__aexit__(kind, error, trace) for worker in self.workers))
+        try:
+            await asyncio.gather(*(worker.__aexit__(kind, error, trace) for worker in self.workers))
+        finally:
+            await self.http.aclose()
 
 
 class _CatalogEmitter:
@@ -77,7 +88,10 @@ def build_worker(
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> WorkerGroup:
     """The workers for the catalog's workflows and longhaul's activities (tests build theirs here too)."""
+    http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
     video = VideoActivities(settings, store, VideoStore(store.db))
+    orders = OrderActivities(settings, OrderStore(store.db), http)
+    payments = PaymentActivities(settings, http)
     events = EventActivities(_CatalogEmitter(RunService(client, store, settings, catalog)))
     graceful = timedelta(seconds=settings.worker_shutdown_timeout)
     main = Worker(
@@ -89,6 +103,10 @@ def build_worker(
             RunActivities(store).update_run,
             events.emit_event,
             video.record,
+            orders.plan,
+            orders.reserve,
+            orders.release,
+            orders.notify,
             *extra_activities,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
@@ -103,7 +121,16 @@ def build_worker(
         default_heartbeat_throttle_interval=MEDIA_HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful,
     )
-    return WorkerGroup([main, media])
+    payment_calls = Worker(
+        client,
+        task_queue=settings.payments_task_queue,
+        activities=[payments.charge, payments.refund],
+        max_concurrent_activities=settings.payments_concurrency,
+        # Enforced by the server across every worker of the queue; all workers must set the same value.
+        max_task_queue_activities_per_second=settings.payments_rate_limit,
+        graceful_shutdown_timeout=graceful,
+    )
+    return WorkerGroup([main, media, payment_calls], http)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -119,9 +146,10 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "worker polling task queues %r and %r on %s (namespace %s)",
+        "worker polling task queues %r, %r and %r on %s (namespace %s)",
         settings.task_queue,
         settings.media_task_queue,
+        settings.payments_task_queue,
         settings.temporal_address,
         client.namespace,
     )

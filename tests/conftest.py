@@ -17,7 +17,7 @@ from longhaul.binaries import temporal_cli, temporal_test_server
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.storage import RunStore
-from longhaul.temporal import SEARCH_ATTRIBUTES
+from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES
 
 _exit_status: int | None = None
 
@@ -48,7 +48,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli(),
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
+        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", *PRIORITY_MATCHING],
     )
     try:
         yield env

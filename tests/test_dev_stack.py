@@ -22,6 +22,7 @@ class Stack:
         self.cwd = cwd
         self.env = env
         self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.payments_port = free_port()
         self.runs = 0
 
     @property
@@ -31,6 +32,7 @@ class Stack:
             f"--api-port={self.api_port}",
             f"--temporal-port={self.temporal_port}",
             f"--ui-port={self.ui_port}",
+            f"--payments-port={self.payments_port}",
         ]
 
     @property

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from longhaul.models import RunStatus, RunUpdate
+from longhaul.order_store import InsufficientStockError, OrderStore, Product
+from longhaul.orders import OrderLine
 from longhaul.storage import RunFilter, RunStore
 
 
@@ -76,3 +81,21 @@ async def test_listing_is_scoped_to_the_tenant_and_pages_without_gaps(store: Run
     tagged_b = await store.list(RunFilter(tenant="t1", tag="b"))
     assert [run.tags for run in tagged_b.runs] == [["a", "b"]] * 4
     assert await store.get("run_99", tenant="t1") is None
+
+
+async def test_a_failed_transaction_undoes_what_its_savepoint_wrote(store: RunStore) -> None:
+    """SQLite's driver commits at a savepoint's release unless told otherwise; a rollback must undo all."""
+    orders = OrderStore(store.db)
+    await orders.upsert_products("t1", [Product(product_id="p", name="P", price=Decimal("1.00"), stock=1)])
+    line = OrderLine(product_id="p", quantity=2, unit_price=Decimal("1.00"), amount=Decimal("2.00"))
+    with pytest.raises(InsufficientStockError):
+        await orders.reserve("t1", "op-1", "o-1", [line])
+    assert not await orders.release("t1", "op-1")  # the reservation row was rolled back with the rest
+    assert (await orders.products("t1", ["p"]))["p"].stock == 1
+    line.quantity = 1
+    assert await orders.reserve("t1", "op-1", "o-1", [line])
+    assert not await orders.reserve("t1", "op-1", "o-1", [line])  # a retry reserves nothing more
+    assert (await orders.products("t1", ["p"]))["p"].stock == 0
+    assert await orders.release("t1", "op-1")
+    assert not await orders.release("t1", "op-1")
+    assert (await orders.products("t1", ["p"]))["p"].stock == 1

@@ -8,15 +8,24 @@ the workflows because it names them; the API, CLI and worker all read it from he
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 from temporalio import workflow
 
-from longhaul.events import HELLO, VIDEO_COMPLETED, VIDEO_FAILED, VIDEO_UPLOADED, EventType
+from longhaul.events import (
+    HELLO,
+    ORDER_CREATED,
+    PAYMENT_CONFIRMED,
+    VIDEO_COMPLETED,
+    VIDEO_FAILED,
+    VIDEO_UPLOADED,
+    EventType,
+)
 from workflows.hello import HelloWorkflow
+from workflows.orders import OrderWorkflow, order_priority
 from workflows.video import VideoProcessingWorkflow
 
 
@@ -53,6 +62,7 @@ class Subscription:
     workflow: type
     key: str | None = None
     once_per_key: bool = False
+    priority: Callable[[Any], int] | None = None  # Temporal priority key (1 first … 5) from the payload
 
     @property
     def workflow_name(self) -> str:
@@ -134,5 +144,7 @@ def business_key(subscription_or_route: Subscription | SignalRoute, payload: Bas
 CATALOG = Catalog(
     Subscription(HELLO, HelloWorkflow),
     Subscription(VIDEO_UPLOADED, VideoProcessingWorkflow, key="video_id", once_per_key=True),
+    Subscription(ORDER_CREATED, OrderWorkflow, key="order_id", once_per_key=True, priority=order_priority),
+    SignalRoute(PAYMENT_CONFIRMED, OrderWorkflow, key="order_id"),
     published=(VIDEO_COMPLETED, VIDEO_FAILED),
 )

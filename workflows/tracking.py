@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import CancelledError, FailureError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.runs import RunActivities
@@ -77,9 +77,10 @@ def is_cancellation(error: BaseException | None) -> bool:
     return False
 
 
-async def tracked(body: Awaitable[T]) -> T:
+async def tracked(body: Awaitable[T], *, final_stage: Callable[[T], str] | None = None) -> T:
     """Await ``body`` (the workflow's work) with its run record moved to running, then completed, failed
-    or cancelled: ``return await tracked(self._process(event))``."""
+    or cancelled: ``return await tracked(self._process(event))``. ``final_stage`` names the stage a
+    completed run ends in (default "completed"), e.g. an order's business outcome."""
     attempt = workflow.info().attempt
     try:
         await _record(status=RunStatus.RUNNING, attempt=attempt, log=f"running (attempt {attempt})")
@@ -91,7 +92,7 @@ async def tracked(body: Awaitable[T]) -> T:
             workflow.set_current_details("cancelled")
             await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled", log="cancelled")
         else:
-            reason = _describe(error)
+            reason = reason_of(error)
             workflow.set_current_details(f"failed: {reason}")
             await _record(
                 status=RunStatus.FAILED,
@@ -101,16 +102,19 @@ async def tracked(body: Awaitable[T]) -> T:
                 log_level="error",
             )
         raise
-    workflow.set_current_details("**100%** completed")
-    await _record(status=RunStatus.COMPLETED, stage="completed", output=_jsonable(result), log="completed")
+    stage = final_stage(result) if final_stage else "completed"
+    workflow.set_current_details(f"**100%** {stage}")
+    await _record(status=RunStatus.COMPLETED, stage=stage, output=_jsonable(result), log=stage)
     return result
 
 
-def _describe(error: BaseException) -> str:
-    """The innermost cause is what a person needs ("card declined"), not "activity task failed"."""
-    parts = [str(error)]
-    cause = error.__cause__
+def reason_of(error: BaseException) -> str:
+    """What went wrong, for people: the first application error's message ("card declined"), else the
+    innermost cause ("activity StartToClose timeout"), not the wrapper's ("activity task failed")."""
+    cause: BaseException | None = error
+    innermost = error
     while cause is not None:
-        parts.append(str(cause))
-        cause = cause.__cause__
-    return ": ".join(p for p in parts if p)
+        if isinstance(cause, ApplicationError):
+            return cause.message
+        innermost, cause = cause, cause.__cause__
+    return str(innermost) or str(error)

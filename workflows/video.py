@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.parallel import all_of
-from workflows.tracking import current_run_id, current_tenant, is_cancellation, progress, tracked
+from workflows.tracking import current_run_id, current_tenant, is_cancellation, progress, reason_of, tracked
 
 HEARTBEAT = timedelta(seconds=15)  # a dead worker's FFmpeg job is retried elsewhere after this
 FFMPEG_RETRY = RetryPolicy(
@@ -60,7 +60,7 @@ class VideoProcessingWorkflow:
             return await self._steps(event)
         except FailureError as error:
             if not is_cancellation(error):
-                await self._emit(VIDEO_FAILED.name, "failed", {**_ids(event), "reason": _reason(error)})
+                await self._emit(VIDEO_FAILED.name, "failed", {**_ids(event), "reason": reason_of(error)})
             raise
 
     async def _steps(self, event: VideoUploaded) -> VideoResult:
@@ -197,14 +197,3 @@ def _ids(event: VideoUploaded) -> dict[str, object]:
 def _public(info: VideoInfo) -> VideoInfo:
     """The source as others may see it: its name, not where the worker keeps it."""
     return info.model_copy(update={"path": info.path.rsplit("/", 1)[-1]})
-
-
-def _reason(error: BaseException) -> str:
-    """What went wrong, for people: the first application error's message ("not a readable video: …"),
-    not the wrapper's ("activity task failed")."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, ApplicationError):
-            return cause.message
-        cause = cause.__cause__
-    return str(error)

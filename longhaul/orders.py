@@ -1,0 +1,96 @@
+"""Models of the order pipeline shared by its events, workflow, activities and the payment provider."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+MONEY = Decimal("0.01")
+
+
+class OrderLine(BaseModel):
+    product_id: str
+    quantity: int
+    unit_price: Decimal
+    amount: Decimal
+
+
+class OrderPlan(BaseModel):
+    """A validated order: its lines and total (Decimal, never float), plus the deployment's settings the
+    workflow needs (read by an activity, so they are recorded in history and replay deterministically)."""
+
+    order_id: str
+    lines: list[OrderLine]
+    total: Decimal
+    currency: str
+    confirm_timeout_seconds: float
+
+
+class Charge(BaseModel):
+    charge_id: str
+    status: str
+    amount: Decimal
+
+
+class OrderOutcome(StrEnum):
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class OrderState(BaseModel):
+    """The order as the ``state`` query and the run record show it."""
+
+    order_id: str
+    stage: str = "received"
+    total: Decimal | None = None
+    reserved: bool = False
+    charge_id: str | None = None
+    confirmed: bool = False
+    cancel_requested: bool = False
+    outcome: OrderOutcome | None = None
+    reason: str | None = None
+
+
+class OrderResult(BaseModel):
+    order_id: str
+    outcome: OrderOutcome
+    total: Decimal
+    charge_id: str | None
+    reason: str | None = None
+
+
+class ReserveRequest(BaseModel):
+    tenant: str
+    op_id: str = Field(description="Derived from the workflow id: one reservation per order, ever.")
+    order_id: str
+    lines: list[OrderLine]
+
+
+class ReleaseRequest(BaseModel):
+    tenant: str
+    op_id: str
+
+
+class ChargeRequest(BaseModel):
+    idempotency_key: str
+    order_id: str
+    customer: str
+    amount: Decimal
+    currency: str
+
+
+class RefundRequest(BaseModel):
+    idempotency_key: str
+    charge_id: str
+
+
+class Notification(BaseModel):
+    tenant: str
+    order_id: str
+    user_id: str
+    outcome: OrderOutcome
+    total: Decimal
+    reason: str | None = None

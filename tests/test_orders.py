@@ -1,0 +1,457 @@
+"""The order pipeline for real: a local payment provider over HTTP (its own process), signed webhooks
+into a listening API, a notification sink, real SQLite stock, a real dev server and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client
+
+from longhaul.config import Settings
+from longhaul.models import RunRecord, RunStatus
+from longhaul.order_store import OrderStore, Product
+from longhaul.storage import RunStore
+from longhaul.temporal import connect
+from starters.api import create_app
+from starters.worker import build_worker
+from tests.processes import Process, clean_env, free_port
+
+DEFAULT_FAULTS = {
+    "latency_ms": 0,
+    "fail_next": 0,
+    "fail_after_processing": False,
+    "slow_next": 0,
+    "slow_ms": 15000,
+    "decline_customers": [],
+    "auto_confirm": True,
+    "confirm_delay_ms": 200,
+}
+PRODUCTS = [
+    Product(product_id="book", name="Book", price=Decimal("42.50"), stock=10),
+    Product(product_id="mug", name="Mug", price=Decimal("9.90"), stock=100),
+]
+
+
+@dataclass(frozen=True)
+class ProviderProcess:
+    url: str
+    api_port: int  # where its webhooks go: the API each test starts listens there
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderProcess]:
+    cwd = tmp_path_factory.mktemp("provider")
+    port, api_port = free_port(), free_port()
+    webhook = f"http://127.0.0.1:{api_port}/api/webhooks/payments"
+    process = Process(
+        ["payments", f"--port={port}", f"--webhook-url={webhook}"], cwd, clean_env(), cwd / "p.log"
+    )
+    try:
+        process.wait_for_output("Uvicorn running", 60)
+        yield ProviderProcess(url=f"http://127.0.0.1:{port}", api_port=api_port)
+    finally:
+        process.stop()
+
+
+@dataclass
+class Sink:
+    """A notification receiver: records every POST with its Idempotency-Key."""
+
+    url: str = ""
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def for_order(self, order_id: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(key, body) for key, body in self.received if body["order_id"] == order_id]
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[Sink]:
+    received = Sink()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            received.received.append((self.headers.get("Idempotency-Key", ""), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    received.url = f"http://127.0.0.1:{server.server_address[1]}/notify"
+    try:
+        yield received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Shop:
+    api: httpx.AsyncClient
+    provider: httpx.AsyncClient
+    store: RunStore
+    orders: OrderStore
+    settings: Settings
+
+    async def order(
+        self, *items: tuple[str, int], user: str = "ann", express: bool = False, **extra: Any
+    ) -> str:
+        """Send order.created; returns its run id."""
+        order_id = extra.pop("order_id", f"o-{uuid.uuid4().hex[:10]}")
+        prices = {p.product_id: str(p.price) for p in PRODUCTS}
+        payload = {
+            "order_id": order_id,
+            "user_id": user,
+            "express": express,
+            "items": [
+                {"product_id": p, "quantity": q, "price": extra.get("price", prices.get(p, "1.00"))}
+                for p, q in items
+            ],
+        }
+        response = await self.api.post(
+            "/api/events/order.created", json={"id": extra.get("event_id"), "payload": payload}
+        )
+        assert response.status_code == 202, response.text
+        run_id: str = response.json()["runs"][0]["run_id"]
+        return run_id
+
+    async def finished(self, run_id: str, limit: float = 60) -> RunRecord:
+        for _ in range(int(limit * 10)):
+            run = await self.store.get(run_id)
+            assert run is not None
+            if run.status.terminal:
+                return run
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"run {run_id} did not finish: {run}")
+
+    async def reached(self, run_id: str, stage: str) -> RunRecord:
+        for _ in range(600):
+            run = await self.store.get(run_id)
+            assert run is not None
+            if run.stage and run.stage.startswith(stage):
+                return run
+            assert not run.status.terminal, run
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"run {run_id} never reached {stage!r}")
+
+    async def ledger(self, order_id: str) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = (await self.provider.get("/v1/ledger")).json()
+        return [e for e in entries if e["order_id"] == order_id]
+
+    async def ops(self, order_id: str) -> list[str]:
+        return [e["op"] for e in await self.ledger(order_id)]
+
+    async def faults(self, **changes: Any) -> None:
+        (await self.provider.post("/admin/faults", json=changes)).raise_for_status()
+
+    async def stock(self, product_id: str) -> int:
+        return (await self.orders.products("default", [product_id]))[product_id].stock
+
+
+async def charge_scheduled(client: Client, run: RunRecord) -> None:
+    """Wait until the run's charge call is scheduled (queued for a payment worker)."""
+    handle = client.get_workflow_handle(run.workflow_id)
+    for _ in range(200):
+        pending = (await handle.describe()).raw_description.pending_activities
+        if any(p.activity_type.name == "payments.charge" for p in pending):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{run.id} never scheduled its charge")
+
+
+@asynccontextmanager
+async def serving_api(settings: Settings, port: int) -> AsyncIterator[httpx.AsyncClient]:
+    """The API listening on a real port, so the provider's webhooks reach it."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the API did not start"
+        await asyncio.sleep(0.05)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await task
+
+
+def shop_settings(settings: Settings, provider: ProviderProcess, sink: Sink, **overrides: Any) -> Settings:
+    return settings.model_copy(update={"payments_url": provider.url, "notify_url": sink.url, **overrides})
+
+
+@asynccontextmanager
+async def open_shop(
+    settings: Settings, store: RunStore, client: Client, provider: ProviderProcess, *, worker: bool = True
+) -> AsyncIterator[Shop]:
+    orders = OrderStore(store.db)
+    await orders.upsert_products("default", PRODUCTS)
+    async with (
+        httpx.AsyncClient(base_url=provider.url, timeout=30) as provider_http,
+        serving_api(settings, provider.api_port) as api,
+    ):
+        await provider_http.post("/admin/faults", json=DEFAULT_FAULTS)
+        shop = Shop(api, provider_http, store, orders, settings)
+        if worker:
+            async with build_worker(client, store, settings):
+                yield shop
+        else:
+            yield shop
+
+
+@pytest.fixture
+async def shop(
+    settings: Settings,
+    store: RunStore,
+    dev_client: Client,
+    provider: ProviderProcess,
+    sink: Sink,
+    temporal_address: str,
+) -> AsyncIterator[Shop]:
+    async with open_shop(shop_settings(settings, provider, sink), store, dev_client, provider) as opened:
+        yield opened
+
+
+async def test_order_is_reserved_charged_confirmed_and_notified_once(
+    shop: Shop, sink: Sink, dev_client: Client
+) -> None:
+    run_id = await shop.order(("book", 2), ("mug", 1))
+    run = await shop.finished(run_id)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output["outcome"] == "completed"
+    assert Decimal(run.output["total"]) == Decimal("94.90")
+    order_id = run.input["order_id"]
+    assert await shop.ops(order_id) == ["charge", "confirm"]
+    assert [e["amount"] for e in await shop.ledger(order_id)] == ["94.90", "94.90"]
+    assert await shop.stock("book") == 8 and await shop.stock("mug") == 99
+    [(key, notice)] = sink.for_order(order_id)
+    assert key == f"default/{order_id}/completed" and notice["outcome"] == "completed"
+    state = await dev_client.get_workflow_handle(run.workflow_id).query("state")
+    assert state["confirmed"] is True and state["charge_id"] == run.output["charge_id"]
+    stages = [line.message for line in run.logs]
+    assert "5% validating" in stages and "20% reserving stock for 2 lines" in stages
+    assert any(s.startswith("60% waiting for confirmation of ch_") for s in stages)
+
+
+@pytest.mark.parametrize(
+    ("items", "reason"),
+    [
+        ([("book", 11)], "not enough stock of book for 11"),
+        ([("book", 1), ("ghost", 1)], "invalid order: unknown product ghost"),
+    ],
+)
+async def test_order_that_cannot_be_served_fails_at_once_and_changes_nothing(
+    shop: Shop, sink: Sink, dev_client: Client, items: list[tuple[str, int]], reason: str
+) -> None:
+    run = await shop.finished(await shop.order(*items))
+    assert run.status == RunStatus.FAILED
+    assert run.error is not None and reason in run.error
+    assert await shop.stock("book") == 10
+    order_id = run.input["order_id"]
+    assert await shop.ops(order_id) == []
+    assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["failed"]
+    history = [e async for e in dev_client.get_workflow_handle(run.workflow_id).fetch_history_events()]
+    assert sum(e.HasField("activity_task_failed_event_attributes") for e in history) == 1  # not retried
+
+
+async def test_wrong_price_fails_with_the_catalog_price(shop: Shop) -> None:
+    run = await shop.finished(await shop.order(("book", 1), price="1.00"))
+    assert run.status == RunStatus.FAILED
+    assert run.error is not None and "price of book is 42.50, not 1.00" in run.error
+
+
+async def test_declined_payment_releases_the_stock_and_fails(shop: Shop, sink: Sink) -> None:
+    await shop.faults(decline_customers=["mallory"])
+    run = await shop.finished(await shop.order(("book", 3), user="mallory"))
+    assert run.status == RunStatus.FAILED
+    assert run.error is not None and "payment declined: the card was declined" in run.error
+    assert await shop.stock("book") == 10  # released
+    order_id = run.input["order_id"]
+    assert await shop.ops(order_id) == ["decline"]
+    assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["failed"]
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"fail_next": 6},  # 503s before anything happened
+        {"fail_next": 3, "fail_after_processing": True},  # charged, but the answer was a 500
+        {"slow_next": 1, "slow_ms": 12000},  # charged, but the answer came after the client gave up
+    ],
+    ids=["5xx-before", "5xx-after-charging", "timeout-after-charging"],
+)
+async def test_provider_errors_are_retried_and_the_customer_is_charged_once(
+    shop: Shop, faults: dict[str, Any]
+) -> None:
+    await shop.faults(**faults)
+    run = await shop.finished(await shop.order(("mug", 2)), limit=120)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert await shop.ops(run.input["order_id"]) == ["charge", "confirm"]
+
+
+async def test_no_confirmation_in_time_voids_the_charge_and_releases_the_stock(
+    settings: Settings,
+    store: RunStore,
+    dev_client: Client,
+    provider: ProviderProcess,
+    sink: Sink,
+    temporal_address: str,
+) -> None:
+    impatient = shop_settings(settings, provider, sink, payment_confirm_timeout=2.0)
+    async with open_shop(impatient, store, dev_client, provider) as shop:
+        await shop.faults(auto_confirm=False)
+        run = await shop.finished(await shop.order(("book", 4)))
+        assert run.status == RunStatus.COMPLETED  # the run did its job; the order's outcome is "cancelled"
+        assert run.output["outcome"] == "cancelled"
+        assert run.output["reason"] == "payment not confirmed within 2s"
+        assert run.stage == "cancelled: payment not confirmed within 2s"
+        order_id = run.input["order_id"]
+        assert await shop.ops(order_id) == ["charge", "void"]
+        assert await shop.stock("book") == 10
+        assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]
+
+
+async def test_customer_cancel_during_the_charge_refunds_and_releases(shop: Shop, sink: Sink) -> None:
+    await shop.faults(latency_ms=1500)  # the charge call is in flight when the customer cancels
+    run_id = await shop.order(("book", 1))
+    await shop.reached(run_id, "charging")
+    response = await shop.api.post(f"/api/runs/{run_id}/signals/cancel", json={"payload": {}})
+    assert response.status_code == 202, response.text
+    run = await shop.finished(run_id)
+    assert run.output["outcome"] == "cancelled" and run.output["reason"] == "cancelled by the customer"
+    order_id = run.input["order_id"]
+    assert await shop.ops(order_id) in (["charge", "void"], ["charge", "confirm", "refund"])
+    assert await shop.stock("book") == 10
+    assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]
+
+
+async def test_duplicate_order_created_processes_the_order_once(shop: Shop) -> None:
+    first = await shop.order(("mug", 1), order_id="o-dup-1", event_id="delivery-1")
+    second = await shop.order(("mug", 1), order_id="o-dup-1", event_id="delivery-2")
+    assert second == first
+    assert (await shop.finished(first)).status == RunStatus.COMPLETED
+    assert await shop.ops("o-dup-1") == ["charge", "confirm"]
+    assert await shop.stock("mug") == 99
+
+
+async def test_worker_killed_between_charge_and_confirmation_charges_once(
+    settings: Settings,
+    store: RunStore,
+    dev_client: Client,
+    provider: ProviderProcess,
+    sink: Sink,
+    tmp_path: Path,
+    temporal_address: str,
+) -> None:
+    configured = shop_settings(settings, provider, sink)
+    env = clean_env(
+        TEMPORAL_ADDRESS=dev_client.service_client.config.target_host,
+        LONGHAUL_DATA_DIR=str(settings.data_dir),
+        LONGHAUL_TASK_QUEUE=settings.task_queue,
+        LONGHAUL_PAYMENTS_URL=provider.url,
+        LONGHAUL_NOTIFY_URL=sink.url,
+    )
+    async with open_shop(configured, store, dev_client, provider, worker=False) as shop:
+        await shop.faults(auto_confirm=False)
+        first = Process(["worker"], tmp_path, env, tmp_path / "worker-1.log")
+        try:
+            first.wait_for_output("worker polling", 60)
+            run_id = await shop.order(("book", 1))
+            await shop.reached(run_id, "waiting for confirmation")
+            first.popen.send_signal(signal.SIGKILL)
+            first.popen.wait()
+        finally:
+            first.kill()
+        order_id = (await store.get(run_id)).input["order_id"]  # type: ignore[union-attr]
+        [charge] = await shop.ledger(order_id)
+        second = Process(["worker"], tmp_path, env, tmp_path / "worker-2.log")
+        try:
+            second.wait_for_output("worker polling", 60)
+            await shop.provider.post(
+                f"/admin/charges/{charge['charge_id']}/confirm"
+            )  # the webhook arrives now
+            run = await shop.finished(run_id)
+        finally:
+            second.stop()
+        assert run.status == RunStatus.COMPLETED, run.error
+        assert await shop.ops(order_id) == ["charge", "confirm"]
+        assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["completed"]
+
+
+async def test_express_orders_jump_a_backed_up_queue(
+    settings: Settings,
+    store: RunStore,
+    dev_client: Client,
+    provider: ProviderProcess,
+    sink: Sink,
+    temporal_address: str,
+) -> None:
+    """One payment call at a time; while a slow one is in flight, nine orders queue behind it: the
+    express ones are charged first, whatever their arrival order."""
+    one_at_a_time = shop_settings(settings, provider, sink, payments_concurrency=1)
+    async with open_shop(one_at_a_time, store, dev_client, provider) as shop:
+        await shop.faults(latency_ms=3000)
+        blocker = await shop.order(("mug", 1))
+        await shop.reached(blocker, "charging")
+        normal = [await shop.order(("mug", 1)) for _ in range(6)]
+        express = [await shop.order(("mug", 1), express=True) for _ in range(3)]
+        for run_id in normal + express:
+            await charge_scheduled(dev_client, await shop.reached(run_id, "charging"))
+        await shop.faults(latency_ms=0)
+        runs = [await shop.finished(run_id, limit=120) for run_id in [blocker, *normal, *express]]
+        assert {run.status for run in runs} == {RunStatus.COMPLETED}
+        express_of = {run.input["order_id"]: run.input["express"] for run in runs[1:]}
+        ledger = (await shop.provider.get("/v1/ledger")).json()
+        charges = sorted(
+            (e for e in ledger if e["op"] == "charge" and e["order_id"] in express_of), key=lambda e: e["at"]
+        )
+        order = [express_of[e["order_id"]] for e in charges]
+        assert order == [True] * 3 + [False] * 6, order
+
+
+async def test_payment_calls_stay_under_the_rate_limit_across_workers(
+    settings: Settings,
+    store: RunStore,
+    dev_client: Client,
+    provider: ProviderProcess,
+    sink: Sink,
+    temporal_address: str,
+) -> None:
+    limited = shop_settings(settings, provider, sink, payments_rate_limit=4.0)
+    async with open_shop(limited, store, dev_client, provider, worker=False) as shop:
+        other_client = await connect(limited)  # a second worker process would have its own client
+        async with build_worker(dev_client, store, limited), build_worker(other_client, store, limited):
+            run_ids = [await shop.order(("mug", 1)) for _ in range(16)]
+            runs = [await shop.finished(run_id, limit=120) for run_id in run_ids]
+        assert {run.status for run in runs} == {RunStatus.COMPLETED}
+        ours = {run.input["order_id"] for run in runs}
+        times = sorted(
+            e["at"]
+            for e in (await shop.provider.get("/v1/ledger")).json()
+            if e["op"] == "charge" and e["order_id"] in ours
+        )
+    assert len(times) == 16
+    # The server's limiter is a token bucket: it lets a burst of up to about twice the rate through in the
+    # first second (measured: 8 of 16 calls), then holds the rate.
+    steady = [t for t in times if t >= times[0] + 1.0]
+    busiest = max(sum(1 for t in steady if start <= t < start + 1.0) for start in steady)
+    assert busiest <= 4 + 1, [round(t - times[0], 2) for t in times]  # one more at a window's edge
+    assert times[-1] - times[0] >= (16 - 2 * 4) / 4  # 16 calls at 4/s after the burst: 2 s at least

@@ -1,0 +1,263 @@
+"""The order pipeline: validate → reserve stock → charge → wait for confirmation → notify, as a saga.
+
+Every step after the reservation registers its compensation; on any failure or cancellation they run in
+reverse order (refund or void the charge, release the stock), each idempotent. The customer may cancel
+(signal ``cancel``) until the payment is confirmed; no confirmation within the configured time cancels the
+order. ``state`` (query) and the run record tell where the order is at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from decimal import Decimal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.orders import INSUFFICIENT_STOCK, INVALID_ORDER, OrderActivities, PlanRequest
+    from activities.payments import PAYMENT_DECLINED, PAYMENT_REJECTED, PaymentActivities
+    from longhaul.events import OrderCreated, PaymentConfirmed
+    from longhaul.orders import (
+        Charge,
+        ChargeRequest,
+        Notification,
+        OrderOutcome,
+        OrderResult,
+        OrderState,
+        RefundRequest,
+        ReleaseRequest,
+        ReserveRequest,
+    )
+
+from workflows.tracking import current_tenant, is_cancellation, log, progress, reason_of, tracked
+
+STORAGE_RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=30), non_retryable_error_types=[INVALID_ORDER, INSUFFICIENT_STOCK]
+)
+# A provider outage is waited out (unlimited attempts, capped backoff) within the step's overall budget.
+PAYMENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=[PAYMENT_DECLINED, PAYMENT_REJECTED],
+)
+PAYMENT_BUDGET = timedelta(hours=1)
+CALL = timedelta(seconds=30)
+
+
+def order_priority(order: OrderCreated) -> int:
+    """Temporal priority key (1 first … 5 last): express orders jump a backed-up queue."""
+    return 1 if order.express else 3
+
+
+def _outcome(result: OrderResult) -> str:
+    return result.outcome.value + (f": {result.reason}" if result.reason else "")
+
+
+class OrderCancelledError(Exception):
+    """The order is cancelled (by the customer, or for want of a payment confirmation)."""
+
+
+@workflow.defn(name="order-processing")
+class OrderWorkflow:
+    def __init__(self) -> None:
+        self.state = OrderState(order_id="")
+        # Keyed by charge: a confirmation may arrive before the charge call's answer does.
+        self.confirmations: dict[str, PaymentConfirmed] = {}
+        self.cancel_reason: str | None = None
+
+    @workflow.run
+    async def run(self, order: OrderCreated) -> OrderResult:
+        self.state.order_id = order.order_id
+        return await tracked(self._process(order), final_stage=_outcome)
+
+    @workflow.signal(name="payment.confirmed")
+    async def payment_confirmed(self, confirmation: PaymentConfirmed) -> None:
+        self.confirmations.setdefault(confirmation.charge_id, confirmation)
+
+    @workflow.signal(name="cancel")
+    async def cancel(self) -> None:
+        """The customer cancels; honoured until the payment is confirmed."""
+        if not self.state.confirmed and self.cancel_reason is None:
+            self.cancel_reason = "cancelled by the customer"
+            self.state.cancel_requested = True
+
+    @workflow.query(name="state")
+    def get_state(self) -> OrderState:
+        return self.state
+
+    async def _process(self, order: OrderCreated) -> OrderResult:
+        tenant = current_tenant()
+        operation = workflow.info().workflow_id  # operation ids derive from it: once per order, ever
+        compensations: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        try:
+            await self._stage(5, "validating")
+            plan = await workflow.execute_activity_method(
+                OrderActivities.plan,
+                PlanRequest(tenant=tenant, order=order),
+                start_to_close_timeout=CALL,
+                retry_policy=STORAGE_RETRY,
+                summary="validate and total",
+            )
+            self.state.total = plan.total
+            self._check_cancel()
+
+            await self._stage(20, f"reserving stock for {len(plan.lines)} lines")
+            reserve = ReserveRequest(
+                tenant=tenant, op_id=f"{operation}/reserve", order_id=order.order_id, lines=plan.lines
+            )
+            release = ReleaseRequest(tenant=tenant, op_id=reserve.op_id)
+            compensations.append(("release stock", lambda: self._call(OrderActivities.release, release)))
+            await self._call(OrderActivities.reserve, reserve)
+            self.state.reserved = True
+            self._check_cancel()
+
+            await self._stage(40, f"charging {plan.total} {plan.currency}")
+            charge = await self._charge(
+                ChargeRequest(
+                    idempotency_key=f"{operation}/charge",
+                    order_id=order.order_id,
+                    customer=order.user_id,
+                    amount=plan.total,
+                    currency=plan.currency,
+                ),
+                compensations,
+                operation,
+            )
+            self._check_cancel()
+
+            await self._stage(60, f"waiting for confirmation of {charge.charge_id}")
+            try:
+                await workflow.wait_condition(
+                    lambda: charge.charge_id in self.confirmations or self.cancel_reason is not None,
+                    timeout=timedelta(seconds=plan.confirm_timeout_seconds),
+                    timeout_summary="payment confirmation",
+                )
+            except TimeoutError:
+                self.cancel_reason = f"payment not confirmed within {plan.confirm_timeout_seconds:g}s"
+            self._check_cancel()
+            self.state.confirmed = True
+
+            await self._stage(90, "notifying")
+            result = OrderResult(
+                order_id=order.order_id,
+                outcome=OrderOutcome.COMPLETED,
+                total=plan.total,
+                charge_id=charge.charge_id,
+            )
+            await self._notify(tenant, order, result)
+            self.state.outcome = OrderOutcome.COMPLETED
+            return result
+        except OrderCancelledError as cancelled:
+            await self._compensate(compensations)
+            result = OrderResult(
+                order_id=order.order_id,
+                outcome=OrderOutcome.CANCELLED,
+                total=self.state.total or Decimal(0),
+                charge_id=self.state.charge_id,
+                reason=str(cancelled),
+            )
+            await self._notify(tenant, order, result)
+            self.state.outcome, self.state.reason = OrderOutcome.CANCELLED, str(cancelled)
+            return result
+        except (asyncio.CancelledError, FailureError) as error:
+            await self._compensate(compensations)
+            run_cancelled = is_cancellation(error)
+            outcome = OrderOutcome.CANCELLED if run_cancelled else OrderOutcome.FAILED
+            reason = "run cancelled" if run_cancelled else reason_of(error)
+            result = OrderResult(
+                order_id=order.order_id, outcome=outcome, total=self.state.total or Decimal(0),
+                charge_id=self.state.charge_id, reason=reason,
+            )  # fmt: skip
+            await self._notify(tenant, order, result)
+            self.state.outcome, self.state.reason = outcome, reason
+            raise
+
+    async def _charge(
+        self,
+        request: ChargeRequest,
+        compensations: list[tuple[str, Callable[[], Awaitable[object]]]],
+        operation: str,
+    ) -> Charge:
+        """Charge once. A charge in flight is never abandoned: if the run is cancelled meanwhile, the call
+        is let finish so its charge can be refunded."""
+        handle = workflow.start_activity_method(
+            PaymentActivities.charge,
+            request,
+            task_queue=f"{workflow.info().task_queue}-payments",
+            start_to_close_timeout=CALL,
+            schedule_to_close_timeout=PAYMENT_BUDGET,
+            retry_policy=PAYMENT_RETRY,
+            priority=workflow.info().priority,
+            summary=f"charge {request.amount} {request.currency}",
+        )
+        try:
+            charge = await asyncio.shield(handle)
+        except asyncio.CancelledError:
+            charge = await handle
+            self._charged(charge, compensations, operation)
+            raise
+        self._charged(charge, compensations, operation)
+        return charge
+
+    def _charged(
+        self, charge: Charge, compensations: list[tuple[str, Callable[[], Awaitable[object]]]], operation: str
+    ) -> None:
+        self.state.charge_id = charge.charge_id
+        refund = RefundRequest(idempotency_key=f"{operation}/refund", charge_id=charge.charge_id)
+        compensations.append(
+            (
+                f"refund {charge.charge_id}",
+                lambda: workflow.execute_activity_method(
+                    PaymentActivities.refund,
+                    refund,
+                    task_queue=f"{workflow.info().task_queue}-payments",
+                    start_to_close_timeout=CALL,
+                    schedule_to_close_timeout=PAYMENT_BUDGET,
+                    retry_policy=PAYMENT_RETRY,
+                    summary=f"refund {charge.charge_id}",
+                ),
+            )
+        )
+
+    async def _call(self, activity: Callable[..., Awaitable[object]], request: object) -> object:
+        return await workflow.execute_activity_method(
+            activity, request, start_to_close_timeout=CALL, retry_policy=STORAGE_RETRY
+        )
+
+    async def _compensate(self, compensations: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
+        """Undo in reverse order. Each compensation is idempotent and retried; one that still fails is
+        logged and the others run anyway."""
+        for name, undo in reversed(compensations):
+            await self._stage(95, f"compensating: {name}")
+            try:
+                await undo()
+            except FailureError as error:
+                await log(f"compensation '{name}' failed: {reason_of(error)}", level="error")
+
+    async def _notify(self, tenant: str, order: OrderCreated, result: OrderResult) -> None:
+        await workflow.execute_activity_method(
+            OrderActivities.notify,
+            Notification(
+                tenant=tenant,
+                order_id=order.order_id,
+                user_id=order.user_id,
+                outcome=result.outcome,
+                total=result.total,
+                reason=result.reason,
+            ),
+            start_to_close_timeout=CALL,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+            summary=f"notify {result.outcome}",
+        )
+
+    async def _stage(self, percent: int, stage: str) -> None:
+        self.state.stage = stage
+        await progress(percent, stage)
+
+    def _check_cancel(self) -> None:
+        if self.cancel_reason is not None:
+            raise OrderCancelledError(self.cancel_reason)
