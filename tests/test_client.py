@@ -147,7 +147,9 @@ def test_cli_reports_bad_input_with_the_field(served: Served) -> None:
     assert result.returncode == 1
     assert "'loc': ['body', 'payload', 'name']" in result.stderr
     unknown = _cli(served, "events", "send", "nope")
-    assert unknown.stderr.strip().startswith("error: 404: unknown event 'nope'; known events: hello, video.")
+    assert unknown.stderr.strip().startswith(
+        "error: 404: unknown event 'nope'; known events: hello, order.created"
+    )
     malformed = _cli(served, "events", "send", "hello", "--data", "{oops")
     assert malformed.returncode == 2
     assert malformed.stderr.startswith("--data: Expecting property name")
