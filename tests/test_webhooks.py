@@ -46,7 +46,11 @@ async def test_webhook_endpoint_answers_401_to_an_unsigned_request_and_records_n
     temporal_address: str, settings: Settings, store: RunStore
 ) -> None:
     body = json.dumps(
-        {"id": "evt_x", "type": "charge.succeeded", "data": {"order_id": "o", "charge_id": "c"}}
+        {
+            "id": "evt_x",
+            "type": "charge.succeeded",
+            "data": {"order_id": "o", "charge_id": "c", "amount": "1.00"},
+        }
     )
     async with api_client(create_app(settings)) as http:
         unsigned = await http.post("/api/webhooks/payments", content=body)
