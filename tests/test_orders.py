@@ -8,8 +8,8 @@ import json
 import signal
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,6 +106,7 @@ def sink() -> Iterator[Sink]:
 class Shop:
     api: httpx.AsyncClient
     provider: httpx.AsyncClient
+    client: Client
     store: RunStore
     orders: OrderStore
     settings: Settings
@@ -140,6 +141,11 @@ class Shop:
                 return run
             await asyncio.sleep(0.1)
         raise AssertionError(f"run {run_id} did not finish: {run}")
+
+    async def record(self, run_id: str) -> RunRecord:
+        run = await self.store.get(run_id)
+        assert run is not None
+        return run
 
     async def reached(self, run_id: str, stage: str) -> RunRecord:
         for _ in range(600):
@@ -209,7 +215,7 @@ async def open_shop(
         serving_api(settings, provider.api_port) as api,
     ):
         await provider_http.post("/admin/faults", json=DEFAULT_FAULTS)
-        shop = Shop(api, provider_http, store, orders, settings)
+        shop = Shop(api, provider_http, client, store, orders, settings)
         if worker:
             async with build_worker(client, store, settings):
                 yield shop
@@ -217,16 +223,30 @@ async def open_shop(
             yield shop
 
 
+ShopOpener = Callable[..., AbstractAsyncContextManager[Shop]]
+
+
 @pytest.fixture
-async def shop(
+def open_shop_with(
     settings: Settings,
     store: RunStore,
     dev_client: Client,
     provider: ProviderProcess,
     sink: Sink,
     temporal_address: str,
-) -> AsyncIterator[Shop]:
-    async with open_shop(shop_settings(settings, provider, sink), store, dev_client, provider) as opened:
+) -> ShopOpener:
+    """Open the shop with settings changed (``payment_confirm_timeout=2.0``); ``worker=False``: no worker."""
+
+    def opener(*, worker: bool = True, **overrides: Any) -> AbstractAsyncContextManager[Shop]:
+        configured = shop_settings(settings, provider, sink, **overrides)
+        return open_shop(configured, store, dev_client, provider, worker=worker)
+
+    return opener
+
+
+@pytest.fixture
+async def shop(open_shop_with: ShopOpener) -> AsyncIterator[Shop]:
+    async with open_shop_with() as opened:
         yield opened
 
 
@@ -308,15 +328,9 @@ async def test_provider_errors_are_retried_and_the_customer_is_charged_once(
 
 
 async def test_no_confirmation_in_time_voids_the_charge_and_releases_the_stock(
-    settings: Settings,
-    store: RunStore,
-    dev_client: Client,
-    provider: ProviderProcess,
-    sink: Sink,
-    temporal_address: str,
+    open_shop_with: ShopOpener, sink: Sink
 ) -> None:
-    impatient = shop_settings(settings, provider, sink, payment_confirm_timeout=2.0)
-    async with open_shop(impatient, store, dev_client, provider) as shop:
+    async with open_shop_with(payment_confirm_timeout=2.0) as shop:
         await shop.faults(auto_confirm=False)
         run = await shop.finished(await shop.order(("book", 4)))
         assert run.status == RunStatus.COMPLETED  # the run did its job; the order's outcome is "cancelled"
@@ -353,23 +367,16 @@ async def test_duplicate_order_created_processes_the_order_once(shop: Shop) -> N
 
 
 async def test_worker_killed_between_charge_and_confirmation_charges_once(
-    settings: Settings,
-    store: RunStore,
-    dev_client: Client,
-    provider: ProviderProcess,
-    sink: Sink,
-    tmp_path: Path,
-    temporal_address: str,
+    open_shop_with: ShopOpener, sink: Sink, tmp_path: Path
 ) -> None:
-    configured = shop_settings(settings, provider, sink)
-    env = clean_env(
-        TEMPORAL_ADDRESS=dev_client.service_client.config.target_host,
-        LONGHAUL_DATA_DIR=str(settings.data_dir),
-        LONGHAUL_TASK_QUEUE=settings.task_queue,
-        LONGHAUL_PAYMENTS_URL=provider.url,
-        LONGHAUL_NOTIFY_URL=sink.url,
-    )
-    async with open_shop(configured, store, dev_client, provider, worker=False) as shop:
+    async with open_shop_with(worker=False) as shop:
+        env = clean_env(
+            TEMPORAL_ADDRESS=shop.client.service_client.config.target_host,
+            LONGHAUL_DATA_DIR=str(shop.settings.data_dir),
+            LONGHAUL_TASK_QUEUE=shop.settings.task_queue,
+            LONGHAUL_PAYMENTS_URL=shop.settings.payments_url,
+            LONGHAUL_NOTIFY_URL=str(shop.settings.notify_url),
+        )
         await shop.faults(auto_confirm=False)
         first = Process(["worker"], tmp_path, env, tmp_path / "worker-1.log")
         try:
@@ -380,7 +387,7 @@ async def test_worker_killed_between_charge_and_confirmation_charges_once(
             first.popen.wait()
         finally:
             first.kill()
-        order_id = (await store.get(run_id)).input["order_id"]  # type: ignore[union-attr]
+        order_id = (await shop.record(run_id)).input["order_id"]
         [charge] = await shop.ledger(order_id)
         second = Process(["worker"], tmp_path, env, tmp_path / "worker-2.log")
         try:
@@ -397,24 +404,18 @@ async def test_worker_killed_between_charge_and_confirmation_charges_once(
 
 
 async def test_express_orders_jump_a_backed_up_queue(
-    settings: Settings,
-    store: RunStore,
-    dev_client: Client,
-    provider: ProviderProcess,
-    sink: Sink,
-    temporal_address: str,
+    open_shop_with: ShopOpener,
 ) -> None:
     """One payment call at a time; while a slow one is in flight, nine orders queue behind it: the
     express ones are charged first, whatever their arrival order."""
-    one_at_a_time = shop_settings(settings, provider, sink, payments_concurrency=1)
-    async with open_shop(one_at_a_time, store, dev_client, provider) as shop:
+    async with open_shop_with(payments_concurrency=1) as shop:
         await shop.faults(latency_ms=3000)
         blocker = await shop.order(("mug", 1))
         await shop.reached(blocker, "charging")
         normal = [await shop.order(("mug", 1)) for _ in range(6)]
         express = [await shop.order(("mug", 1), express=True) for _ in range(3)]
         for run_id in normal + express:
-            await charge_scheduled(dev_client, await shop.reached(run_id, "charging"))
+            await charge_scheduled(shop.client, await shop.reached(run_id, "charging"))
         await shop.faults(latency_ms=0)
         runs = [await shop.finished(run_id, limit=120) for run_id in [blocker, *normal, *express]]
         assert {run.status for run in runs} == {RunStatus.COMPLETED}
@@ -428,17 +429,12 @@ async def test_express_orders_jump_a_backed_up_queue(
 
 
 async def test_payment_calls_stay_under_the_rate_limit_across_workers(
-    settings: Settings,
-    store: RunStore,
-    dev_client: Client,
-    provider: ProviderProcess,
-    sink: Sink,
-    temporal_address: str,
+    open_shop_with: ShopOpener,
 ) -> None:
-    limited = shop_settings(settings, provider, sink, payments_rate_limit=4.0)
-    async with open_shop(limited, store, dev_client, provider, worker=False) as shop:
+    async with open_shop_with(payments_rate_limit=4.0, worker=False) as shop:
+        limited, store = shop.settings, shop.store
         other_client = await connect(limited)  # a second worker process would have its own client
-        async with build_worker(dev_client, store, limited), build_worker(other_client, store, limited):
+        async with build_worker(shop.client, store, limited), build_worker(other_client, store, limited):
             run_ids = [await shop.order(("mug", 1)) for _ in range(16)]
             runs = [await shop.finished(run_id, limit=120) for run_id in run_ids]
         assert {run.status for run in runs} == {RunStatus.COMPLETED}
