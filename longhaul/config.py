@@ -108,6 +108,25 @@ class Settings(BaseSettings):
     dev_payments_port: int = Field(
         default=8010, ge=1, le=65535, description="Port of the dev payment provider."
     )
+    video_retention_days: float = Field(
+        default=30, gt=0, description="Processed videos older than this lose their files to the cleanup job."
+    )
+    cleanup_cron: str = Field(default="0 3 * * *", description="When the cleanup job runs (cron, UTC).")
+    cleanup_batch_size: int = Field(default=10, ge=1, le=1000, description="Videos deleted per batch.")
+    cleanup_batch_wait: float = Field(
+        default=60, ge=0, description="Seconds of durable wait between batches."
+    )
+    cleanup_batches_per_run: int = Field(
+        default=20, ge=1, description="Batches before the cleanup continues as new (bounded history)."
+    )
+    reconcile_every_minutes: float = Field(
+        default=10, gt=0, description="How often stuck run records are checked against Temporal."
+    )
+    reconcile_grace_seconds: float = Field(
+        default=120,
+        ge=0,
+        description="How long a record may sit queued/running unchanged before it is checked.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

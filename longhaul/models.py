@@ -40,6 +40,17 @@ def run_id_for(workflow_id: str) -> str:
     return "run_" + hashlib.sha256(workflow_id.encode()).hexdigest()[:24]
 
 
+class RunOrigin(BaseModel):
+    """Who a run is, for a run whose record the API did not write (started by a schedule, or by hand
+    in the Temporal UI): the worker then creates the record itself."""
+
+    tenant: str
+    workflow: str
+    workflow_id: str
+    event: str
+    event_id: str
+
+
 class RunUpdate(BaseModel):
     """A change to a run record sent by the worker side; ``None`` fields are left as they are."""
 
@@ -52,6 +63,9 @@ class RunUpdate(BaseModel):
     attempt: int | None = None
     log: str | None = Field(default=None, description="A log line to append to the run's log.")
     log_level: str = "info"
+    origin: RunOrigin | None = Field(
+        default=None, description="Create the record from this if it is missing."
+    )
 
 
 class LogLine(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -287,6 +288,17 @@ class RunStore:
             run_id = await session.scalar(statement)
         return await self.get(run_id, logs=False) if run_id else None
 
+    async def stuck(self, before: datetime, limit: int) -> builtins.list[RunRecord]:
+        """Runs still queued or running whose record has not changed since ``before``."""
+        statement = (
+            select(RunRow)
+            .where(RunRow.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]), RunRow.updated_at < before)
+            .order_by(RunRow.updated_at)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return [_record(row, []) for row in await session.scalars(statement)]
+
     async def count_replays(self, run_id: str) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count()).where(RunRow.replay_of == run_id)) or 0)
@@ -305,6 +317,17 @@ class RunStore:
         again harmlessly, and its log line is stored once (unique per run and op id).
         Returns whether the record changed.
         """
+        if change.origin is not None and await self.get(change.run_id, logs=False) is None:
+            origin = change.origin
+            await self.create_queued(
+                run_id=change.run_id,
+                tenant=origin.tenant,
+                workflow=origin.workflow,
+                workflow_id=origin.workflow_id,
+                event=origin.event,
+                event_id=origin.event_id,
+                input=None,
+            )
         now = utcnow()
         values: dict[str, Any] = {"updated_at": now}
         if change.status is not None:

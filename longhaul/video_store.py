@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, String, select, update
+from pydantic import BaseModel, Field
+from sqlalchemy import JSON, DateTime, String, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +28,15 @@ class VideoRow(Base):
     result: Mapped[Any] = mapped_column(JSON)
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VideoRef(BaseModel):
+    """A video the cleanup job works on; (processed_at, tenant, video_id) is also its place in the scan."""
+
+    tenant: str
+    video_id: str
+    processed_at: datetime
+    files: list[str] = Field(default_factory=list, description="Renditions and thumbnails, media-relative.")
 
 
 class StoredVideo(VideoRecord):
@@ -73,3 +83,37 @@ class VideoStore:
                 processed_at=as_utc(row.processed_at) or row.processed_at,
                 archived_at=as_utc(row.archived_at),
             )
+
+    async def expired(self, cutoff: datetime, after: VideoRef | None, limit: int) -> list[VideoRef]:
+        """Videos processed before ``cutoff`` and not archived, oldest first, resuming after ``after``."""
+        statement = select(VideoRow).where(VideoRow.processed_at < cutoff, VideoRow.archived_at.is_(None))
+        if after is not None:
+            position = (VideoRow.processed_at, VideoRow.tenant, VideoRow.video_id)
+            statement = statement.where(
+                tuple_(*position) > tuple_(after.processed_at, after.tenant, after.video_id)
+            )
+        statement = statement.order_by(VideoRow.processed_at, VideoRow.tenant, VideoRow.video_id).limit(limit)
+        async with self.db.session() as session:
+            rows = list(await session.scalars(statement))
+        return [
+            VideoRef(
+                tenant=row.tenant,
+                video_id=row.video_id,
+                processed_at=as_utc(row.processed_at) or row.processed_at,
+                files=[
+                    item["path"] for key in ("renditions", "thumbnails") for item in row.result.get(key, [])
+                ],
+            )
+            for row in rows
+        ]
+
+    async def mark_archived(self, tenant: str, video_id: str) -> bool:
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(VideoRow)
+                .where(
+                    VideoRow.tenant == tenant, VideoRow.video_id == video_id, VideoRow.archived_at.is_(None)
+                )
+                .values(archived_at=utcnow())
+            )
+        return bool(getattr(result, "rowcount", 0))

@@ -15,8 +15,10 @@ import re
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -24,10 +26,13 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
+from temporalio.client import Client as TemporalClient
 
 from longhaul.config import Settings, load_settings
 from longhaul.models import RunRecord, RunStatus
 from starters.client import Client, LonghaulError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="longhaul",
@@ -40,10 +45,12 @@ events_app = typer.Typer(help="Send events.", no_args_is_help=True)
 runs_app = typer.Typer(help="Read and act on runs.", no_args_is_help=True)
 videos_app = typer.Typer(help="The video pipeline: sample videos, uploads.", no_args_is_help=True)
 orders_app = typer.Typer(help="The order pipeline.", no_args_is_help=True)
+schedules_app = typer.Typer(help="Schedules declared in code.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(runs_app, name="runs")
 app.add_typer(videos_app, name="videos")
 app.add_typer(orders_app, name="orders")
+app.add_typer(schedules_app, name="schedules")
 
 
 def _setup_logging(level: str) -> None:
@@ -158,6 +165,81 @@ async def _seed(settings: Settings) -> int:
         return await seed_demo_products(db, DEFAULT_TENANT)
     finally:
         await db.close()
+
+
+async def _with_client(settings: Settings, action: Callable[[TemporalClient], Awaitable[T]]) -> T:
+    from longhaul.temporal import connect
+
+    return await action(await connect(settings))
+
+
+@schedules_app.command("sync")
+def schedules_sync(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the changes without making them.")
+    ] = False,
+) -> None:
+    """Make the server's schedules match the ones declared in code (idempotent)."""
+    from starters.schedules import sync
+    from workflows.schedules import declared
+
+    settings = _settings()
+    changes = asyncio.run(
+        _with_client(settings, lambda c: sync(c, declared(settings), settings, dry_run=dry_run))
+    )
+    for change in changes:
+        typer.echo(("would " if dry_run and change.action != "unchanged" else "") + str(change))
+
+
+@schedules_app.command("list")
+def schedules_list() -> None:
+    """longhaul's schedules with their next run times."""
+    from starters.schedules import describe_all
+
+    for info in asyncio.run(_with_client(_settings(), describe_all)):
+        state = "paused" if info.paused else "active"
+        upcoming = ", ".join(t.strftime("%Y-%m-%d %H:%M:%S") for t in info.next_runs) or "-"
+        typer.echo(f"{info.id}  {info.workflow}  {info.spec}  {state}  next: {upcoming}")
+
+
+@schedules_app.command("pause")
+def schedules_pause(schedule: str, note: Annotated[str, typer.Option()] = "paused from the CLI") -> None:
+    """Pause a schedule (until unpaused, or until its declaration changes and sync replaces it)."""
+    from starters.schedules import pause
+
+    asyncio.run(_with_client(_settings(), lambda c: pause(c, schedule, note)))
+    typer.echo(f"paused {schedule}")
+
+
+@schedules_app.command("unpause")
+def schedules_unpause(schedule: str, note: Annotated[str, typer.Option()] = "unpaused from the CLI") -> None:
+    from starters.schedules import unpause
+
+    asyncio.run(_with_client(_settings(), lambda c: unpause(c, schedule, note)))
+    typer.echo(f"unpaused {schedule}")
+
+
+@schedules_app.command("trigger")
+def schedules_trigger(schedule: str) -> None:
+    """Run a schedule's workflow now (its overlap policy still applies)."""
+    from starters.schedules import trigger
+
+    asyncio.run(_with_client(_settings(), lambda c: trigger(c, schedule)))
+    typer.echo(f"triggered {schedule}")
+
+
+@schedules_app.command("backfill")
+def schedules_backfill(
+    schedule: str,
+    start: Annotated[datetime, typer.Option("--from", help="ISO time, UTC unless given.")],
+    end: Annotated[datetime, typer.Option("--to", help="ISO time, UTC unless given.")],
+) -> None:
+    """Run the actions the schedule would have taken between --from and --to."""
+    from starters.schedules import backfill
+
+    utc = [t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end)]
+    asyncio.run(_with_client(_settings(), lambda c: backfill(c, schedule, utc[0], utc[1])))
+    typer.echo(f"backfilled {schedule} from {utc[0].isoformat()} to {utc[1].isoformat()}")
 
 
 @app.command()

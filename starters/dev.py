@@ -41,6 +41,8 @@ from longhaul.temporal import (
     connect,
     ensure_search_attributes,
 )
+from starters.schedules import sync as sync_schedules
+from workflows.schedules import declared as declared_schedules
 
 STARTUP_TIMEOUT = 90.0
 
@@ -207,6 +209,9 @@ class DevStack:
 
         worker = self._start_longhaul("worker", stop_timeout=s.worker_shutdown_timeout + 10)
         await self._wait(worker, "worker", lambda: _polling(client, s, worker.process.pid))
+        for change in await sync_schedules(client, declared_schedules(s), s):
+            if change.action != "unchanged":
+                print(f"longhaul dev: schedule {change}", file=sys.stderr)
 
         api = self._start_longhaul("api", "--host", s.api_host, "--port", str(s.api_port), stop_timeout=15)
         await self._wait(api, f"HTTP API at {s.api_url}", lambda: _http_ok(f"{s.api_url}/health"))

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.events import EmitRequest, EventActivities, InvalidEmitError
 from activities.hello import compose_greeting
+from activities.maintenance import MaintenanceActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.runs import RunActivities
@@ -29,6 +30,7 @@ from longhaul.temporal import connect, ensure_search_attributes
 from longhaul.video_store import VideoStore
 from starters.service import EventEnvelope, InvalidInputError, RunService, UnknownEventError
 from workflows.catalog import CATALOG, Catalog
+from workflows.schedules import SCHEDULED_WORKFLOWS
 
 log = logging.getLogger("longhaul.worker")
 
@@ -89,7 +91,9 @@ def build_worker(
 ) -> WorkerGroup:
     """The workers for the catalog's workflows and longhaul's activities (tests build theirs here too)."""
     http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
-    video = VideoActivities(settings, store, VideoStore(store.db))
+    videos = VideoStore(store.db)
+    video = VideoActivities(settings, store, videos)
+    maintenance = MaintenanceActivities(settings, store, videos, client)
     orders = OrderActivities(settings, OrderStore(store.db), http)
     payments = PaymentActivities(settings, http)
     events = EventActivities(_CatalogEmitter(RunService(client, store, settings, catalog)))
@@ -97,7 +101,7 @@ def build_worker(
     main = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(catalog.workflows),
+        workflows=list(dict.fromkeys([*catalog.workflows, *SCHEDULED_WORKFLOWS])),
         activities=[
             compose_greeting,
             RunActivities(store).update_run,
@@ -107,6 +111,9 @@ def build_worker(
             orders.reserve,
             orders.release,
             orders.notify,
+            maintenance.expired,
+            maintenance.archive,
+            maintenance.reconcile,
             *extra_activities,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -20,8 +20,8 @@ from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.runs import RunActivities
-    from longhaul.models import DEFAULT_TENANT, RunStatus, RunUpdate, run_id_for
-    from longhaul.temporal import TENANT
+    from longhaul.models import DEFAULT_TENANT, RunOrigin, RunStatus, RunUpdate, run_id_for
+    from longhaul.temporal import EVENT, TENANT
 
 T = TypeVar("T")
 
@@ -40,6 +40,19 @@ def current_run_id() -> str:
 def current_tenant() -> str:
     """The tenant the run belongs to (its search attribute, set when it was started)."""
     return workflow.info().typed_search_attributes.get(TENANT) or DEFAULT_TENANT
+
+
+def _origin() -> RunOrigin:
+    """This run's identity, so the worker can create its record if no API call did (schedules)."""
+    info = workflow.info()
+    event = info.typed_search_attributes.get(EVENT) or "manual"
+    return RunOrigin(
+        tenant=current_tenant(),
+        workflow=info.workflow_type,
+        workflow_id=info.workflow_id,
+        event=event,
+        event_id=info.workflow_id.rsplit("-", 1)[-1] if event.startswith("schedule:") else info.run_id,
+    )
 
 
 async def _record(**fields: Any) -> None:
@@ -83,7 +96,9 @@ async def tracked(body: Awaitable[T], *, final_stage: Callable[[T], str] | None 
     completed run ends in (default "completed"), e.g. an order's business outcome."""
     attempt = workflow.info().attempt
     try:
-        await _record(status=RunStatus.RUNNING, attempt=attempt, log=f"running (attempt {attempt})")
+        await _record(
+            status=RunStatus.RUNNING, attempt=attempt, log=f"running (attempt {attempt})", origin=_origin()
+        )
         result = await body
     except (asyncio.CancelledError, FailureError) as error:
         if inspect.iscoroutine(body):

@@ -1,0 +1,245 @@
+"""Schedules in code and the maintenance jobs: sync, cleanup in batches with durable waits, reconciliation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.testing import WorkflowEnvironment
+
+from longhaul.config import Settings
+from longhaul.models import RunStatus
+from longhaul.storage import RunFilter, RunStore
+from longhaul.video import Rendition, Thumbnail, VideoAnalysis, VideoInfo, VideoRecord, VideoResult
+from longhaul.video_store import VideoRow, VideoStore
+from starters.schedules import describe_all, schedule_id, sync
+from starters.service import EventEnvelope, RunService
+from starters.worker import build_worker
+from workflows.maintenance import (
+    CleanupInput,
+    CleanupReport,
+    CleanupWorkflow,
+    ReconcileInput,
+    ReconcileWorkflow,
+)
+from workflows.schedules import ScheduleDecl
+
+DAY = timedelta(days=1)
+
+
+def decl(name: str, **changes: object) -> ScheduleDecl:
+    values: dict[str, object] = {
+        "id": name,
+        "workflow": ReconcileWorkflow,
+        "input": ReconcileInput(grace_seconds=60),
+        "every": timedelta(minutes=10),
+        "overlap": ScheduleOverlapPolicy.SKIP,
+        **changes,
+    }
+    return ScheduleDecl(**values)  # type: ignore[arg-type]
+
+
+async def test_sync_creates_declared_schedules_is_idempotent_and_deletes_what_code_dropped(
+    dev_client: Client, settings: Settings
+) -> None:
+    first, second = f"t-{uuid.uuid4().hex[:6]}", f"t-{uuid.uuid4().hex[:6]}"
+    declared = [decl(first), decl(second, every=None, cron="0 3 * * *", timezone="Europe/Paris", paused=True)]
+    created = await sync(dev_client, declared, settings)
+    assert {(c.action, c.id) for c in created} >= {
+        ("create", schedule_id(first)),
+        ("create", schedule_id(second)),
+    }
+
+    description = await dev_client.get_schedule_handle(schedule_id(second)).describe()
+    assert description.schedule.spec.time_zone_name == "Europe/Paris"
+    assert description.schedule.state.paused is True
+    assert description.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+    infos = {info.id: info for info in await describe_all(dev_client)}
+    assert infos[schedule_id(first)].workflow == "reconcile-runs"
+    assert infos[schedule_id(first)].spec == "every 0:10:00"
+    assert len(infos[schedule_id(first)].next_runs) == 3
+
+    again = await sync(dev_client, declared, settings)
+    assert {c.action for c in again if c.id in (schedule_id(first), schedule_id(second))} == {"unchanged"}
+
+    changed = [decl(first, every=timedelta(minutes=5))]
+    preview = await sync(dev_client, changed, settings, dry_run=True)
+    assert {(c.action, c.id) for c in preview} >= {
+        ("replace", schedule_id(first)),
+        ("delete", schedule_id(second)),
+    }
+    assert schedule_id(second) in {i.id for i in await describe_all(dev_client)}  # a dry run changes nothing
+    await sync(dev_client, changed, settings)
+    infos = {info.id: info for info in await describe_all(dev_client)}
+    assert schedule_id(second) not in infos
+    assert infos[schedule_id(first)].spec == "every 0:05:00"
+    await sync(dev_client, [], settings)  # leave the shared server clean
+
+
+async def test_schedule_started_run_gets_a_run_record(
+    dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    name = f"t-{uuid.uuid4().hex[:6]}"
+    async with build_worker(dev_client, store, settings):
+        await sync(dev_client, [decl(name, input=ReconcileInput(grace_seconds=3600))], settings)
+        await dev_client.get_schedule_handle(schedule_id(name)).trigger()
+        for _ in range(100):
+            runs = (await store.list(RunFilter(tenant="default", workflow="reconcile-runs"))).runs
+            if runs and runs[0].status == RunStatus.COMPLETED:
+                break
+            await _sleep()
+        await sync(dev_client, [], settings)
+    [run] = runs
+    assert run.event == f"schedule:{name}"
+    assert run.output == {"checked": 0, "repaired": []}
+
+
+async def _sleep() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.1)
+
+
+async def _videos(store: RunStore, settings: Settings, *, old: int, fresh: int, now: datetime) -> list[str]:
+    """Videos with real files: ``old`` processed 40 days before ``now``, ``fresh`` a day before. Returns the
+    old ids."""
+    videos = VideoStore(store.db)
+    analysis = VideoAnalysis(
+        scene_changes=0, scene_times=[], loudness_lufs=None, loudness_range_lu=None, black_segments=[],
+        silent_segments=[],
+    )  # fmt: skip
+    source = VideoInfo(
+        path="s.mp4", container="mp4", video_codec="h264", audio_codec=None, width=1, height=1, duration=1,
+        fps=25, size_bytes=1,
+    )  # fmt: skip
+    old_ids = []
+    for n in range(old + fresh):
+        video_id = f"{'old' if n < old else 'new'}-{n:02d}"
+        folder = settings.media_root / "default" / video_id
+        folder.mkdir(parents=True)
+        (folder / "480p.mp4").write_bytes(b"x" * 1000)
+        (folder / "thumb-0.jpg").write_bytes(b"y" * 100)
+        rendition = Rendition(
+            name="480p", path=f"{video_id}/480p.mp4", width=1, height=480, duration=1, size_bytes=1000,
+            video_codec="h264", audio_codec=None,
+        )  # fmt: skip
+        thumbnail = Thumbnail(index=0, path=f"{video_id}/thumb-0.jpg", timestamp=0.5, width=1, height=1)
+        result = VideoResult(
+            video_id=video_id, user_id="u", source=source, renditions=[rendition], skipped=[],
+            thumbnails=[thumbnail], analysis=analysis,
+        )  # fmt: skip
+        await videos.upsert(VideoRecord(tenant="default", run_id="r", result=result))
+        async with store.db.sessions.begin() as session:
+            row = await session.get(VideoRow, ("default", video_id))
+            assert row is not None
+            row.processed_at = now - (40 * DAY if n < old else DAY)
+        if n < old:
+            old_ids.append(video_id)
+    return old_ids
+
+
+async def _cleanup(
+    time_env: WorkflowEnvironment, store: RunStore, settings: Settings, job: CleanupInput
+) -> tuple[CleanupReport, timedelta, list[str]]:
+    client = time_env.client
+    async with build_worker(client, store, settings):
+        start = await time_env.get_current_time()
+        handle = await client.start_workflow(
+            CleanupWorkflow.run, job, id=f"cleanup-{uuid.uuid4().hex[:6]}", task_queue=settings.task_queue
+        )
+        report = await handle.result()
+        skipped = await time_env.get_current_time() - start
+    history_kinds = []
+    async for event in client.get_workflow_handle(handle.id).fetch_history_events():
+        if event.HasField("timer_started_event_attributes"):
+            history_kinds.append("timer")
+    return report, skipped, history_kinds
+
+
+async def test_cleanup_deletes_only_expired_videos_in_batches_with_durable_waits(
+    time_env: WorkflowEnvironment, store: RunStore, settings: Settings
+) -> None:
+    # "Now" is the workflow's clock: the time-skipping server's, which earlier tests moved on.
+    old_ids = await _videos(store, settings, old=35, fresh=5, now=await time_env.get_current_time())
+    (settings.media_root / "default" / old_ids[3] / "480p.mp4").unlink()  # already gone: not an error
+    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=20)
+    report, skipped, timers = await _cleanup(time_env, store, settings, job)
+
+    assert (report.found, report.archived, report.batches, report.failures) == (35, 35, 4, [])
+    assert report.deleted_files == 35 * 2 - 1
+    assert report.bytes_freed == 35 * 1100 - 1000
+    assert timers == ["timer"] * 3  # a durable wait between each of the 4 batches
+    assert skipped >= timedelta(seconds=180)
+    media = settings.media_root / "default"
+    assert [p for p in media.rglob("*") if p.is_file() and p.parent.name.startswith("old")] == []
+    assert len([p for p in media.rglob("*") if p.is_file() and p.parent.name.startswith("new")]) == 10
+    videos = VideoStore(store.db)
+    archived = {v: (await videos.get("default", v)) for v in [*old_ids, "new-39"]}
+    assert all(
+        video is not None and video.archived_at is not None for v, video in archived.items() if v != "new-39"
+    )
+    assert archived["new-39"] is not None and archived["new-39"].archived_at is None
+
+
+async def test_cleanup_continues_as_new_without_losing_its_place(
+    time_env: WorkflowEnvironment, store: RunStore, settings: Settings
+) -> None:
+    await _videos(store, settings, old=35, fresh=5, now=await time_env.get_current_time())
+    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=2)
+    report, _, _ = await _cleanup(time_env, store, settings, job)
+    assert (report.found, report.archived, report.batches) == (35, 35, 4)  # counts carried across runs
+
+
+async def test_reconciliation_repairs_records_whose_workflow_closed_or_never_started(
+    dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    service = RunService(dev_client, store, settings)
+    async with build_worker(dev_client, store, settings):
+        hello = (
+            (await service.send("hello", EventEnvelope(payload={"name": "Rae"}), tenant="default"))
+            .deliveries[0]
+            .run
+        )
+        await dev_client.get_workflow_handle(hello.workflow_id).result()
+        lost, _ = await store.create_queued(
+            run_id="run_lost", tenant="default", workflow="hello", workflow_id="hello/default/never-started",
+            event="hello", event_id="never-started", input={"name": "x"},
+        )  # fmt: skip
+        async with store.db.sessions.begin() as session:  # the completion update was lost: still "running"
+            from longhaul.storage import RunRow
+
+            row = await session.get(RunRow, hello.id)
+            assert row is not None
+            row.status, row.finished_at = RunStatus.RUNNING, None
+        handle = await dev_client.start_workflow(
+            ReconcileWorkflow.run, ReconcileInput(grace_seconds=0), id=f"reconcile-{uuid.uuid4().hex[:6]}",
+            task_queue=settings.task_queue,
+        )  # fmt: skip
+        report = await handle.result()
+    repaired = {r.run_id: (r.was, r.now) for r in report.repaired}
+    assert repaired[hello.id] == (RunStatus.RUNNING, RunStatus.COMPLETED)
+    assert repaired[lost.id] == (RunStatus.QUEUED, RunStatus.FAILED)
+    fixed = await store.get(lost.id)
+    assert fixed is not None and "does not exist in Temporal" in (fixed.error or "")
+
+
+def test_a_schedule_needs_exactly_one_of_cron_and_every() -> None:
+    with pytest.raises(ValueError, match="exactly one of cron and every"):
+        decl("bad", cron="0 3 * * *")
+    with pytest.raises(ValueError, match="exactly one of cron and every"):
+        decl("bad", every=None)
+
+
+def test_default_schedules_carry_the_settings(tmp_path: Path) -> None:
+    from workflows.schedules import declared
+
+    settings = Settings(
+        data_dir=tmp_path, video_retention_days=7, cleanup_batch_size=3, cleanup_cron="15 2 * * *"
+    )
+    cleanup = {d.id: d for d in declared(settings)}["cleanup-old-videos"]
+    assert cleanup.cron == "15 2 * * *"
+    assert cleanup.input == CleanupInput(retention_days=7, batch_size=3, wait_seconds=60, batches_per_run=20)
+    assert cleanup.overlap == ScheduleOverlapPolicy.SKIP  # a second cleanup never overlaps a running one
