@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.config import Settings, load_settings
 from longhaul.db import Database
@@ -29,8 +31,10 @@ from longhaul.models import (
     RunStatus,
 )
 from longhaul.storage import InvalidCursorError, RunFilter, RunStore
-from longhaul.temporal import connect, ensure_search_attributes
+from longhaul.temporal import connect, ensure_search_attributes, is_unavailable
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
+from starters import schedules
+from starters.schedules import ScheduleInfo
 from starters.service import (
     MAX_BATCH,
     Accepted,
@@ -53,6 +57,29 @@ STREAM_KEEPALIVE_SECONDS = 15.0
 
 class BatchRequest(BaseModel):
     events: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Backfill(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+_SCHEDULE_ACTIONS: dict[str, Callable[[Client, str], Awaitable[None]]] = {
+    "pause": lambda client, schedule: schedules.pause(client, schedule, "paused through the API"),
+    "unpause": lambda client, schedule: schedules.unpause(client, schedule, "unpaused through the API"),
+    "trigger": schedules.trigger,
+}
+
+
+async def _schedule_call(schedule: str, call: Awaitable[None]) -> None:
+    try:
+        await call
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise NotFoundError(f"no schedule '{schedule}'") from error
+        if is_unavailable(error):
+            raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error
+        raise
 
 
 class EventInfo(BaseModel):
@@ -189,6 +216,32 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         except NotFoundError as error:  # the order finished meanwhile (e.g. cancelled): nothing to confirm
             return {"received": True, "ignored": str(error)}
         return {"received": True, "runs": [d.run.id for d in accepted.deliveries]}
+
+    @app.get("/api/schedules", response_model=list[ScheduleInfo])
+    async def list_schedules(request: Request) -> list[ScheduleInfo]:
+        """longhaul's schedules (declared in code, synced to Temporal) with their next run times."""
+        return await schedules.describe_all(request.app.state.client)
+
+    @app.post("/api/schedules/{schedule}/backfill", status_code=202, responses=_ERRORS)
+    async def backfill_schedule(schedule: str, window: Backfill, request: Request) -> dict[str, str]:
+        """Run the actions the schedule would have taken between ``start`` and ``end``."""
+        if window.end <= window.start:
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ["body", "end"], "msg": "must be after start"}]
+            )
+        await _schedule_call(
+            schedule, schedules.backfill(request.app.state.client, schedule, window.start, window.end)
+        )
+        return {"schedule": schedule, "done": "backfill"}
+
+    @app.post("/api/schedules/{schedule}/{action}", status_code=202, responses=_ERRORS)
+    async def act_on_schedule(
+        schedule: str, action: Literal["pause", "unpause", "trigger"], request: Request
+    ) -> dict[str, str]:
+        """Pause, unpause or trigger (run now; the overlap policy still applies) a schedule."""
+        client = request.app.state.client
+        await _schedule_call(schedule, _SCHEDULE_ACTIONS[action](client, schedule))
+        return {"schedule": schedule, "done": action}
 
     @app.get("/api/runs", response_model=RunPage, responses=_ERRORS)
     async def list_runs(

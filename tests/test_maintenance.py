@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.config import Settings
@@ -141,9 +142,17 @@ async def _videos(store: RunStore, settings: Settings, *, old: int, fresh: int, 
     return old_ids
 
 
+@dataclass
+class Cleaned:
+    report: CleanupReport
+    skipped: timedelta  # time the time-skipping server skipped while the job ran
+    timers: int  # durable waits in the whole chain of runs
+    runs: list[WorkflowExecutionStatus | None]  # the chain of runs, first to last
+
+
 async def _cleanup(
     time_env: WorkflowEnvironment, store: RunStore, settings: Settings, job: CleanupInput
-) -> tuple[CleanupReport, timedelta, list[str]]:
+) -> Cleaned:
     client = time_env.client
     async with build_worker(client, store, settings):
         start = await time_env.get_current_time()
@@ -152,11 +161,16 @@ async def _cleanup(
         )
         report = await handle.result()
         skipped = await time_env.get_current_time() - start
-    history_kinds = []
-    async for event in client.get_workflow_handle(handle.id).fetch_history_events():
-        if event.HasField("timer_started_event_attributes"):
-            history_kinds.append("timer")
-    return report, skipped, history_kinds
+    timers, runs, run_id = 0, [], handle.first_execution_run_id
+    while run_id:
+        run = client.get_workflow_handle(handle.id, run_id=run_id)
+        runs.append((await run.describe()).status)
+        run_id = None
+        async for event in run.fetch_history_events():
+            timers += event.HasField("timer_started_event_attributes")
+            if event.HasField("workflow_execution_continued_as_new_event_attributes"):
+                run_id = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return Cleaned(report, skipped, timers, runs)
 
 
 async def test_cleanup_deletes_only_expired_videos_in_batches_with_durable_waits(
@@ -166,13 +180,15 @@ async def test_cleanup_deletes_only_expired_videos_in_batches_with_durable_waits
     old_ids = await _videos(store, settings, old=35, fresh=5, now=await time_env.get_current_time())
     (settings.media_root / "default" / old_ids[3] / "480p.mp4").unlink()  # already gone: not an error
     job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=20)
-    report, skipped, timers = await _cleanup(time_env, store, settings, job)
+    cleaned = await _cleanup(time_env, store, settings, job)
+    report = cleaned.report
 
     assert (report.found, report.archived, report.batches, report.failures) == (35, 35, 4, [])
     assert report.deleted_files == 35 * 2 - 1
     assert report.bytes_freed == 35 * 1100 - 1000
-    assert timers == ["timer"] * 3  # a durable wait between each of the 4 batches
-    assert skipped >= timedelta(seconds=180)
+    assert cleaned.timers == 3  # a durable wait between each of the 4 batches
+    assert cleaned.skipped >= timedelta(seconds=180)
+    assert cleaned.runs == [WorkflowExecutionStatus.COMPLETED]
     media = settings.media_root / "default"
     assert [p for p in media.rglob("*") if p.is_file() and p.parent.name.startswith("old")] == []
     assert len([p for p in media.rglob("*") if p.is_file() and p.parent.name.startswith("new")]) == 10
@@ -189,8 +205,13 @@ async def test_cleanup_continues_as_new_without_losing_its_place(
 ) -> None:
     await _videos(store, settings, old=35, fresh=5, now=await time_env.get_current_time())
     job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=2)
-    report, _, _ = await _cleanup(time_env, store, settings, job)
+    cleaned = await _cleanup(time_env, store, settings, job)
+    report = cleaned.report
     assert (report.found, report.archived, report.batches) == (35, 35, 4)  # counts carried across runs
+    assert cleaned.runs == [WorkflowExecutionStatus.CONTINUED_AS_NEW] * 2 + [
+        WorkflowExecutionStatus.COMPLETED
+    ]
+    assert cleaned.timers == 3  # the waits between batches go on across runs
 
 
 async def test_reconciliation_repairs_records_whose_workflow_closed_or_never_started(
@@ -243,3 +264,41 @@ def test_default_schedules_carry_the_settings(tmp_path: Path) -> None:
     assert cleanup.cron == "15 2 * * *"
     assert cleanup.input == CleanupInput(retention_days=7, batch_size=3, wait_seconds=60, batches_per_run=20)
     assert cleanup.overlap == ScheduleOverlapPolicy.SKIP  # a second cleanup never overlaps a running one
+
+
+async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api(
+    dev_client: Client, store: RunStore, settings: Settings, temporal_address: str
+) -> None:
+    from starters.api import create_app
+    from tests.apps import api_client
+
+    name = f"t-{uuid.uuid4().hex[:6]}"
+    everything = decl(name, input=ReconcileInput(grace_seconds=3600), overlap=ScheduleOverlapPolicy.ALLOW_ALL)
+    await sync(dev_client, [everything], settings)
+    try:
+        async with api_client(create_app(settings)) as http, build_worker(dev_client, store, settings):
+            listed = {s["id"]: s for s in (await http.get("/api/schedules")).json()}
+            assert listed[schedule_id(name)]["paused"] is False
+            assert (await http.post(f"/api/schedules/{name}/pause")).status_code == 202
+            description = await dev_client.get_schedule_handle(schedule_id(name)).describe()
+            assert description.schedule.state.paused is True
+            assert (await http.post(f"/api/schedules/{name}/unpause")).status_code == 202
+            assert (await http.post(f"/api/schedules/{name}/trigger")).status_code == 202
+            window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:25:00Z"}
+            assert (await http.post(f"/api/schedules/{name}/backfill", json=window)).status_code == 202
+            backwards = await http.post(
+                f"/api/schedules/{name}/backfill", json={**window, "start": window["end"]}
+            )
+            assert backwards.status_code == 422
+            assert (await http.post("/api/schedules/nope/trigger")).status_code == 404
+            assert (await http.post(f"/api/schedules/{name}/explode")).status_code == 422
+            for _ in range(
+                150
+            ):  # the trigger and the 2 backfilled 10-minute slots: three runs, each recorded
+                runs = (await store.list(RunFilter(tenant="default", event=f"schedule:{name}"))).runs
+                if len(runs) >= 3 and all(r.status == RunStatus.COMPLETED for r in runs):
+                    break
+                await _sleep()
+            assert len(runs) >= 3
+    finally:
+        await sync(dev_client, [], settings)
