@@ -33,6 +33,7 @@ from workflows.schedules import ScheduleDecl
 
 PREFIX = "longhaul."
 FINGERPRINT = "longhaul_fingerprint"
+SPEC = "longhaul_spec"
 
 
 def schedule_id(decl_id: str) -> str:
@@ -82,6 +83,10 @@ def _schedule(decl: ScheduleDecl, settings: Settings) -> Schedule:
     )
 
 
+def _spec_text(decl: ScheduleDecl) -> str:
+    return f"cron {decl.cron} ({decl.timezone})" if decl.cron else f"every {decl.every}"
+
+
 async def _existing(client: Client) -> dict[str, str | None]:
     """longhaul's schedules on the server, with their fingerprints."""
     found: dict[str, str | None] = {}
@@ -121,9 +126,8 @@ async def sync(
             await client.get_schedule_handle(change.id).delete()
         if change.action in ("create", "replace"):
             decl = by_id[change.id]
-            await client.create_schedule(
-                change.id, _schedule(decl, settings), memo={FINGERPRINT: decl.fingerprint()}
-            )
+            memo = {FINGERPRINT: decl.fingerprint(), SPEC: _spec_text(decl)}
+            await client.create_schedule(change.id, _schedule(decl, settings), memo=memo)
     return changes
 
 
@@ -134,11 +138,8 @@ async def describe_all(client: Client) -> list[ScheduleInfo]:
         description = await client.get_schedule_handle(sid).describe()
         schedule, info = description.schedule, description.info
         action = schedule.action
-        spec = schedule.spec
-        shown = (
-            ", ".join([*(spec.cron_expressions or []), *(f"every {i.every}" for i in spec.intervals)])
-            or f"{len(spec.calendars)} calendar(s)"
-        )
+        # The server turns cron strings into calendars; show what was declared.
+        shown = await description.memo_value(SPEC, "") or f"{len(schedule.spec.calendars)} calendar(s)"
         infos.append(
             ScheduleInfo(
                 id=sid,

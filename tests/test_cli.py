@@ -96,3 +96,34 @@ def test_invalid_setting_is_one_clear_error_with_status_2(tmp_path: Path) -> Non
     assert result.stderr.startswith("longhaul: invalid settings:")
     assert "api_port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_schedules_sync_is_idempotent_and_list_shows_next_runs(
+    tmp_path: Path, worker_env: dict[str, str]
+) -> None:
+    def cli(*args: str) -> str:
+        result = subprocess.run(
+            [LONGHAUL, "schedules", *args],
+            cwd=tmp_path,
+            env=worker_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    planned = cli("sync", "--dry-run").splitlines()
+    assert "would create    longhaul.cleanup-old-videos" in planned
+    assert "would create    longhaul.reconcile-runs" in planned
+    assert "create    longhaul.cleanup-old-videos" in cli("sync").splitlines()
+    assert cli("sync").splitlines() == [
+        "unchanged longhaul.cleanup-old-videos",
+        "unchanged longhaul.reconcile-runs",
+    ]
+    assert cli("pause", "cleanup-old-videos") == "paused cleanup-old-videos\n"
+    listed = {line.split()[0]: line for line in cli("list").splitlines()}
+    assert "cron 0 3 * * * (UTC)  paused  next:" in listed["longhaul.cleanup-old-videos"]
+    assert (
+        "every 0:10:00  active  next: 20" in listed["longhaul.reconcile-runs"]
+    )  # left for the session's end
