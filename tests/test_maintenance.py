@@ -302,3 +302,21 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
             assert len(runs) >= 3
     finally:
         await sync(dev_client, [], settings)
+
+
+async def test_a_video_that_cannot_be_deleted_is_reported_and_the_others_are_cleaned(
+    time_env: WorkflowEnvironment, store: RunStore, settings: Settings
+) -> None:
+    old_ids = await _videos(store, settings, old=12, fresh=0, now=await time_env.get_current_time())
+    stubborn = settings.media_root / "default" / old_ids[5] / "480p.mp4"
+    stubborn.unlink()
+    stubborn.mkdir()  # a directory where the file was: unlink fails every time
+    (stubborn / "keep").write_text("x")
+    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=20)
+    report = (await _cleanup(time_env, store, settings, job)).report
+    assert (report.found, report.archived, report.batches) == (12, 11, 2)
+    [failure] = report.failures
+    assert failure.startswith(f"default/{old_ids[5]}: ")
+    videos = VideoStore(store.db)
+    stuck = await videos.get("default", old_ids[5])
+    assert stuck is not None and stuck.archived_at is None  # left for the next run to try again
