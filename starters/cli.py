@@ -15,7 +15,8 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -297,6 +298,16 @@ def _echo_json(model: BaseModel) -> None:
     typer.echo(model.model_dump_json(indent=2))
 
 
+@contextmanager
+def _api(url: str | None) -> Iterator[Client]:
+    """A client of the API; a refusal or a connection error becomes one line and exit status 1."""
+    try:
+        with _client(url) as client:
+            yield client
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise _fail(error) from error
+
+
 def _fail(error: Exception) -> typer.Exit:
     typer.echo(f"error: {error}", err=True)
     return typer.Exit(1)
@@ -317,11 +328,8 @@ def events_send(
     except (OSError, json.JSONDecodeError) as error:
         typer.echo(f"--data: {error}", err=True)
         raise typer.Exit(2) from error
-    try:
-        with _client(url) as client:
-            _echo_json(client.send_event(name, payload, id=event_id, tags=tag))
-    except (LonghaulError, httpx.HTTPError) as error:
-        raise _fail(error) from error
+    with _api(url) as client:
+        _echo_json(client.send_event(name, payload, id=event_id, tags=tag))
 
 
 @runs_app.command("list")
@@ -336,13 +344,10 @@ def runs_list(
     url: UrlOption = None,
 ) -> None:
     """List runs, newest first."""
-    try:
-        with _client(url) as client:
-            page = client.runs.list(
-                status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor
-            )
-    except (LonghaulError, httpx.HTTPError) as error:
-        raise _fail(error) from error
+    with _api(url) as client:
+        page = client.runs.list(
+            status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor
+        )
     if as_json:
         _echo_json(page)
         return
@@ -362,21 +367,15 @@ def runs_list(
 @runs_app.command("show")
 def runs_show(run_id: str, url: UrlOption = None) -> None:
     """Print a run's record (status, progress, logs, output, error) as JSON."""
-    try:
-        with _client(url) as client:
-            _echo_json(client.runs.get(run_id))
-    except (LonghaulError, httpx.HTTPError) as error:
-        raise _fail(error) from error
+    with _api(url) as client:
+        _echo_json(client.runs.get(run_id))
 
 
 @runs_app.command("watch")
 def runs_watch(run_id: str, url: UrlOption = None) -> None:
     """Follow a run live with a progress bar; exit 0 if it completes, 1 failed, 3 cancelled, 4 timed out."""
-    try:
-        with _client(url) as client:
-            run = _watch(client, run_id)
-    except (LonghaulError, httpx.HTTPError) as error:
-        raise _fail(error) from error
+    with _api(url) as client:
+        run = _watch(client, run_id)
     _print_outcome(run)
 
 
@@ -451,36 +450,27 @@ def videos_upload(
     shutil.copyfile(file, partial)
     partial.replace(settings.upload_root / name)
     payload = {"video_id": video_id, "user_id": user_id, "file_path": name}
-    try:
-        with _client(url) as client:
-            accepted = client.send_event("video.uploaded", payload)
-            typer.echo(accepted.model_dump_json(indent=2))
-            if not watch:
-                return
-            run = _watch(client, accepted.runs[0].run_id)
-    except (LonghaulError, httpx.HTTPError) as error:
-        raise _fail(error) from error
+    with _api(url) as client:
+        accepted = client.send_event("video.uploaded", payload)
+        typer.echo(accepted.model_dump_json(indent=2))
+        if not watch:
+            return
+        run = _watch(client, accepted.runs[0].run_id)
     _print_outcome(run)
 
 
 @runs_app.command("cancel")
 def runs_cancel(run_id: str, url: UrlOption = None) -> None:
     """Ask a run to stop (its workflow compensates and records ``cancelled``)."""
-    try:
-        with _client(url) as client:
-            _echo_json(client.runs.cancel(run_id))
-    except (LonghaulError, httpx.HTTPError) as error:
-        raise _fail(error) from error
+    with _api(url) as client:
+        _echo_json(client.runs.cancel(run_id))
 
 
 @runs_app.command("replay")
 def runs_replay(run_id: str, url: UrlOption = None) -> None:
     """Start a failed or cancelled run again with the same input, as a new run linked to it."""
-    try:
-        with _client(url) as client:
-            _echo_json(client.runs.replay(run_id))
-    except (LonghaulError, httpx.HTTPError) as error:
-        raise _fail(error) from error
+    with _api(url) as client:
+        _echo_json(client.runs.replay(run_id))
 
 
 def main() -> None:
