@@ -52,6 +52,16 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="Port of the HTTP API.")
+    api_key: str | None = Field(
+        default=None,
+        description="The key the CLI and clients send; default: the dev stack's (<data_dir>/api-key).",
+    )
+    ingest_rate_limit: float = Field(
+        default=200, gt=0, description="Events per second per tenant (per API process)."
+    )
+    ingest_burst: int = Field(
+        default=500, ge=1, description="Events a tenant may send at once above the rate."
+    )
     url: str | None = Field(
         default=None, description="URL of the API that the CLI and clients talk to; default: the local API."
     )
@@ -179,6 +189,19 @@ class Settings(BaseSettings):
     @property
     def namespace(self) -> str:
         return self.temporal_connect_config().get("namespace", DEFAULT_NAMESPACE)
+
+    @property
+    def dev_key_file(self) -> Path:
+        return self.data_dir / "api-key"
+
+    def client_api_key(self) -> str | None:
+        """The key clients send: LONGHAUL_API_KEY, else the one ``longhaul dev`` wrote for this data dir."""
+        if self.api_key:
+            return self.api_key
+        try:
+            return self.dev_key_file.read_text().strip() or None
+        except OSError:
+            return None
 
     @property
     def api_url(self) -> str:

@@ -73,6 +73,7 @@ class Database:
 
     async def create_schema(self) -> None:
         # Import every table so that create_all sees them all, whichever store the process uses.
+        import longhaul.keys
         import longhaul.order_store
         import longhaul.storage
         import longhaul.video_store  # noqa: F401

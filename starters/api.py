@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from longhaul.config import Settings, load_settings
 from longhaul.db import Database
 from longhaul.events import PAYMENT_CONFIRMED
+from longhaul.keys import KeyStore
 from longhaul.models import (
     DEFAULT_TENANT,
     BatchAccepted,
@@ -96,9 +98,53 @@ class Health(BaseModel):
     temporal: str
 
 
-def current_tenant() -> str:
-    """The caller's tenant. One default tenant until API keys exist; then the key decides."""
-    return DEFAULT_TENANT
+async def current_tenant(request: Request) -> str:
+    """The caller's tenant, from its API key (``Authorization: Bearer <key>`` or ``X-API-Key``)."""
+    header = request.headers.get("authorization", "")
+    presented = (
+        header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    )
+    if not presented:
+        raise HTTPException(
+            status_code=401,
+            detail="an API key is required: Authorization: Bearer <key> (longhaul keys create --tenant T)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    tenant: str | None = await request.app.state.keys.tenant_of(presented)
+    if tenant is None:
+        raise HTTPException(
+            status_code=401, detail="invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return tenant
+
+
+class IngestLimiter:
+    """Per-tenant token bucket on event ingest (per API process): ``rate`` events/s, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, at)
+
+    def take(self, tenant: str, count: int = 1) -> float:
+        """Take ``count`` tokens; returns 0 if allowed, else the seconds to wait before retrying."""
+        now = time.monotonic()
+        tokens, at = self.buckets.get(tenant, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        if tokens >= count:
+            self.buckets[tenant] = (tokens - count, now)
+            return 0.0
+        self.buckets[tenant] = (tokens, now)
+        return (count - tokens) / self.rate
+
+
+def _limit_ingest(request: Request, tenant: str, count: int) -> None:
+    wait = request.app.state.limiter.take(tenant, count)
+    if wait:
+        raise HTTPException(
+            status_code=429,
+            detail=f"tenant {tenant} is over its ingest rate limit; retry later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
 
 
 Tenant = Annotated[str, Depends(current_tenant)]
@@ -128,6 +174,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         except Exception as error:  # Temporal may be down now; the worker registers them too
             log.warning("could not check search attributes yet: %s", error)
         app.state.store = store
+        app.state.keys = KeyStore(db)
+        app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
         app.state.client = client
         app.state.service = RunService(client, store, settings, catalog)
         try:
@@ -161,7 +209,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         return body if ok else JSONResponse(status_code=503, content=body.model_dump())
 
     @app.get("/api/events", response_model=list[EventInfo])
-    async def list_events() -> list[EventInfo]:
+    async def list_events(tenant: Tenant) -> list[EventInfo]:
         """The event catalog: every event's schema and what it does."""
         return [
             EventInfo(
@@ -180,16 +228,18 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
     ) -> Any:
         """Send an event: each workflow subscribed to it starts once per event id; a routed event signals
         the running workflow its key names. Sending the same id again returns the same runs."""
+        _limit_ingest(request, tenant, 1)
         return _accepted(request, await service.send(name, envelope, tenant=tenant))
 
     @app.post("/api/events", status_code=202, response_model=BatchAccepted, responses=_ERRORS)
     async def send_events(batch: BatchRequest, request: Request, service: Service, tenant: Tenant) -> Any:
         """Send up to 100 events at once. All are validated before any is recorded."""
+        _limit_ingest(request, tenant, len(batch.events))
         results = await service.send_batch(batch.events, tenant=tenant)
         return BatchAccepted(results=[_accepted(request, accepted) for accepted in results])
 
     @app.post("/api/webhooks/payments", responses={401: {"description": "Bad or missing signature"}})
-    async def payment_webhook(request: Request, service: Service, tenant: Tenant) -> dict[str, Any]:
+    async def payment_webhook(request: Request, service: Service) -> dict[str, Any]:
         """The payment provider's signed webhook. ``charge.succeeded`` becomes the event
         ``payment.confirmed`` (id: the provider's event id, so a redelivery is a duplicate)."""
         body = await request.body()
@@ -211,19 +261,23 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         }
         try:
             accepted = await service.send(
-                PAYMENT_CONFIRMED.name, EventEnvelope(id=str(event.get("id")), payload=payload), tenant=tenant
+                PAYMENT_CONFIRMED.name,
+                EventEnvelope(id=str(event.get("id")), payload=payload),
+                tenant=DEFAULT_TENANT,
             )
         except NotFoundError as error:  # the order finished meanwhile (e.g. cancelled): nothing to confirm
             return {"received": True, "ignored": str(error)}
         return {"received": True, "runs": [d.run.id for d in accepted.deliveries]}
 
     @app.get("/api/schedules", response_model=list[ScheduleInfo])
-    async def list_schedules(request: Request) -> list[ScheduleInfo]:
+    async def list_schedules(request: Request, tenant: Tenant) -> list[ScheduleInfo]:
         """longhaul's schedules (declared in code, synced to Temporal) with their next run times."""
         return await schedules.describe_all(request.app.state.client)
 
     @app.post("/api/schedules/{schedule}/backfill", status_code=202, responses=_ERRORS)
-    async def backfill_schedule(schedule: str, window: Backfill, request: Request) -> dict[str, str]:
+    async def backfill_schedule(
+        schedule: str, window: Backfill, request: Request, tenant: Tenant
+    ) -> dict[str, str]:
         """Run the actions the schedule would have taken between ``start`` and ``end``."""
         if window.end <= window.start:
             raise RequestValidationError(
@@ -236,7 +290,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
 
     @app.post("/api/schedules/{schedule}/{action}", status_code=202, responses=_ERRORS)
     async def act_on_schedule(
-        schedule: str, action: Literal["pause", "unpause", "trigger"], request: Request
+        schedule: str, action: Literal["pause", "unpause", "trigger"], request: Request, tenant: Tenant
     ) -> dict[str, str]:
         """Pause, unpause or trigger (run now; the overlap policy still applies) a schedule."""
         client = request.app.state.client

@@ -30,6 +30,7 @@ from rich.table import Table
 from temporalio.client import Client as TemporalClient
 
 from longhaul.config import Settings, load_settings
+from longhaul.keys import KeyStore
 from longhaul.models import RunRecord, RunStatus
 from starters.client import Client, LonghaulError
 
@@ -47,11 +48,13 @@ runs_app = typer.Typer(help="Read and act on runs.", no_args_is_help=True)
 videos_app = typer.Typer(help="The video pipeline: sample videos, uploads.", no_args_is_help=True)
 orders_app = typer.Typer(help="The order pipeline.", no_args_is_help=True)
 schedules_app = typer.Typer(help="Schedules declared in code.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (one tenant each).", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(runs_app, name="runs")
 app.add_typer(videos_app, name="videos")
 app.add_typer(orders_app, name="orders")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(keys_app, name="keys")
 
 
 def _setup_logging(level: str) -> None:
@@ -243,6 +246,48 @@ def schedules_backfill(
     typer.echo(f"backfilled {schedule} from {utc[0].isoformat()} to {utc[1].isoformat()}")
 
 
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create an API key. It is printed once and stored only as a hash: keep it."""
+    key, secret = asyncio.run(_keys(lambda keys: keys.create(tenant, name)))
+    typer.echo(secret)
+    typer.echo(
+        f"key {key.id} for tenant {key.tenant} (shown once; revoke with: longhaul keys revoke {key.id})",
+        err=True,
+    )
+
+
+@keys_app.command("list")
+def keys_list(tenant: Annotated[str | None, typer.Option()] = None) -> None:
+    """List keys (ids, tenants, names; never the keys themselves)."""
+    for key in asyncio.run(_keys(lambda keys: keys.list(tenant))):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(f"{key.id}  {key.tenant}  {state}  {key.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    if not asyncio.run(_keys(lambda keys: keys.revoke(key_id))):
+        typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+async def _keys(action: Callable[[KeyStore], Awaitable[T]]) -> T:
+    from longhaul.db import Database
+
+    db = Database(_settings().app_database_url)
+    try:
+        await db.create_schema()
+        return await action(KeyStore(db))
+    finally:
+        await db.close()
+
+
 @app.command()
 def status(url: Annotated[str | None, typer.Option(help="API URL (default from settings).")] = None) -> None:
     """Check each part from this machine: Temporal and app storage directly, then the API's health.
@@ -291,7 +336,8 @@ EXIT_CODES = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 
 
 
 def _client(url: str | None) -> Client:
-    return Client(url or _settings().api_url)
+    settings = _settings()
+    return Client(url or settings.api_url, api_key=settings.client_api_key())
 
 
 def _echo_json(model: BaseModel) -> None:

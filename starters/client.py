@@ -1,6 +1,6 @@
 """Python client for the longhaul HTTP API, on httpx, sync (:class:`Client`) and async (:class:`AsyncClient`).
 
->>> with Client("http://localhost:8000") as longhaul:
+>>> with Client("http://localhost:8000", api_key="lh_…") as longhaul:
 ...     accepted = longhaul.send_event("hello", {"name": "Ada"})
 ...     run = longhaul.runs.wait(accepted.runs[0].run_id)
 
@@ -55,6 +55,10 @@ class _Call:
     params: dict[str, Any] | None = None
     body: Any = None
     retry: bool = False  # only for requests that are idempotent by construction
+
+
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -142,9 +146,10 @@ class Client:
         *,
         timeout: float = 30.0,
         retries: int = 3,
+        api_key: str | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=_auth(api_key))
         self.retries = retries
         self.runs = Runs(self)
 
@@ -245,9 +250,10 @@ class AsyncClient:
         *,
         timeout: float = 30.0,
         retries: int = 3,
+        api_key: str | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=_auth(api_key))
         self.retries = retries
         self.runs = AsyncRuns(self)
 

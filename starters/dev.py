@@ -31,6 +31,7 @@ from temporalio.client import Client
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
+from longhaul.keys import KeyStore
 from longhaul.models import DEFAULT_TENANT
 from longhaul.order_store import seed_demo_products
 from longhaul.processes import die_with_parent
@@ -81,6 +82,7 @@ class DevStack:
     client: Client | None = None
     embedded: bool = field(init=False)
     local_payments: bool = field(init=False)
+    api_key: str = ""
 
     def __post_init__(self) -> None:
         # Decided once: start() sets TEMPORAL_ADDRESS for the children once the embedded server runs.
@@ -193,6 +195,7 @@ class DevStack:
         db = Database(s.app_database_url)
         try:
             await seed_demo_products(db, DEFAULT_TENANT)
+            await self._ensure_dev_key(KeyStore(db))
         finally:
             await db.close()
         if self.local_payments:
@@ -215,6 +218,17 @@ class DevStack:
 
         api = self._start_longhaul("api", "--host", s.api_host, "--port", str(s.api_port), stop_timeout=15)
         await self._wait(api, f"HTTP API at {s.api_url}", lambda: _http_ok(f"{s.api_url}/health"))
+
+    async def _ensure_dev_key(self, keys: KeyStore) -> None:
+        """A key for the default tenant, kept in <data dir>/api-key (mode 0600) for the local CLI."""
+        path = self.settings.dev_key_file
+        if path.is_file() and await keys.tenant_of(path.read_text().strip()) == DEFAULT_TENANT:
+            self.api_key = path.read_text().strip()
+            return
+        _, self.api_key = await keys.create(DEFAULT_TENANT, "longhaul dev")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(self.api_key + "\n")
 
     async def _connect(self) -> bool:
         self.client = await connect(self.settings)
@@ -302,6 +316,7 @@ def _print_banner(stack: DevStack) -> None:
         f"  Temporal     {stack.temporal_address}  namespace {s.namespace}, task queue {s.task_queue}",
         f"  Payments     {stack.payments_url}"
         + ("  (local provider; faults: POST /admin/faults)" if stack.local_payments else ""),
+        f"  API key      {stack.api_key}  (tenant {DEFAULT_TENANT}; in {s.dev_key_file})",
         f"  Data         {s.data_dir.resolve()}",
         "Press Ctrl-C to stop.",
     ]

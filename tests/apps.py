@@ -13,12 +13,14 @@ from fastapi import FastAPI
 
 
 @asynccontextmanager
-async def api_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
-    ):
-        yield http
+async def api_client(app: FastAPI, tenant: str = "default") -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, and a client that sends a fresh API key of ``tenant``."""
+    async with app.router.lifespan_context(app):
+        _, key = await app.state.keys.create(tenant, "tests")
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as http:
+            yield http
 
 
 async def wait_for_status(http: httpx.AsyncClient, run_id: str, *statuses: str) -> dict[str, Any]:

@@ -22,6 +22,17 @@ class Served:
     url: str
     env: dict[str, str]
     cwd: Path
+    key: str
+
+
+def create_key(cwd: Path, env: dict[str, str]) -> str:
+    """An API key for the default tenant, made with the CLI as an operator would."""
+    result = subprocess.run(
+        [LONGHAUL, "keys", "create", "--tenant", "default", "--name", "tests"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stderr.startswith("key ") and "for tenant default (shown once" in result.stderr
+    return result.stdout.strip()
 
 
 def _serve(cwd: Path, env: dict[str, str], *, worker: bool) -> Iterator[str]:
@@ -47,12 +58,13 @@ def served(tmp_path_factory: pytest.TempPathFactory, dev_env: WorkflowEnvironmen
         LONGHAUL_TASK_QUEUE=f"client-{uuid.uuid4().hex[:8]}",
         LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
     )
+    key = create_key(cwd, env)
     for url in _serve(cwd, env, worker=True):
-        yield Served(url, {**env, "LONGHAUL_URL": url}, cwd)
+        yield Served(url, {**env, "LONGHAUL_URL": url, "LONGHAUL_API_KEY": key}, cwd, key)
 
 
 def test_sync_client_sends_waits_streams_and_lists(served: Served) -> None:
-    with Client(served.url) as client:
+    with Client(served.url, api_key=served.key) as client:
         accepted = client.send_event("hello", {"name": "Sync"}, tags=["sdk"])
         assert accepted.event_id.startswith("evt_")  # the client names every event before sending it
         [ref] = accepted.runs
@@ -69,7 +81,7 @@ def test_sync_client_sends_waits_streams_and_lists(served: Served) -> None:
 
 
 def test_sync_client_cancels_and_replays(served: Served) -> None:
-    with Client(served.url) as client:
+    with Client(served.url, api_key=served.key) as client:
         [ref] = client.send_event("hello", {"name": "Slow", "wait_seconds": 600}).runs
         client.runs.cancel(ref.run_id)
         cancelled = client.runs.wait(ref.run_id, timeout=30)
@@ -81,7 +93,7 @@ def test_sync_client_cancels_and_replays(served: Served) -> None:
 
 
 async def test_async_client_sends_streams_and_waits(served: Served) -> None:
-    async with AsyncClient(served.url) as client:
+    async with AsyncClient(served.url, api_key=served.key) as client:
         [ref] = (await client.send_event("hello", {"name": "Async"})).runs
         statuses = [run.status async for run in client.runs.stream(ref.run_id)]
         assert statuses[-1] == RunStatus.COMPLETED
@@ -93,8 +105,9 @@ async def test_async_client_sends_streams_and_waits(served: Served) -> None:
 
 def test_client_retries_a_503_then_reports_unavailable(tmp_path: Path) -> None:
     env = clean_env(TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")  # no server there
+    key = create_key(tmp_path, env)
     for url in _serve(tmp_path, env, worker=False):
-        with Client(url, retries=1) as client, pytest.raises(UnavailableError) as error:
+        with Client(url, retries=1, api_key=key) as client, pytest.raises(UnavailableError) as error:
             client.send_event("hello", {"name": "Nobody"})
     assert error.value.status_code == 503
     assert error.value.retry_after == 5
@@ -170,3 +183,25 @@ def test_cli_makes_a_sample_uploads_it_and_watches_the_pipeline_to_the_end(serve
     assert [r["name"] for r in result["renditions"]] == ["480p"]
     assert result["source"]["container"] == "mp4"
     assert (served.cwd / ".longhaul" / "uploads" / "cli-clip.mp4").is_file()
+
+
+def test_requests_without_a_valid_key_are_refused_and_a_revoked_key_stops_working(served: Served) -> None:
+    with Client(served.url) as anonymous, pytest.raises(LonghaulError) as missing:
+        anonymous.runs.list()
+    assert missing.value.status_code == 401
+    assert "an API key is required" in str(missing.value.detail)
+    with Client(served.url, api_key="lh_nope_nope") as forged, pytest.raises(LonghaulError) as wrong:
+        forged.send_event("hello", {"name": "x"})
+    assert wrong.value.status_code == 401
+
+    key = create_key(served.cwd, served.env)
+    with Client(served.url, api_key=key) as client:
+        client.runs.list()
+        listed = _cli(served, "keys", "list", "--tenant", "default").stdout
+        key_id = key.split("_")[1]
+        assert f"{key_id}  default  active  tests" in listed
+        assert _cli(served, "keys", "revoke", key_id).stdout == f"revoked {key_id}\n"
+        with pytest.raises(LonghaulError) as revoked:
+            client.runs.list()
+    assert revoked.value.status_code == 401
+    assert "invalid or revoked" in str(revoked.value.detail)

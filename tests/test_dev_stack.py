@@ -36,6 +36,11 @@ class Stack:
         ]
 
     @property
+    def auth(self) -> dict[str, str]:
+        """The key ``longhaul dev`` made for the default tenant and left in the data dir."""
+        return {"Authorization": f"Bearer {(self.cwd / '.longhaul' / 'api-key').read_text().strip()}"}
+
+    @property
     def api(self) -> str:
         return f"http://localhost:{self.api_port}"
 
@@ -50,13 +55,15 @@ class Stack:
         return process
 
     def send(self, event_id: str, **payload: Any) -> str:
-        response = httpx.post(f"{self.api}/api/events/hello", json={"id": event_id, "payload": payload})
+        response = httpx.post(
+            f"{self.api}/api/events/hello", json={"id": event_id, "payload": payload}, headers=self.auth
+        )
         assert response.status_code == 202, response.text
         run_id: str = response.json()["runs"][0]["run_id"]
         return run_id
 
     def run(self, run_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = httpx.get(f"{self.api}/api/runs/{run_id}").json()
+        body: dict[str, Any] = httpx.get(f"{self.api}/api/runs/{run_id}", headers=self.auth).json()
         return body
 
     def wait_completed(self, run_id: str, timeout: float = 60) -> dict[str, Any]:
@@ -73,6 +80,8 @@ def test_dev_stack_runs_events_stops_cleanly_and_keeps_history_across_restart(st
     dev = stack.start()
     try:
         assert f"http://localhost:{stack.ui_port}" in dev.output
+        assert f"API key      {stack.auth['Authorization'][7:]}  (tenant default" in dev.output
+        assert httpx.get(f"{stack.api}/api/runs").status_code == 401  # no key, no runs
         assert httpx.get(f"http://localhost:{stack.ui_port}").status_code == 200
         first = stack.send("smoke-1", name="Ada")
         assert stack.wait_completed(first)["output"] == {"message": "Hello, Ada!"}

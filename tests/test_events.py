@@ -313,3 +313,57 @@ async def test_event_catalog_lists_schemas_and_what_each_event_does(api: httpx.A
     assert catalog["hello"]["starts"] == ["hello", "hello-audit"]
     assert catalog["approval.decided"]["signals"] == ["approval"]
     assert catalog["approval.decided"]["json_schema"]["required"] == ["document_id", "approved", "by"]
+
+
+async def test_tenants_see_and_act_only_on_their_own_runs(
+    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    app = create_app(settings, TEST_CATALOG)
+    async with (
+        api_client(app, tenant="acme") as acme,
+        build_worker(dev_client, store, settings, TEST_CATALOG),
+    ):
+        _, globex_key = await app.state.keys.create("globex", "tests")
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {globex_key}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as globex:
+            mine = (await send(acme, "approval.requested", {"document_id": "shared-doc", "title": "A"}))[
+                "runs"
+            ][0]
+            theirs = (await send(globex, "approval.requested", {"document_id": "shared-doc", "title": "G"}))[
+                "runs"
+            ][0]
+            assert mine["run_id"] != theirs["run_id"]  # same event shape, separate runs per tenant
+            await wait_for_status(acme, mine["run_id"], "running")
+            run_url = f"/api/runs/{mine['run_id']}"
+            assert (await globex.get(run_url)).status_code == 404
+            assert (await globex.get(f"{run_url}/stream")).status_code == 404
+            assert (await globex.post(f"{run_url}/cancel")).status_code == 404
+            signal = {"payload": {"document_id": "shared-doc", "approved": True, "by": "mallory"}}
+            assert (await globex.post(f"{run_url}/signals/approval.decided", json=signal)).status_code == 404
+            assert (await globex.post(f"{run_url}/replay")).status_code == 404
+            assert [r["id"] for r in (await globex.get("/api/runs")).json()["runs"]] == [theirs["run_id"]]
+            # A routed event finds the running run of the sender's tenant only.
+            decided = await send(
+                globex, "approval.decided", {"document_id": "shared-doc", "approved": False, "by": "g"}
+            )
+            assert [r["run_id"] for r in decided["runs"]] == [theirs["run_id"]]
+            assert (await wait_for_status(acme, mine["run_id"], "running"))["output"] is None
+            await acme.post(f"{run_url}/cancel")
+            await wait_for_status(acme, mine["run_id"], "cancelled")
+
+
+async def test_ingest_over_the_tenant_rate_limit_is_answered_429_with_retry_after(
+    temporal_address: str, store: RunStore, settings: Settings
+) -> None:
+    tight = settings.model_copy(update={"ingest_rate_limit": 1.0, "ingest_burst": 3})
+    async with api_client(create_app(tight, TEST_CATALOG)) as http:
+        answers = [
+            await http.post("/api/events/count.requested", json={"payload": {"steps": 1, "pause_seconds": 0}})
+            for _ in range(4)
+        ]
+        assert [a.status_code for a in answers] == [202, 202, 202, 429]
+        assert answers[-1].headers["retry-after"] == "1"
+        batch = {"events": [{"name": "count.requested", "payload": {"steps": 1}}] * 5}
+        assert (await http.post("/api/events", json=batch)).status_code == 429  # a batch counts each event
+    assert await store.count() == 3

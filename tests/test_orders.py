@@ -185,15 +185,18 @@ async def charge_scheduled(client: Client, run: RunRecord) -> None:
 @asynccontextmanager
 async def serving_api(settings: Settings, port: int) -> AsyncIterator[httpx.AsyncClient]:
     """The API listening on a real port, so the provider's webhooks reach it."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "the API did not start"
         await asyncio.sleep(0.05)
+    _, key = await app.state.keys.create("default", "tests")
+    headers = {"Authorization": f"Bearer {key}"}
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers
+        ) as http:
             yield http
     finally:
         server.should_exit = True

@@ -1,0 +1,100 @@
+"""API keys: one tenant each, stored hashed, shown once, revocable.
+
+A key reads ``lh_<id>_<secret>``: the id finds the row, the secret is checked against its SHA-256 in
+constant time. Only the hash is stored, so a copy of the database gives nobody a working key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import DateTime, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from longhaul.db import Base, Database, as_utc, utcnow
+
+PREFIX = "lh_"
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(BaseModel):
+    id: str
+    tenant: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
+        """A new key for ``tenant``; the second item is the key itself, which is never shown again."""
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
+        row = ApiKeyRow(
+            id=key_id,
+            tenant=tenant,
+            name=name,
+            secret_hash=_hash(secret),
+            created_at=utcnow(),
+            revoked_at=None,
+        )
+        async with self.db.sessions.begin() as session:
+            session.add(row)
+        return _key(row), f"{PREFIX}{key_id}_{secret}"
+
+    async def tenant_of(self, presented: str) -> str | None:
+        """The tenant of a valid, unrevoked key; None for anything else."""
+        if not presented.startswith(PREFIX) or presented.count("_") < 2:
+            return None
+        key_id, secret = presented[len(PREFIX) :].split("_", 1)
+        async with self.db.session() as session:
+            row = await session.get(ApiKeyRow, key_id)
+        if row is None or row.revoked_at is not None:
+            return None
+        return row.tenant if hmac.compare_digest(row.secret_hash, _hash(secret)) else None
+
+    async def revoke(self, key_id: str) -> bool:
+        async with self.db.sessions.begin() as session:
+            result = await session.execute(
+                update(ApiKeyRow)
+                .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def list(self, tenant: str | None = None) -> list[ApiKey]:
+        statement = select(ApiKeyRow).order_by(ApiKeyRow.created_at)
+        if tenant is not None:
+            statement = statement.where(ApiKeyRow.tenant == tenant)
+        async with self.db.session() as session:
+            return [_key(row) for row in await session.scalars(statement)]
+
+
+def _key(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        tenant=row.tenant,
+        name=row.name,
+        created_at=as_utc(row.created_at) or row.created_at,
+        revoked_at=as_utc(row.revoked_at),
+    )
