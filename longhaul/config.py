@@ -137,6 +137,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a record may sit queued/running unchanged before it is checked.",
     )
+    payload_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='Payload encryption keys, id to base64 of 32 bytes, as JSON: {"k1": "..."}. Empty: off.',
+    )
+    payload_key_id: str | None = Field(
+        default=None, description="The key new payloads are encrypted with (default: the only key)."
+    )
+    codec_cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8233"],
+        description="Temporal UI origins allowed to call the API's /codec endpoint from the browser.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
+from longhaul.codec import CodecError, EncryptionCodec, parse_keys
 from longhaul.config import Settings
 
 # Typed search attributes every longhaul workflow carries, so runs can be filtered in the Temporal UI.
@@ -56,7 +59,30 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     to the first call, so a process can start (and answer 503) while Temporal is down.
     """
     return await Client.connect(
-        **settings.temporal_connect_config(), data_converter=pydantic_data_converter, lazy=lazy
+        **settings.temporal_connect_config(), data_converter=data_converter(settings), lazy=lazy
+    )
+
+
+def payload_codec(settings: Settings) -> EncryptionCodec | None:
+    """The encryption codec if payload keys are configured."""
+    if not settings.payload_keys:
+        return None
+    keys = parse_keys(settings.payload_keys)
+    active = settings.payload_key_id or (next(iter(keys)) if len(keys) == 1 else None)
+    if active is None:
+        raise CodecError(
+            "several payload keys are configured: name the active one in LONGHAUL_PAYLOAD_KEY_ID"
+        )
+    return EncryptionCodec(keys, active)
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """pydantic payloads, encrypted when payload keys are configured."""
+    codec = payload_codec(settings)
+    return (
+        dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+        if codec
+        else pydantic_data_converter
     )
 
 

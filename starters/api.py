@@ -4,6 +4,7 @@ validation, and every refusal names the field and changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import math
@@ -14,11 +15,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from longhaul.codec import CodecError
 from longhaul.config import Settings, load_settings
 from longhaul.db import Database
 from longhaul.events import PAYMENT_CONFIRMED
@@ -33,7 +37,7 @@ from longhaul.models import (
     RunStatus,
 )
 from longhaul.storage import InvalidCursorError, RunFilter, RunStore
-from longhaul.temporal import connect, ensure_search_attributes, is_unavailable
+from longhaul.temporal import connect, ensure_search_attributes, is_unavailable, payload_codec
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
 from starters import schedules
 from starters.schedules import ScheduleInfo
@@ -82,6 +86,30 @@ async def _schedule_call(schedule: str, call: Awaitable[None]) -> None:
         if is_unavailable(error):
             raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error
         raise
+
+
+class CodecPayload(BaseModel):
+    """A payload as Temporal's codec protocol carries it: metadata values and data in base64."""
+
+    metadata: dict[str, str] = Field(default_factory=dict)
+    data: str = ""
+
+    def to_proto(self) -> Payload:
+        return Payload(
+            metadata={k: base64.b64decode(v) for k, v in self.metadata.items()},
+            data=base64.b64decode(self.data),
+        )
+
+    @classmethod
+    def from_proto(cls, payload: Payload) -> CodecPayload:
+        return cls(
+            metadata={k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
+            data=base64.b64encode(payload.data).decode(),
+        )
+
+
+class CodecPayloads(BaseModel):
+    payloads: list[CodecPayload]
 
 
 class EventInfo(BaseModel):
@@ -190,6 +218,13 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.codec_cors_origins,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
+    payload_codec_ = payload_codec(settings)
     _add_error_handlers(app)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
@@ -268,6 +303,23 @@ def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> 
         except NotFoundError as error:  # the order finished meanwhile (e.g. cancelled): nothing to confirm
             return {"received": True, "ignored": str(error)}
         return {"received": True, "runs": [d.run.id for d in accepted.deliveries]}
+
+    @app.post("/codec/{operation}", response_model=CodecPayloads)
+    async def codec(
+        operation: Literal["encode", "decode"], body: CodecPayloads, tenant: Tenant
+    ) -> CodecPayloads:
+        """Temporal's remote codec protocol, so the Temporal UI (or ``temporal --codec-endpoint``) shows
+        decrypted payloads to an operator holding an API key."""
+        if payload_codec_ is None:
+            raise HTTPException(status_code=404, detail="payload encryption is off (LONGHAUL_PAYLOAD_KEYS)")
+        payloads = [p.to_proto() for p in body.payloads]
+        try:
+            done = await (
+                payload_codec_.encode(payloads) if operation == "encode" else payload_codec_.decode(payloads)
+            )
+        except CodecError as error:
+            raise HTTPException(status_code=400, detail=str(error)) from error
+        return CodecPayloads(payloads=[CodecPayload.from_proto(p) for p in done])
 
     @app.get("/api/schedules", response_model=list[ScheduleInfo])
     async def list_schedules(request: Request, tenant: Tenant) -> list[ScheduleInfo]:
