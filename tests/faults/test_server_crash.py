@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,15 @@ class Stack:
     api_port: int
     key: str
     temporal: subprocess.Popen[bytes] | None = None
+    api_process: Process | None = None
+    api_processes: list[Process] = field(default_factory=list)
+
+    def start_api(self) -> Process:
+        n = len(self.api_processes)
+        api = Process(["api", f"--port={self.api_port}"], self.root, self.env, self.root / f"api-{n}.log")
+        api.wait_for_output("Application startup complete", 60)
+        self.api_processes.append(api)
+        return api
 
     @property
     def api(self) -> str:
@@ -90,16 +99,17 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             tmp_path / "p.log",
         ),
         Process(["worker"], tmp_path, env, tmp_path / "worker.log"),
-        Process(["api", f"--port={api_port}"], tmp_path, env, tmp_path / "api.log"),
     ]
+    built.api_process = built.start_api()
+    processes.append(built.api_process)
     try:
         processes[0].wait_for_output("Uvicorn running", 60)
         processes[1].wait_for_output("worker polling", 60)
-        processes[2].wait_for_output("Application startup complete", 60)
         yield built
     finally:
-        for process in processes:
-            process.stop()
+        for process in [*processes[:2], *built.api_processes]:
+            if process.popen.poll() is None:
+                process.stop()
         if built.temporal and built.temporal.poll() is None:
             built.temporal.terminate()
             built.temporal.wait(30)
@@ -158,3 +168,27 @@ def test_server_killed_and_restarted_under_load_every_run_completes_once(stack: 
     assert (duplicates, lost, double_charged) == (0, 0, 0)
     assert again == [accepted["hello-0"]]
     assert len(charges) == 6
+
+
+def test_api_killed_mid_burst_and_client_retries_make_exactly_one_run_each(stack: Stack) -> None:
+    ids = [f"burst-{n}" for n in range(20)]
+
+    def send(event_id: str) -> str:  # the client gives each event its id before sending: retries are safe
+        with Client(stack.api, api_key=stack.key, retries=20) as client:
+            return client.send_event("hello", {"name": event_id}, id=event_id).runs[0].run_id
+
+    with ThreadPoolExecutor(20) as pool:
+        sending = [pool.submit(send, event_id) for event_id in ids]
+        time.sleep(0.05)
+        assert stack.api_process is not None
+        stack.api_process.popen.send_signal(signal.SIGKILL)  # some requests in flight, some not yet sent
+        stack.api_process.popen.wait()
+        stack.api_process = stack.start_api()
+        run_ids = [f.result(timeout=120) for f in sending]
+
+    with Client(stack.api, api_key=stack.key) as client:
+        runs = [client.runs.wait(run_id, timeout=120) for run_id in run_ids]
+        listed = client.runs.list(limit=200).runs
+    assert len(set(run_ids)) == 20
+    assert {run.status for run in runs} == {"completed"}
+    assert sorted(r.event_id for r in listed) == sorted(ids)  # exactly one run per event, none lost
