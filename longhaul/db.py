@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -53,6 +54,20 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
+
+
+async def insert_new(session: AsyncSession, row: Base) -> bool:
+    """Insert ``row`` in a savepoint; False (and nothing written) if its key exists already.
+
+    This is how "once per key" is enforced: a retried operation finds its earlier row. Done first in a
+    transaction, it also takes SQLite's write lock at once, so the transaction never needs a lock upgrade.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(row)
+        return True
+    except IntegrityError:
+        return False
 
 
 class Database:

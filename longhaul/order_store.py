@@ -13,10 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, DateTime, Integer, String, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.db import Base, Database, utcnow
+from longhaul.db import Base, Database, insert_new, utcnow
 from longhaul.orders import MONEY, OrderLine
 
 
@@ -93,20 +92,14 @@ class OrderStore:
         added = 0
         async with self.db.sessions.begin() as session:
             for product in products:
-                try:
-                    async with session.begin_nested():
-                        session.add(
-                            ProductRow(
-                                tenant=tenant,
-                                product_id=product.product_id,
-                                name=product.name,
-                                price_cents=cents(product.price),
-                                stock=product.stock,
-                            )
-                        )
-                    added += 1
-                except IntegrityError:
-                    continue
+                row = ProductRow(
+                    tenant=tenant,
+                    product_id=product.product_id,
+                    name=product.name,
+                    price_cents=cents(product.price),
+                    stock=product.stock,
+                )
+                added += await insert_new(session, row)
         return added
 
     async def products(self, tenant: str, product_ids: list[str]) -> dict[str, Product]:
@@ -131,19 +124,15 @@ class OrderStore:
         changed nothing, if any line cannot be served.
         """
         async with self.db.sessions.begin() as session:
-            try:  # the key first: a retry stops here, and SQLite takes its write lock at once
-                async with session.begin_nested():
-                    session.add(
-                        ReservationRow(
-                            op_id=op_id,
-                            tenant=tenant,
-                            order_id=order_id,
-                            lines=[line.model_dump(mode="json") for line in lines],
-                            state="reserved",
-                            created_at=utcnow(),
-                        )
-                    )
-            except IntegrityError:
+            reservation = ReservationRow(
+                op_id=op_id,
+                tenant=tenant,
+                order_id=order_id,
+                lines=[line.model_dump(mode="json") for line in lines],
+                state="reserved",
+                created_at=utcnow(),
+            )
+            if not await insert_new(session, reservation):  # the key first: a retry stops here
                 return False
             for product_id, quantity in sorted(_quantities(lines).items()):  # one lock order: no deadlocks
                 taken = await session.execute(
@@ -185,22 +174,18 @@ class OrderStore:
     ) -> bool:
         """Record that this order outcome is to be notified. False if it was sent already."""
         async with self.db.sessions.begin() as session:
-            try:
-                async with session.begin_nested():
-                    session.add(
-                        NotificationRow(
-                            tenant=tenant,
-                            order_id=order_id,
-                            outcome=outcome,
-                            payload=payload,
-                            state="pending",
-                            created_at=utcnow(),
-                        )
-                    )
+            notification = NotificationRow(
+                tenant=tenant,
+                order_id=order_id,
+                outcome=outcome,
+                payload=payload,
+                state="pending",
+                created_at=utcnow(),
+            )
+            if await insert_new(session, notification):
                 return True
-            except IntegrityError:
-                row = await session.get(NotificationRow, (tenant, order_id, outcome))
-                return row is not None and row.state != "sent"
+            row = await session.get(NotificationRow, (tenant, order_id, outcome))
+            return row is not None and row.state != "sent"
 
     async def mark_notified(self, tenant: str, order_id: str, outcome: str) -> None:
         async with self.db.sessions.begin() as session:

@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.db import Base, Database, as_utc, utcnow
+from longhaul.db import Base, Database, as_utc, insert_new, utcnow
 from longhaul.models import (
     TERMINAL_STATUSES,
     LogLine,
@@ -354,12 +354,10 @@ class RunStore:
         async with self._sessions.begin() as session:
             changed = bool(getattr(await session.execute(statement), "rowcount", 0))
             if changed and change.log:
-                line = {"run_id": change.run_id, "at": now, "level": change.log_level, "message": change.log}
-                try:
-                    async with session.begin_nested():
-                        await session.execute(insert(RunLogRow).values(**line, op_id=op_id))
-                except IntegrityError:
-                    pass  # this operation's line is stored already: a retry
+                line = RunLogRow(
+                    run_id=change.run_id, at=now, level=change.log_level, message=change.log, op_id=op_id
+                )
+                await insert_new(session, line)  # False for a retry: this operation's line is stored already
         return changed
 
     async def report_step(self, run_id: str, progress: StepProgress, *, span: tuple[int, int]) -> None:
@@ -379,12 +377,8 @@ class RunStore:
             # Write first: an SQLite transaction that reads before it writes can fail to upgrade its lock.
             updated = await session.execute(update(RunStepRow).where(*key).values(**values))
             if not getattr(updated, "rowcount", 0):
-                try:
-                    async with session.begin_nested():
-                        session.add(
-                            RunStepRow(run_id=run_id, group=progress.group, step=progress.step, **values)
-                        )
-                except IntegrityError:
+                step = RunStepRow(run_id=run_id, group=progress.group, step=progress.step, **values)
+                if not await insert_new(session, step):
                     return  # no such run (a workflow started outside the catalog): nothing to report to
             rows = list(
                 await session.scalars(

@@ -11,10 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import JSON, DateTime, String, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.db import Base, Database, as_utc, utcnow
+from longhaul.db import Base, Database, as_utc, insert_new, utcnow
 from longhaul.video import VideoRecord, VideoResult
 
 
@@ -59,10 +58,7 @@ class VideoStore:
         }
         key = (record.tenant, record.result.video_id)
         async with self.db.sessions.begin() as session:
-            try:  # insert first: SQLite transactions that write before reading never need a lock upgrade
-                async with session.begin_nested():
-                    session.add(VideoRow(tenant=key[0], video_id=key[1], **values))
-            except IntegrityError:
+            if not await insert_new(session, VideoRow(tenant=key[0], video_id=key[1], **values)):
                 await session.execute(
                     update(VideoRow)
                     .where(VideoRow.tenant == key[0], VideoRow.video_id == key[1])
