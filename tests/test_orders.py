@@ -448,9 +448,9 @@ async def test_payment_calls_stay_under_the_rate_limit_across_workers(
             if e["op"] == "charge" and e["order_id"] in ours
         )
     assert len(times) == 16
-    # The server's limiter is a token bucket: it lets a burst of up to about twice the rate through in the
-    # first second (measured: 8 of 16 calls), then holds the rate.
-    steady = [t for t in times if t >= times[0] + 1.0]
-    busiest = max(sum(1 for t in steady if start <= t < start + 1.0) for start in steady)
-    assert busiest <= 4 + 1, [round(t - times[0], 2) for t in times]  # one more at a window's edge
+    # The server's limiter is a token bucket: a burst passes first (measured: up to 8 of 16 calls within the
+    # first second), then the rate holds. So the check is on the tail: the last 8 calls, at 4/s, need at
+    # least 7 intervals of 0.25 s (with 20 % for clock and scheduling jitter).
+    tail = times[-8:]
+    assert tail[-1] - tail[0] >= 7 / 4 * 0.8, [round(t - times[0], 2) for t in times]
     assert times[-1] - times[0] >= (16 - 2 * 4) / 4  # 16 calls at 4/s after the burst: 2 s at least
