@@ -1,10 +1,16 @@
-"""The activity behind run-record updates (status, progress, stage, output) sent from workflows."""
+"""How run-record updates sent from workflows reach app storage (workflows never do I/O).
+
+Two ways, both idempotent per update (its op id): the ``apply_run_updates`` local activity, and the
+updates a workflow attaches to the header of its next activity, applied by :class:`ApplyCarriedUpdates`
+on the worker that runs that activity just before the activity itself (no extra task on the server).
+"""
 
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 
-from longhaul.models import RunUpdate
+from longhaul.models import RUN_UPDATES_HEADER, RunUpdates
 from longhaul.storage import RunStore
 
 
@@ -14,11 +20,33 @@ class RunActivities:
     def __init__(self, store: RunStore) -> None:
         self.store = store
 
-    @activity.defn(name="update_run")
-    async def update_run(self, change: RunUpdate) -> None:
-        """Apply ``change`` to the run record. Idempotent: applying the same update twice is harmless,
-        and a run that reached a final status is never moved back."""
-        info = activity.info()
-        changed = await self.store.apply(change, op_id=f"{info.workflow_run_id}/{info.activity_id}")
-        if not changed:
-            activity.logger.info("run %s already final or missing; update skipped", change.run_id)
+    @activity.defn(name="apply_run_updates")
+    async def apply_run_updates(self, batch: RunUpdates) -> None:
+        """Apply ``batch`` to the run record, in order. Idempotent: applying the same updates twice is
+        harmless, and a run that reached a final status is never moved back."""
+        changed = await self.store.apply_all(batch.updates)
+        if not all(changed):
+            activity.logger.info("run %s already final or missing; update skipped", batch.updates[0].run_id)
+
+
+class ApplyCarriedUpdates(ActivityInboundInterceptor):
+    """Applies the run updates carried in an activity's header, then runs the activity.
+
+    Progress must never fail the work: if app storage refuses the updates, the activity still runs and
+    the failure is logged; the run's next update, its final record (a local activity, retried until
+    storage is back) and the ``reconcile-runs`` schedule bring the record up to date.
+    """
+
+    def __init__(self, next: ActivityInboundInterceptor, store: RunStore) -> None:
+        super().__init__(next)
+        self.store = store
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> object:
+        payload = input.headers.get(RUN_UPDATES_HEADER)
+        if payload is not None:
+            batch = activity.payload_converter().from_payload(payload, RunUpdates)
+            try:
+                await self.store.apply_all(batch.updates)
+            except Exception as error:
+                activity.logger.warning("run %s: progress not recorded: %s", batch.updates[0].run_id, error)
+        return await super().execute_activity(input)

@@ -1,24 +1,45 @@
-"""``python -m bench NAME [--repeats N]``: run a benchmark, print its table, write bench/results/*.json."""
+"""``python -m bench NAME [options]``: run a benchmark, print its table, write bench/results/NAME-*.json.
+
+``python -m bench report`` turns the latest result of each into docs/benchmarks.md's table and plots.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 
-BENCHMARKS = {"transcode": "bench.transcode"}
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    names = parser.add_subparsers(dest="name", required=True)
+    repeats = argparse.ArgumentParser(add_help=False)
+    repeats.add_argument("--repeats", type=int, default=3, help="measured runs of each variant (interleaved)")
+
+    overhead = names.add_parser(
+        "overhead", parents=[repeats], help="three-step pipeline: temporalio vs longhaul"
+    )
+    overhead.add_argument("--runs", type=int, default=500)
+    overhead.add_argument("--in-flight", type=int, default=100)
+
+    transcode = names.add_parser("transcode", parents=[repeats], help="workflow vs direct FFmpeg")
+    transcode.add_argument("--seconds", type=float, default=20, help="length of the sample video")
+    return parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("name", choices=sorted(BENCHMARKS))
-    parser.add_argument("--repeats", type=int, default=5, help="measured runs of each variant (interleaved)")
-    parser.add_argument("--seconds", type=float, default=20, help="length of the sample video (transcode)")
-    args = parser.parse_args()
-    module = __import__(BENCHMARKS[args.name], fromlist=["main"])
+    args = _parser().parse_args()
     status = 0
     try:
-        module.main(args.repeats, args.seconds)
+        if args.name == "overhead":
+            from bench import overhead
+
+            asyncio.run(overhead.run(args.runs, args.in_flight, args.repeats)).print_and_save()
+        elif args.name == "transcode":
+            from bench import transcode
+
+            asyncio.run(transcode.run(args.repeats, args.seconds)).print_and_save()
     except BaseException as error:  # report, then leave without interpreter teardown (sdk-python #300)
         print(f"benchmark failed: {error!r}", file=sys.stderr)
         status = 1

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import platform
+import signal
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,13 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.binaries import temporal_cli
+from longhaul.config import Settings
+from longhaul.db import Database
+from longhaul.keys import KeyStore
+from longhaul.processes import die_with_parent
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
 
-RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+LONGHAUL = str(Path(sys.executable).parent / "longhaul")
 
 
 @asynccontextmanager
@@ -38,6 +55,188 @@ async def embedded_server(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+def address_of(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host
+
+
+class Service:
+    """A process the benchmark runs beside the server (``longhaul worker``, ``longhaul api``, the plain
+    worker), its output in a log file; it dies with the benchmark."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], root: Path) -> None:
+        self.name = name
+        self.log = root / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(signal.SIGKILL),
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process now (VmRSS), in MB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError(f"{self.name} is not running")
+
+    async def wait_for(self, ready: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
+            with contextlib.suppress(Exception):
+                if await ready():
+                    return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+@dataclass
+class Stack:
+    """The embedded server and the longhaul processes a benchmark starts on it, stopped together."""
+
+    root: Path
+    env: WorkflowEnvironment
+    catalog: str = "bench.catalog:BENCH_CATALOG"
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each process of the stack: the server, each service, this one."""
+        used = {"temporal server": cpu_seconds(server_pid()), "benchmark driver": cpu_seconds(os.getpid())}
+        used.update({service.name: service.cpu_seconds() for service in self.services})
+        return used
+
+    def settings(self, **overrides: Any) -> Settings:
+        return Settings(data_dir=self.root / "data", catalog=self.catalog, **overrides)
+
+    def environ(self, **settings: str) -> dict[str, str]:
+        """The environment of a longhaul process on this stack: its server, data dir and catalog."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LONGHAUL_"))}
+        values = {"data_dir": str(self.root / "data"), "catalog": self.catalog, **settings}
+        return {
+            **base,
+            "PYTHONPATH": str(ROOT),
+            "TEMPORAL_ADDRESS": address_of(self.env),
+            **{f"LONGHAUL_{k.upper()}": v for k, v in values.items()},
+        }
+
+    async def worker(self, name: str = "worker", **settings: str) -> Service:
+        """``longhaul worker``, ready once it polls its task queue."""
+        service = self._start(name, [LONGHAUL, "worker"], self.environ(**settings))
+        task_queue = settings.get("task_queue", "longhaul")
+        await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
+        return service
+
+    async def plain_worker(self, task_queue: str) -> Service:
+        """A hand-written temporalio worker (bench/plain_worker.py) with the baseline workflows."""
+        args = [sys.executable, "-m", "bench.plain_worker", task_queue]
+        service = self._start("plain-worker", args, self.environ())
+        await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
+        return service
+
+    async def api(self, **settings: str) -> tuple[Service, str, str]:
+        """``longhaul api`` on a free port, ready once /health answers; returns it, its URL and a key."""
+        port = free_port()
+        environ = self.environ(api_port=str(port), **settings)
+        db = Database(self.settings().app_database_url)
+        try:
+            await db.create_schema()
+            _, key = await KeyStore(db).create("bench", "benchmark")
+        finally:
+            await db.close()
+        service = self._start("api", [LONGHAUL, "api"], environ)
+        url = f"http://127.0.0.1:{port}"
+
+        async def healthy() -> bool:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"{url}/health")).status_code == 200
+
+        await service.wait_for(healthy)
+        return service, url, key
+
+    def _start(self, name: str, args: list[str], environ: dict[str, str]) -> Service:
+        service = Service(name, args, environ, self.root)
+        self.services.append(service)
+        return service
+
+
+async def _polled_by(client: Client, task_queue: str, pid: int) -> bool:
+    """Whether process ``pid`` polls ``task_queue`` (a worker's identity starts with its pid)."""
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue))
+    )
+    return any(poller.identity.startswith(f"{pid}@") for poller in described.pollers)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid() -> int:
+    """The embedded Temporal server: this process's child running the temporal binary."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if parent == os.getpid() and "temporal" in (entry / "cmdline").read_text():
+                    return int(entry.name)
+    raise RuntimeError("no embedded Temporal server among this process's children")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def stack(name: str) -> AsyncIterator[Stack]:
+    """A fresh embedded server in a temporary directory; every service started on it is stopped after."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        root = Path(tmp)
+        (root / "data").mkdir()
+        async with embedded_server(root) as env:
+            running = Stack(root, env)
+            try:
+                yield running
+            finally:
+                for service in reversed(running.services):
+                    service.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0 to 100) of ``values``, nearest-rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
 async def timed(action: Callable[[], Awaitable[Any]]) -> float:
     start = time.perf_counter()
     await action()
@@ -50,11 +249,19 @@ class Comparison:
 
     name: str
     baseline: str
+    work: int | None = None  # items each measurement processed: reported as a rate too
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def add(self, variant: str, value: float) -> None:
         self.seconds.setdefault(variant, []).append(value)
+
+    def add_cpu(self, variant: str, before: dict[str, float], after: dict[str, float]) -> None:
+        """CPU seconds each process spent during one measurement of ``variant`` (where the time goes)."""
+        spent = self.cpu.setdefault(variant, {})
+        for process, seconds in after.items():
+            spent[process] = spent.get(process, 0.0) + seconds - before.get(process, 0.0)
 
     def median(self, variant: str) -> float:
         return statistics.median(self.seconds[variant])
@@ -63,12 +270,23 @@ class Comparison:
         """Speed of ``variant`` relative to the baseline (1.0 = as fast; below 1 = slower)."""
         return self.median(self.baseline) / self.median(variant)
 
+    def rate(self, variant: str) -> float:
+        """Items per second at the median time (``work`` items per measurement)."""
+        assert self.work is not None
+        return self.work / self.median(variant)
+
+    def _cpu_per_measurement(self, variant: str) -> dict[str, float]:
+        count = len(self.seconds[variant])
+        return {process: round(used / count, 2) for process, used in self.cpu[variant].items()}
+
     def report(self) -> dict[str, Any]:
         rows = {
             variant: {
                 "median_s": round(self.median(variant), 4),
                 "runs_s": [round(v, 4) for v in values],
                 "ratio_to_baseline": round(self.ratio(variant), 4),
+                **({"per_s": round(self.rate(variant), 2)} if self.work else {}),
+                **({"cpu_s": self._cpu_per_measurement(variant)} if variant in self.cpu else {}),
             }
             for variant, values in self.seconds.items()
         }
@@ -88,9 +306,14 @@ class Comparison:
         report = self.report()
         width = max(len(v) for v in report["variants"])
         print(f"\n{self.name}: median of {len(next(iter(self.seconds.values())))} runs, interleaved")
-        print(f"  {'variant':<{width}}  {'median s':>9}  {'ratio':>6}")
+        print(f"  {'variant':<{width}}  {'median s':>9}  {'per s':>8}  {'ratio':>6}")
         for variant, row in report["variants"].items():
-            print(f"  {variant:<{width}}  {row['median_s']:>9.3f}  {row['ratio_to_baseline']:>6.3f}")
+            rate = f"{row['per_s']:>8.1f}" if "per_s" in row else f"{'':>8}"
+            print(f"  {variant:<{width}}  {row['median_s']:>9.3f}  {rate}  {row['ratio_to_baseline']:>6.3f}")
+        for variant, row in report["variants"].items():
+            if "cpu_s" in row:
+                used = ", ".join(f"{process} {seconds:.1f}" for process, seconds in row["cpu_s"].items())
+                print(f"  CPU s per measurement, {variant}: {used}")
         for key, value in self.notes.items():
             print(f"  {key}: {value}")
         RESULTS.mkdir(exist_ok=True)

@@ -7,7 +7,6 @@ verifies the output. The ratio (direct / workflow) says what that machinery cost
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import uuid
 from datetime import timedelta
@@ -16,6 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.worker import Worker
+
+from bench.harness import Comparison, embedded_server, timed
 
 with workflow.unsafe.imports_passed_through():
     from activities.ffmpeg import make_sample, probe, run_ffmpeg
@@ -43,8 +44,7 @@ class TranscodeOnce:
         )
 
 
-async def run(repeats: int, seconds: float) -> None:
-    from bench.harness import Comparison, embedded_server, timed
+async def run(repeats: int, seconds: float) -> Comparison:
     from longhaul.config import Settings
     from longhaul.db import Database
     from longhaul.storage import RunStore
@@ -93,8 +93,4 @@ async def run(repeats: int, seconds: float) -> None:
         await db.close()
         comparison.notes["ratio"] = round(comparison.ratio("workflow"), 3)
         comparison.notes["meets_goal"] = comparison.ratio("workflow") >= GOAL
-        comparison.print_and_save()
-
-
-def main(repeats: int, seconds: float) -> None:
-    asyncio.run(run(repeats, seconds))
+        return comparison

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
     )
     task_queue: str = Field(default="longhaul", description="The task queue workflows and activities run on.")
+    catalog: str = Field(
+        default="workflows.catalog:CATALOG",
+        pattern=r"^[\w.]+:\w+$",
+        description="The event catalog the API and worker serve (module:attribute): point at your own "
+        "to add pipelines beside the built-in ones.",
+    )
     temporal_profile: str | None = Field(
         default=None, description="Profile to load from temporal.toml (TEMPORAL_PROFILE works too)."
     )

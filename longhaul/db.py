@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Table, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.dml import Insert
 
 
 class Base(DeclarativeBase):
@@ -70,6 +72,15 @@ async def insert_new(session: AsyncSession, row: Base) -> bool:
         return False
 
 
+def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` in the session's dialect (SQLite or PostgreSQL): a row whose
+    unique key exists already is skipped, without the cost of a savepoint."""
+    dialect = session.get_bind().dialect.name
+    return (
+        sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+    ).on_conflict_do_nothing()
+
+
 class Database:
     """The engine and session factory of one process."""
 
@@ -78,7 +89,11 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        self.engine = create_async_engine(
+            url,
+            pool_pre_ping=not self.is_sqlite,
+            **({"pool_size": 1, "max_overflow": 0, "pool_timeout": 120} if self.is_sqlite else {}),
+        )
         if self.is_sqlite:
             _tune_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

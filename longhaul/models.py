@@ -66,6 +66,20 @@ class RunUpdate(BaseModel):
     origin: RunOrigin | None = Field(
         default=None, description="Create the record from this if it is missing."
     )
+    op_id: str | None = Field(
+        default=None,
+        description="The operation (workflow run + sequence number): applied again, it logs its line once.",
+    )
+
+
+# The activity header that carries a workflow's pending run updates to the worker that runs the activity.
+RUN_UPDATES_HEADER = "longhaul-run-updates"
+
+
+class RunUpdates(BaseModel):
+    """Run updates applied together, in order (one transaction)."""
+
+    updates: list[RunUpdate]
 
 
 class LogLine(BaseModel):

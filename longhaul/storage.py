@@ -7,9 +7,11 @@ worker moves it through its statuses, and status pages read it. Uniqueness of a 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,9 +34,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.db import Base, Database, as_utc, insert_new, utcnow
+from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, insert_new, utcnow
 from longhaul.models import (
     TERMINAL_STATUSES,
     LogLine,
@@ -146,12 +149,61 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursorError(f"invalid cursor {cursor!r}") from error
 
 
+def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
+    """The column values ``change`` sets (``None`` fields are left as they are)."""
+    values: dict[str, Any] = {"updated_at": now}
+    if change.status is not None:
+        values["status"] = change.status.value
+        if change.status == RunStatus.RUNNING:
+            values["started_at"] = func.coalesce(RunRow.__table__.c.started_at, now)
+        if change.status.terminal:
+            values["finished_at"] = now
+            if change.status == RunStatus.COMPLETED:
+                values["progress"] = 100
+    for field in ("progress", "stage", "error", "output"):
+        value = getattr(change, field)
+        if value is not None:
+            values[field] = value
+    if change.attempt is not None:
+        values["attempts"] = change.attempt
+    return values
+
+
+async def _apply_in(session: AsyncSession, changes: Sequence[RunUpdate]) -> list[bool]:
+    """Apply ``changes`` in order within ``session``'s transaction; per change, whether it changed."""
+    runs, logs = RunRow.__table__.c, RunLogRow.__table__
+    open_statuses = runs.status.not_in([s.value for s in TERMINAL_STATUSES])
+    results = []
+    for change in changes:
+        now = utcnow()
+        statement = (
+            update(RunRow.__table__)
+            .where(runs.id == change.run_id, open_statuses)
+            .values(_update_values(change, now))
+        )
+        changed = bool(getattr(await session.execute(statement), "rowcount", 0))
+        if changed and change.log:
+            line = {
+                "run_id": change.run_id,
+                "at": now,
+                "level": change.log_level,
+                "message": change.log,
+                "op_id": change.op_id or f"update-{now.timestamp()}",
+            }
+            # A retry's line is there already: the unique (run, op id) key keeps one.
+            await session.execute(insert_ignoring_duplicates(session, logs).values(line))
+        results.append(changed)
+    return results
+
+
 class RunStore:
     """Reads and writes run records. One per process; safe to share across tasks of one event loop."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._sessions = db.sessions
+        self._queued: list[tuple[Sequence[RunUpdate], asyncio.Future[list[bool]]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def create_queued(
         self,
@@ -311,16 +363,26 @@ class RunStore:
             )
 
     async def apply(self, change: RunUpdate, *, op_id: str) -> bool:
-        """Apply a worker-side update. A run that reached a final status is never changed again.
+        """Apply a worker-side update; see :meth:`apply_all`. Returns whether the record changed."""
+        [changed] = await self.apply_all([change.model_copy(update={"op_id": op_id})])
+        return changed
 
-        ``op_id`` names the operation (workflow run + step): a retried activity applies the same update
-        again harmlessly, and its log line is stored once (unique per run and op id).
-        Returns whether the record changed.
+    async def apply_all(self, changes: Sequence[RunUpdate]) -> list[bool]:
+        """Apply worker-side updates in order, in one transaction. A run that reached a final status is
+        never changed again.
+
+        Each change's ``op_id`` names its operation (workflow run + sequence number): applied again (a
+        retry, a redelivery), it changes nothing new and its log line is stored once (unique per run and
+        op id). A change with an ``origin`` creates the record if it is missing (schedule-started runs).
+        Returns, per change, whether the record changed.
         """
-        if change.origin is not None and await self.get(change.run_id, logs=False) is None:
-            origin = change.origin
+        changed = await self._apply_all(changes)
+        missing = [c for c, done in zip(changes, changed, strict=True) if not done and c.origin is not None]
+        if missing and await self.get(missing[0].run_id, logs=False) is None:
+            origin = missing[0].origin
+            assert origin is not None
             await self.create_queued(
-                run_id=change.run_id,
+                run_id=missing[0].run_id,
                 tenant=origin.tenant,
                 workflow=origin.workflow,
                 workflow_id=origin.workflow_id,
@@ -328,37 +390,33 @@ class RunStore:
                 event_id=origin.event_id,
                 input=None,
             )
-        now = utcnow()
-        values: dict[str, Any] = {"updated_at": now}
-        if change.status is not None:
-            values["status"] = change.status
-            if change.status == RunStatus.RUNNING:
-                values["started_at"] = func.coalesce(RunRow.started_at, now)
-            if change.status.terminal:
-                values["finished_at"] = now
-                if change.status == RunStatus.COMPLETED:
-                    values["progress"] = 100
-        for field in ("progress", "stage", "error"):
-            value = getattr(change, field)
-            if value is not None:
-                values[field] = value
-        if change.output is not None:
-            values["output"] = change.output
-        if change.attempt is not None:
-            values["attempts"] = change.attempt
-        statement = (
-            update(RunRow)
-            .where(RunRow.id == change.run_id, RunRow.status.not_in([s.value for s in TERMINAL_STATUSES]))
-            .values(**values)
-        )
-        async with self._sessions.begin() as session:
-            changed = bool(getattr(await session.execute(statement), "rowcount", 0))
-            if changed and change.log:
-                line = RunLogRow(
-                    run_id=change.run_id, at=now, level=change.log_level, message=change.log, op_id=op_id
-                )
-                await insert_new(session, line)  # False for a retry: this operation's line is stored already
+            changed = await self._apply_all(changes)
         return changed
+
+    async def _apply_all(self, changes: Sequence[RunUpdate]) -> list[bool]:
+        """Group commit: updates sent at about the same time (many runs in flight) are applied by one
+        writer in one transaction, which is far cheaper than a transaction each. Each caller still
+        returns only once its own updates are committed."""
+        done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self._queued.append((changes, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        return await done
+
+    async def _write_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                async with self._sessions.begin() as session:
+                    results = [await _apply_in(session, changes) for changes, _ in batch]
+            except Exception as error:  # the whole batch failed (e.g. storage down): each caller retries
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for (_, done), result in zip(batch, results, strict=True):
+                    if not done.done():
+                        done.set_result(result)
 
     async def report_step(self, run_id: str, progress: StepProgress, *, span: tuple[int, int]) -> None:
         """Record one parallel part's progress and fold its group into the run's percent and stage.

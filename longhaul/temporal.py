@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from temporalio.common import HeaderCodecBehavior, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
@@ -58,8 +58,15 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     fork, on the long-lived loop (the API's lifespan, the worker's main). ``lazy`` defers the connection
     to the first call, so a process can start (and answer 503) while Temporal is down.
     """
+    converter = data_converter(settings)
     return await Client.connect(
-        **settings.temporal_connect_config(), data_converter=data_converter(settings), lazy=lazy
+        **settings.temporal_connect_config(),
+        data_converter=converter,
+        lazy=lazy,
+        # Run updates travel in activity headers: encrypted like every other payload when a codec is set.
+        header_codec_behavior=HeaderCodecBehavior.CODEC
+        if converter.payload_codec
+        else HeaderCodecBehavior.NO_CODEC,
     )
 
 

@@ -52,7 +52,7 @@ from starters.service import (
     RunService,
     TemporalUnavailableError,
 )
-from workflows.catalog import CATALOG, Catalog
+from workflows.catalog import Catalog, load_catalog
 
 log = logging.getLogger("longhaul.api")
 
@@ -186,10 +186,12 @@ def _service(request: Request) -> RunService:
 Service = Annotated[RunService, Depends(_service)]
 
 
-def create_app(settings: Settings | None = None, catalog: Catalog = CATALOG) -> FastAPI:
-    """The API application. The Temporal client and the store are made in the lifespan, i.e. in the
-    serving process on its own event loop (clients do not survive a fork)."""
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+    """The API application for ``catalog`` (default: the one the settings name). The Temporal client and
+    the store are made in the lifespan, i.e. in the serving process on its own event loop (clients do
+    not survive a fork)."""
     settings = settings or load_settings()
+    catalog = catalog or load_catalog(settings.catalog)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,14 +13,20 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    Interceptor,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
 
 from activities.events import EmitRequest, EventActivities, InvalidEmitError
 from activities.hello import compose_greeting
 from activities.maintenance import MaintenanceActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
-from activities.runs import RunActivities
+from activities.runs import ApplyCarriedUpdates, RunActivities
 from activities.video import VideoActivities
 from longhaul.config import Settings
 from longhaul.db import Database
@@ -29,8 +35,9 @@ from longhaul.storage import RunStore
 from longhaul.temporal import connect, ensure_search_attributes
 from longhaul.video_store import VideoStore
 from starters.service import EventEnvelope, InvalidInputError, RunService, UnknownEventError
-from workflows.catalog import CATALOG, Catalog
+from workflows.catalog import Catalog, load_catalog
 from workflows.schedules import SCHEDULED_WORKFLOWS
+from workflows.tracking import RunUpdatesInterceptor
 
 log = logging.getLogger("longhaul.worker")
 
@@ -68,6 +75,22 @@ class WorkerGroup:
             await self.http.aclose()
 
 
+class RunRecords(Interceptor):
+    """Delivers workflows' run updates with their activities: the workflow side hands queued updates to
+    the next activity's header, the activity side applies them before the activity runs."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return ApplyCarriedUpdates(next, self.store)
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        return RunUpdatesInterceptor
+
+
 class _CatalogEmitter:
     """Emits a workflow's event as if it were sent to the API: validated, recorded, subscribers started."""
 
@@ -86,10 +109,12 @@ def build_worker(
     client: Client,
     store: RunStore,
     settings: Settings,
-    catalog: Catalog = CATALOG,
+    catalog: Catalog | None = None,
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> WorkerGroup:
-    """The workers for the catalog's workflows and longhaul's activities (tests build theirs here too)."""
+    """The workers for the catalog's workflows (default: the one the settings name) and longhaul's
+    activities (tests build theirs here too)."""
+    catalog = catalog or load_catalog(settings.catalog)
     http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
     videos = VideoStore(store.db)
     video = VideoActivities(settings, store, videos)
@@ -98,13 +123,14 @@ def build_worker(
     payments = PaymentActivities(settings, http)
     events = EventActivities(_CatalogEmitter(RunService(client, store, settings, catalog)))
     graceful = timedelta(seconds=settings.worker_shutdown_timeout)
+    interceptors = [RunRecords(store)]
     main = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=list(dict.fromkeys([*catalog.workflows, *SCHEDULED_WORKFLOWS])),
         activities=[
             compose_greeting,
-            RunActivities(store).update_run,
+            RunActivities(store).apply_run_updates,
             events.emit_event,
             video.record,
             orders.plan,
@@ -114,10 +140,12 @@ def build_worker(
             maintenance.expired,
             maintenance.archive,
             maintenance.reconcile,
+            *catalog.activities,
             *extra_activities,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         graceful_shutdown_timeout=graceful,
+        interceptors=interceptors,
     )
     media = Worker(
         client,
@@ -127,6 +155,7 @@ def build_worker(
         max_heartbeat_throttle_interval=MEDIA_HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=MEDIA_HEARTBEAT_THROTTLE,
         graceful_shutdown_timeout=graceful,
+        interceptors=interceptors,
     )
     payment_calls = Worker(
         client,
@@ -136,6 +165,7 @@ def build_worker(
         # Enforced by the server across every worker of the queue; all workers must set the same value.
         max_task_queue_activities_per_second=settings.payments_rate_limit,
         graceful_shutdown_timeout=graceful,
+        interceptors=interceptors,
     )
     return WorkerGroup([main, media, payment_calls], http)
 

@@ -8,6 +8,7 @@ the workflows because it names them; the API, CLI and worker all read it from he
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
@@ -91,9 +92,18 @@ class SignalRoute:
 class Catalog:
     """The events longhaul accepts and what each does; checked for consistency when built."""
 
-    def __init__(self, *entries: Subscription | SignalRoute, published: Sequence[EventType] = ()) -> None:
+    def __init__(
+        self,
+        *entries: Subscription | SignalRoute,
+        published: Sequence[EventType] = (),
+        activities: Sequence[Callable[..., Any]] = (),
+    ) -> None:
         """``published``: events that workflows emit and anyone may subscribe to, declared even while
-        nothing subscribes (e.g. ``video.processing.completed``)."""
+        nothing subscribes (e.g. ``video.processing.completed``). ``activities``: those the catalog's own
+        workflows call beside longhaul's (the worker registers them)."""
+        self.entries = entries
+        self.published = tuple(published)
+        self.activities = tuple(activities)
         self.subscriptions = [e for e in entries if isinstance(e, Subscription)]
         self.routes = [e for e in entries if isinstance(e, SignalRoute)]
         self.events: dict[str, EventType] = {}
@@ -126,6 +136,15 @@ class Catalog:
 
     def subscription(self, event_name: str, workflow: str) -> Subscription | None:
         return next((s for s in self.subscribers(event_name) if s.workflow_name == workflow), None)
+
+
+def load_catalog(path: str) -> Catalog:
+    """The catalog named ``module:attribute`` (the ``catalog`` setting), imported on demand."""
+    module_name, _, attribute = path.partition(":")
+    catalog = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(catalog, Catalog):
+        raise ValueError(f"catalog '{path}' is not a workflows.catalog.Catalog")
+    return catalog
 
 
 def _require_field(event: EventType, field: str) -> None:

@@ -1,0 +1,105 @@
+"""The pipelines the benchmarks run: plain temporalio baselines and their longhaul twins.
+
+``bench.steps`` (three trivial activities with a run record and progress: the framework-overhead
+benchmark's longhaul variant) and ``bench.sleep`` (one durable timer) are served by ``longhaul worker``
+and ``longhaul api`` through :mod:`bench.catalog`. :class:`PlainSteps` and :class:`Empty` are plain
+temporalio workflows for the hand-written baselines, run by ``bench/plain_worker.py``.
+
+Kept free of the catalog and of harness imports: Temporal's sandbox re-imports this module (and what it
+imports) for every workflow run, so importing the catalog here would re-import every pipeline each time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from longhaul.events import EventPayload, EventType
+
+from workflows.tracking import progress, tracked
+
+
+class StepsRequested(EventPayload):
+    """Payload of ``bench.steps``: what the three steps work on."""
+
+    item: str = Field(min_length=1, max_length=100)
+
+
+class SleepRequested(EventPayload):
+    """Payload of ``bench.sleep``: how long the durable timer runs."""
+
+    seconds: float = Field(gt=0, le=86_400)
+
+
+STEPS = EventType("bench.steps", 1, StepsRequested)
+SLEEP = EventType("bench.sleep", 1, SleepRequested)
+STEP_TIMEOUT = timedelta(seconds=30)
+
+
+@activity.defn
+async def fetch(item: str) -> str:
+    return f"{item}:fetched"
+
+
+@activity.defn
+async def transform(value: str) -> str:
+    return value.upper()
+
+
+@activity.defn
+async def store(value: str) -> str:
+    return f"{value}:stored"
+
+
+@workflow.defn(name="bench-plain-steps")
+class PlainSteps:
+    """The three steps, hand-written temporalio: no run record, no progress."""
+
+    @workflow.run
+    async def run(self, request: StepsRequested) -> str:
+        value = await workflow.execute_activity(fetch, request.item, start_to_close_timeout=STEP_TIMEOUT)
+        value = await workflow.execute_activity(transform, value, start_to_close_timeout=STEP_TIMEOUT)
+        return await workflow.execute_activity(store, value, start_to_close_timeout=STEP_TIMEOUT)
+
+
+@workflow.defn(name="bench-steps")
+class TrackedSteps:
+    """The same three steps as a longhaul pipeline: run record, progress before each step."""
+
+    @workflow.run
+    async def run(self, request: StepsRequested) -> str:
+        return await tracked(self._steps(request))
+
+    async def _steps(self, request: StepsRequested) -> str:
+        await progress(10, "fetching")
+        value = await workflow.execute_activity(fetch, request.item, start_to_close_timeout=STEP_TIMEOUT)
+        await progress(40, "transforming")
+        value = await workflow.execute_activity(transform, value, start_to_close_timeout=STEP_TIMEOUT)
+        await progress(70, "storing")
+        return await workflow.execute_activity(store, value, start_to_close_timeout=STEP_TIMEOUT)
+
+
+@workflow.defn(name="bench-empty")
+class Empty:
+    """One workflow task, no activities: the server's floor for a workflow's cost."""
+
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+@workflow.defn(name="bench-sleeper")
+class Sleeper:
+    """Sleeps on a durable timer and returns how late (seconds) it woke."""
+
+    @workflow.run
+    async def run(self, request: SleepRequested) -> float:
+        due = workflow.now() + timedelta(seconds=request.seconds)
+        await workflow.sleep(timedelta(seconds=request.seconds))
+        return (workflow.now() - due).total_seconds()
+
+
+STEP_ACTIVITIES = (fetch, transform, store)
+BASELINE_WORKFLOWS = (PlainSteps, Empty)
