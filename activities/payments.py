@@ -30,6 +30,7 @@ class PaymentActivities:
                 "currency": request.currency,
                 "order_id": request.order_id,
                 "customer": request.customer,
+                "metadata": {"tenant": request.tenant},
             },
         )
         return _charge(response)

@@ -23,6 +23,24 @@ def _parser() -> argparse.ArgumentParser:
     overhead.add_argument("--runs", type=int, default=500)
     overhead.add_argument("--in-flight", type=int, default=100)
 
+    limit = names.add_parser(
+        "limit", parents=[repeats], help="pipelines' rates as ratios of an empty workflow"
+    )
+    limit.add_argument("--runs", type=int, default=300)
+    limit.add_argument("--in-flight", type=int, default=100)
+
+    ingest = names.add_parser("ingest", parents=[repeats], help="event API accept rate vs start_workflow")
+    ingest.add_argument("--events", type=int, default=2000)
+    ingest.add_argument("--connections", type=int, default=50)
+    ingest.add_argument("--burst", type=int, default=5000)
+
+    sleepers = names.add_parser("sleepers", help="workflows on durable timers: worker RSS, lateness")
+    sleepers.add_argument("--count", type=int, default=10_000)
+    sleepers.add_argument("--seconds", type=float, default=60, help="each workflow's timer")
+    sleepers.add_argument("--concurrency", type=int, default=100, help="start calls at a time")
+
+    names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
+
     transcode = names.add_parser("transcode", parents=[repeats], help="workflow vs direct FFmpeg")
     transcode.add_argument("--seconds", type=float, default=20, help="length of the sample video")
     return parser
@@ -36,6 +54,22 @@ def main() -> None:
             from bench import overhead
 
             asyncio.run(overhead.run(args.runs, args.in_flight, args.repeats)).print_and_save()
+        elif args.name == "limit":
+            from bench import limit
+
+            asyncio.run(limit.run(args.runs, args.in_flight, args.repeats)).print_and_save()
+        elif args.name == "ingest":
+            from bench import ingest
+
+            asyncio.run(ingest.run(args.events, args.connections, args.burst, args.repeats)).print_and_save()
+        elif args.name == "sleepers":
+            from bench import sleepers
+
+            asyncio.run(sleepers.run(args.count, args.seconds, args.concurrency)).print_and_save()
+        elif args.name == "report":
+            from bench import report
+
+            report.main()
         elif args.name == "transcode":
             from bench import transcode
 

@@ -55,6 +55,15 @@ async def embedded_server(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+def versions() -> str:
+    """The versions that decide the numbers: the SDK, the server binary, the database drivers."""
+    from importlib.metadata import version
+
+    server = subprocess.run([str(temporal_cli()), "--version"], capture_output=True, text=True).stdout
+    packages = ("temporalio", "sqlalchemy", "aiosqlite", "fastapi", "uvicorn", "httpx", "pydantic")
+    return ", ".join([server.strip(), *(f"{p} {version(p)}" for p in packages)])
+
+
 def address_of(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
 
@@ -90,8 +99,8 @@ class Service:
                 return int(line.split()[1]) / 1024
         raise RuntimeError(f"{self.name} is not running")
 
-    async def wait_for(self, ready: Callable[[], Awaitable[bool]], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, ready: Callable[[], Awaitable[bool]], patience: float = 60) -> None:
+        deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log.read_text(errors='replace')[-2000:]}")
@@ -99,7 +108,7 @@ class Service:
                 if await ready():
                     return
             await asyncio.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s: {self.log.read_text()[-2000:]}")
+        raise RuntimeError(f"{self.name} not ready after {patience}s: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -158,7 +167,7 @@ class Stack:
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
-    async def api(self, **settings: str) -> tuple[Service, str, str]:
+    async def api(self, name: str = "api", **settings: str) -> tuple[Service, str, str]:
         """``longhaul api`` on a free port, ready once /health answers; returns it, its URL and a key."""
         port = free_port()
         environ = self.environ(api_port=str(port), **settings)
@@ -168,20 +177,44 @@ class Stack:
             _, key = await KeyStore(db).create("bench", "benchmark")
         finally:
             await db.close()
-        service = self._start("api", [LONGHAUL, "api"], environ)
+        service = self._start(name, [LONGHAUL, "api"], environ)
         url = f"http://127.0.0.1:{port}"
-
-        async def healthy() -> bool:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(f"{url}/health")).status_code == 200
-
-        await service.wait_for(healthy)
+        await service.wait_for(lambda: _healthy(url))
         return service, url, key
+
+    async def payments(self, api_url: str) -> str:
+        """The local payment provider (``longhaul payments``), confirming to ``api_url``'s webhook."""
+        port = free_port()
+        args = [
+            LONGHAUL,
+            "payments",
+            "--port",
+            str(port),
+            "--webhook-url",
+            f"{api_url}/api/webhooks/payments",
+        ]
+        service = self._start("payments", args, self.environ())
+        url = f"http://127.0.0.1:{port}"
+        await service.wait_for(lambda: _healthy(url))
+        return url
+
+    async def measure(self, comparison: Comparison, variant: str, action: Awaitable[Any]) -> None:
+        """Time ``action`` as one measurement of ``variant``, with the CPU each process spent on it."""
+        before = self.cpu_seconds()
+        start = time.perf_counter()
+        await action
+        comparison.add(variant, time.perf_counter() - start)
+        comparison.add_cpu(variant, before, self.cpu_seconds())
 
     def _start(self, name: str, args: list[str], environ: dict[str, str]) -> Service:
         service = Service(name, args, environ, self.root)
         self.services.append(service)
         return service
+
+
+async def _healthy(url: str) -> bool:
+    async with httpx.AsyncClient() as http:
+        return (await http.get(f"{url}/health")).status_code == 200
 
 
 async def _polled_by(client: Client, task_queue: str, pid: int) -> bool:
@@ -229,6 +262,30 @@ async def stack(name: str) -> AsyncIterator[Stack]:
             finally:
                 for service in reversed(running.services):
                     service.stop()
+
+
+async def keep_in_flight(count: int, in_flight: int, one: Callable[[int], Awaitable[None]]) -> None:
+    """Run ``one(i)`` for i in range(count), ``in_flight`` at a time."""
+    gate = asyncio.Semaphore(in_flight)
+
+    async def guarded(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    await asyncio.gather(*(guarded(i) for i in range(count)))
+
+
+async def post_event(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
+    """POST an event, sent again if the connection drops (a kept-alive connection the server closed):
+    the event id makes the second delivery return the first one's run."""
+    for attempt in range(3):
+        try:
+            answer = await http.post(path, json=body)
+            return answer.raise_for_status()
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -299,6 +356,7 @@ class Comparison:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "platform": platform.platform(),
+                "versions": versions(),
             },
         }
 

@@ -8,44 +8,18 @@ wait for the result) until ``runs`` finished; the rate is runs / elapsed. Goal: 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 
-from bench.harness import Comparison, stack, timed
+from bench.harness import Comparison, keep_in_flight, post_event, stack
 from bench.pipelines import PlainSteps, StepsRequested, TrackedSteps
 from starters.service import workflow_id_for
 from workflows.catalog import workflow_name
 
 GOAL = 0.95
 PLAIN_QUEUE = "bench-plain"
-
-
-async def keep_in_flight(count: int, in_flight: int, one: Callable[[int], Awaitable[None]]) -> None:
-    """Run ``one(i)`` for i in range(count), ``in_flight`` at a time."""
-    gate = asyncio.Semaphore(in_flight)
-
-    async def guarded(i: int) -> None:
-        async with gate:
-            await one(i)
-
-    await asyncio.gather(*(guarded(i) for i in range(count)))
-
-
-async def post_event(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
-    """POST an event, sent again if the connection drops (a kept-alive connection the server closed):
-    the event id makes the second delivery return the first one's run."""
-    for attempt in range(3):
-        try:
-            answer = await http.post(path, json=body)
-            return answer.raise_for_status()
-        except httpx.TransportError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
 
 
 async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
@@ -90,10 +64,8 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
             for repeat in range(repeats):
                 order = list(variants.items())
                 for variant, make in order if repeat % 2 == 0 else reversed(order):
-                    one = make(uuid.uuid4().hex[:8])
-                    before = bench.cpu_seconds()
-                    comparison.add(variant, await timed(lambda: keep_in_flight(runs, in_flight, one)))
-                    comparison.add_cpu(variant, before, bench.cpu_seconds())
+                    batch = keep_in_flight(runs, in_flight, make(uuid.uuid4().hex[:8]))
+                    await bench.measure(comparison, variant, batch)
     ratio = comparison.ratio("longhaul event API")
     comparison.notes.update(ratio=round(ratio, 3), meets_goal=ratio >= GOAL)
     return comparison

@@ -16,11 +16,10 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.worker import Worker
 
-from bench.harness import Comparison, embedded_server, timed
-
 with workflow.unsafe.imports_passed_through():
     from activities.ffmpeg import make_sample, probe, run_ffmpeg
     from activities.video import VideoActivities, transcode_args
+    from bench.harness import Comparison, embedded_server, timed
     from longhaul.video import Rendition, TranscodeRequest
 
 GOAL = 0.95

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         default=None,
         description="The key the CLI and clients send; default: the dev stack's (<data_dir>/api-key).",
     )
+    api_key_cache_seconds: float = Field(
+        default=10,
+        ge=0,
+        description="How long an API process trusts a key it has checked; a revocation elsewhere takes "
+        "effect within this time (0: check every request).",
+    )
     ingest_rate_limit: float = Field(
         default=200, gt=0, description="Events per second per tenant (per API process)."
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -44,8 +45,13 @@ def _hash(secret: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, db: Database) -> None:
+    """API keys in app storage. ``cache_seconds``: how long a process may answer a valid key from memory
+    instead of the database (a revocation made elsewhere takes effect within that time)."""
+
+    def __init__(self, db: Database, cache_seconds: float = 0) -> None:
         self.db = db
+        self.cache_seconds = cache_seconds
+        self._valid: dict[str, tuple[str, float]] = {}  # key hash → (tenant, valid until, monotonic)
 
     async def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
         """A new key for ``tenant``; the second item is the key itself, which is never shown again."""
@@ -66,14 +72,23 @@ class KeyStore:
         """The tenant of a valid, unrevoked key; None for anything else."""
         if not presented.startswith(PREFIX) or presented.count("_") < 2:
             return None
+        digest = _hash(presented)
+        cached = self._valid.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         key_id, secret = presented[len(PREFIX) :].split("_", 1)
         async with self.db.session() as session:
             row = await session.get(ApiKeyRow, key_id)
         if row is None or row.revoked_at is not None:
             return None
-        return row.tenant if hmac.compare_digest(row.secret_hash, _hash(secret)) else None
+        if not hmac.compare_digest(row.secret_hash, _hash(secret)):
+            return None
+        if self.cache_seconds > 0:
+            self._valid[digest] = (row.tenant, time.monotonic() + self.cache_seconds)
+        return row.tenant
 
     async def revoke(self, key_id: str) -> bool:
+        self._valid.clear()  # this process stops accepting it at once; others within cache_seconds
         async with self.db.sessions.begin() as session:
             result = await session.execute(
                 update(ApiKeyRow)

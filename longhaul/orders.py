@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from longhaul.models import DEFAULT_TENANT
+
 MONEY = Decimal("0.01")
 
 
@@ -80,6 +82,7 @@ class ChargeRequest(BaseModel):
     customer: str
     amount: Decimal
     currency: str
+    tenant: str = DEFAULT_TENANT  # sent as metadata: the provider's webhook names the order's tenant
 
 
 class RefundRequest(BaseModel):

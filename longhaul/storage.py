@@ -14,7 +14,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     and_,
@@ -155,7 +156,7 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
     if change.status is not None:
         values["status"] = change.status.value
         if change.status == RunStatus.RUNNING:
-            values["started_at"] = func.coalesce(RunRow.__table__.c.started_at, now)
+            values["started_at"] = func.coalesce(RunRow.started_at, now)
         if change.status.terminal:
             values["finished_at"] = now
             if change.status == RunStatus.COMPLETED:
@@ -171,13 +172,14 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
 
 async def _apply_in(session: AsyncSession, changes: Sequence[RunUpdate]) -> list[bool]:
     """Apply ``changes`` in order within ``session``'s transaction; per change, whether it changed."""
-    runs, logs = RunRow.__table__.c, RunLogRow.__table__
+    runs_table, logs = cast(Table, RunRow.__table__), cast(Table, RunLogRow.__table__)
+    runs = runs_table.c
     open_statuses = runs.status.not_in([s.value for s in TERMINAL_STATUSES])
     results = []
     for change in changes:
         now = utcnow()
         statement = (
-            update(RunRow.__table__)
+            update(runs_table)
             .where(runs.id == change.run_id, open_statuses)
             .values(_update_values(change, now))
         )
@@ -202,7 +204,7 @@ class RunStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._sessions = db.sessions
-        self._queued: list[tuple[Sequence[RunUpdate], asyncio.Future[list[bool]]]] = []
+        self._queued: builtins.list[tuple[Sequence[RunUpdate], asyncio.Future[builtins.list[bool]]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def create_queued(
@@ -367,7 +369,7 @@ class RunStore:
         [changed] = await self.apply_all([change.model_copy(update={"op_id": op_id})])
         return changed
 
-    async def apply_all(self, changes: Sequence[RunUpdate]) -> list[bool]:
+    async def apply_all(self, changes: Sequence[RunUpdate]) -> builtins.list[bool]:
         """Apply worker-side updates in order, in one transaction. A run that reached a final status is
         never changed again.
 
@@ -393,11 +395,11 @@ class RunStore:
             changed = await self._apply_all(changes)
         return changed
 
-    async def _apply_all(self, changes: Sequence[RunUpdate]) -> list[bool]:
+    async def _apply_all(self, changes: Sequence[RunUpdate]) -> builtins.list[bool]:
         """Group commit: updates sent at about the same time (many runs in flight) are applied by one
         writer in one transaction, which is far cheaper than a transaction each. Each caller still
         returns only once its own updates are committed."""
-        done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[builtins.list[bool]] = asyncio.get_running_loop().create_future()
         self._queued.append((changes, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued())

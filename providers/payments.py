@@ -35,6 +35,7 @@ class ChargeIn(BaseModel):
     currency: str = Field(min_length=3, max_length=3)
     order_id: str
     customer: str
+    metadata: dict[str, str] = Field(default_factory=dict, description="Echoed in the charge's webhooks.")
 
 
 class Faults(BaseModel):
@@ -63,6 +64,7 @@ class ChargeState:
     customer: str
     status: str  # pending, succeeded, voided, refunded
     created_at: float
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class ChargeState:
             "order_id": self.order_id,
             "customer": self.customer,
             "status": self.status,
+            "metadata": self.metadata,
         }
 
 
@@ -110,7 +113,12 @@ class Provider:
         event = {
             "id": f"evt_{charge.id}_succeeded",
             "type": "charge.succeeded",
-            "data": {"charge_id": charge.id, "order_id": charge.order_id, "amount": str(charge.amount)},
+            "data": {
+                "charge_id": charge.id,
+                "order_id": charge.order_id,
+                "amount": str(charge.amount),
+                "metadata": charge.metadata,
+            },
         }
         body = json.dumps(event).encode()
         async with httpx.AsyncClient(timeout=10) as http:
@@ -176,6 +184,7 @@ def create_provider(*, secret: str, webhook_url: str | None) -> FastAPI:
                 customer=charge.customer,
                 status="pending",
                 created_at=time.time(),
+                metadata=charge.metadata,
             )
             if charge.customer in provider.faults.decline_customers:
                 provider.record("decline", state, idempotency_key or "")

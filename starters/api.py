@@ -204,7 +204,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         except Exception as error:  # Temporal may be down now; the worker registers them too
             log.warning("could not check search attributes yet: %s", error)
         app.state.store = store
-        app.state.keys = KeyStore(db)
+        app.state.keys = KeyStore(db, cache_seconds=settings.api_key_cache_seconds)
         app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
         app.state.client = client
         app.state.service = RunService(client, store, settings, catalog)
@@ -296,11 +296,14 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             "charge_id": data.get("charge_id"),
             "amount": data.get("amount"),
         }
+        metadata = data.get("metadata")
+        # The charge's metadata names the order's tenant (set by the charge activity; signed with the rest).
+        tenant = metadata.get("tenant") if isinstance(metadata, dict) else None
         try:
             accepted = await service.send(
                 PAYMENT_CONFIRMED.name,
                 EventEnvelope(id=str(event.get("id")), payload=payload),
-                tenant=DEFAULT_TENANT,
+                tenant=tenant if isinstance(tenant, str) and tenant else DEFAULT_TENANT,
             )
         except NotFoundError as error:  # the order finished meanwhile (e.g. cancelled): nothing to confirm
             return {"received": True, "ignored": str(error)}

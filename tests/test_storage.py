@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from longhaul.keys import KeyStore
 from longhaul.models import RunStatus, RunUpdate
 from longhaul.order_store import InsufficientStockError, OrderStore, Product
 from longhaul.orders import OrderLine
@@ -99,3 +100,19 @@ async def test_a_failed_transaction_undoes_what_its_savepoint_wrote(store: RunSt
     assert await orders.release("t1", "op-1")
     assert not await orders.release("t1", "op-1")
     assert (await orders.products("t1", ["p"]))["p"].stock == 1
+
+
+async def test_a_cached_key_is_trusted_until_its_time_is_up_but_revoking_it_here_ends_it_at_once(
+    store: RunStore,
+) -> None:
+    cached, other_process = KeyStore(store.db, cache_seconds=0.5), KeyStore(store.db)
+    key_info, key = await cached.create("acme", "cache")
+    assert await cached.tenant_of(key) == "acme"
+    await other_process.revoke(key_info.id)
+    assert await cached.tenant_of(key) == "acme"  # answered from memory, within the cache time
+    await asyncio.sleep(0.6)
+    assert await cached.tenant_of(key) is None
+    again, second = await cached.create("acme", "cache")
+    assert await cached.tenant_of(second) == "acme"
+    await cached.revoke(again.id)
+    assert await cached.tenant_of(second) is None  # revoked by this process: at once

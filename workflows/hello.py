@@ -31,7 +31,9 @@ class HelloWorkflow:
             await progress(10, f"waiting {event.wait_seconds:g}s")
             await workflow.sleep(timedelta(seconds=event.wait_seconds), summary="requested wait")
         await progress(50, "composing greeting")
-        message = await workflow.execute_activity(
+        # A short step whose input the workflow decides: a local activity (no activity task, no extra
+        # workflow task; see docs/benchmarks.md, "When to use what").
+        message = await workflow.execute_local_activity(
             compose_greeting,
             event,
             start_to_close_timeout=timedelta(seconds=10),

@@ -123,6 +123,7 @@ class OrderWorkflow:
                     customer=order.user_id,
                     amount=plan.total,
                     currency=plan.currency,
+                    tenant=tenant,
                 ),
                 compensations,
                 operation,

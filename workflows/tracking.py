@@ -110,11 +110,18 @@ class _Recorder:
             )
 
 
-_recorders: dict[str, _Recorder] = {}  # per workflow run (the sandbox gives each run its own module)
+# The recorder lives on the workflow instance: one per execution (a replay makes a new instance), and
+# reachable from the interceptor, which the sandbox may have loaded from another copy of this module.
+_RECORDER = "_longhaul_run_updates"
 
 
 def _recorder() -> _Recorder:
-    return _recorders.setdefault(workflow.info().run_id, _Recorder())
+    instance = workflow.instance()
+    recorder: _Recorder | None = getattr(instance, _RECORDER, None)
+    if recorder is None:
+        recorder = _Recorder()
+        setattr(instance, _RECORDER, recorder)
+    return recorder
 
 
 def _queue(**fields: Any) -> None:
@@ -126,7 +133,7 @@ async def _record(**fields: Any) -> None:
     recorder = _recorder()
     if recorder.flushing is not None and not recorder.flushing.done():
         # An earlier flush first (updates are applied in workflow order); its outcome is not ours.
-        await asyncio.wait([recorder.flushing])
+        await workflow.wait([recorder.flushing])
     recorder.add(fields)
     assert recorder.flushing is not None
     await recorder.flushing
@@ -134,7 +141,7 @@ async def _record(**fields: Any) -> None:
 
 def take_pending_updates() -> list[RunUpdate]:
     """The run's queued updates, now handed to an activity's header (by the interceptor)."""
-    recorder = _recorders.get(workflow.info().run_id)
+    recorder = getattr(workflow.instance(), _RECORDER, None)
     return recorder.take() if recorder else []
 
 

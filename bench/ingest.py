@@ -1,0 +1,145 @@
+"""Ingest: events accepted per second by ``longhaul api`` against raw ``start_workflow`` calls.
+
+Sustained: ``connections`` HTTP clients post ``hello`` events (validated, recorded, started), measured
+interleaved with the same number of concurrent ``client.start_workflow`` calls from this process; the
+rate ratio says whether the API could ever be the bottleneck (goal ≥ 0.9). No worker runs: this is about
+accepting work, not doing it. Burst: ``burst`` events at once with the API's default ingest limit; every
+one must be accepted or answered 429/503 with Retry-After, and afterwards every accepted event has its
+run record and its workflow (none lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from temporalio.service import RPCError
+
+from bench.harness import Comparison, Stack, keep_in_flight, percentile, post_event, stack
+from longhaul.db import Database
+from longhaul.models import run_id_for
+from longhaul.storage import RunStore
+from starters.service import workflow_id_for
+
+GOAL = 0.9
+TENANT = "bench"
+
+
+async def run(events: int, connections: int, burst: int, repeats: int) -> Comparison:
+    comparison = Comparison("ingest", baseline="raw start_workflow", work=events)
+    comparison.notes.update(events=events, connections=connections, goal=GOAL)
+    latencies: list[float] = []
+    async with stack("ingest") as bench:
+        _, url, key = await bench.api(ingest_rate_limit="1000000", ingest_burst="1000000")
+        client = bench.client
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        headers = {"Authorization": f"Bearer {key}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+
+            def raw(batch: str) -> Callable[[int], Awaitable[None]]:
+                async def one(i: int) -> None:
+                    await client.start_workflow(
+                        "hello",
+                        {"name": f"raw-{i}"},
+                        id=f"raw-{batch}-{i}",
+                        task_queue="longhaul",
+                    )
+
+                return one
+
+            def through_api(batch: str) -> Callable[[int], Awaitable[None]]:
+                async def one(i: int) -> None:
+                    start = time.perf_counter()
+                    body = {"id": f"api-{batch}-{i}", "payload": {"name": f"api-{i}"}}
+                    await post_event(http, "/api/events/hello", body)
+                    latencies.append(time.perf_counter() - start)
+
+                return one
+
+            variants = {"raw start_workflow": raw, "event API": through_api}
+            for make in variants.values():  # warm-up, unmeasured
+                await keep_in_flight(200, connections, make(f"w{uuid.uuid4().hex[:6]}"))
+            latencies.clear()
+            for repeat in range(repeats):
+                sequence = list(variants.items())
+                for variant, make in sequence if repeat % 2 == 0 else reversed(sequence):
+                    batch = keep_in_flight(events, connections, make(uuid.uuid4().hex[:8]))
+                    await bench.measure(comparison, variant, batch)
+        comparison.notes.update(
+            ratio=round(comparison.ratio("event API"), 3),
+            meets_goal=comparison.ratio("event API") >= GOAL,
+            accept_latency_ms={
+                "p50": round(percentile(latencies, 50) * 1000, 1),
+                "p99": round(percentile(latencies, 99) * 1000, 1),
+            },
+            accept_latencies_ms=[round(v * 1000, 2) for v in latencies],
+        )
+        comparison.notes["burst"] = await _burst(bench, burst, connections=500)
+    return comparison
+
+
+async def _burst(bench: Stack, count: int, connections: int) -> dict[str, Any]:
+    """``count`` events sent at once (``connections`` sockets; the rest wait in the client's pool) to an
+    API process with the default ingest limit; then every accepted event's record and workflow is
+    looked up, and every refused one checked to have neither."""
+    _, url, key = await bench.api("api-default-limits")
+    batch = uuid.uuid4().hex[:8]
+    statuses: Counter[int] = Counter()
+    without_retry_after = 0
+    accepted: list[str] = []
+    refused: list[str] = []
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as http:
+
+        async def one(i: int) -> None:
+            nonlocal without_retry_after
+            event_id = f"burst-{batch}-{i}"
+            answer = await http.post("/api/events/hello", json={"id": event_id, "payload": {"name": f"b{i}"}})
+            statuses[answer.status_code] += 1
+            if answer.status_code == 202:
+                accepted.append(event_id)
+            else:
+                refused.append(event_id)
+                if answer.status_code in (429, 503) and "retry-after" not in answer.headers:
+                    without_retry_after += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        elapsed = time.perf_counter() - start
+
+    db = Database(bench.settings().app_database_url)
+    store = RunStore(db)
+    lost = half_written = 0
+    gate = asyncio.Semaphore(50)
+
+    async def check(event_id: str, should_exist: bool) -> None:
+        nonlocal lost, half_written
+        workflow_id = workflow_id_for("hello", TENANT, event_id)
+        async with gate:
+            record = await store.get(run_id_for(workflow_id), logs=False)
+            try:
+                await bench.client.get_workflow_handle(workflow_id).describe()
+                started = True
+            except RPCError:
+                started = False
+        if should_exist and not (record and started):
+            lost += 1
+        if not should_exist and (record or started):
+            half_written += 1
+
+    await asyncio.gather(*(check(e, True) for e in accepted), *(check(e, False) for e in refused))
+    await db.close()
+    return {
+        "events": count,
+        "seconds": round(elapsed, 2),
+        "statuses": {str(code): n for code, n in sorted(statuses.items())},
+        "refusals_without_retry_after": without_retry_after,
+        "accepted_without_run": lost,
+        "refused_with_record_or_workflow": half_written,
+    }

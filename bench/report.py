@@ -1,0 +1,132 @@
+"""``python -m bench report``: the latest result of each benchmark → docs/benchmarks.md's table and plot.
+
+The table lives between two markers in docs/benchmarks.md (the prose around it is kept), so the page
+always shows numbers from result files, never numbers typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.harness import RESULTS, ROOT
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+PLOT = ROOT / "docs" / "benchmarks.png"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+NAMES = ("overhead", "limit", "ingest", "sleepers", "transcode")
+
+
+def latest(results: Path, name: str) -> dict[str, Any] | None:
+    files = sorted(results.glob(f"{name}-*.json"))
+    return json.loads(files[-1].read_text()) if files else None
+
+
+def _rate_rows(result: dict[str, Any], unit: str) -> list[str]:
+    rows = []
+    for variant, row in result["variants"].items():
+        rate = f"{row['per_s']:.1f} {unit}" if "per_s" in row else f"{row['median_s']:.2f} s"
+        rows.append(f"| {result['benchmark']} | {variant} | {rate} | {row['ratio_to_baseline']:.2f} |")
+    return rows
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = ["| benchmark | variant | median | ratio to baseline |", "|---|---|---|---|"]
+    for name in ("overhead", "limit", "ingest"):
+        if name in results:
+            lines += _rate_rows(results[name], "wf/s" if name != "ingest" else "events/s")
+    if "transcode" in results:
+        lines += _rate_rows(results["transcode"], "")
+    notes = []
+    if "overhead" in results:
+        notes.append(f"- overhead: ratio b/a **{results['overhead']['ratio']}** (goal ≥ 0.95)")
+    if "limit" in results:
+        limit = results["limit"]
+        notes.append(
+            f"- limit: hello **{limit['hello pipeline ratio']}**, order **{limit['order pipeline ratio']}** "
+            "of the empty workflow's rate (goal ≥ 0.9)"
+        )
+    if "ingest" in results:
+        ingest = results["ingest"]
+        burst, latency = ingest["burst"], ingest["accept_latency_ms"]
+        notes.append(
+            f"- ingest: ratio **{ingest['ratio']}** (goal ≥ 0.9); accept latency p50 {latency['p50']} ms, "
+            f"p99 {latency['p99']} ms"
+        )
+        notes.append(
+            f"- burst of {burst['events']} events: statuses {burst['statuses']}; refusals without "
+            f"Retry-After {burst['refusals_without_retry_after']}; accepted without a run "
+            f"{burst['accepted_without_run']}; refused but recorded "
+            f"{burst['refused_with_record_or_workflow']}"
+        )
+    if "sleepers" in results:
+        sleepers = results["sleepers"]
+        rss, late = sleepers["worker_rss_mb"], sleepers["lateness_s"]
+        notes.append(
+            f"- sleepers: {sleepers['workflows']} workflows on a {sleepers['sleep_seconds']:g} s timer; "
+            f"worker RSS peak **{rss['peak']} MB** (idle {rss['idle']} MB; goal < 500)"
+        )
+        notes.append(f"- timer lateness p50 {late['p50']} s, p99 **{late['p99']} s** (goal < 2)")
+    if "transcode" in results:
+        notes.append(f"- transcode: ratio **{results['transcode']['ratio']}** (goal ≥ 0.95)")
+    machine = next(iter(results.values()))["machine"]
+    notes.append(
+        f"- machine: {machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}"
+        + (f"; {machine['versions']}" if "versions" in machine else "")
+    )
+    return "\n".join(lines) + "\n\n" + "\n".join(notes)
+
+
+def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (rates, latency) = plt.subplots(1, 2, figsize=(13, 4.8))
+    labels, values = [], []
+    for name in ("overhead", "limit", "ingest"):
+        for variant, row in results.get(name, {}).get("variants", {}).items():
+            labels.append(f"{name}\n{variant}")
+            values.append(row["per_s"])
+    rates.barh(labels[::-1], values[::-1], color="#4477aa")
+    rates.set_xlabel("per second (median of interleaved runs)")
+    rates.set_title("Throughput per variant")
+    rates.tick_params(axis="y", labelsize=7)
+    for name, key, scale, label in (
+        ("ingest", "accept_latencies_ms", 1.0, "event API accept latency (ms)"),
+        ("sleepers", None, 1000.0, "timer lateness (ms)"),
+    ):
+        result = results.get(name)
+        if not result:
+            continue
+        series = result[key] if key else result["variants"]["timer lateness"]["runs_s"]
+        ordered = sorted(v * scale for v in series)
+        if ordered:
+            latency.plot(ordered, [i / len(ordered) for i in range(1, len(ordered) + 1)], label=label)
+    latency.set_xscale("log")
+    latency.set_xlabel("milliseconds (log)")
+    latency.set_ylabel("fraction ≤ x")
+    latency.set_title("Latency distribution (CDF)")
+    latency.legend()
+    latency.grid(True, alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def render(results_dir: Path, page: Path, plot_path: Path) -> int:
+    """Write the table into ``page`` (between the markers) and the plot; returns how many results."""
+    results = {name: result for name in NAMES if (result := latest(results_dir, name)) is not None}
+    if not results:
+        raise SystemExit(f"no results in {results_dir}: run a benchmark first")
+    head, _, rest = page.read_text().partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    page.write_text(f"{head}{BEGIN}\n{table(results)}\n{END}{tail}")
+    plot(results, plot_path)
+    return len(results)
+
+
+def main() -> None:
+    count = render(RESULTS, DOCS, PLOT)
+    print(f"updated {DOCS.relative_to(ROOT)} and {PLOT.relative_to(ROOT)} from {count} results")

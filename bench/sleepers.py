@@ -1,0 +1,85 @@
+"""Sleepers: many workflows each waiting on a durable timer, held by one ``longhaul worker``.
+
+``count`` ``bench-sleeper`` workflows are started (``concurrency`` start calls at a time); each sleeps
+``seconds`` and returns how late its timer fired (workflow time after the sleep minus the due time:
+server timer delay plus the wait for the worker to run the woken workflow). The worker's resident memory
+is sampled every second from the first start to the last wake-up. Goals: RSS below 500 MB and p99
+lateness below 2 s on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+
+from bench.harness import Comparison, percentile, stack
+from bench.pipelines import Sleeper, SleepRequested
+
+RSS_GOAL_MB = 500
+LATENESS_GOAL_S = 2.0
+
+
+async def run(count: int, seconds: float, concurrency: int) -> Comparison:
+    comparison = Comparison("sleepers", baseline="timer lateness")
+    async with stack("sleepers") as bench:
+        worker = await bench.worker()
+        idle_rss = worker.rss_mb()
+        samples: list[float] = []
+        finished = asyncio.Event()
+
+        async def sample_rss() -> None:
+            while not finished.is_set():
+                samples.append(worker.rss_mb())
+                await asyncio.sleep(1)
+
+        sampler = asyncio.create_task(sample_rss())
+        batch = uuid.uuid4().hex[:8]
+        gate = asyncio.Semaphore(concurrency)
+        started_at = time.perf_counter()
+
+        async def start(i: int) -> str:
+            async with gate:
+                handle = await bench.client.start_workflow(
+                    Sleeper.run,
+                    SleepRequested(seconds=seconds),
+                    id=f"sleeper-{batch}-{i}",
+                    task_queue="longhaul",
+                )
+                return handle.id
+
+        ids = await asyncio.gather(*(start(i) for i in range(count)))
+        start_seconds = time.perf_counter() - started_at
+        rss_all_started = worker.rss_mb()
+
+        async def lateness(workflow_id: str) -> float:
+            async with gate:
+                late: float = await bench.client.get_workflow_handle(workflow_id).result()
+                return late
+
+        late = await asyncio.gather(*(lateness(i) for i in ids))
+        finished.set()
+        await sampler
+    comparison.seconds["timer lateness"] = list(late)
+    comparison.notes.update(
+        workflows=count,
+        sleep_seconds=seconds,
+        start_seconds=round(start_seconds, 1),
+        lateness_s={
+            "p50": round(percentile(late, 50), 3),
+            "p99": round(percentile(late, 99), 3),
+            "max": round(max(late), 3),
+            "mean": round(statistics.fmean(late), 3),
+        },
+        worker_rss_mb={
+            "idle": round(idle_rss, 1),
+            "all_started": round(rss_all_started, 1),
+            "peak": round(max(samples, default=rss_all_started), 1),
+        },
+        goals={"rss_mb_below": RSS_GOAL_MB, "p99_lateness_s_below": LATENESS_GOAL_S},
+        meets_goal=max(samples, default=rss_all_started) < RSS_GOAL_MB
+        and percentile(late, 99) < LATENESS_GOAL_S,
+        rss_samples_mb=[round(v, 1) for v in samples],
+    )
+    return comparison
