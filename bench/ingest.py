@@ -90,7 +90,7 @@ async def _burst(bench: Stack, count: int, connections: int) -> dict[str, Any]:
     _, url, key = await bench.api("api-default-limits")
     batch = uuid.uuid4().hex[:8]
     statuses: Counter[int] = Counter()
-    without_retry_after = 0
+    without_retry_after = resent = 0
     accepted: list[str] = []
     refused: list[str] = []
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -98,9 +98,17 @@ async def _burst(bench: Stack, count: int, connections: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as http:
 
         async def one(i: int) -> None:
-            nonlocal without_retry_after
+            nonlocal without_retry_after, resent
             event_id = f"burst-{batch}-{i}"
-            answer = await http.post("/api/events/hello", json={"id": event_id, "payload": {"name": f"b{i}"}})
+            body = {"id": event_id, "payload": {"name": f"b{i}"}}
+            for attempt in range(5):  # a dropped connection leaves the outcome unknown: send it again
+                try:
+                    answer = await http.post("/api/events/hello", json=body)
+                    break
+                except httpx.TransportError:
+                    if attempt == 4:
+                        raise
+                    resent += 1
             statuses[answer.status_code] += 1
             if answer.status_code == 202:
                 accepted.append(event_id)
@@ -140,6 +148,7 @@ async def _burst(bench: Stack, count: int, connections: int) -> dict[str, Any]:
         "seconds": round(elapsed, 2),
         "statuses": {str(code): n for code, n in sorted(statuses.items())},
         "refusals_without_retry_after": without_retry_after,
+        "resent_after_connection_errors": resent,
         "accepted_without_run": lost,
         "refused_with_record_or_workflow": half_written,
     }
