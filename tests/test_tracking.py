@@ -70,3 +70,24 @@ async def test_progress_before_a_wait_is_written_while_the_workflow_waits(
     done = await store.get(run.id)
     assert done is not None and done.status == RunStatus.COMPLETED
     assert [line.message for line in done.logs][:2] == ["running (attempt 1)", "10% waiting 3s"]
+
+
+async def test_updates_ride_on_a_local_activity_too(
+    dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    service = RunService(dev_client, store, settings)
+    async with build_worker(dev_client, store, settings):
+        accepted = await service.send(
+            "hello", EventEnvelope(id=f"la-{uuid.uuid4().hex[:8]}", payload={"name": "L"}), tenant="t"
+        )
+        run = accepted.deliveries[0].run
+        handle = dev_client.get_workflow_handle(run.workflow_id)
+        await handle.result()
+    record = await store.get(run.id)
+    assert record is not None
+    assert [line.message for line in record.logs] == [
+        "running (attempt 1)",
+        "50% composing greeting",
+        "completed",
+    ]
+    assert await _markers(handle) == 2  # the greeting (carrying the updates) and the final record

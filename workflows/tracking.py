@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.api.common.v1 import Payload
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, CancelledError, FailureError
-from temporalio.worker import StartActivityInput, WorkflowInboundInterceptor, WorkflowOutboundInterceptor
+from temporalio.worker import (
+    StartActivityInput,
+    StartLocalActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowOutboundInterceptor,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.runs import RunActivities
@@ -167,11 +173,20 @@ class RunUpdatesInterceptor(WorkflowInboundInterceptor):
 
 class _CarryUpdates(WorkflowOutboundInterceptor):
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
-        updates = take_pending_updates()
-        if updates:
-            payload = workflow.payload_converter().to_payload(RunUpdates(updates=updates))
-            input.headers = {**input.headers, RUN_UPDATES_HEADER: payload}
+        input.headers = _with_pending_updates(input.headers)
         return super().start_activity(input)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
+        input.headers = _with_pending_updates(input.headers)
+        return super().start_local_activity(input)
+
+
+def _with_pending_updates(headers: Mapping[str, Payload]) -> Mapping[str, Payload]:
+    updates = take_pending_updates()
+    if not updates:
+        return headers
+    payload = workflow.payload_converter().to_payload(RunUpdates(updates=updates))
+    return {**headers, RUN_UPDATES_HEADER: payload}
 
 
 def _jsonable(value: Any) -> Any:
