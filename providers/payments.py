@@ -16,6 +16,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -89,6 +91,7 @@ class Provider:
     key_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     webhooks_sent: list[dict[str, Any]] = field(default_factory=list)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    http: httpx.AsyncClient | None = None  # one connection pool for every webhook (made on first use)
 
     def record(self, op: str, charge: ChargeState, key: str) -> None:
         self.ledger.append(
@@ -121,27 +124,36 @@ class Provider:
             },
         }
         body = json.dumps(event).encode()
-        async with httpx.AsyncClient(timeout=10) as http:
-            for attempt in range(20):
-                headers = {
-                    "content-type": "application/json",
-                    SIGNATURE_HEADER: sign(self.secret, int(time.time()), body),
-                }
-                try:
-                    response = await http.post(self.webhook_url, content=body, headers=headers)
-                    if response.is_success:
-                        self.webhooks_sent.append({**event, "status": response.status_code})
-                        return
-                    log.warning("webhook for %s answered %s", charge.id, response.status_code)
-                except httpx.HTTPError as error:
-                    log.warning("webhook for %s failed: %r", charge.id, error)
-                await asyncio.sleep(min(0.2 * 2**attempt, 10))
+        if self.http is None:
+            self.http = httpx.AsyncClient(timeout=10)
+        http = self.http
+        for attempt in range(20):
+            headers = {
+                "content-type": "application/json",
+                SIGNATURE_HEADER: sign(self.secret, int(time.time()), body),
+            }
+            try:
+                response = await http.post(self.webhook_url, content=body, headers=headers)
+                if response.is_success:
+                    self.webhooks_sent.append({**event, "status": response.status_code})
+                    return
+                log.warning("webhook for %s answered %s", charge.id, response.status_code)
+            except httpx.HTTPError as error:
+                log.warning("webhook for %s failed: %r", charge.id, error)
+            await asyncio.sleep(min(0.2 * 2**attempt, 10))
 
 
 def create_provider(*, secret: str, webhook_url: str | None) -> FastAPI:
     """The provider's HTTP app."""
     provider = Provider(secret=secret, webhook_url=webhook_url)
-    app = FastAPI(title="longhaul local payment provider")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if provider.http is not None:
+            await provider.http.aclose()
+
+    app = FastAPI(title="longhaul local payment provider", lifespan=lifespan)
     app.state.provider = provider
 
     async def idempotent(endpoint: str, key: str | None, fingerprint: str, operate: Any) -> JSONResponse:
