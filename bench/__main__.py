@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sleepers = names.add_parser("sleepers", help="workflows on durable timers: worker RSS, lateness")
     sleepers.add_argument("--count", type=int, default=10_000)
-    sleepers.add_argument("--seconds", type=float, default=60, help="each workflow's timer")
+    sleepers.add_argument("--seconds", type=float, default=120, help="each workflow's timer")
+    sleepers.add_argument("--rate", type=float, default=100, help="starts per second (0: unpaced)")
     sleepers.add_argument("--concurrency", type=int, default=100, help="start calls at a time")
 
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
@@ -65,7 +66,7 @@ def main() -> None:
         elif args.name == "sleepers":
             from bench import sleepers
 
-            asyncio.run(sleepers.run(args.count, args.seconds, args.concurrency)).print_and_save()
+            asyncio.run(sleepers.run(args.count, args.seconds, args.concurrency, args.rate)).print_and_save()
         elif args.name == "report":
             from bench import report
 

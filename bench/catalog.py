@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench.pipelines import SLEEP, STEP_ACTIVITIES, STEPS, Sleeper, TrackedSteps
+from bench.events import SLEEP, STEPS
+from bench.pipelines import STEP_ACTIVITIES, Sleeper, TrackedSteps
 from workflows.catalog import CATALOG, Catalog, Subscription
 
 BENCH_CATALOG = Catalog(

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from bench.events import StepsRequested
 from bench.harness import Comparison, keep_in_flight, post_event, stack
-from bench.pipelines import PlainSteps, StepsRequested, TrackedSteps
+from bench.pipelines import PlainSteps, TrackedSteps
 from starters.service import workflow_id_for
 from workflows.catalog import workflow_name
 

@@ -12,29 +12,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from longhaul.events import EventPayload, EventType
+    from bench.events import SleepRequested, StepsRequested
 
 from workflows.tracking import progress, tracked
 
-
-class StepsRequested(EventPayload):
-    """Payload of ``bench.steps``: what the three steps work on."""
-
-    item: str = Field(min_length=1, max_length=100)
-
-
-class SleepRequested(EventPayload):
-    """Payload of ``bench.sleep``: how long the durable timer runs."""
-
-    seconds: float = Field(gt=0, le=86_400)
-
-
-STEPS = EventType("bench.steps", 1, StepsRequested)
-SLEEP = EventType("bench.sleep", 1, SleepRequested)
 STEP_TIMEOUT = timedelta(seconds=30)
 
 
