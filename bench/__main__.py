@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sleepers.add_argument("--count", type=int, default=10_000)
     sleepers.add_argument("--seconds", type=float, default=120, help="each workflow's timer")
     sleepers.add_argument("--rate", type=float, default=100, help="starts per second (0: unpaced)")
+    sleepers.add_argument(
+        "--max-cached-workflows", type=int, help="the worker's cache (default: its setting)"
+    )
     sleepers.add_argument("--concurrency", type=int, default=100, help="start calls at a time")
 
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
@@ -66,7 +69,10 @@ def main() -> None:
         elif args.name == "sleepers":
             from bench import sleepers
 
-            asyncio.run(sleepers.run(args.count, args.seconds, args.concurrency, args.rate)).print_and_save()
+            run = sleepers.run(
+                args.count, args.seconds, args.concurrency, args.rate, args.max_cached_workflows
+            )
+            asyncio.run(run).print_and_save()
         elif args.name == "report":
             from bench import report
 

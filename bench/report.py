@@ -109,7 +109,8 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     latency.set_xlabel("milliseconds (log)")
     latency.set_ylabel("fraction ≤ x")
     latency.set_title("Latency distribution (CDF)")
-    latency.legend()
+    if latency.lines:
+        latency.legend()
     latency.grid(True, alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

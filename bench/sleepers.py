@@ -27,10 +27,10 @@ RSS_GOAL_MB = 500
 LATENESS_GOAL_S = 2.0
 
 
-async def run(count: int, seconds: float, concurrency: int, rate: float) -> Comparison:
+async def run(count: int, seconds: float, concurrency: int, rate: float, cache: int | None) -> Comparison:
     comparison = Comparison("sleepers", baseline="timer lateness")
     async with stack("sleepers") as bench:
-        worker = await bench.worker()
+        worker = await bench.worker(**({"max_cached_workflows": str(cache)} if cache is not None else {}))
         idle_rss = worker.rss_mb()
         samples: list[float] = []
         finished = asyncio.Event()
@@ -74,6 +74,7 @@ async def run(count: int, seconds: float, concurrency: int, rate: float) -> Comp
         workflows=count,
         sleep_seconds=seconds,
         start_rate_per_s=rate or "unpaced",
+        max_cached_workflows=cache if cache is not None else "default (1000)",
         start_seconds=round(start_seconds, 1),
         lateness_s={
             "p50": round(percentile(late, 50), 3),

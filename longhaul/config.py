@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         description="Seconds a stopping worker gives in-flight activities to finish before cancelling them.",
     )
     max_concurrent_activities: int = Field(default=100, ge=1, description="Activity slots per worker.")
+    max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflows a worker keeps in memory between tasks; others are replayed from history "
+        "when they wake (memory against CPU).",
+    )
     log_level: str = Field(default="INFO", description="Log level of longhaul's processes.")
     media_dir: Path | None = Field(
         default=None, description="Where pipelines write their outputs; default: <data_dir>/media."

@@ -144,6 +144,7 @@ def build_worker(
             *extra_activities,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
+        max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=graceful,
         interceptors=interceptors,
     )
