@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,6 +263,46 @@ async def stack(name: str) -> AsyncIterator[Stack]:
             finally:
                 for service in reversed(running.services):
                     service.stop()
+
+
+# A variant: given a batch name, the coroutine that runs item i of that batch.
+Variant = Callable[[str], Callable[[int], Awaitable[None]]]
+
+# The API settings of benchmarks that measure throughput: the per-tenant ingest limit out of the way.
+UNLIMITED_INGEST = {"ingest_rate_limit": "1000000", "ingest_burst": "1000000"}
+
+
+def api_client(url: str, key: str, connections: int, timeout: float = 60) -> httpx.AsyncClient:
+    """An HTTP client of the API with ``key``, up to ``connections`` kept open."""
+    return httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": f"Bearer {key}"},
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        timeout=timeout,
+    )
+
+
+async def warm_up(variants: Mapping[str, Variant], count: int, in_flight: int) -> None:
+    """Run each variant once, unmeasured: connections, caches, the sandbox."""
+    for make in variants.values():
+        await keep_in_flight(count, in_flight, make(f"warm-{uuid.uuid4().hex[:6]}"))
+
+
+async def interleaved(
+    bench: Stack,
+    comparison: Comparison,
+    variants: Mapping[str, Variant],
+    count: int,
+    in_flight: int,
+    repeats: int,
+) -> None:
+    """``repeats`` measurements of each variant (``count`` items, ``in_flight`` at a time), alternating
+    the order every repeat, so drift on a noisy machine hits every variant alike."""
+    for repeat in range(repeats):
+        sequence = list(variants.items())
+        for variant, make in sequence if repeat % 2 == 0 else reversed(sequence):
+            batch = keep_in_flight(count, in_flight, make(uuid.uuid4().hex[:8]))
+            await bench.measure(comparison, variant, batch)
 
 
 async def keep_in_flight(count: int, in_flight: int, one: Callable[[int], Awaitable[None]]) -> None:

@@ -21,7 +21,17 @@ from typing import Any
 import httpx
 from temporalio.service import RPCError
 
-from bench.harness import Comparison, Stack, keep_in_flight, percentile, post_event, stack
+from bench.harness import (
+    UNLIMITED_INGEST,
+    Comparison,
+    Stack,
+    api_client,
+    interleaved,
+    percentile,
+    post_event,
+    stack,
+    warm_up,
+)
 from longhaul.db import Database
 from longhaul.models import run_id_for
 from longhaul.storage import RunStore
@@ -36,11 +46,9 @@ async def run(events: int, connections: int, burst: int, repeats: int) -> Compar
     comparison.notes.update(events=events, connections=connections, goal=GOAL)
     latencies: list[float] = []
     async with stack("ingest") as bench:
-        _, url, key = await bench.api(ingest_rate_limit="1000000", ingest_burst="1000000")
+        _, url, key = await bench.api(**UNLIMITED_INGEST)
         client = bench.client
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+        async with api_client(url, key, connections) as http:
 
             def raw(batch: str) -> Callable[[int], Awaitable[None]]:
                 async def one(i: int) -> None:
@@ -63,14 +71,9 @@ async def run(events: int, connections: int, burst: int, repeats: int) -> Compar
                 return one
 
             variants = {"raw start_workflow": raw, "event API": through_api}
-            for make in variants.values():  # warm-up, unmeasured
-                await keep_in_flight(200, connections, make(f"w{uuid.uuid4().hex[:6]}"))
+            await warm_up(variants, 200, connections)
             latencies.clear()
-            for repeat in range(repeats):
-                sequence = list(variants.items())
-                for variant, make in sequence if repeat % 2 == 0 else reversed(sequence):
-                    batch = keep_in_flight(events, connections, make(uuid.uuid4().hex[:8]))
-                    await bench.measure(comparison, variant, batch)
+            await interleaved(bench, comparison, variants, events, connections, repeats)
         comparison.notes.update(
             ratio=round(comparison.ratio("event API"), 3),
             meets_goal=comparison.ratio("event API") >= GOAL,
@@ -97,13 +100,9 @@ async def _burst(bench: Stack, count: int, connections: int) -> dict[str, Any]:
     # Many small clients, not one pool: httpx's pool scans its waiting requests on every release, which
     # with thousands waiting makes this process, not the API, the bottleneck.
     per_client = 5
-    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-    headers = {"Authorization": f"Bearer {key}"}
     async with contextlib.AsyncExitStack() as clients:
         pool = [
-            await clients.enter_async_context(
-                httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120)
-            )
+            await clients.enter_async_context(api_client(url, key, per_client, timeout=120))
             for _ in range(max(1, connections // per_client))
         ]
 

@@ -9,13 +9,18 @@ and their rates are reported as ratios of the empty workflow's, measured interle
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
-import httpx
-
-from bench.harness import Comparison, keep_in_flight, post_event, stack
+from bench.harness import (
+    UNLIMITED_INGEST,
+    Comparison,
+    api_client,
+    interleaved,
+    post_event,
+    stack,
+    warm_up,
+)
 from bench.pipelines import Empty
 from longhaul.db import Database
 from longhaul.order_store import OrderStore, Product
@@ -36,14 +41,12 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
         await OrderStore(db).add_missing_products(TENANT, [PRODUCT])
         await db.close()
         await bench.plain_worker(PLAIN_QUEUE)
-        _, url, key = await bench.api(ingest_rate_limit="1000000", ingest_burst="1000000")
+        _, url, key = await bench.api(**UNLIMITED_INGEST)
         payments_url = await bench.payments(url)
         # The provider here takes any rate; the setting guards a real provider's limit.
         await bench.worker(payments_url=payments_url, payments_rate_limit="100000")
         client = bench.client
-        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+        async with api_client(url, key, in_flight) as http:
 
             def empty(batch: str) -> Callable[[int], Awaitable[None]]:
                 async def one(i: int) -> None:
@@ -78,13 +81,8 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
                 return pipeline("order.created", "order-processing", payload, batch)
 
             variants = {"empty workflow": empty, "hello pipeline": hello, "order pipeline": order}
-            for make in variants.values():  # warm-up, unmeasured
-                await keep_in_flight(min(runs, 50), in_flight, make(f"w{uuid.uuid4().hex[:6]}"))
-            for repeat in range(repeats):
-                sequence = list(variants.items())
-                for variant, make in sequence if repeat % 2 == 0 else reversed(sequence):
-                    batch = keep_in_flight(runs, in_flight, make(uuid.uuid4().hex[:8]))
-                    await bench.measure(comparison, variant, batch)
+            await warm_up(variants, min(runs, 50), in_flight)
+            await interleaved(bench, comparison, variants, runs, in_flight, repeats)
     for variant in ("hello pipeline", "order pipeline"):
         comparison.notes[f"{variant} ratio"] = round(comparison.ratio(variant), 3)
     return comparison

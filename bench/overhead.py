@@ -8,13 +8,18 @@ wait for the result) until ``runs`` finished; the rate is runs / elapsed. Goal: 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 
-import httpx
-
 from bench.events import StepsRequested
-from bench.harness import Comparison, keep_in_flight, post_event, stack
+from bench.harness import (
+    UNLIMITED_INGEST,
+    Comparison,
+    api_client,
+    interleaved,
+    post_event,
+    stack,
+    warm_up,
+)
 from bench.pipelines import PlainSteps, TrackedSteps
 from starters.service import workflow_id_for
 from workflows.catalog import workflow_name
@@ -29,12 +34,10 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
     async with stack("overhead") as bench:
         await bench.plain_worker(PLAIN_QUEUE)
         await bench.worker()
-        _, url, key = await bench.api(ingest_rate_limit="1000000", ingest_burst="1000000")
+        _, url, key = await bench.api(**UNLIMITED_INGEST)
         client = bench.client
         tracked_name = workflow_name(TrackedSteps)
-        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+        async with api_client(url, key, in_flight) as http:
 
             def hand_written(batch: str) -> Callable[[int], Awaitable[None]]:
                 async def one(i: int) -> None:
@@ -60,13 +63,8 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
                 return one
 
             variants = {"hand-written temporalio": hand_written, "longhaul event API": through_longhaul}
-            for make in variants.values():  # warm-up, unmeasured: connections, caches, the sandbox
-                await keep_in_flight(min(runs, 50), in_flight, make(f"warm-{uuid.uuid4().hex[:6]}"))
-            for repeat in range(repeats):
-                order = list(variants.items())
-                for variant, make in order if repeat % 2 == 0 else reversed(order):
-                    batch = keep_in_flight(runs, in_flight, make(uuid.uuid4().hex[:8]))
-                    await bench.measure(comparison, variant, batch)
+            await warm_up(variants, min(runs, 50), in_flight)
+            await interleaved(bench, comparison, variants, runs, in_flight, repeats)
     ratio = comparison.ratio("longhaul event API")
     comparison.notes.update(ratio=round(ratio, 3), meets_goal=ratio >= GOAL)
     return comparison
