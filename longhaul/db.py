@@ -74,7 +74,8 @@ async def insert_new(session: AsyncSession, row: Base) -> bool:
 
 def insert_ignoring_duplicates(session: AsyncSession, table: Table) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` in the session's dialect (SQLite or PostgreSQL): a row whose
-    unique key exists already is skipped, without the cost of a savepoint."""
+    unique key exists already is skipped, without the cost of a savepoint. Unlike :func:`insert_new`,
+    only a unique-key conflict is skipped: a missing foreign key still raises."""
     dialect = session.get_bind().dialect.name
     return (
         sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)

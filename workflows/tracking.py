@@ -87,12 +87,12 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.pending: list[RunUpdate] = []
-        self.sent = 0
+        self.added = 0
         self.flushing: asyncio.Task[None] | None = None
 
     def add(self, fields: dict[str, Any]) -> None:
-        number = self.sent + len(self.pending) + 1
-        op_id = f"{workflow.info().run_id}/{number}"
+        self.added += 1
+        op_id = f"{workflow.info().run_id}/{self.added}"
         self.pending.append(RunUpdate(run_id=current_run_id(), op_id=op_id, **fields))
         if self.flushing is None or self.flushing.done():
             # Runs once the workflow blocks: if it started an activity by then, that carried the updates.
@@ -100,7 +100,6 @@ class _Recorder:
 
     def take(self) -> list[RunUpdate]:
         taken, self.pending = self.pending, []
-        self.sent += len(taken)
         return taken
 
     async def flush(self) -> None:
