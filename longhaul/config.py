@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, computed_field
 from pydantic_settings import (
@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Workflows a worker keeps in memory between tasks; others are replayed from history "
         "when they wake (memory against CPU).",
+    )
+    workflow_sandbox: Literal["shared", "strict"] = Field(
+        default="shared",
+        description="shared: workflow modules are imported once per worker and shared by all runs (less "
+        "CPU and memory per run); strict: re-imported for every run, and non-deterministic calls in them "
+        "fail the workflow task (the SDK default; the test suite runs strict).",
     )
     log_level: str = Field(default="INFO", description="Log level of longhaul's processes.")
     media_dir: Path | None = Field(

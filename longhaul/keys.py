@@ -6,6 +6,7 @@ constant time. Only the hash is stored, so a copy of the database gives nobody a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -52,6 +53,7 @@ class KeyStore:
         self.db = db
         self.cache_seconds = cache_seconds
         self._valid: dict[str, tuple[str, float]] = {}  # key hash → (tenant, valid until, monotonic)
+        self._lookup = asyncio.Lock()  # when a busy key's entry expires, one request reads it, not all
 
     async def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
         """A new key for ``tenant``; the second item is the key itself, which is never shown again."""
@@ -73,9 +75,18 @@ class KeyStore:
         if not presented.startswith(PREFIX) or presented.count("_") < 2:
             return None
         digest = _hash(presented)
+        if (tenant := self._cached(digest)) is not None:
+            return tenant
+        if self.cache_seconds > 0:
+            async with self._lookup:
+                return self._cached(digest) or await self._look_up(presented, digest)
+        return await self._look_up(presented, digest)
+
+    def _cached(self, digest: str) -> str | None:
         cached = self._valid.get(digest)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0]
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
+    async def _look_up(self, presented: str, digest: str) -> str | None:
         key_id, secret = presented[len(PREFIX) :].split("_", 1)
         async with self.db.session() as session:
             row = await session.get(ApiKeyRow, key_id)

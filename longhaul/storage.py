@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import builtins
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -35,8 +37,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.dml import Insert, Update
 
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, insert_new, utcnow
 from longhaul.models import (
@@ -112,10 +115,16 @@ class RunStepRow(Base):
     detail: Mapped[str | None] = mapped_column(String(200))
 
 
+_RUNS = cast(Table, RunRow.__table__)
+_LOGS = cast(Table, RunLogRow.__table__)
+_TAGS = cast(Table, RunTagRow.__table__)
+_OPEN = _RUNS.c.status.not_in([s.value for s in TERMINAL_STATUSES])
+
+
 def _record(
     row: RunRow, tags: list[str], logs: list[LogLine] | None = None, steps: list[StepProgress] | None = None
 ) -> RunRecord:
-    values = {c.key: getattr(row, c.key) for c in RunRow.__table__.columns}
+    values = {c.key: getattr(row, c.key) for c in _RUNS.columns}
     for key in ("created_at", "started_at", "finished_at", "updated_at"):
         values[key] = as_utc(values[key])
     return RunRecord.model_validate({**values, "tags": tags, "logs": logs or [], "steps": steps or []})
@@ -156,7 +165,7 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
     if change.status is not None:
         values["status"] = change.status.value
         if change.status == RunStatus.RUNNING:
-            values["started_at"] = func.coalesce(RunRow.started_at, now)
+            values["started_at"] = now  # unless set already: see _update_statement
         if change.status.terminal:
             values["finished_at"] = now
             if change.status == RunStatus.COMPLETED:
@@ -170,20 +179,30 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
     return values
 
 
-async def _apply_in(session: AsyncSession, changes: Sequence[RunUpdate]) -> list[bool]:
-    """Apply ``changes`` in order within ``session``'s transaction; per change, whether it changed."""
-    runs_table, logs = cast(Table, RunRow.__table__), cast(Table, RunLogRow.__table__)
-    runs = runs_table.c
-    open_statuses = runs.status.not_in([s.value for s in TERMINAL_STATUSES])
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    """The UPDATE of an open run that sets ``columns``, built once per set of columns and executed with
+    parameters (``run`` and ``new_<column>``): building statements per change cost more CPU than running
+    them. ``started_at`` keeps the first start."""
+    values: dict[str, Any] = {
+        column: bindparam(f"new_{column}", type_=_RUNS.c[column].type) for column in columns
+    }
+    if "started_at" in values:
+        values["started_at"] = func.coalesce(_RUNS.c.started_at, values["started_at"])
+    return update(_RUNS).where(_RUNS.c.id == bindparam("run"), _OPEN).values(values)
+
+
+async def _apply_in(
+    conn: AsyncConnection, changes: Sequence[RunUpdate], insert_log: Insert
+) -> builtins.list[bool]:
+    """Apply ``changes`` in order within ``conn``'s transaction; per change, whether it changed."""
     results = []
     for change in changes:
         now = utcnow()
-        statement = (
-            update(runs_table)
-            .where(runs.id == change.run_id, open_statuses)
-            .values(_update_values(change, now))
-        )
-        changed = bool(getattr(await session.execute(statement), "rowcount", 0))
+        values = _update_values(change, now)
+        statement = _update_statement(tuple(values))
+        parameters = {"run": change.run_id, **{f"new_{column}": v for column, v in values.items()}}
+        changed = bool(getattr(await conn.execute(statement, parameters), "rowcount", 0))
         if changed and change.log:
             line = {
                 "run_id": change.run_id,
@@ -193,7 +212,7 @@ async def _apply_in(session: AsyncSession, changes: Sequence[RunUpdate]) -> list
                 "op_id": change.op_id or f"update-{now.timestamp()}",
             }
             # A retry's line is there already: the unique (run, op id) key keeps one.
-            await session.execute(insert_ignoring_duplicates(session, logs).values(line))
+            await conn.execute(insert_log, line)
         results.append(changed)
     return results
 
@@ -204,6 +223,8 @@ class RunStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._sessions = db.sessions
+        self._insert_run = insert_ignoring_duplicates(_RUNS, is_sqlite=db.is_sqlite)
+        self._insert_log = insert_ignoring_duplicates(_LOGS, is_sqlite=db.is_sqlite)
         self._queued: builtins.list[tuple[Sequence[RunUpdate], asyncio.Future[builtins.list[bool]]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -223,7 +244,8 @@ class RunStore:
     ) -> tuple[RunRecord, bool]:
         """Insert a ``queued`` record; if the same run exists already, return it. Second item: inserted?"""
         now = utcnow()
-        row = RunRow(
+        values: dict[str, Any] = dict.fromkeys(_RUNS.columns.keys())
+        values.update(
             id=run_id,
             tenant=tenant,
             workflow=workflow,
@@ -232,7 +254,7 @@ class RunStore:
             event_id=event_id,
             business_key=business_key,
             replay_of=replay_of,
-            status=RunStatus.QUEUED,
+            status=RunStatus.QUEUED.value,
             progress=0,
             input=input,
             attempts=0,
@@ -240,16 +262,14 @@ class RunStore:
             updated_at=now,
         )
         unique_tags = sorted(set(tags or []))
-        runs_table = cast(Table, RunRow.__table__)
-        values = {column.key: getattr(row, column.key) for column in runs_table.columns}
-        async with self._sessions.begin() as session:
-            # Core, not the ORM, and no savepoint: this is on every event's path (the ingest benchmark).
-            result = await session.execute(insert_ignoring_duplicates(session, runs_table).values(values))
+        # Core on a connection, a statement built once, no savepoint: this is on every event's path.
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(self._insert_run, values)
             inserted = bool(getattr(result, "rowcount", 0))
             if inserted and unique_tags:
-                await session.execute(insert(RunTagRow), [{"run_id": run_id, "tag": t} for t in unique_tags])
+                await conn.execute(insert(_TAGS), [{"run_id": run_id, "tag": t} for t in unique_tags])
         if inserted:
-            return _record(row, unique_tags), True
+            return RunRecord.model_validate({**values, "tags": unique_tags, "logs": [], "steps": []}), True
         existing = await self.get(run_id, logs=False)
         if existing is None:  # a different run holds a unique key: a caller bug, not a duplicate
             raise IntegrityError("insert run", {"id": run_id}, Exception("unique key held by another run"))
@@ -409,8 +429,8 @@ class RunStore:
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                async with self._sessions.begin() as session:
-                    results = [await _apply_in(session, changes) for changes, _ in batch]
+                async with self.db.engine.begin() as conn:
+                    results = [await _apply_in(conn, changes, self._insert_log) for changes, _ in batch]
             except Exception as error:  # the whole batch failed (e.g. storage down): each caller retries
                 for _, done in batch:
                     if not done.done():

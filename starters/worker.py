@@ -20,6 +20,7 @@ from temporalio.worker import (
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.events import EmitRequest, EventActivities, InvalidEmitError
 from activities.hello import compose_greeting
@@ -105,6 +106,24 @@ class _CatalogEmitter:
             raise InvalidEmitError(str(error)) from error
 
 
+def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedWorkflowRunner:
+    """The sandbox the workflows run in.
+
+    The SDK's default ("strict") re-imports a workflow's module and everything it imports that is not
+    passed through for every run: module state cannot leak between runs, and calls such as
+    ``datetime.now()`` in those modules fail the task. That import is most of a short workflow's worker CPU
+    and of a cached workflow's memory (docs/benchmarks.md). "shared" passes longhaul's packages and the
+    workflows' own modules through: imported once, shared by every run. They hold no mutable module state,
+    and the suite runs strict, so a non-deterministic call in them fails the tests, not production.
+    """
+    if settings.workflow_sandbox == "strict":
+        return SandboxedWorkflowRunner()
+    modules = {"workflows", "longhaul", *(workflow.__module__ for workflow in workflows)}
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    )
+
+
 def build_worker(
     client: Client,
     store: RunStore,
@@ -124,10 +143,12 @@ def build_worker(
     events = EventActivities(_CatalogEmitter(RunService(client, store, settings, catalog)))
     graceful = timedelta(seconds=settings.worker_shutdown_timeout)
     interceptors = [RunRecords(store)]
+    workflows = list(dict.fromkeys([*catalog.workflows, *SCHEDULED_WORKFLOWS]))
     main = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(dict.fromkeys([*catalog.workflows, *SCHEDULED_WORKFLOWS])),
+        workflows=workflows,
+        workflow_runner=workflow_runner(settings, workflows),
         activities=[
             compose_greeting,
             RunActivities(store).apply_run_updates,

@@ -19,6 +19,10 @@ from longhaul.db import Database
 from longhaul.storage import RunStore
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES
 
+# Workflows run in the strict sandbox under test: a non-deterministic call in a workflow module fails the
+# suite rather than production, where workers share imported modules (docs/configuration.md).
+os.environ.setdefault("LONGHAUL_WORKFLOW_SANDBOX", "strict")
+
 _exit_status: int | None = None
 
 

@@ -1,19 +1,22 @@
-"""Worker shutdown: in-flight activities finish within the configured grace period."""
+"""The worker: graceful shutdown (in-flight activities finish within the grace period) and its sandbox."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
 
 from longhaul.config import Settings
 from longhaul.models import RunStatus
 from longhaul.storage import RunStore
 from starters.service import EventEnvelope, RunService
-from starters.worker import build_worker
+from starters.worker import build_worker, workflow_runner
 from tests.pipelines import TEST_ACTIVITIES, TEST_CATALOG
+from tests.sandboxed import ModuleImport, WallClock
 
 
 async def test_stopping_worker_lets_an_in_flight_activity_finish(
@@ -67,3 +70,58 @@ async def _busy_activity(handle: WorkflowHandle[Any, Any]) -> list[str]:
         ):
             seen.append("completed")
     return seen
+
+
+async def test_shared_sandbox_imports_workflow_modules_once_per_worker(
+    dev_client: Client, settings: Settings
+) -> None:
+    shared = settings.model_copy(update={"workflow_sandbox": "shared"})
+    async with _sandbox_worker(dev_client, shared):
+        first, second = [await _run(dev_client, ModuleImport.run, shared) for _ in range(2)]
+    assert first == second
+
+
+async def test_strict_sandbox_imports_workflow_modules_for_every_run(
+    dev_client: Client, settings: Settings
+) -> None:
+    strict = settings.model_copy(update={"workflow_sandbox": "strict"})
+    async with _sandbox_worker(dev_client, strict):
+        first, second = [await _run(dev_client, ModuleImport.run, strict) for _ in range(2)]
+    assert first != second
+
+
+async def test_strict_sandbox_fails_the_task_of_a_workflow_that_reads_the_wall_clock(
+    dev_client: Client, settings: Settings
+) -> None:
+    strict = settings.model_copy(update={"workflow_sandbox": "strict"})
+    async with _sandbox_worker(dev_client, strict):
+        handle = await dev_client.start_workflow(
+            WallClock.run, id=f"wall-clock-{uuid.uuid4().hex[:8]}", task_queue=strict.task_queue
+        )
+        failure = None
+        for _ in range(100):
+            async for event in handle.fetch_history_events():
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    failure = event.workflow_task_failed_event_attributes.failure.message
+            if failure:
+                break
+            await asyncio.sleep(0.1)
+        await handle.terminate("test over")
+    assert failure is not None and "datetime.datetime.now" in failure
+
+
+def _sandbox_worker(client: Client, settings: Settings) -> Worker:
+    workflows = [ModuleImport, WallClock]
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=workflows,
+        workflow_runner=workflow_runner(settings, workflows),
+        max_cached_workflows=0,  # every task builds its instance, as after an eviction
+    )
+
+
+async def _run(client: Client, run: Any, settings: Settings) -> Any:
+    return await client.execute_workflow(
+        run, id=f"sandbox-{uuid.uuid4().hex[:8]}", task_queue=settings.task_queue
+    )
