@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import statistics
@@ -136,7 +137,12 @@ class Stack:
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each process of the stack: the server, each service, this one."""
-        used = {"temporal server": cpu_seconds(server_pid()), "benchmark driver": cpu_seconds(os.getpid())}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished ones: wrk (services run on)
+        used = {
+            "temporal server": cpu_seconds(server_pid()),
+            "benchmark driver": cpu_seconds(os.getpid()),
+            "wrk": children.ru_utime + children.ru_stime,
+        }
         used.update({service.name: service.cpu_seconds() for service in self.services})
         return used
 
@@ -265,8 +271,18 @@ async def stack(name: str) -> AsyncIterator[Stack]:
                     service.stop()
 
 
-# A variant: given a batch name, the coroutine that runs item i of that batch.
-Variant = Callable[[str], Callable[[int], Awaitable[None]]]
+# A variant: given a batch name, the number of items and how many at a time, the coroutine that runs them.
+Variant = Callable[[str, int, int], Awaitable[None]]
+
+
+def each(make: Callable[[str], Callable[[int], Awaitable[None]]]) -> Variant:
+    """The variant that runs ``make(batch)(i)`` for every item ``i``, ``in_flight`` at a time."""
+
+    def run(batch: str, count: int, in_flight: int) -> Awaitable[None]:
+        return keep_in_flight(count, in_flight, make(batch))
+
+    return run
+
 
 # The API settings of benchmarks that measure throughput: the per-tenant ingest limit out of the way.
 UNLIMITED_INGEST = {"ingest_rate_limit": "1000000", "ingest_burst": "1000000"}
@@ -284,8 +300,8 @@ def api_client(url: str, key: str, connections: int, timeout: float = 60) -> htt
 
 async def warm_up(variants: Mapping[str, Variant], count: int, in_flight: int) -> None:
     """Run each variant once, unmeasured: connections, caches, the sandbox."""
-    for make in variants.values():
-        await keep_in_flight(count, in_flight, make(f"warm-{uuid.uuid4().hex[:6]}"))
+    for variant in variants.values():
+        await variant(f"warm-{uuid.uuid4().hex[:6]}", count, in_flight)
 
 
 async def interleaved(
@@ -300,9 +316,8 @@ async def interleaved(
     the order every repeat, so drift on a noisy machine hits every variant alike."""
     for repeat in range(repeats):
         sequence = list(variants.items())
-        for variant, make in sequence if repeat % 2 == 0 else reversed(sequence):
-            batch = keep_in_flight(count, in_flight, make(uuid.uuid4().hex[:8]))
-            await bench.measure(comparison, variant, batch)
+        for name, variant in sequence if repeat % 2 == 0 else reversed(sequence):
+            await bench.measure(comparison, name, variant(uuid.uuid4().hex[:8], count, in_flight))
 
 
 async def keep_in_flight(count: int, in_flight: int, one: Callable[[int], Awaitable[None]]) -> None:

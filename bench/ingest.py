@@ -2,7 +2,9 @@
 
 Sustained: ``connections`` HTTP clients post ``hello`` events (validated, recorded, started), measured
 interleaved with the same number of concurrent ``client.start_workflow`` calls from this process; the
-rate ratio says whether the API could ever be the bottleneck (goal ≥ 0.9). No worker runs: this is about
+rate ratio says whether the API could ever be the bottleneck (goal ≥ 0.9). Where wrk is installed, it
+posts the same events as a third variant: a load generator in C, so the ratio is not also a measure of a
+Python HTTP client's CPU on the same two cores (bench/wrk.py). No worker runs: this is about
 accepting work, not doing it. Burst: ``burst`` events at once with the API's default ingest limit; every
 one must be accepted or answered 429/503 with Retry-After, and afterwards every accepted event has its
 run record and its workflow (none lost).
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 import time
 import uuid
 from collections import Counter
@@ -25,13 +28,16 @@ from bench.harness import (
     UNLIMITED_INGEST,
     Comparison,
     Stack,
+    Variant,
     api_client,
+    each,
     interleaved,
     percentile,
     post_event,
     stack,
     warm_up,
 )
+from bench.wrk import post_events, wrk
 from longhaul.db import Database
 from longhaul.models import run_id_for
 from longhaul.storage import RunStore
@@ -39,6 +45,7 @@ from starters.service import workflow_id_for
 
 GOAL = 0.9
 TENANT = "bench"
+WRK_VARIANT = "event API (wrk)"
 
 
 async def run(events: int, connections: int, burst: int, repeats: int) -> Comparison:
@@ -70,9 +77,20 @@ async def run(events: int, connections: int, burst: int, repeats: int) -> Compar
 
                 return one
 
-            variants = {"raw start_workflow": raw, "event API": through_api}
+            wrk_latencies: list[tuple[float, float]] = []
+
+            async def through_wrk(batch: str, count: int, connections: int) -> None:
+                result = await post_events(url, "/api/events/hello", key, batch, count, connections)
+                if set(result.statuses) != {202}:
+                    raise RuntimeError(f"wrk: the API refused events: {result.statuses}")
+                wrk_latencies.append((result.p50_ms, result.p99_ms))
+
+            variants: dict[str, Variant] = {"raw start_workflow": each(raw), "event API": each(through_api)}
+            if wrk():
+                variants[WRK_VARIANT] = through_wrk
             await warm_up(variants, 200, connections)
             latencies.clear()
+            wrk_latencies.clear()
             await interleaved(bench, comparison, variants, events, connections, repeats)
         comparison.notes.update(
             ratio=round(comparison.ratio("event API"), 3),
@@ -83,6 +101,17 @@ async def run(events: int, connections: int, burst: int, repeats: int) -> Compar
             },
             accept_latencies_ms=[round(v * 1000, 2) for v in latencies],
         )
+        if wrk_latencies:
+            comparison.notes.update(
+                wrk_ratio=round(comparison.ratio(WRK_VARIANT), 3),
+                wrk_meets_goal=comparison.ratio(WRK_VARIANT) >= GOAL,
+                wrk_accept_latency_ms={
+                    "p50": statistics.median(p50 for p50, _ in wrk_latencies),
+                    "p99": statistics.median(p99 for _, p99 in wrk_latencies),
+                },
+            )
+        else:
+            comparison.notes["wrk"] = "not installed: measured with the httpx client only"
         comparison.notes["burst"] = await _burst(bench, burst, connections=500)
     return comparison
 

@@ -16,6 +16,7 @@ from bench.harness import (
     UNLIMITED_INGEST,
     Comparison,
     api_client,
+    each,
     interleaved,
     post_event,
     stack,
@@ -80,7 +81,11 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
                 # once per order id: the workflow id's instance is the order id
                 return pipeline("order.created", "order-processing", payload, batch)
 
-            variants = {"empty workflow": empty, "hello pipeline": hello, "order pipeline": order}
+            variants = {
+                "empty workflow": each(empty),
+                "hello pipeline": each(hello),
+                "order pipeline": each(order),
+            }
             await warm_up(variants, min(runs, 50), in_flight)
             await interleaved(bench, comparison, variants, runs, in_flight, repeats)
     for variant in ("hello pipeline", "order pipeline"):

@@ -15,6 +15,7 @@ from bench.harness import (
     UNLIMITED_INGEST,
     Comparison,
     api_client,
+    each,
     interleaved,
     post_event,
     stack,
@@ -62,7 +63,10 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
 
                 return one
 
-            variants = {"hand-written temporalio": hand_written, "longhaul event API": through_longhaul}
+            variants = {
+                "hand-written temporalio": each(hand_written),
+                "longhaul event API": each(through_longhaul),
+            }
             await warm_up(variants, min(runs, 50), in_flight)
             await interleaved(bench, comparison, variants, runs, in_flight, repeats)
     ratio = comparison.ratio("longhaul event API")

@@ -51,9 +51,15 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         ingest = results["ingest"]
         burst, latency = ingest["burst"], ingest["accept_latency_ms"]
         notes.append(
-            f"- ingest: ratio **{ingest['ratio']}** (goal ≥ 0.9); accept latency p50 {latency['p50']} ms, "
-            f"p99 {latency['p99']} ms"
+            f"- ingest with httpx clients: ratio **{ingest['ratio']}** (goal ≥ 0.9); accept latency p50 "
+            f"{latency['p50']} ms, p99 {latency['p99']} ms"
         )
+        if "wrk_ratio" in ingest:
+            wrk = ingest["wrk_accept_latency_ms"]
+            notes.append(
+                f"- ingest with wrk: ratio **{ingest['wrk_ratio']}** (goal ≥ 0.9); accept latency p50 "
+                f"{wrk['p50']} ms, p99 {wrk['p99']} ms"
+            )
         notes.append(
             f"- burst of {burst['events']} events: statuses {burst['statuses']}; refusals without "
             f"Retry-After {burst['refusals_without_retry_after']}; accepted without a run "

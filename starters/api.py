@@ -176,9 +176,10 @@ def _limit_ingest(request: Request, tenant: str, count: int) -> None:
 
 
 Tenant = Annotated[str, Depends(current_tenant)]
+RUN_PATH = "/api/runs/{run_id}"
 
 
-def _service(request: Request) -> RunService:
+async def _service(request: Request) -> RunService:  # async: a plain def would run in a thread
     service: RunService = request.app.state.service
     return service
 
@@ -370,7 +371,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         store: RunStore = request.app.state.store
         return await store.list(where, limit=limit, cursor=cursor)
 
-    @app.get("/api/runs/{run_id}", response_model=RunRecord, name="get_run", responses=_ERRORS)
+    @app.get(RUN_PATH, response_model=RunRecord, name="get_run", responses=_ERRORS)
     async def get_run(run_id: str, service: Service, tenant: Tenant) -> RunRecord:
         """A run's durable record: status, progress, stage, logs, output, error, timestamps."""
         return await service.get(run_id, tenant=tenant)
@@ -431,7 +432,8 @@ def _ref(request: Request, run: RunRecord, via: Literal["start", "signal", "repl
         workflow=run.workflow,
         status=run.status,
         via=via,
-        status_url=str(request.url_for("get_run", run_id=run.id)),
+        # Formatted, not url_for: that walks the routes on every event (measured: a tenth of the API's CPU).
+        status_url=f"{str(request.base_url).rstrip('/')}{RUN_PATH.format(run_id=run.id)}",
     )
 
 

@@ -52,7 +52,7 @@ def test_limit_benchmark_runs_hello_and_order_pipelines_against_an_empty_workflo
     assert report["order pipeline ratio"] > 0
 
 
-def test_ingest_benchmark_loses_no_event_in_a_burst() -> None:
+def test_ingest_benchmark_measures_the_api_with_wrk_and_httpx_and_loses_no_event_in_a_burst() -> None:
     report = run_benchmark(
         "ingest", "--events", "50", "--connections", "10", "--burst", "700", "--repeats", "1"
     )
@@ -63,6 +63,9 @@ def test_ingest_benchmark_loses_no_event_in_a_burst() -> None:
     assert burst["accepted_without_run"] == 0
     assert burst["refused_with_record_or_workflow"] == 0
     assert report["accept_latency_ms"]["p99"] >= report["accept_latency_ms"]["p50"] > 0
+    assert set(report["variants"]) == {"raw start_workflow", "event API", "event API (wrk)"}
+    assert report["wrk_accept_latency_ms"]["p99"] >= report["wrk_accept_latency_ms"]["p50"] > 0
+    assert report["variants"]["event API (wrk)"]["cpu_s"]["wrk"] > 0
 
 
 def test_sleepers_benchmark_reports_lateness_and_worker_memory() -> None:

@@ -1,0 +1,52 @@
+-- wrk script of the ingest benchmark: each thread POSTs WRK_QUOTA hello events with ids unique to the
+-- batch (WRK_PREFIX), says DONE and stops; done() prints one RESULT line of JSON for bench/wrk.py.
+local quota = tonumber(os.getenv("WRK_QUOTA"))
+local prefix = os.getenv("WRK_PREFIX")
+local headers = {
+  ["Content-Type"] = "application/json",
+  ["Authorization"] = "Bearer " .. os.getenv("WRK_KEY"),
+}
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  sent, answered, statuses = 0, 0, {}
+end
+
+function request()
+  sent = sent + 1
+  local id = prefix .. "-" .. tid .. "-" .. sent
+  local body = '{"id":"' .. id .. '","payload":{"name":"' .. id .. '"}}'
+  return wrk.format("POST", os.getenv("WRK_PATH"), headers, body)
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  statuses[status] = (statuses[status] or 0) + 1
+  if answered == quota then
+    io.write("DONE\n")  -- bench/wrk.py interrupts wrk once every thread said so
+    io.flush()
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      counts[status] = (counts[status] or 0) + n
+    end
+  end
+  local parts = {}
+  for status, n in pairs(counts) do
+    table.insert(parts, string.format('"%d": %d', status, n))
+  end
+  io.write(string.format(
+    'RESULT {"requests": %d, "p50_ms": %.2f, "p99_ms": %.2f, "statuses": {%s}}\n',
+    summary.requests, latency:percentile(50) / 1000, latency:percentile(99) / 1000, table.concat(parts, ", ")
+  ))
+end
