@@ -18,10 +18,7 @@ from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.storage import RunStore
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES
-
-# Workflows run in the strict sandbox under test: a non-deterministic call in a workflow module fails the
-# suite rather than production, where workers share imported modules (docs/configuration.md).
-os.environ.setdefault("LONGHAUL_WORKFLOW_SANDBOX", "strict")
+from tests import recording
 
 _exit_status: int | None = None
 
@@ -56,6 +53,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     try:
         yield env
+        if into := recording.directory():
+            await recording.record_histories(env.client, into)
     finally:
         await env.shutdown()
 
@@ -75,7 +74,11 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings isolated per test: own data dir (hence own SQLite database) and own task queue."""
-    return Settings(data_dir=tmp_path / "data", task_queue=f"test-{uuid.uuid4().hex[:12]}")
+    # Workers built in tests run workflows in the strict sandbox: a non-deterministic call in a workflow
+    # module fails the suite rather than production, where workers share imported modules.
+    return Settings(
+        data_dir=tmp_path / "data", task_queue=f"test-{uuid.uuid4().hex[:12]}", workflow_sandbox="strict"
+    )
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from longhaul.video_store import VideoRow, VideoStore
 from starters.schedules import describe_all, schedule_id, sync
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
+from tests import recording
 from workflows.maintenance import (
     CleanupInput,
     CleanupReport,
@@ -165,6 +166,8 @@ async def _cleanup(
     while run_id:
         run = client.get_workflow_handle(handle.id, run_id=run_id)
         runs.append((await run.describe()).status)
+        if into := recording.directory():  # this server cannot list workflows: record them here
+            await recording.record_history(run, into)
         run_id = None
         async for event in run.fetch_history_events():
             timers += event.HasField("timer_started_event_attributes")

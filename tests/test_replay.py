@@ -1,0 +1,78 @@
+"""Safe upgrades: every recorded history (tests/histories: completed, failed, cancelled, continued-as-new
+and mid-flight runs of each workflow longhaul ships) replays on the current workflow code, so a
+non-deterministic change fails CI instead of the runs in flight. Recording: tests/recording.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import (
+    Interceptor,
+    Replayer,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+from temporalio.workflow import NondeterminismError
+
+from longhaul.config import Settings
+from starters.worker import workflow_runner
+from tests.changed import HelloWithoutItsStep
+from tests.recording import PRODUCT_WORKFLOWS
+from workflows.catalog import workflow_name
+from workflows.tracking import RunUpdatesInterceptor
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def _history(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def _replayer(workflows: list[type], settings: Settings) -> Replayer:
+    """Replays as `longhaul worker` runs workflows: its sandbox and its workflow interceptor."""
+    return Replayer(
+        workflows=workflows,
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(settings, workflows),
+        interceptors=[_WorkflowSide()],
+    )
+
+
+class _WorkflowSide(Interceptor):
+    """The workflow half of the worker's run-record interceptor (the activity half never runs here)."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        return RunUpdatesInterceptor
+
+
+def test_every_workflow_longhaul_ships_has_a_completed_and_a_mid_flight_history() -> None:
+    recorded = {path.stem for path in HISTORIES}
+    for workflow in PRODUCT_WORKFLOWS:
+        name = workflow_name(workflow)
+        assert {f"{name}-completed", f"{name}-mid-flight"} <= recorded, name
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda path: path.stem)
+async def test_recorded_history_replays_on_the_current_code(path: Path) -> None:
+    for settings in (Settings(workflow_sandbox="strict"), Settings(workflow_sandbox="shared")):
+        result = await _replayer(PRODUCT_WORKFLOWS, settings).replay_workflow(_history(path))
+        assert result.replay_failure is None
+
+
+async def test_a_change_without_a_patch_fails_the_replay_of_recorded_histories() -> None:
+    replayer = _replayer([HelloWithoutItsStep], Settings(workflow_sandbox="strict"))
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(_history(Path(__file__).parent / "histories" / "hello-completed.json"))
+
+
+def test_mid_flight_histories_stop_before_the_run_ends() -> None:
+    for path in HISTORIES:
+        if path.stem.endswith("-mid-flight"):
+            events = json.loads(path.read_text())["events"]
+            assert not any("workflowExecutionCompletedEventAttributes" in e for e in events), path.stem
