@@ -1,5 +1,5 @@
 """wrk (Debian's HTTP load generator, in C) posting events: the API measured without a Python client's
-CPU on the same two cores. Used beside the httpx client where wrk is installed (``.ci/run`` installs it).
+CPU on the same two cores. Used beside the httpx client where wrk is installed (``make test`` installs it).
 """
 
 from __future__ import annotations

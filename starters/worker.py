@@ -76,7 +76,17 @@ class WorkerGroup:
             await self.http.aclose()
 
 
-class RunRecords(Interceptor):
+class CarryRunUpdates(Interceptor):
+    """The workflow side of run records: a workflow hands its queued updates to the header of its next
+    activity. All that replaying a workflow needs (tests/test_replay.py)."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        return RunUpdatesInterceptor
+
+
+class RunRecords(CarryRunUpdates):
     """Delivers workflows' run updates with their activities: the workflow side hands queued updates to
     the next activity's header, the activity side applies them before the activity runs."""
 
@@ -85,11 +95,6 @@ class RunRecords(Interceptor):
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return ApplyCarriedUpdates(next, self.store)
-
-    def workflow_interceptor_class(
-        self, input: WorkflowInterceptorClassInput
-    ) -> type[WorkflowInboundInterceptor] | None:
-        return RunUpdatesInterceptor
 
 
 class _CatalogEmitter:
@@ -104,6 +109,11 @@ class _CatalogEmitter:
             await self.service.send(request.name, envelope, tenant=request.tenant)
         except (InvalidInputError, UnknownEventError) as error:
             raise InvalidEmitError(str(error)) from error
+
+
+def worker_workflows(catalog: Catalog) -> list[type]:
+    """The workflows a worker runs: the catalog's and the scheduled ones."""
+    return list(dict.fromkeys([*catalog.workflows, *SCHEDULED_WORKFLOWS]))
 
 
 def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedWorkflowRunner:
@@ -143,7 +153,7 @@ def build_worker(
     events = EventActivities(_CatalogEmitter(RunService(client, store, settings, catalog)))
     graceful = timedelta(seconds=settings.worker_shutdown_timeout)
     interceptors = [RunRecords(store)]
-    workflows = list(dict.fromkeys([*catalog.workflows, *SCHEDULED_WORKFLOWS]))
+    workflows = worker_workflows(catalog)
     main = Worker(
         client,
         task_queue=settings.task_queue,

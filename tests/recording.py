@@ -14,10 +14,10 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 
+from starters.worker import worker_workflows
 from workflows.catalog import CATALOG, workflow_name
-from workflows.schedules import SCHEDULED_WORKFLOWS
 
-PRODUCT_WORKFLOWS: list[type] = list(dict.fromkeys([*CATALOG.workflows, *SCHEDULED_WORKFLOWS]))
+PRODUCT_WORKFLOWS = worker_workflows(CATALOG)
 
 # A history still open when the session ends (or ended from outside) replays the code paths of runs
 # that were in flight when new code was deployed.

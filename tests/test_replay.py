@@ -10,20 +10,14 @@ from pathlib import Path
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import (
-    Interceptor,
-    Replayer,
-    WorkflowInboundInterceptor,
-    WorkflowInterceptorClassInput,
-)
+from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from longhaul.config import Settings
-from starters.worker import workflow_runner
+from starters.worker import CarryRunUpdates, workflow_runner
 from tests.changed import HelloWithoutItsStep
 from tests.recording import PRODUCT_WORKFLOWS
 from workflows.catalog import workflow_name
-from workflows.tracking import RunUpdatesInterceptor
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -38,17 +32,8 @@ def _replayer(workflows: list[type], settings: Settings) -> Replayer:
         workflows=workflows,
         data_converter=pydantic_data_converter,
         workflow_runner=workflow_runner(settings, workflows),
-        interceptors=[_WorkflowSide()],
+        interceptors=[CarryRunUpdates()],
     )
-
-
-class _WorkflowSide(Interceptor):
-    """The workflow half of the worker's run-record interceptor (the activity half never runs here)."""
-
-    def workflow_interceptor_class(
-        self, input: WorkflowInterceptorClassInput
-    ) -> type[WorkflowInboundInterceptor] | None:
-        return RunUpdatesInterceptor
 
 
 def test_every_workflow_longhaul_ships_has_a_completed_and_a_mid_flight_history() -> None:

@@ -75,19 +75,22 @@ async def _busy_activity(handle: WorkflowHandle[Any, Any]) -> list[str]:
 async def test_shared_sandbox_imports_workflow_modules_once_per_worker(
     dev_client: Client, settings: Settings
 ) -> None:
-    shared = settings.model_copy(update={"workflow_sandbox": "shared"})
-    async with _sandbox_worker(dev_client, shared):
-        first, second = [await _run(dev_client, ModuleImport.run, shared) for _ in range(2)]
+    first, second = await _module_of_two_runs(dev_client, settings, "shared")
     assert first == second
 
 
 async def test_strict_sandbox_imports_workflow_modules_for_every_run(
     dev_client: Client, settings: Settings
 ) -> None:
-    strict = settings.model_copy(update={"workflow_sandbox": "strict"})
-    async with _sandbox_worker(dev_client, strict):
-        first, second = [await _run(dev_client, ModuleImport.run, strict) for _ in range(2)]
+    first, second = await _module_of_two_runs(dev_client, settings, "strict")
     assert first != second
+
+
+async def _module_of_two_runs(client: Client, settings: Settings, sandbox: str) -> list[int]:
+    """The identity of the workflow module's token in two runs, one after the other, in ``sandbox``."""
+    configured = settings.model_copy(update={"workflow_sandbox": sandbox})
+    async with _sandbox_worker(client, configured):
+        return [await _run(client, ModuleImport.run, configured) for _ in range(2)]
 
 
 async def test_strict_sandbox_fails_the_task_of_a_workflow_that_reads_the_wall_clock(
