@@ -24,9 +24,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# wrk (a Debian package): the ingest benchmark's load generator, which the tests run at tiny size.
+# Debian packages the tests use: wrk, the ingest benchmark's load generator (run at tiny size), and
+# PostgreSQL's server, which the storage, migration and API tests start on a free port (tests/postgres.py).
+TOOLS := $(if $(shell command -v wrk),,wrk) $(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql)
 tools:
-	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	@[ -z "$(strip $(TOOLS))" ] || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TOOLS); }
 
 test: lint tools
 	$(VENV)/bin/pytest

@@ -33,6 +33,7 @@ from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.keys import KeyStore
+from longhaul.migrations import upgrade
 from longhaul.processes import die_with_parent
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
 
@@ -180,7 +181,7 @@ class Stack:
         environ = self.environ(api_port=str(port), **settings)
         db = Database(self.settings().app_database_url)
         try:
-            await db.create_schema()
+            await upgrade(db)
             _, key = await KeyStore(db).create("bench", "benchmark")
         finally:
             await db.close()

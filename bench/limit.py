@@ -24,6 +24,7 @@ from bench.harness import (
 )
 from bench.pipelines import Empty
 from longhaul.db import Database
+from longhaul.migrations import upgrade
 from longhaul.order_store import OrderStore, Product
 from starters.service import workflow_id_for
 
@@ -38,7 +39,7 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
     comparison.notes.update(runs=runs, in_flight=in_flight, goal=GOAL)
     async with stack("limit") as bench:
         db = Database(bench.settings().app_database_url)
-        await db.create_schema()
+        await upgrade(db)
         await OrderStore(db).add_missing_products(TENANT, [PRODUCT])
         await db.close()
         await bench.plain_worker(PLAIN_QUEUE)

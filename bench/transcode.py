@@ -46,6 +46,7 @@ class TranscodeOnce:
 async def run(repeats: int, seconds: float) -> Comparison:
     from longhaul.config import Settings
     from longhaul.db import Database
+    from longhaul.migrations import upgrade
     from longhaul.storage import RunStore
     from starters.worker import build_worker
 
@@ -64,7 +65,7 @@ async def run(repeats: int, seconds: float) -> Comparison:
         comparison.notes.update(source=f"1920x1080 {seconds:g}s sample", rendition="720p", goal=GOAL)
 
         db = Database(settings.app_database_url)
-        await db.create_schema()
+        await upgrade(db)
         async with embedded_server(root) as env:
             client = env.client
             bench_worker = Worker(

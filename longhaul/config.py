@@ -46,6 +46,23 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL of the app database; default: an SQLite file in the data dir. "
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db",
     )
+    metrics_bind: str | None = Field(
+        default=None,
+        pattern=r"^[^:\s]*:\d+$",
+        description="host:port where this process (API or worker) serves Prometheus metrics at /metrics; "
+        "unset: none. Give each process on one host its own port.",
+    )
+    tracing: Literal["off", "otlp", "console"] = Field(
+        default="off",
+        description="OpenTelemetry traces from API request to each activity: otlp (endpoint from the "
+        "standard OTEL_EXPORTER_OTLP_* variables), console (stdout), or off.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="API, worker and CLI bring the app database's schema to the newest revision when they "
+        "start. Set false where a release job runs `longhaul db upgrade`: they then refuse to start on an "
+        "outdated schema instead.",
+    )
     task_queue: str = Field(default="longhaul", description="The task queue workflows and activities run on.")
     catalog: str = Field(
         default="workflows.catalog:CATALOG",
@@ -104,6 +121,11 @@ class Settings(BaseSettings):
         "fail the workflow task (the SDK default; the test suite runs strict).",
     )
     log_level: str = Field(default="INFO", description="Log level of longhaul's processes.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: for people at a terminal; json: one object per line with the run's ids as fields "
+        "(run_id, workflow_id, temporal_run_id), for log pipelines.",
+    )
     media_dir: Path | None = Field(
         default=None, description="Where pipelines write their outputs; default: <data_dir>/media."
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event, select
+from sqlalchemy import MetaData, Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -55,7 +55,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A schema upgrade asks for IMMEDIATE: it takes the write lock before reading the schema's revision.
+        connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get('sqlite_begin', '')}")
 
 
 async def insert_new(session: AsyncSession, row: Base) -> bool:
@@ -80,6 +81,16 @@ def insert_ignoring_duplicates(table: Table, *, is_sqlite: bool) -> Insert:
     return (sqlite.insert(table) if is_sqlite else postgresql.insert(table)).on_conflict_do_nothing()
 
 
+def all_tables() -> MetaData:
+    """Every table of app storage, whichever stores a process imported (what migrations compare with)."""
+    import longhaul.keys
+    import longhaul.order_store
+    import longhaul.storage
+    import longhaul.video_store  # noqa: F401
+
+    return Base.metadata
+
+
 class Database:
     """The engine and session factory of one process."""
 
@@ -99,16 +110,6 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessions()
-
-    async def create_schema(self) -> None:
-        # Import every table so that create_all sees them all, whichever store the process uses.
-        import longhaul.keys
-        import longhaul.order_store
-        import longhaul.storage
-        import longhaul.video_store  # noqa: F401
-
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

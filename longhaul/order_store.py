@@ -227,5 +227,4 @@ DEMO_PRODUCTS = [
 
 async def seed_demo_products(db: Database, tenant: str) -> int:
     """Add the demo products if missing (``longhaul dev`` does it, so orders work out of the box)."""
-    await db.create_schema()
     return await OrderStore(db).add_missing_products(tenant, DEMO_PRODUCTS)

@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.codec import CodecError, EncryptionCodec, parse_keys
 from longhaul.config import Settings
+from longhaul.telemetry import client_interceptors, runtime
 
 # Typed search attributes every longhaul workflow carries, so runs can be filtered in the Temporal UI.
 TENANT = SearchAttributeKey.for_keyword("LonghaulTenant")
@@ -63,6 +64,8 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         **settings.temporal_connect_config(),
         data_converter=converter,
         lazy=lazy,
+        runtime=runtime(settings.metrics_bind),
+        interceptors=client_interceptors(settings),
         # Run updates travel in activity headers: encrypted like every other payload when a codec is set.
         header_codec_behavior=HeaderCodecBehavior.CODEC
         if converter.payload_codec

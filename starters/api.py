@@ -27,6 +27,7 @@ from longhaul.config import Settings, load_settings
 from longhaul.db import Database
 from longhaul.events import PAYMENT_CONFIRMED
 from longhaul.keys import KeyStore
+from longhaul.migrations import prepare
 from longhaul.models import (
     DEFAULT_TENANT,
     BatchAccepted,
@@ -37,6 +38,7 @@ from longhaul.models import (
     RunStatus,
 )
 from longhaul.storage import InvalidCursorError, RunFilter, RunStore
+from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, is_unavailable, payload_codec
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
 from starters import schedules
@@ -197,7 +199,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.app_database_url)
-        await db.create_schema()
+        await prepare(db, migrate=settings.migrate_on_start)
         store = RunStore(db)
         client = await connect(settings, lazy=True)
         try:
@@ -213,14 +215,21 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             yield
         finally:
             await db.close()
+            if settings.tracing != "off":
+                stop_tracing()
 
+    start_tracing(settings, "longhaul-api")  # before FastAPI(): it traces requests with this provider
     app = FastAPI(
+        # Exporters are longhaul's settings (LONGHAUL_TRACING), not set up a second time from OTEL_* vars.
+        telemetry={"auto_configure": False},
         title="longhaul",
         summary="Durable workflows for long-running processes, on Temporal.",
         version="0.1.0",
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.metrics_bind:  # around BodyLimit: refusals are counted too
+        app.add_middleware(RequestMetrics, runtime=runtime(settings.metrics_bind))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.codec_cors_origins,

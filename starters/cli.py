@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import shutil
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -31,8 +30,12 @@ from temporalio.client import Client as TemporalClient
 
 from longhaul.config import Settings, load_settings
 from longhaul.keys import KeyStore
+from longhaul.logs import configure_logging
 from longhaul.models import RunRecord, RunStatus
 from starters.client import Client, LonghaulError
+
+if TYPE_CHECKING:
+    from longhaul.db import Database
 
 T = TypeVar("T")
 
@@ -49,21 +52,14 @@ videos_app = typer.Typer(help="The video pipeline: sample videos, uploads.", no_
 orders_app = typer.Typer(help="The order pipeline.", no_args_is_help=True)
 schedules_app = typer.Typer(help="Schedules declared in code.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (one tenant each).", no_args_is_help=True)
+db_app = typer.Typer(help="The app database's schema (migrations).", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(runs_app, name="runs")
 app.add_typer(videos_app, name="videos")
 app.add_typer(orders_app, name="orders")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(keys_app, name="keys")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+app.add_typer(db_app, name="db")
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -160,13 +156,25 @@ def orders_seed() -> None:
 
 
 async def _seed(settings: Settings) -> int:
-    from longhaul.db import Database
     from longhaul.models import DEFAULT_TENANT
     from longhaul.order_store import seed_demo_products
 
+    async with _database(settings) as db:
+        return await seed_demo_products(db, DEFAULT_TENANT)
+
+
+@asynccontextmanager
+async def _database(settings: Settings, *, prepared: bool = True) -> AsyncIterator[Database]:
+    """App storage, opened as every process opens it: its schema upgraded, or checked to be current
+    (``migrate_on_start``); ``prepared=False`` for the commands that look at or change the schema."""
+    from longhaul.db import Database
+    from longhaul.migrations import prepare
+
     db = Database(settings.app_database_url)
     try:
-        return await seed_demo_products(db, DEFAULT_TENANT)
+        if prepared:
+            await prepare(db, migrate=settings.migrate_on_start)
+        yield db
     finally:
         await db.close()
 
@@ -278,14 +286,68 @@ def keys_revoke(key_id: str) -> None:
 
 
 async def _keys(action: Callable[[KeyStore], Awaitable[T]]) -> T:
-    from longhaul.db import Database
-
-    db = Database(_settings().app_database_url)
-    try:
-        await db.create_schema()
+    async with _database(_settings()) as db:
         return await action(KeyStore(db))
-    finally:
-        await db.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    sql: Annotated[
+        bool, typer.Option("--sql", help="Print the SQL instead of running it (for a DBA to review).")
+    ] = False,
+) -> None:
+    """Bring the app database's schema to a revision (default: the newest). Safe to run again, and from
+    several processes at once: they upgrade one after the other."""
+    from alembic import command
+
+    from longhaul import migrations
+
+    if sql:
+        command.upgrade(migrations.alembic_config(), revision, sql=True)
+        return
+    before, after = asyncio.run(_upgrade_schema(revision))
+    typer.echo(
+        f"app database at revision {after}" + (f" (was {before or 'empty'})" if before != after else "")
+    )
+
+
+async def _upgrade_schema(revision: str) -> tuple[str | None, str | None]:
+    from longhaul.migrations import current, upgrade
+
+    async with _database(_settings(), prepared=False) as db:
+        before = await current(db)
+        await upgrade(db, revision)
+        return before, await current(db)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The revision the app database is at and the one this code needs; exit 1 if they differ."""
+    from longhaul.migrations import current, head
+
+    async def read() -> str | None:
+        async with _database(_settings(), prepared=False) as db:
+            return await current(db)
+
+    at, expected = asyncio.run(read()), head()
+    typer.echo(f"app database at {at or 'no schema'}; this code needs {expected}")
+    if at != expected:
+        raise typer.Exit(1)
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("--message", "-m", help="What the change does.")],
+) -> None:
+    """Write a new migration for what the models changed (autogenerated; read it before committing)."""
+    import tempfile
+
+    from longhaul.migrations import new_revision
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = asyncio.run(new_revision(message, Path(scratch) / "scratch.db"))
+    typer.echo(f"wrote {path}")
 
 
 @app.command()
@@ -523,7 +585,8 @@ def main() -> None:
     """Entry point of the ``longhaul`` script: run the command, then exit without interpreter teardown."""
     status_code = 0
     try:
-        _setup_logging(load_settings().log_level)
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
         app(standalone_mode=True)
     except ValidationError as error:
         print(f"longhaul: invalid settings: {error}", file=sys.stderr)

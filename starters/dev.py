@@ -32,6 +32,7 @@ from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.keys import KeyStore
+from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
 from longhaul.order_store import seed_demo_products
 from longhaul.processes import die_with_parent
@@ -194,6 +195,7 @@ class DevStack:
 
         db = Database(s.app_database_url)
         try:
+            await upgrade(db)  # before the API and worker start, so they find it current
             await seed_demo_products(db, DEFAULT_TENANT)
             await self._ensure_dev_key(KeyStore(db))
         finally:

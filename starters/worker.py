@@ -31,8 +31,10 @@ from activities.runs import ApplyCarriedUpdates, RunActivities
 from activities.video import VideoActivities
 from longhaul.config import Settings
 from longhaul.db import Database
+from longhaul.migrations import prepare
 from longhaul.order_store import OrderStore
 from longhaul.storage import RunStore
+from longhaul.telemetry import start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes
 from longhaul.video_store import VideoStore
 from starters.service import EventEnvelope, InvalidInputError, RunService, UnknownEventError
@@ -205,8 +207,9 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully: in-flight activities get
     ``worker_shutdown_timeout`` seconds to finish before they are cancelled."""
+    start_tracing(settings, "longhaul-worker")
     db = Database(settings.app_database_url)
-    await db.create_schema()
+    await prepare(db, migrate=settings.migrate_on_start)
     client = await connect(settings)
     await ensure_search_attributes(client)
     workers = build_worker(client, RunStore(db), settings)
@@ -228,4 +231,6 @@ async def run_worker(settings: Settings) -> None:
             log.info("stopping: in-flight activities get %ss", settings.worker_shutdown_timeout)
     finally:
         await db.close()
+        if settings.tracing != "off":
+            stop_tracing()
     log.info("worker stopped")

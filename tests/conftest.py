@@ -16,9 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 from longhaul.binaries import temporal_cli, temporal_test_server
 from longhaul.config import Settings
 from longhaul.db import Database
+from longhaul.migrations import upgrade
 from longhaul.storage import RunStore
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES
 from tests import recording
+from tests.postgres import PostgresServer, postgres_server
+
+POSTGRES_NAMESPACE = "postgresql"
 
 _exit_status: int | None = None
 
@@ -49,7 +53,15 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli(),
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal", *PRIORITY_MATCHING],
+        dev_server_extra_args=[
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            *PRIORITY_MATCHING,
+            # Tests that run on both app databases use fixed event ids; each backend gets its own
+            # namespace, so the same workflow id is a new workflow there (see ``temporal_namespace``).
+            "--namespace",
+            POSTGRES_NAMESPACE,
+        ],
     )
     try:
         yield env
@@ -71,20 +83,44 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (Debian's package), shared by the session."""
+    with postgres_server() as server:
+        yield server
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings isolated per test: own data dir (hence own SQLite database) and own task queue."""
+async def app_database(request: pytest.FixtureRequest) -> str | None:
+    """The app database URL of a test: ``None`` is the default, SQLite in the test's data dir.
+
+    A module runs its tests against both backends with
+    ``pytestmark = both_databases`` (tests/postgres.py);
+    each PostgreSQL test gets a fresh database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return await server.create_database()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, app_database: str | None) -> Settings:
+    """Settings isolated per test: own data dir (hence own SQLite database, or own PostgreSQL database
+    where the module asks for both) and own task queue."""
     # Workers built in tests run workflows in the strict sandbox: a non-deterministic call in a workflow
     # module fails the suite rather than production, where workers share imported modules.
     return Settings(
-        data_dir=tmp_path / "data", task_queue=f"test-{uuid.uuid4().hex[:12]}", workflow_sandbox="strict"
+        data_dir=tmp_path / "data",
+        database_url=app_database,
+        task_queue=f"test-{uuid.uuid4().hex[:12]}",
+        workflow_sandbox="strict",
     )
 
 
 @pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[RunStore]:
     db = Database(settings.app_database_url)
-    await db.create_schema()
+    await upgrade(db)
     try:
         yield RunStore(db)
     finally:
@@ -92,15 +128,27 @@ async def store(settings: Settings) -> AsyncIterator[RunStore]:
 
 
 @pytest.fixture
-def dev_client(dev_env: WorkflowEnvironment) -> Client:
-    return dev_env.client
+def temporal_namespace(app_database: str | None) -> str:
+    """The dev server's namespace a test uses: its own one for tests on PostgreSQL, whose twins on SQLite
+    start workflows with the same ids."""
+    return "default" if app_database is None else POSTGRES_NAMESPACE
+
+
+@pytest.fixture
+def dev_client(dev_env: WorkflowEnvironment, temporal_namespace: str) -> Client:
+    client = dev_env.client
+    if temporal_namespace == client.namespace:
+        return client
+    return Client(client.service_client, namespace=temporal_namespace, data_converter=client.data_converter)
 
 
 @pytest.fixture
 def temporal_address(dev_client: Client, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point code under test at the session's dev server the way a user would: TEMPORAL_ADDRESS."""
+    """Point code under test at the session's dev server the way a user would: TEMPORAL_ADDRESS (and
+    TEMPORAL_NAMESPACE)."""
     address = dev_client.service_client.config.target_host
     monkeypatch.setenv("TEMPORAL_ADDRESS", address)
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", dev_client.namespace)
     return address
 
 

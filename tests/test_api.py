@@ -14,7 +14,10 @@ from longhaul.temporal import SEARCH_ATTRIBUTES
 from starters.api import create_app
 from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
+from tests.postgres import both_databases
 from tests.processes import free_port
+
+pytestmark = both_databases
 
 
 async def test_post_event_returns_202_with_run_and_worker_completes_it(

@@ -18,6 +18,7 @@ from longhaul.config import Settings
 from longhaul.storage import RunStore
 from starters.api import create_app
 from tests.apps import api_client
+from tests.postgres import both_databases
 
 VIDEO = {"video_id": "v1", "user_id": "u1", "file_path": "clip.mp4"}
 ORDER = {
@@ -155,6 +156,7 @@ async def http(temporal_address: str, settings: Settings) -> AsyncIterator[httpx
         yield client
 
 
+@both_databases
 @pytest.mark.parametrize(
     ("method", "path", "body", "headers", "status", "needle"),
     CASES,

@@ -32,7 +32,8 @@ def create_key(cwd: Path, env: dict[str, str]) -> str:
         [LONGHAUL, "keys", "create", "--tenant", "default", "--name", "tests"],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    assert result.stderr.startswith("key ") and "for tenant default (shown once" in result.stderr
+    notice = result.stderr.splitlines()[-1]  # after the log line of the schema upgrade on first use
+    assert notice.startswith("key ") and "for tenant default (shown once" in notice
     return result.stdout.strip()
 
 

@@ -21,6 +21,9 @@ from starters.api import create_app
 from starters.worker import build_worker
 from tests.apps import api_client, sse_events, wait_for_status
 from tests.pipelines import OPEN_GATES, TEST_ACTIVITIES, TEST_CATALOG
+from tests.postgres import both_databases
+
+pytestmark = both_databases
 
 
 @pytest.fixture

@@ -29,7 +29,10 @@ from longhaul.storage import RunStore
 from longhaul.temporal import connect
 from starters.api import create_app
 from starters.worker import build_worker
+from tests.postgres import both_databases
 from tests.processes import Process, clean_env, free_port
+
+pytestmark = both_databases
 
 DEFAULT_FAULTS = {
     "latency_ms": 0,
@@ -388,11 +391,12 @@ async def test_customer_cancel_during_the_charge_refunds_and_releases(shop: Shop
 
 
 async def test_duplicate_order_created_processes_the_order_once(shop: Shop) -> None:
-    first = await shop.order(("mug", 1), order_id="o-dup-1", event_id="delivery-1")
-    second = await shop.order(("mug", 1), order_id="o-dup-1", event_id="delivery-2")
+    order_id = f"o-dup-{uuid.uuid4().hex[:8]}"  # the provider is shared by the module's tests
+    first = await shop.order(("mug", 1), order_id=order_id, event_id="delivery-1")
+    second = await shop.order(("mug", 1), order_id=order_id, event_id="delivery-2")
     assert second == first
     assert (await shop.finished(first)).status == RunStatus.COMPLETED
-    assert await shop.ops("o-dup-1") == ["charge", "confirm"]
+    assert await shop.ops(order_id) == ["charge", "confirm"]
     assert await shop.stock("mug") == 99
 
 
@@ -402,7 +406,9 @@ async def test_worker_killed_between_charge_and_confirmation_charges_once(
     async with open_shop_with(worker=False) as shop:
         env = clean_env(
             TEMPORAL_ADDRESS=shop.client.service_client.config.target_host,
+            TEMPORAL_NAMESPACE=shop.client.namespace,
             LONGHAUL_DATA_DIR=str(shop.settings.data_dir),
+            LONGHAUL_DATABASE_URL=shop.settings.app_database_url,
             LONGHAUL_TASK_QUEUE=shop.settings.task_queue,
             LONGHAUL_PAYMENTS_URL=shop.settings.payments_url,
             LONGHAUL_NOTIFY_URL=str(shop.settings.notify_url),
@@ -464,8 +470,11 @@ async def test_payment_calls_stay_under_the_rate_limit_across_workers(
     async with open_shop_with(payments_rate_limit=4.0, worker=False) as shop:
         limited, store = shop.settings, shop.store
         other_client = await connect(limited)  # a second worker process would have its own client
+        # All orders wait before the workers start, so their charges are due together and only the limiter
+        # spaces them (sent one by one to running workers, a slow machine spaced them itself, and the
+        # bucket's refill let the last ones through in a burst).
+        run_ids = [await shop.order(("mug", 1)) for _ in range(16)]
         async with build_worker(shop.client, store, limited), build_worker(other_client, store, limited):
-            run_ids = [await shop.order(("mug", 1)) for _ in range(16)]
             runs = [await shop.finished(run_id, limit=120) for run_id in run_ids]
         assert {run.status for run in runs} == {RunStatus.COMPLETED}
         ours = {run.input["order_id"] for run in runs}

@@ -13,6 +13,9 @@ from longhaul.models import RunStatus, RunUpdate
 from longhaul.order_store import InsufficientStockError, OrderStore, Product
 from longhaul.orders import OrderLine
 from longhaul.storage import RunFilter, RunStore
+from tests.postgres import both_databases
+
+pytestmark = both_databases
 
 
 def _run(n: int, **extra: Any) -> dict[str, Any]:

@@ -217,6 +217,7 @@ async def tracked(body: Awaitable[T], *, final_stage: Callable[[T], str] | None 
         if is_cancellation(error):
             workflow.set_current_details("cancelled")
             await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled", log="cancelled")
+            _count_outcome(RunStatus.CANCELLED)
         else:
             reason = reason_of(error)
             workflow.set_current_details(f"failed: {reason}")
@@ -227,11 +228,26 @@ async def tracked(body: Awaitable[T], *, final_stage: Callable[[T], str] | None 
                 log=f"failed: {reason}",
                 log_level="error",
             )
+            _count_outcome(RunStatus.FAILED)
         raise
     stage = final_stage(result) if final_stage else "completed"
     workflow.set_current_details(f"**100%** {stage}")
     await _record(status=RunStatus.COMPLETED, stage=stage, output=_jsonable(result), log=stage)
+    _count_outcome(RunStatus.COMPLETED)
     return result
+
+
+def _count_outcome(status: RunStatus) -> None:
+    """A run's outcome and duration for Prometheus (longhaul/metrics.py), counted by the workflow itself:
+    the SDK drops workflow metrics while replaying, so a run is counted once however often it replays.
+    The SDK labels them with namespace, task queue and workflow type."""
+    meter = workflow.metric_meter()
+    labels = {"status": status.value}
+    meter.create_counter("longhaul_runs_finished", "Runs that reached a final status.").add(1, labels)
+    seconds = (workflow.now() - workflow.info().start_time).total_seconds()
+    meter.create_histogram_float(
+        "longhaul_run_duration", "From the run's workflow start to its final status.", "s"
+    ).record(seconds, labels)
 
 
 def reason_of(error: BaseException) -> str:

@@ -1,0 +1,112 @@
+"""Schema migrations on real SQLite and PostgreSQL: they build exactly what the models declare, adopt a
+database made before migrations, run once when processes start together, and the ``longhaul db``
+commands a release job uses work as a user would call them."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from longhaul.config import Settings
+from longhaul.db import Database, all_tables
+from longhaul.migrations import SchemaOutdatedError, current, differences, head, prepare, upgrade
+from longhaul.models import RunStatus
+from longhaul.storage import RunStore
+from tests.postgres import both_databases
+from tests.processes import LONGHAUL, clean_env
+
+pytestmark = both_databases
+
+
+@pytest.fixture
+async def empty_db(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings.app_database_url)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def test_upgrade_builds_exactly_the_schema_the_models_declare(
+    empty_db: Database, request: pytest.FixtureRequest
+) -> None:
+    assert empty_db.engine.dialect.name == request.node.callspec.params["app_database"]
+    assert await current(empty_db) is None
+    await upgrade(empty_db)
+    assert await current(empty_db) == head()
+    assert await differences(empty_db) == []
+
+
+async def test_a_model_change_without_a_migration_shows_as_a_difference(empty_db: Database) -> None:
+    await upgrade(empty_db)
+    async with empty_db.engine.begin() as conn:
+        await conn.exec_driver_sql("DROP INDEX ix_runs_status")
+    assert [change[0] for change in await differences(empty_db)] == ["add_index"]
+
+
+async def test_a_database_made_before_migrations_is_adopted_with_its_data(empty_db: Database) -> None:
+    async with empty_db.engine.begin() as conn:
+        await conn.run_sync(all_tables().create_all)  # what longhaul did before it had migrations
+    store = RunStore(empty_db)
+    await store.create_queued(
+        run_id="run_1",
+        tenant="t1",
+        workflow="hello",
+        workflow_id="hello/t1/e1",
+        event="hello",
+        event_id="e1",
+        input={"name": "x"},
+    )
+    await upgrade(empty_db)
+    assert await current(empty_db) == head()
+    record = await store.get("run_1")
+    assert record is not None and record.status == RunStatus.QUEUED
+
+
+async def test_processes_starting_together_upgrade_once_without_errors(settings: Settings) -> None:
+    databases = [Database(settings.app_database_url) for _ in range(4)]  # four processes' pools
+    try:
+        await asyncio.gather(*(upgrade(db) for db in databases))
+        assert {await current(db) for db in databases} == {head()}
+        assert await differences(databases[0]) == []
+    finally:
+        for db in databases:
+            await db.close()
+
+
+async def test_with_migrate_on_start_off_an_outdated_schema_is_refused_naming_the_fix(
+    empty_db: Database,
+) -> None:
+    with pytest.raises(SchemaOutdatedError, match="longhaul db upgrade"):
+        await prepare(empty_db, migrate=False)
+    await prepare(empty_db, migrate=True)
+    await prepare(empty_db, migrate=False)  # current now: nothing to refuse
+
+
+def test_db_commands_upgrade_report_and_print_sql(settings: Settings, tmp_path: Path) -> None:
+    env = clean_env(LONGHAUL_DATA_DIR=str(settings.data_dir), LONGHAUL_DATABASE_URL=settings.app_database_url)
+
+    def longhaul(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [LONGHAUL, "db", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    behind = longhaul("current")
+    assert (behind.returncode, behind.stdout.strip()) == (
+        1,
+        f"app database at no schema; this code needs {head()}",
+    )
+    upgraded = longhaul("upgrade")
+    assert (upgraded.returncode, upgraded.stdout.strip()) == (
+        0,
+        f"app database at revision {head()} (was empty)",
+    )
+    assert longhaul("upgrade").stdout.strip() == f"app database at revision {head()}"
+    assert longhaul("current").returncode == 0
+    sql = longhaul("upgrade", "--sql")
+    assert sql.returncode == 0, sql.stderr
+    assert "CREATE TABLE runs" in sql.stdout
