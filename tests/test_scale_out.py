@@ -1,10 +1,11 @@
 """Scale-out on one machine: three ``longhaul worker`` processes on one task queue and two ``longhaul api``
 processes, against one Temporal dev server and one PostgreSQL app database, as a cluster would run them.
 
-Load spreads across the workers' identities, every event makes exactly one run even when it reaches both
-APIs at once, each run's step runs once (its log line appears once across all workers), and transcodes,
-on their own task queue with their own slots, cannot starve short runs: every hello finishes while the
-videos are still transcoding.
+Load spreads across the workers' identities; every event makes exactly one run even when it reaches both
+APIs at once; each run's work is done once (a hello's greeting is logged once across all workers, an order
+is charged once at the payment provider and takes its stock once); and transcodes, on their own task
+queue with their own slots, cannot starve orders: every order and hello finishes while the videos are
+still transcoding.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from temporalio.client import Client
 from activities.ffmpeg import make_sample
 from longhaul.db import Database
 from longhaul.keys import KeyStore
+from longhaul.order_store import OrderStore
 from tests.postgres import PostgresServer
 from tests.processes import LONGHAUL, Process, clean_env, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
-WORKERS, APIS, HELLOS, VIDEOS = 3, 2, 60, 3
+WORKERS, APIS, HELLOS, ORDERS, VIDEOS = 3, 2, 40, 12, 3
+MUG_STOCK = 250  # the demo product sku-mug (longhaul orders seed)
 
 
 @dataclass
@@ -42,12 +45,15 @@ class Cluster:
     workers: list[Process]
     task_queue: str
     upload_dir: Path
+    payments: httpx.AsyncClient
+    database_url: str
 
 
 @pytest.fixture
 async def cluster(dev_client: Client, postgres: PostgresServer, tmp_path: Path) -> AsyncIterator[Cluster]:
     database_url = await postgres.create_database()
     task_queue = f"scale-{uuid.uuid4().hex[:8]}"
+    ports, payments_port = [free_port() for _ in range(APIS)], free_port()
     env = clean_env(
         TEMPORAL_ADDRESS=dev_client.service_client.config.target_host,
         LONGHAUL_DATABASE_URL=database_url,
@@ -59,41 +65,53 @@ async def cluster(dev_client: Client, postgres: PostgresServer, tmp_path: Path) 
         LONGHAUL_MAX_CONCURRENT_TRANSCODES="1",
         LONGHAUL_LOG_FORMAT="json",
         LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
+        LONGHAUL_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
     )
-    upgrade = await asyncio.to_thread(
-        subprocess.run, [LONGHAUL, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert upgrade.returncode == 0, upgrade.stderr
+    for release_step in (["db", "upgrade"], ["orders", "seed"]):
+        done = await asyncio.to_thread(
+            subprocess.run, [LONGHAUL, *release_step], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
     db = Database(database_url)
     try:
         _, key = await KeyStore(db).create("default", "scale-out")
     finally:
         await db.close()
 
-    ports = [free_port() for _ in range(APIS)]
+    webhook = f"http://127.0.0.1:{ports[1]}/api/webhooks/payments"
     processes = [
-        Process(["api", "--port", str(port)], tmp_path, env, tmp_path / f"api-{i}.log")
-        for i, port in enumerate(ports)
-    ] + [Process(["worker"], tmp_path, env, tmp_path / f"worker-{i}.log") for i in range(WORKERS)]
-    workers = processes[APIS:]
+        *(
+            Process(["api", "--port", str(port)], tmp_path, env, tmp_path / f"api-{i}.log")
+            for i, port in enumerate(ports)
+        ),
+        *(Process(["worker"], tmp_path, env, tmp_path / f"worker-{i}.log") for i in range(WORKERS)),
+        Process(
+            ["payments", "--port", str(payments_port), "--webhook-url", webhook],
+            tmp_path,
+            env,
+            tmp_path / "payments.log",
+        ),
+    ]
+    workers = processes[APIS : APIS + WORKERS]
     clients = [
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"})
         for port in ports
     ]
+    payments = httpx.AsyncClient(base_url=f"http://127.0.0.1:{payments_port}")
     try:
         for worker in workers:
             worker.wait_for_output("worker polling", 60)
-        for port in ports:
-            wait_until(lambda port=port: _healthy(port), 60, f"the API on port {port}")  # type: ignore[misc]
-        yield Cluster(clients, workers, task_queue, tmp_path / "uploads")
+        for port in [*ports, payments_port]:
+            wait_until(lambda port=port: _answers(port), 60, f"the server on port {port}")  # type: ignore[misc]
+        yield Cluster(clients, workers, task_queue, tmp_path / "uploads", payments, database_url)
     finally:
-        for client in clients:
+        for client in [*clients, payments]:
             await client.aclose()
         for process in processes:
             process.kill()
 
 
-def _healthy(port: int) -> bool:
+def _answers(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
@@ -136,29 +154,43 @@ async def test_three_workers_and_two_apis_share_the_load_and_run_each_event_once
         accepted = await cluster.apis[i % APIS].post("/api/events/video.uploaded", json={"payload": payload})
         videos.extend(run["run_id"] for run in accepted.json()["runs"])
 
-    async def send_to_both(i: int) -> set[str]:
+    async def send_to_both(name: str, event_id: str, payload: dict[str, Any]) -> str:
         """The same event to both APIs at once, as a client retrying against a load balancer would."""
-        event = {"id": f"hello-{i}", "payload": {"name": f"n{i}"}}
-        answers = await asyncio.gather(*(api.post("/api/events/hello", json=event) for api in cluster.apis))
-        assert {answer.status_code for answer in answers} == {202}
-        return {run["run_id"] for answer in answers for run in answer.json()["runs"]}
+        event = {"id": event_id, "payload": payload}
+        answers = await asyncio.gather(*(api.post(f"/api/events/{name}", json=event) for api in cluster.apis))
+        assert {answer.status_code for answer in answers} == {202}, [a.text for a in answers]
+        [run_id] = {str(run["run_id"]) for answer in answers for run in answer.json()["runs"]}  # one run
+        return run_id
 
-    runs = await asyncio.gather(*(send_to_both(i) for i in range(HELLOS)))
-    assert all(len(same_event) == 1 for same_event in runs)  # both APIs answered with the one run
-    hellos = [run_id for (run_id,) in runs]
-    for i, run_id in enumerate(hellos):
-        assert (await wait_for(cluster.apis[i % APIS], run_id, "completed"))["progress"] == 100
+    mug = {"product_id": "sku-mug", "quantity": 1, "price": "9.90"}
+    orders = await asyncio.gather(
+        *(
+            send_to_both(
+                "order.created", f"order-{i}", {"order_id": f"o-{i}", "user_id": "u", "items": [mug]}
+            )
+            for i in range(ORDERS)
+        )
+    )
+    hellos = await asyncio.gather(
+        *(send_to_both("hello", f"hello-{i}", {"name": f"n{i}"}) for i in range(HELLOS))
+    )
+    workflow_ids = []
+    for i, run_id in enumerate([*orders, *hellos]):
+        finished = await wait_for(cluster.apis[i % APIS], run_id, "completed")
+        assert finished["progress"] == 100
+        workflow_ids.append(finished["workflow_id"])
 
     # Transcodes have their own queue and slots: the short runs all finished while videos still transcode.
     statuses = [(await wait_for(cluster.apis[0], v, "running", "queued"))["status"] for v in videos]
     assert "running" in statuses, statuses
 
-    count = await dev_client.count_workflows(f"TaskQueue = '{cluster.task_queue}' AND WorkflowType = 'hello'")
-    assert count.count == HELLOS  # one workflow per event, though each event reached both APIs
+    for workflow, sent in (("hello", HELLOS), ("order-processing", ORDERS)):
+        query = f"TaskQueue = '{cluster.task_queue}' AND WorkflowType = '{workflow}'"
+        assert (await dev_client.count_workflows(query)).count == sent  # one workflow per event
 
     identities: Counter[str] = Counter()
-    for i in range(HELLOS):
-        history = await dev_client.get_workflow_handle(f"hello/default/hello-{i}").fetch_history()
+    for workflow_id in workflow_ids:
+        history = await dev_client.get_workflow_handle(workflow_id).fetch_history()
         identities.update(
             e.workflow_task_started_event_attributes.identity
             for e in history.events
@@ -173,6 +205,15 @@ async def test_three_workers_and_two_apis_share_the_load_and_run_each_event_once
         if line["message"].startswith("composed greeting")
     )
     assert greetings == Counter({run_id: 1 for run_id in hellos})  # each run's step ran once, on one worker
+    ledger = (await cluster.payments.get("/v1/ledger")).json()
+    charges = Counter(entry["order_id"] for entry in ledger if entry["op"] == "charge")
+    assert charges == Counter({f"o-{i}": 1 for i in range(ORDERS)})  # each order charged once
+    db = Database(cluster.database_url)
+    try:
+        [mug_now] = (await OrderStore(db).products("default", ["sku-mug"])).values()
+    finally:
+        await db.close()
+    assert mug_now.stock == MUG_STOCK - ORDERS  # and took its stock once
 
     for video in videos:  # no need to wait for the transcodes: cancelling stops FFmpeg and records it
         await cluster.apis[0].post(f"/api/runs/{video}/cancel")
