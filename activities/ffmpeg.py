@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import imageio_ffmpeg
 
 from longhaul.processes import die_with_parent
+
+if TYPE_CHECKING:
+    import av
 
 STDERR_TAIL = 4000
 
@@ -55,6 +58,8 @@ class MediaInfo:
 
 def probe(path: Path) -> MediaInfo:
     """Container, codecs, size and duration of ``path`` (blocking: run it in a thread)."""
+    import av  # here, not at the top: PyAV costs every API and worker process about 30 MB until used
+
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             video = next((s for s in container.streams.video), None)
@@ -86,6 +91,8 @@ def _container_name(names: str, path: Path) -> str:
 
 
 def _duration(container: av.container.InputContainer, video: av.VideoStream) -> float | None:
+    import av
+
     if video.duration is not None and video.time_base is not None:
         return float(video.duration * Fraction(video.time_base))
     if container.duration is not None:
@@ -95,6 +102,8 @@ def _duration(container: av.container.InputContainer, video: av.VideoStream) -> 
 
 def image_size(path: Path) -> tuple[int, int]:
     """Decode an image and return (width, height); raises UnreadableMediaError if it does not decode."""
+    import av
+
     try:
         with av.open(str(path)) as container:
             frame = next(container.decode(video=0))

@@ -313,12 +313,10 @@ def db_upgrade(
 
 
 async def _upgrade_schema(revision: str) -> tuple[str | None, str | None]:
-    from longhaul.migrations import current, upgrade
+    from longhaul.migrations import upgrade
 
     async with _database(_settings(), prepared=False) as db:
-        before = await current(db)
-        await upgrade(db, revision)
-        return before, await current(db)
+        return await upgrade(db, revision)
 
 
 @db_app.command("current")

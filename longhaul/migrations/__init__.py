@@ -57,14 +57,17 @@ def head() -> str:
     return revision
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` in one locked transaction (see the module docstring)."""
+async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the schema to ``revision`` in one locked transaction (see the module docstring); the
+    revisions before and after, as seen under the lock. Processes may race; within one process, upgrade
+    once at a time (Alembic's migration context is global)."""
     async with db.engine.connect() as conn:
         conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
         async with conn.begin():
             before, after = await conn.run_sync(_upgrade, revision)
     if before != after:
         log.info("app database schema upgraded from %s to %s", before or "empty", after)
+    return before, after
 
 
 def _upgrade(conn: Connection, revision: str) -> tuple[str | None, str | None]:
