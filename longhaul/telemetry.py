@@ -71,8 +71,10 @@ def start_tracing(settings: Settings, service: str, exporter: SpanExporter | Non
     trace.set_tracer_provider(provider)
 
 
-def stop_tracing() -> None:
+def stop_tracing(settings: Settings) -> None:
     """Export what is buffered; the CLI leaves without interpreter teardown, so nothing else would."""
+    if settings.tracing == "off":
+        return
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 

@@ -215,8 +215,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             yield
         finally:
             await db.close()
-            if settings.tracing != "off":
-                stop_tracing()
+            stop_tracing(settings)
 
     start_tracing(settings, "longhaul-api")  # before FastAPI(): it traces requests with this provider
     app = FastAPI(

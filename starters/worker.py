@@ -231,6 +231,5 @@ async def run_worker(settings: Settings) -> None:
             log.info("stopping: in-flight activities get %ss", settings.worker_shutdown_timeout)
     finally:
         await db.close()
-        if settings.tracing != "off":
-            stop_tracing()
+        stop_tracing(settings)
     log.info("worker stopped")
