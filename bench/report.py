@@ -71,7 +71,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         rss, late = sleepers["worker_rss_mb"], sleepers["lateness_s"]
         notes.append(
             f"- sleepers: {sleepers['workflows']} workflows on a {sleepers['sleep_seconds']:g} s timer; "
-            f"worker RSS peak **{rss['peak']} MB** (idle {rss['idle']} MB; goal < 500)"
+            f"worker RSS while they sleep **{rss.get('asleep_peak')} MB** (goal < 500; "
+            f"idle {rss['idle']} MB, peak with the wake-ups {rss['peak']} MB)"
         )
         notes.append(f"- timer lateness p50 {late['p50']} s, p99 **{late['p99']} s** (goal < 2)")
     if "transcode" in results:

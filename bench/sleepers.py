@@ -10,6 +10,10 @@ Timers fire at the rate the workflows were started, so the start rate is the wak
 the server must keep up with: unpaced (``--rate 0``) it is as fast as the server accepts starts, which
 measures the backlog of a stampede rather than the timers. With the defaults (10,000 at 100/s, 120 s
 timers) every workflow is asleep at once from the 100th second until the first wakes at the 120th.
+
+The memory goal is the worker's RSS *while they sleep* (the issue's words): the largest sample from the
+last start to the first wake-up. The peak over the whole run, wake-ups included (each woken workflow runs
+its last task and completes), is reported beside it.
 """
 
 from __future__ import annotations
@@ -32,18 +36,18 @@ async def run(count: int, seconds: float, concurrency: int, rate: float, cache: 
     async with stack("sleepers") as bench:
         worker = await bench.worker(**({"max_cached_workflows": str(cache)} if cache is not None else {}))
         idle_rss = worker.rss_mb()
-        samples: list[float] = []
+        samples: list[tuple[float, float]] = []  # (seconds since the first start, RSS MB)
         finished = asyncio.Event()
+        started_at = time.perf_counter()
 
         async def sample_rss() -> None:
             while not finished.is_set():
-                samples.append(worker.rss_mb())
+                samples.append((time.perf_counter() - started_at, worker.rss_mb()))
                 await asyncio.sleep(1)
 
         sampler = asyncio.create_task(sample_rss())
         batch = uuid.uuid4().hex[:8]
         gate = asyncio.Semaphore(concurrency)
-        started_at = time.perf_counter()
 
         async def start(i: int) -> str:
             if rate > 0:  # paced: workflow i starts (and so wakes) at i / rate seconds
@@ -69,6 +73,11 @@ async def run(count: int, seconds: float, concurrency: int, rate: float, cache: 
         late = await asyncio.gather(*(lateness(i) for i in ids))
         finished.set()
         await sampler
+    rss = [mb for _, mb in samples]
+    peak = max(rss, default=rss_all_started)
+    # All asleep from the last start until the first timer is due (never, if starting took longer).
+    asleep = [rss_all_started, *(mb for at, mb in samples if start_seconds <= at < seconds)]
+    asleep_peak = max(asleep) if start_seconds < seconds else None
     comparison.seconds["timer lateness"] = list(late)
     comparison.notes.update(
         workflows=count,
@@ -85,11 +94,13 @@ async def run(count: int, seconds: float, concurrency: int, rate: float, cache: 
         worker_rss_mb={
             "idle": round(idle_rss, 1),
             "all_started": round(rss_all_started, 1),
-            "peak": round(max(samples, default=rss_all_started), 1),
+            "asleep_peak": round(asleep_peak, 1) if asleep_peak is not None else None,
+            "peak": round(peak, 1),
         },
         goals={"rss_mb_below": RSS_GOAL_MB, "p99_lateness_s_below": LATENESS_GOAL_S},
-        meets_goal=max(samples, default=rss_all_started) < RSS_GOAL_MB
+        meets_goal=asleep_peak is not None
+        and asleep_peak < RSS_GOAL_MB
         and percentile(late, 99) < LATENESS_GOAL_S,
-        rss_samples_mb=[round(v, 1) for v in samples],
+        rss_samples_mb=[round(mb, 1) for mb in rss],
     )
     return comparison
