@@ -33,10 +33,10 @@ LINT = YamlLintConfig("extends: default\nrules:\n  line-length: {max: 130}\n  do
 
 
 def manifests() -> Iterator[tuple[str, dict[str, Any]]]:
-    for path in sorted(K8S.glob("*.yaml")):
+    for path in sorted(K8S.rglob("*.yaml")):
         if path.name != "kustomization.yaml":
             for document in yaml.safe_load_all(path.read_text()):
-                yield path.name, document
+                yield str(path.relative_to(K8S)), document
 
 
 def longhaul_containers() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -89,9 +89,12 @@ def test_the_command_check_refuses_what_the_cli_would(args: list[str]) -> None:
         assert_cli_accepts(args)
 
 
-def test_kustomization_applies_every_manifest_in_the_folder() -> None:
-    listed = yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
-    assert sorted(listed) == sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+@pytest.mark.parametrize("folder", [K8S, K8S / "release"], ids=["k8s", "k8s/release"])
+def test_each_kustomization_applies_every_manifest_in_its_folder(folder: Path) -> None:
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    listed = kustomization["resources"]
+    assert sorted(listed) == sorted(p.name for p in folder.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert kustomization["images"] == [{"name": "longhaul", "newTag": "latest"}]
 
 
 def test_kubernetes_containers_run_real_commands_with_real_settings() -> None:
