@@ -23,10 +23,12 @@ async def api_client(app: FastAPI, tenant: str = "default") -> AsyncIterator[htt
             yield http
 
 
-async def wait_for_status(http: httpx.AsyncClient, run_id: str, *statuses: str) -> dict[str, Any]:
-    """Poll the run until its status is one of ``statuses`` (for at most 30 s)."""
+async def wait_for_status(
+    http: httpx.AsyncClient, run_id: str, *statuses: str, limit: float = 30
+) -> dict[str, Any]:
+    """Poll the run until its status is one of ``statuses`` (for at most ``limit`` seconds)."""
     body: dict[str, Any] = {}
-    for _ in range(600):
+    for _ in range(int(limit * 20)):
         body = (await http.get(f"/api/runs/{run_id}")).json()
         if body["status"] in statuses:
             return body

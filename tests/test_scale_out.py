@@ -30,6 +30,7 @@ from activities.ffmpeg import make_sample
 from longhaul.db import Database
 from longhaul.keys import KeyStore
 from longhaul.order_store import OrderStore
+from tests.apps import wait_for_status
 from tests.postgres import PostgresServer
 from tests.processes import LONGHAUL, Process, clean_env, free_port, wait_until
 
@@ -126,16 +127,6 @@ def video_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-async def wait_for(api: httpx.AsyncClient, run_id: str, *statuses: str, limit: float = 180) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(int(limit * 10)):
-        body = (await api.get(f"/api/runs/{run_id}")).json()
-        if body["status"] in statuses:
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} never reached {statuses}: {body}")
-
-
 def worker_log_lines(workers: list[Process]) -> Iterator[dict[str, Any]]:
     for worker in workers:
         for line in worker.output.splitlines():
@@ -176,7 +167,7 @@ async def test_three_workers_and_two_apis_share_the_load_and_run_each_event_once
     )
     workflow_ids = []
     for i, run_id in enumerate([*orders, *hellos]):
-        finished = await wait_for(cluster.apis[i % APIS], run_id, "completed")
+        finished = await wait_for_status(cluster.apis[i % APIS], run_id, "completed", limit=180)
         assert finished["progress"] == 100
         workflow_ids.append(finished["workflow_id"])
 
@@ -218,7 +209,4 @@ async def test_three_workers_and_two_apis_share_the_load_and_run_each_event_once
     for video in videos:  # no need to wait for the transcodes: cancelling stops FFmpeg and records it
         await cluster.apis[0].post(f"/api/runs/{video}/cancel")
     for video in videos:
-        assert (await wait_for(cluster.apis[0], video, "cancelled", "completed"))["status"] in (
-            "cancelled",
-            "completed",
-        )
+        await wait_for_status(cluster.apis[0], video, "cancelled", "completed", limit=180)
