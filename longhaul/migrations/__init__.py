@@ -118,8 +118,8 @@ async def new_revision(message: str, scratch: Path) -> Path:
     at the newest revision. Read it before committing; autogenerate misses renames, for one."""
     db = Database(f"sqlite+aiosqlite:///{scratch}")
     try:
-        await upgrade(db)
-        next_id = f"{int(head()) + 1:04d}" if _has_revisions() else BASELINE
+        _, latest = await upgrade(db)  # None while there are no migrations yet
+        next_id = f"{int(latest) + 1:04d}" if latest else BASELINE
         async with db.engine.connect() as conn:
             script = await conn.run_sync(
                 lambda sync: command.revision(
@@ -130,7 +130,3 @@ async def new_revision(message: str, scratch: Path) -> Path:
         await db.close()
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
-
-
-def _has_revisions() -> bool:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head() is not None
