@@ -67,7 +67,9 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(empty_
     assert record is not None and record.status == RunStatus.QUEUED
 
 
-async def test_processes_starting_together_upgrade_once_without_errors(settings: Settings) -> None:
+async def test_processes_starting_together_upgrade_once_without_errors(
+    settings: Settings, empty_db: Database
+) -> None:
     env = clean_env(LONGHAUL_DATA_DIR=str(settings.data_dir), LONGHAUL_DATABASE_URL=settings.app_database_url)
     upgrades = [
         await asyncio.create_subprocess_exec(
