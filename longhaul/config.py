@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     url: str | None = Field(
         default=None, description="URL of the API that the CLI and clients talk to; default: the local API."
     )
+    event_id_reuse: Literal["reject", "return_first"] = Field(
+        default="reject",
+        description="An event id sent again with another payload: reject answers 409 naming the fields "
+        "that differ (as payment APIs treat a reused idempotency key); return_first answers with the "
+        "first event's runs, as longhaul did before.",
+    )
     dev_temporal_port: int = Field(default=7233, ge=1, le=65535, description="gRPC port of the dev server.")
     dev_ui_port: int = Field(default=8233, ge=1, le=65535, description="Web UI port of the dev server.")
     dev_sqlite_fast: bool = Field(

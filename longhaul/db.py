@@ -102,6 +102,7 @@ def insert_ignoring_duplicates(table: Table, *, is_sqlite: bool) -> Insert:
 
 def all_tables() -> MetaData:
     """Every table of app storage, whichever stores a process imported (what migrations compare with)."""
+    import longhaul.dead_letters
     import longhaul.keys
     import longhaul.order_store
     import longhaul.storage

@@ -119,6 +119,12 @@ class PaymentConfirmed(EventPayload):
     order_id: str = Field(pattern=ORDER_ID_PATTERN)
     charge_id: str = Field(min_length=1, max_length=100)
     amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{3}$",
+        description="ISO 4217 code. The order completes only if amount and currency match its charge; "
+        "a confirmation that does not state it cannot match.",
+    )
 
 
 ORDER_CREATED = EventType(name="order.created", version=1, schema=OrderCreated)

@@ -1,7 +1,10 @@
-"""API keys: one tenant each, stored hashed, shown once, revocable.
+"""API keys: one tenant each, stored hashed, shown once, revocable, with a role.
 
 A key reads ``lh_<id>_<secret>``: the id finds the row, the secret is checked against its SHA-256 in
 constant time. Only the hash is stored, so a copy of the database gives nobody a working key.
+
+A ``tenant`` key acts on its tenant's events and runs only. An ``admin`` key does that for its tenant and
+also acts on what belongs to no tenant: the global schedules, the webhook dead letters.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel
 from sqlalchemy import DateTime, String, select, update
@@ -22,6 +27,23 @@ from longhaul.db import Base, Database, as_utc, utcnow
 PREFIX = "lh_"
 
 
+class Role(StrEnum):
+    TENANT = "tenant"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who an API request acts for: the key's tenant and role."""
+
+    tenant: str
+    role: Role
+
+    @property
+    def admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 
@@ -29,6 +51,7 @@ class ApiKeyRow(Base):
     tenant: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(100))
     secret_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), server_default=Role.TENANT.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -37,6 +60,7 @@ class ApiKey(BaseModel):
     id: str
     tenant: str
     name: str
+    role: Role
     created_at: datetime
     revoked_at: datetime | None
 
@@ -52,10 +76,10 @@ class KeyStore:
     def __init__(self, db: Database, cache_seconds: float = 0) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
-        self._valid: dict[str, tuple[str, float]] = {}  # key hash → (tenant, valid until, monotonic)
+        self._valid: dict[str, tuple[Caller, float]] = {}  # key hash → (caller, valid until, monotonic)
         self._lookup = asyncio.Lock()  # when a busy key's entry expires, one request reads it, not all
 
-    async def create(self, tenant: str, name: str = "") -> tuple[ApiKey, str]:
+    async def create(self, tenant: str, name: str = "", role: Role = Role.TENANT) -> tuple[ApiKey, str]:
         """A new key for ``tenant``; the second item is the key itself, which is never shown again."""
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
         row = ApiKeyRow(
@@ -63,6 +87,7 @@ class KeyStore:
             tenant=tenant,
             name=name,
             secret_hash=_hash(secret),
+            role=role.value,
             created_at=utcnow(),
             revoked_at=None,
         )
@@ -72,21 +97,26 @@ class KeyStore:
 
     async def tenant_of(self, presented: str) -> str | None:
         """The tenant of a valid, unrevoked key; None for anything else."""
+        caller = await self.caller_of(presented)
+        return caller.tenant if caller else None
+
+    async def caller_of(self, presented: str) -> Caller | None:
+        """Tenant and role of a valid, unrevoked key; None for anything else."""
         if not presented.startswith(PREFIX) or presented.count("_") < 2:
             return None
         digest = _hash(presented)
-        if (tenant := self._cached(digest)) is not None:
-            return tenant
+        if (caller := self._cached(digest)) is not None:
+            return caller
         if self.cache_seconds > 0:
             async with self._lookup:
                 return self._cached(digest) or await self._look_up(presented, digest)
         return await self._look_up(presented, digest)
 
-    def _cached(self, digest: str) -> str | None:
+    def _cached(self, digest: str) -> Caller | None:
         cached = self._valid.get(digest)
         return cached[0] if cached is not None and cached[1] > time.monotonic() else None
 
-    async def _look_up(self, presented: str, digest: str) -> str | None:
+    async def _look_up(self, presented: str, digest: str) -> Caller | None:
         key_id, secret = presented[len(PREFIX) :].split("_", 1)
         async with self.db.session() as session:
             row = await session.get(ApiKeyRow, key_id)
@@ -94,9 +124,10 @@ class KeyStore:
             return None
         if not hmac.compare_digest(row.secret_hash, _hash(secret)):
             return None
+        caller = Caller(row.tenant, Role(row.role))
         if self.cache_seconds > 0:
-            self._valid[digest] = (row.tenant, time.monotonic() + self.cache_seconds)
-        return row.tenant
+            self._valid[digest] = (caller, time.monotonic() + self.cache_seconds)
+        return caller
 
     async def revoke(self, key_id: str) -> bool:
         self._valid.clear()  # this process stops accepting it at once; others within cache_seconds
@@ -121,6 +152,7 @@ def _key(row: ApiKeyRow) -> ApiKey:
         id=row.id,
         tenant=row.tenant,
         name=row.name,
+        role=Role(row.role),
         created_at=as_utc(row.created_at) or row.created_at,
         revoked_at=as_utc(row.revoked_at),
     )

@@ -310,6 +310,14 @@ class RunStore:
                 ]
             return _record(row, tags, lines, steps)
 
+    async def get_many(self, run_ids: Sequence[str]) -> builtins.list[RunRecord]:
+        """The runs among ``run_ids`` that exist, without tags, logs or steps (one query)."""
+        if not run_ids:
+            return []
+        async with self._sessions() as session:
+            rows = await session.scalars(select(RunRow).where(RunRow.id.in_(run_ids)))
+            return [_record(row, []) for row in rows]
+
     async def list(self, where: RunFilter, *, limit: int = 50, cursor: str | None = None) -> RunPage:
         """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""
         statement = select(RunRow).where(RunRow.tenant == where.tenant)

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 SIGNATURE_HEADER = "Provider-Signature"
 TOLERANCE_SECONDS = 300
+# What a well-formed header carries: a Unix time of at most 12 digits, a 64-digit hex SHA-256.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class BadSignatureError(ValueError):
@@ -26,12 +30,13 @@ def verify(secret: str, header: str | None, body: bytes, *, now: float | None = 
     """Raise BadSignatureError unless ``header`` signs ``body`` with ``secret`` within the tolerance."""
     if not header:
         raise BadSignatureError(f"missing {SIGNATURE_HEADER} header")
-    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    timestamp = fields.get("t", "")
-    if not timestamp.isdigit() or "v1" not in fields:
+    fields = dict(part.strip().split("=", 1) for part in header.split(",") if "=" in part)
+    timestamp, digest = fields.get("t", ""), fields.get("v1", "")
+    # Checked by shape before any conversion: a hostile header (a 5,000-digit time) is a 401, not a 500.
+    if not _TIMESTAMP.fullmatch(timestamp) or not _DIGEST.fullmatch(digest):
         raise BadSignatureError(f"malformed {SIGNATURE_HEADER} header")
     if abs((now if now is not None else time.time()) - int(timestamp)) > TOLERANCE_SECONDS:
         raise BadSignatureError("signature timestamp outside the tolerance (replayed or clock skew)")
     expected = sign(secret, int(timestamp), body).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, fields["v1"]):
+    if not hmac.compare_digest(expected, digest):
         raise BadSignatureError("signature does not match")

@@ -25,11 +25,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from longhaul.codec import CodecError
 from longhaul.config import Settings, load_settings
 from longhaul.db import Database
-from longhaul.events import PAYMENT_CONFIRMED
-from longhaul.keys import KeyStore
+from longhaul.dead_letters import DeadLetterPage, DeadLetters, DeadLetterStatus
+from longhaul.keys import Caller, KeyStore
 from longhaul.migrations import prepare
 from longhaul.models import (
-    DEFAULT_TENANT,
     BatchAccepted,
     EventAccepted,
     RunPage,
@@ -41,7 +40,9 @@ from longhaul.storage import InvalidCursorError, RunFilter, RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, is_unavailable, payload_codec
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
+from starters import payment_webhook as payment_webhook_
 from starters import schedules
+from starters.payment_webhook import WebhookOutcome
 from starters.schedules import ScheduleInfo
 from starters.service import (
     MAX_BATCH,
@@ -128,8 +129,8 @@ class Health(BaseModel):
     temporal: str
 
 
-async def current_tenant(request: Request) -> str:
-    """The caller's tenant, from its API key (``Authorization: Bearer <key>`` or ``X-API-Key``)."""
+async def current_caller(request: Request) -> Caller:
+    """Who the request acts for, from its API key (``Authorization: Bearer <key>`` or ``X-API-Key``)."""
     header = request.headers.get("authorization", "")
     presented = (
         header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
@@ -140,12 +141,27 @@ async def current_tenant(request: Request) -> str:
             detail="an API key is required: Authorization: Bearer <key> (longhaul keys create --tenant T)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    tenant: str | None = await request.app.state.keys.tenant_of(presented)
-    if tenant is None:
+    caller: Caller | None = await request.app.state.keys.caller_of(presented)
+    if caller is None:
         raise HTTPException(
             status_code=401, detail="invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    return tenant
+    return caller
+
+
+async def current_tenant(caller: Annotated[Caller, Depends(current_caller)]) -> str:
+    return caller.tenant
+
+
+async def current_admin(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    """An admin key: what belongs to no tenant (global schedules, webhook dead letters) is theirs alone."""
+    if not caller.admin:
+        raise HTTPException(
+            status_code=403,
+            detail="this needs an admin key (longhaul keys create --tenant T --role admin); "
+            f"this key acts for tenant {caller.tenant} only",
+        )
+    return caller
 
 
 class IngestLimiter:
@@ -177,7 +193,23 @@ def _limit_ingest(request: Request, tenant: str, count: int) -> None:
         )
 
 
+async def json_body(request: Request) -> None:
+    """Bodies are JSON: another declared Content-Type is a 415 naming the expected one (no header at all
+    is read as JSON, as ``curl --data`` users expect)."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise HTTPException(
+            status_code=415, detail=f"Content-Type must be application/json, not '{media or 'empty'}'"
+        )
+
+
+JSON_BODY = [Depends(json_body)]
 Tenant = Annotated[str, Depends(current_tenant)]
+CallerOf = Annotated[Caller, Depends(current_caller)]
+Admin = Annotated[Caller, Depends(current_admin)]
 RUN_PATH = "/api/runs/{run_id}"
 
 
@@ -208,6 +240,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             log.warning("could not check search attributes yet: %s", error)
         app.state.store = store
         app.state.keys = KeyStore(db, cache_seconds=settings.api_key_cache_seconds)
+        app.state.dead_letters = DeadLetters(db)
         app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
         app.state.client = client
         app.state.service = RunService(client, store, settings, catalog)
@@ -268,7 +301,13 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             for name, event in sorted(catalog.events.items())
         ]
 
-    @app.post("/api/events/{name}", status_code=202, response_model=EventAccepted, responses=_ERRORS)
+    @app.post(
+        "/api/events/{name}",
+        status_code=202,
+        response_model=EventAccepted,
+        responses=_ERRORS,
+        dependencies=JSON_BODY,
+    )
     async def send_event(
         name: str, envelope: EventEnvelope, request: Request, service: Service, tenant: Tenant
     ) -> Any:
@@ -277,48 +316,77 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         _limit_ingest(request, tenant, 1)
         return _accepted(request, await service.send(name, envelope, tenant=tenant))
 
-    @app.post("/api/events", status_code=202, response_model=BatchAccepted, responses=_ERRORS)
+    @app.post(
+        "/api/events",
+        status_code=202,
+        response_model=BatchAccepted,
+        responses=_ERRORS,
+        dependencies=JSON_BODY,
+    )
     async def send_events(batch: BatchRequest, request: Request, service: Service, tenant: Tenant) -> Any:
         """Send up to 100 events at once. All are validated before any is recorded."""
         _limit_ingest(request, tenant, len(batch.events))
         results = await service.send_batch(batch.events, tenant=tenant)
         return BatchAccepted(results=[_accepted(request, accepted) for accepted in results])
 
-    @app.post("/api/webhooks/payments", responses={401: {"description": "Bad or missing signature"}})
-    async def payment_webhook(request: Request, service: Service) -> dict[str, Any]:
-        """The payment provider's signed webhook. ``charge.succeeded`` becomes the event
-        ``payment.confirmed`` (id: the provider's event id, so a redelivery is a duplicate)."""
+    @app.post(
+        "/api/webhooks/payments",
+        response_model=WebhookOutcome,
+        response_model_exclude_none=True,
+        responses={401: {"description": "Bad or missing signature"}, 503: _ERRORS[503]},
+    )
+    async def payment_webhook(request: Request, service: Service) -> WebhookOutcome:
+        """The payment provider's signed webhook: ``charge.succeeded`` becomes ``payment.confirmed``.
+        A signed webhook that cannot be processed is acknowledged and kept as a dead letter."""
         body = await request.body()
         try:
             verify(settings.payments_webhook_secret, request.headers.get(SIGNATURE_HEADER), body)
         except BadSignatureError as error:
             raise HTTPException(status_code=401, detail=str(error)) from error
         try:
-            event = json.loads(body)
-            kind, data = event["type"], event["data"]
-        except (ValueError, KeyError, TypeError) as error:
-            raise HTTPException(status_code=400, detail="not a provider event") from error
-        if kind != "charge.succeeded":
-            return {"received": True, "ignored": f"{kind} is not handled"}
-        payload = {
-            "order_id": data.get("order_id"),
-            "charge_id": data.get("charge_id"),
-            "amount": data.get("amount"),
-        }
-        metadata = data.get("metadata")
-        # The charge's metadata names the order's tenant (set by the charge activity; signed with the rest).
-        tenant = metadata.get("tenant") if isinstance(metadata, dict) else None
-        try:
-            accepted = await service.send(
-                PAYMENT_CONFIRMED.name,
-                EventEnvelope(id=str(event.get("id")), payload=payload),
-                tenant=tenant if isinstance(tenant, str) and tenant else DEFAULT_TENANT,
+            return await payment_webhook_.deliver(service, body)
+        except payment_webhook_.UnprocessableWebhookError as error:
+            letters: DeadLetters = request.app.state.dead_letters
+            letter = await letters.record(
+                payment_webhook_.SOURCE, payment_webhook_.event_id_of(body), body, str(error)
             )
-        except NotFoundError as error:  # the order finished meanwhile (e.g. cancelled): nothing to confirm
-            return {"received": True, "ignored": str(error)}
-        return {"received": True, "runs": [d.run.id for d in accepted.deliveries]}
+            log.warning("webhook dead-lettered as %s: %s", letter.id, error)
+            return WebhookOutcome(dead_letter=letter.id, reason=letter.reason)
 
-    @app.post("/codec/{operation}", response_model=CodecPayloads)
+    @app.get("/api/webhooks/dead-letters", response_model=DeadLetterPage, responses=_ADMIN_ERRORS)
+    async def list_dead_letters(
+        request: Request, admin: Admin, status: DeadLetterStatus | None = DeadLetterStatus.DEAD
+    ) -> DeadLetterPage:
+        """Signed webhooks that could not be processed, newest first (admin keys: they belong to no
+        tenant)."""
+        letters: DeadLetters = request.app.state.dead_letters
+        return DeadLetterPage(dead_letters=await letters.list(status))
+
+    @app.post(
+        "/api/webhooks/dead-letters/{letter_id}/redeliver",
+        response_model=WebhookOutcome,
+        response_model_exclude_none=True,
+        responses=_ADMIN_ERRORS,
+    )
+    async def redeliver_dead_letter(
+        letter_id: str, request: Request, service: Service, admin: Admin
+    ) -> WebhookOutcome:
+        """Process a dead letter's webhook again, as received (its signature was checked then). If it
+        still cannot be processed it stays dead, with the new reason; the answer says so."""
+        letters: DeadLetters = request.app.state.dead_letters
+        letter = await letters.get(letter_id)
+        if letter is None:
+            raise NotFoundError(f"no dead letter '{letter_id}'")
+        body = letter.body.encode()
+        try:
+            outcome = await payment_webhook_.deliver(service, body)
+        except payment_webhook_.UnprocessableWebhookError as error:
+            letter = await letters.record(letter.source, letter.event_id, body, str(error))
+            return WebhookOutcome(received=False, dead_letter=letter.id, reason=letter.reason)
+        await letters.resolve(letter_id)
+        return outcome
+
+    @app.post("/codec/{operation}", response_model=CodecPayloads, dependencies=JSON_BODY)
     async def codec(
         operation: Literal["encode", "decode"], body: CodecPayloads, tenant: Tenant
     ) -> CodecPayloads:
@@ -326,7 +394,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         decrypted payloads to an operator holding an API key."""
         if payload_codec_ is None:
             raise HTTPException(status_code=404, detail="payload encryption is off (LONGHAUL_PAYLOAD_KEYS)")
-        payloads = [p.to_proto() for p in body.payloads]
+        try:
+            payloads = [p.to_proto() for p in body.payloads]
+        except ValueError as error:  # binascii.Error included
+            raise HTTPException(status_code=400, detail=f"payloads are not base64: {error}") from error
         try:
             done = await (
                 payload_codec_.encode(payloads) if operation == "encode" else payload_codec_.decode(payloads)
@@ -336,32 +407,38 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         return CodecPayloads(payloads=[CodecPayload.from_proto(p) for p in done])
 
     @app.get("/api/schedules", response_model=list[ScheduleInfo])
-    async def list_schedules(request: Request, tenant: Tenant) -> list[ScheduleInfo]:
-        """longhaul's schedules (declared in code, synced to Temporal) with their next run times."""
-        return await schedules.describe_all(request.app.state.client)
+    async def list_schedules(request: Request, caller: CallerOf) -> list[ScheduleInfo]:
+        """longhaul's schedules (declared in code, synced to Temporal) with their next run times. They
+        are global, so only admin keys see them; a tenant key sees none."""
+        return await schedules.describe_all(request.app.state.client) if caller.admin else []
 
-    @app.post("/api/schedules/{schedule}/backfill", status_code=202, responses=_ERRORS)
+    @app.post(
+        "/api/schedules/{schedule}/backfill",
+        status_code=202,
+        responses=_ADMIN_ERRORS,
+        dependencies=JSON_BODY,
+    )
     async def backfill_schedule(
-        schedule: str, window: Backfill, request: Request, tenant: Tenant
+        schedule: str, window: Backfill, request: Request, admin: Admin
     ) -> dict[str, str]:
-        """Run the actions the schedule would have taken between ``start`` and ``end``."""
+        """Run the actions the schedule would have taken between ``start`` and ``end`` (admin keys)."""
         if window.end <= window.start:
             raise RequestValidationError(
                 [{"type": "value_error", "loc": ["body", "end"], "msg": "must be after start"}]
             )
-        await _schedule_call(
-            schedule, schedules.backfill(request.app.state.client, schedule, window.start, window.end)
-        )
-        return {"schedule": schedule, "done": "backfill"}
+        sid = schedules.schedule_id(schedule)
+        await _schedule_call(sid, schedules.backfill(request.app.state.client, sid, window.start, window.end))
+        return {"schedule": sid, "done": "backfill"}
 
-    @app.post("/api/schedules/{schedule}/{action}", status_code=202, responses=_ERRORS)
+    @app.post("/api/schedules/{schedule}/{action}", status_code=202, responses=_ADMIN_ERRORS)
     async def act_on_schedule(
-        schedule: str, action: Literal["pause", "unpause", "trigger"], request: Request, tenant: Tenant
+        schedule: str, action: Literal["pause", "unpause", "trigger"], request: Request, admin: Admin
     ) -> dict[str, str]:
-        """Pause, unpause or trigger (run now; the overlap policy still applies) a schedule."""
-        client = request.app.state.client
-        await _schedule_call(schedule, _SCHEDULE_ACTIONS[action](client, schedule))
-        return {"schedule": schedule, "done": action}
+        """Pause, unpause or trigger (run now; the overlap policy still applies) a schedule (admin keys).
+        ``schedule`` is its id as listed (``longhaul.reconcile-runs``)."""
+        sid = schedules.schedule_id(schedule)
+        await _schedule_call(sid, _SCHEDULE_ACTIONS[action](request.app.state.client, sid))
+        return {"schedule": sid, "done": action}
 
     @app.get("/api/runs", response_model=RunPage, responses=_ERRORS)
     async def list_runs(
@@ -407,7 +484,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         return await service.cancel(run_id, tenant=tenant)
 
     @app.post(
-        "/api/runs/{run_id}/signals/{signal}", status_code=202, response_model=RunRef, responses=_ERRORS
+        "/api/runs/{run_id}/signals/{signal}",
+        status_code=202,
+        response_model=RunRef,
+        responses=_ERRORS,
+        dependencies=JSON_BODY,
     )
     async def signal_run(
         run_id: str, signal: str, envelope: EventEnvelope, request: Request, service: Service, tenant: Tenant
@@ -427,10 +508,19 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON"},
     404: {"description": "Unknown event, run or signal"},
-    409: {"description": "The run's status does not allow this"},
+    409: {
+        "description": "The run's status does not allow this, or an event id was reused with another payload"
+    },
     413: {"description": "Body larger than LONGHAUL_MAX_BODY_BYTES"},
+    415: {"description": "The body is not declared as JSON (Content-Type)"},
     422: {"description": "Invalid input; each error names its field path (loc)"},
     503: {"description": "Temporal is unavailable; retry after Retry-After seconds"},
+}
+
+
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    403: {"description": "The key is not an admin key"},
 }
 
 
@@ -471,10 +561,18 @@ async def _run_events(request: Request, store: RunStore, run_id: str, tenant: st
         await asyncio.sleep(STREAM_POLL_SECONDS)
 
 
+class ErrorJSON(JSONResponse):
+    """Refusals echo what the caller sent (names, field paths): rendered ASCII-escaped, so that text JSON
+    allows but UTF-8 cannot encode (a lone surrogate) still makes a readable 4xx instead of a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     def handler(status: int, headers: dict[str, str] | None = None) -> Callable[..., Awaitable[JSONResponse]]:
         async def handle(request: Request, error: Exception) -> JSONResponse:
-            return JSONResponse(status_code=status, content={"detail": str(error)}, headers=headers)
+            return ErrorJSON(status_code=status, content={"detail": str(error)}, headers=headers)
 
         return handle
 
@@ -486,22 +584,22 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidInputError)
     async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResponse:
-        return JSONResponse(
+        return ErrorJSON(
             status_code=422, content={"detail": [{**e, "loc": ["body", *e["loc"]]} for e in error.errors]}
         )
 
     @app.exception_handler(InvalidCursorError)
     async def _invalid_cursor(request: Request, error: InvalidCursorError) -> JSONResponse:
         detail = [{"type": "value_error", "loc": ["query", "cursor"], "msg": str(error)}]
-        return JSONResponse(status_code=422, content={"detail": detail})
+        return ErrorJSON(status_code=422, content={"detail": detail})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = error.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return JSONResponse(status_code=400, content={"detail": "malformed JSON body"})
+            return ErrorJSON(status_code=400, content={"detail": "malformed JSON body"})
         detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
-        return JSONResponse(status_code=422, content={"detail": detail})
+        return ErrorJSON(status_code=422, content={"detail": detail})
 
 
 Scope = MutableMapping[str, Any]

@@ -29,7 +29,7 @@ from rich.table import Table
 from temporalio.client import Client as TemporalClient
 
 from longhaul.config import Settings, load_settings
-from longhaul.keys import KeyStore
+from longhaul.keys import KeyStore, Role
 from longhaul.logs import configure_logging
 from longhaul.models import RunRecord, RunStatus
 from starters.client import Client, LonghaulError
@@ -134,33 +134,39 @@ def payments(
         str | None,
         typer.Option(help="Where confirmations are sent (default: the API's /api/webhooks/payments)."),
     ] = None,
+    data_dir: DataDir = None,
 ) -> None:
-    """Run the local payment provider (for development and tests; state is kept in memory)."""
+    """Run the local payment provider (for development and tests). Its charges, idempotency keys and
+    ledger are kept in <data dir>/payments.db, so a restart forgets nothing."""
     import uvicorn
 
     from providers.payments import create_provider
 
-    settings = _settings()
+    settings = _settings(data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_provider(
         secret=settings.payments_webhook_secret,
         webhook_url=webhook_url or f"{settings.api_url}/api/webhooks/payments",
+        database=(settings.data_dir / "payments.db").resolve(),
     )
     uvicorn.run(app, host=host, port=port or settings.dev_payments_port, log_config=None, access_log=False)
 
 
 @orders_app.command("seed")
-def orders_seed() -> None:
-    """Add the demo products (sku-book, sku-mug, sku-tee) to the default tenant, if missing."""
-    added = asyncio.run(_seed(_settings()))
-    typer.echo(f"{added} demo products added")
+def orders_seed(
+    tenant: Annotated[str, typer.Option(help="The tenant whose catalog gets them.")] = "default",
+) -> None:
+    """Add the demo products (sku-book, sku-mug, sku-tee) to a tenant, if missing. ``longhaul dev`` seeds
+    the default tenant only: a tenant of your own needs this before its orders find any stock."""
+    added = asyncio.run(_seed(_settings(), tenant))
+    typer.echo(f"{added} demo products added for tenant {tenant}")
 
 
-async def _seed(settings: Settings) -> int:
-    from longhaul.models import DEFAULT_TENANT
+async def _seed(settings: Settings, tenant: str) -> int:
     from longhaul.order_store import seed_demo_products
 
     async with _database(settings) as db:
-        return await seed_demo_products(db, DEFAULT_TENANT)
+        return await seed_demo_products(db, tenant)
 
 
 @asynccontextmanager
@@ -258,12 +264,16 @@ def schedules_backfill(
 def keys_create(
     tenant: Annotated[str, typer.Option(help="The tenant the key acts for.")],
     name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    role: Annotated[
+        Role, typer.Option(help="admin: also acts on what belongs to no tenant (global schedules).")
+    ] = Role.TENANT,
 ) -> None:
     """Create an API key. It is printed once and stored only as a hash: keep it."""
-    key, secret = asyncio.run(_keys(lambda keys: keys.create(tenant, name)))
+    key, secret = asyncio.run(_keys(lambda keys: keys.create(tenant, name, role)))
     typer.echo(secret)
     typer.echo(
-        f"key {key.id} for tenant {key.tenant} (shown once; revoke with: longhaul keys revoke {key.id})",
+        f"{key.role} key {key.id} for tenant {key.tenant} "
+        f"(shown once; revoke with: longhaul keys revoke {key.id})",
         err=True,
     )
 
@@ -273,7 +283,7 @@ def keys_list(tenant: Annotated[str | None, typer.Option()] = None) -> None:
     """List keys (ids, tenants, names; never the keys themselves)."""
     for key in asyncio.run(_keys(lambda keys: keys.list(tenant))):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        typer.echo(f"{key.id}  {key.tenant}  {state}  {key.name}")
+        typer.echo(f"{key.id}  {key.tenant}  {key.role}  {state}  {key.name}")
 
 
 @keys_app.command("revoke")

@@ -31,7 +31,7 @@ from temporalio.client import Client
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
-from longhaul.keys import KeyStore
+from longhaul.keys import Caller, KeyStore, Role
 from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
 from longhaul.order_store import seed_demo_products
@@ -222,12 +222,14 @@ class DevStack:
         await self._wait(api, f"HTTP API at {s.api_url}", lambda: _http_ok(f"{s.api_url}/health"))
 
     async def _ensure_dev_key(self, keys: KeyStore) -> None:
-        """A key for the default tenant, kept in <data dir>/api-key (mode 0600) for the local CLI."""
+        """An admin key of the default tenant (the developer is the operator here too), kept in
+        <data dir>/api-key (mode 0600) for the local CLI."""
         path = self.settings.dev_key_file
-        if path.is_file() and await keys.tenant_of(path.read_text().strip()) == DEFAULT_TENANT:
+        wanted = Caller(DEFAULT_TENANT, Role.ADMIN)
+        if path.is_file() and await keys.caller_of(path.read_text().strip()) == wanted:
             self.api_key = path.read_text().strip()
             return
-        _, self.api_key = await keys.create(DEFAULT_TENANT, "longhaul dev")
+        _, self.api_key = await keys.create(DEFAULT_TENANT, "longhaul dev", Role.ADMIN)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(self.api_key + "\n")
@@ -318,7 +320,7 @@ def _print_banner(stack: DevStack) -> None:
         f"  Temporal     {stack.temporal_address}  namespace {s.namespace}, task queue {s.task_queue}",
         f"  Payments     {stack.payments_url}"
         + ("  (local provider; faults: POST /admin/faults)" if stack.local_payments else ""),
-        f"  API key      {stack.api_key}  (tenant {DEFAULT_TENANT}; in {s.dev_key_file})",
+        f"  API key      {stack.api_key}  (tenant {DEFAULT_TENANT}, admin; in {s.dev_key_file})",
         f"  Data         {s.data_dir.resolve()}",
         "Press Ctrl-C to stop.",
     ]

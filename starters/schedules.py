@@ -1,28 +1,34 @@
 """Make the server's schedules match the ones declared in code, and act on them.
 
 longhaul owns the schedules whose id starts with ``longhaul.``; others on the namespace are left alone.
-Each carries the fingerprint of its declaration in its memo: sync creates what is missing, replaces what
-changed (delete, then create: a schedule's memo cannot be updated), deletes what the code no longer
-declares, and touches nothing else — running it twice changes nothing. A pause or unpause made by an
-operator therefore lasts until the declaration itself changes.
+That id, as listed, is the one every command and endpoint takes (the short ``reconcile-runs`` is accepted
+too). Each schedule carries the fingerprint of its declaration in its action's memo: sync creates what is
+missing, updates what changed in place (so its recent runs and history stay), deletes what the code no
+longer declares, and touches nothing else — running it twice changes nothing. A pause or unpause made by
+an operator survives an update, unless the declaration's own ``paused`` changed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
+from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleBackfill,
+    ScheduleDescription,
     ScheduleIntervalSpec,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -34,15 +40,17 @@ from workflows.schedules import ScheduleDecl
 PREFIX = "longhaul."
 FINGERPRINT = "longhaul_fingerprint"
 SPEC = "longhaul_spec"
+DECLARED_PAUSED = "longhaul_paused"
 
 
-def schedule_id(decl_id: str) -> str:
-    return PREFIX + decl_id
+def schedule_id(given: str) -> str:
+    """The schedule's id on the server (``longhaul.reconcile-runs``), from that id or the declared one."""
+    return given if given.startswith(PREFIX) else PREFIX + given
 
 
 @dataclass(frozen=True)
 class Change:
-    action: Literal["create", "replace", "delete", "unchanged"]
+    action: Literal["create", "update", "delete", "unchanged"]
     id: str
 
     def __str__(self) -> str:
@@ -59,7 +67,7 @@ class ScheduleInfo(BaseModel):
     recent_runs: list[datetime]
 
 
-def _schedule(decl: ScheduleDecl, settings: Settings) -> Schedule:
+def _schedule(decl: ScheduleDecl, settings: Settings, state: ScheduleState | None = None) -> Schedule:
     event = f"schedule:{decl.id}"
     return Schedule(
         action=ScheduleActionStartWorkflow(
@@ -71,6 +79,8 @@ def _schedule(decl: ScheduleDecl, settings: Settings) -> Schedule:
                 [SearchAttributePair(TENANT, DEFAULT_TENANT), SearchAttributePair(EVENT, event)]
             ),
             static_summary=f"{event} → {decl.workflow_name}",
+            # The action's memo, unlike the schedule's, can be updated: it holds what sync compares.
+            memo={FINGERPRINT: decl.fingerprint(), SPEC: _spec_text(decl), DECLARED_PAUSED: decl.paused},
         ),
         spec=ScheduleSpec(
             cron_expressions=[decl.cron] if decl.cron else [],
@@ -79,7 +89,7 @@ def _schedule(decl: ScheduleDecl, settings: Settings) -> Schedule:
             jitter=decl.jitter,
         ),
         policy=SchedulePolicy(overlap=decl.overlap, catchup_window=decl.catchup_window),
-        state=ScheduleState(paused=decl.paused, note=decl.note or None),
+        state=state or ScheduleState(paused=decl.paused, note=decl.note or None),
     )
 
 
@@ -87,12 +97,23 @@ def _spec_text(decl: ScheduleDecl) -> str:
     return f"cron {decl.cron} ({decl.timezone})" if decl.cron else f"every {decl.every}"
 
 
-async def _existing(client: Client) -> dict[str, str | None]:
-    """longhaul's schedules on the server, with their fingerprints."""
-    found: dict[str, str | None] = {}
+async def _declared(client: Client, description: ScheduleDescription) -> dict[str, Any]:
+    """What sync recorded of the declaration: the action's memo (or, for a schedule synced by a release
+    that replaced schedules instead of updating them, the schedule's own memo)."""
+    action = description.schedule.action
+    raw = action.memo if isinstance(action, ScheduleActionStartWorkflow) and action.memo else {}
+    payloads = {k: v for k, v in raw.items() if isinstance(v, Payload)}
+    values = dict(zip(payloads, await client.data_converter.decode(list(payloads.values())), strict=True))
+    return values if FINGERPRINT in values else dict(await description.memo())
+
+
+async def _existing(client: Client) -> dict[str, dict[str, Any]]:
+    """longhaul's schedules on the server, with what sync recorded of their declarations."""
+    found: dict[str, dict[str, Any]] = {}
     async for listed in await client.list_schedules():
         if listed.id.startswith(PREFIX):
-            found[listed.id] = await listed.memo_value(FINGERPRINT, None)
+            description = await client.get_schedule_handle(listed.id).describe()
+            found[listed.id] = await _declared(client, description)
     return found
 
 
@@ -104,8 +125,8 @@ async def plan(client: Client, decls: list[ScheduleDecl]) -> list[Change]:
         sid = schedule_id(decl.id)
         if sid not in existing:
             changes.append(Change("create", sid))
-        elif existing[sid] != decl.fingerprint():
-            changes.append(Change("replace", sid))
+        elif existing[sid].get(FINGERPRINT) != decl.fingerprint():
+            changes.append(Change("update", sid))
         else:
             changes.append(Change("unchanged", sid))
     declared_ids = {schedule_id(d.id) for d in decls}
@@ -122,13 +143,29 @@ async def sync(
         return changes
     by_id = {schedule_id(d.id): d for d in decls}
     for change in changes:
-        if change.action in ("replace", "delete"):
-            await client.get_schedule_handle(change.id).delete()
-        if change.action in ("create", "replace"):
-            decl = by_id[change.id]
-            memo = {FINGERPRINT: decl.fingerprint(), SPEC: _spec_text(decl)}
-            await client.create_schedule(change.id, _schedule(decl, settings), memo=memo)
+        handle = client.get_schedule_handle(change.id)
+        if change.action == "delete":
+            await handle.delete()
+        elif change.action == "create":
+            await client.create_schedule(change.id, _schedule(by_id[change.id], settings))
+        elif change.action == "update":
+            await handle.update(await _updater(client, by_id[change.id], settings))
     return changes
+
+
+async def _updater(
+    client: Client, decl: ScheduleDecl, settings: Settings
+) -> Callable[[ScheduleUpdateInput], Awaitable[ScheduleUpdate]]:
+    async def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        """The declared schedule, keeping an operator's pause or unpause (and its note) unless the
+        declaration's own ``paused`` changed."""
+        state = current.description.schedule.state
+        declared_paused = (await _declared(client, current.description)).get(DECLARED_PAUSED)
+        if declared_paused is not None and declared_paused != decl.paused:
+            state = ScheduleState(paused=decl.paused, note=decl.note or None)
+        return ScheduleUpdate(schedule=_schedule(decl, settings, state))
+
+    return update
 
 
 async def describe_all(client: Client) -> list[ScheduleInfo]:
@@ -139,7 +176,9 @@ async def describe_all(client: Client) -> list[ScheduleInfo]:
         schedule, info = description.schedule, description.info
         action = schedule.action
         # The server turns cron strings into calendars; show what was declared.
-        shown = await description.memo_value(SPEC, "") or f"{len(schedule.spec.calendars)} calendar(s)"
+        shown = (await _declared(client, description)).get(
+            SPEC
+        ) or f"{len(schedule.spec.calendars)} calendar(s)"
         infos.append(
             ScheduleInfo(
                 id=sid,
@@ -154,21 +193,21 @@ async def describe_all(client: Client) -> list[ScheduleInfo]:
     return infos
 
 
-async def pause(client: Client, decl_id: str, note: str) -> None:
-    await client.get_schedule_handle(schedule_id(decl_id)).pause(note=note)
+async def pause(client: Client, schedule: str, note: str) -> None:
+    await client.get_schedule_handle(schedule_id(schedule)).pause(note=note)
 
 
-async def unpause(client: Client, decl_id: str, note: str) -> None:
-    await client.get_schedule_handle(schedule_id(decl_id)).unpause(note=note)
+async def unpause(client: Client, schedule: str, note: str) -> None:
+    await client.get_schedule_handle(schedule_id(schedule)).unpause(note=note)
 
 
-async def trigger(client: Client, decl_id: str) -> None:
+async def trigger(client: Client, schedule: str) -> None:
     """Run now (the overlap policy still applies: a running cleanup is not doubled)."""
-    await client.get_schedule_handle(schedule_id(decl_id)).trigger()
+    await client.get_schedule_handle(schedule_id(schedule)).trigger()
 
 
-async def backfill(client: Client, decl_id: str, start: datetime, end: datetime) -> None:
+async def backfill(client: Client, schedule: str, start: datetime, end: datetime) -> None:
     """Run the actions the schedule would have taken between ``start`` and ``end``."""
-    await client.get_schedule_handle(schedule_id(decl_id)).backfill(
+    await client.get_schedule_handle(schedule_id(schedule)).backfill(
         ScheduleBackfill(start_at=start, end_at=end)
     )

@@ -13,9 +13,9 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.common import (
     Priority,
@@ -31,6 +31,7 @@ from longhaul.config import Settings
 from longhaul.models import REPLAYABLE_STATUSES, RunRecord, RunStatus, RunUpdate, run_id_for
 from longhaul.storage import RunStore
 from longhaul.temporal import BUSINESS_KEY, EVENT, RUN_ID, TENANT, is_unavailable, signal_once
+from longhaul.text import StoredText, check_json
 from workflows.catalog import (
     CATALOG,
     Catalog,
@@ -61,6 +62,27 @@ class ConflictError(RuntimeError):
     """The run is not in a state that allows this (e.g. cancelling a completed run)."""
 
 
+class IdempotencyConflictError(ConflictError):
+    """An event id sent again with another payload: like a payment API's reused idempotency key, it is
+    refused rather than answered with the first run, which did something else."""
+
+    def __init__(self, event_id: str, run: RunRecord, payload: dict[str, Any]) -> None:
+        first = run.input if isinstance(run.input, dict) else {}
+        fields = sorted(k for k in first.keys() | payload.keys() if first.get(k) != payload.get(k))
+        super().__init__(
+            f"event id '{event_id}' was sent before with another payload (differs in: "
+            f"{', '.join(fields)}; first run {run.id}): send the same payload to get that run, "
+            "or a new id for a new event"
+        )
+
+
+def check_reuse(run: RunRecord, event_name: str, event_id: str, payload: dict[str, Any]) -> None:
+    """Raise IdempotencyConflictError if ``run`` was started by this very event id with another payload.
+    (A once-per-key run reached by a *different* event id is the subscription's dedupe, not a reuse.)"""
+    if run.event == event_name and run.event_id == event_id and run.input != payload:
+        raise IdempotencyConflictError(event_id, run, payload)
+
+
 class InvalidInputError(ValueError):
     """Input that fails validation; ``errors`` locate each problem (``loc``) and say what it is (``msg``)."""
 
@@ -89,16 +111,18 @@ class EventEnvelope(BaseModel):
         pattern=ID_PATTERN,
         description="Event id or idempotency key; sending the same id again returns the same runs.",
     )
-    payload: dict[str, Any] = Field(default_factory=dict, description="The event's data (its schema).")
-    tags: list[str] = Field(
+    payload: Annotated[dict[str, Any], AfterValidator(check_json)] = Field(
+        default_factory=dict, description="The event's data (its schema)."
+    )
+    tags: list[Annotated[StoredText, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list,
         max_length=10,
-        description="Labels copied to every run of the event, to filter runs by.",
+        description="Labels copied to every run of the event, to filter runs by (1 to 100 characters each).",
     )
 
 
 class BatchItem(EventEnvelope):
-    name: str = Field(min_length=1, max_length=100, description="The event's name.")
+    name: StoredText = Field(min_length=1, max_length=100, description="The event's name.")
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,13 @@ class Accepted:
 def workflow_id_for(workflow: str, tenant: str, instance: str) -> str:
     """Stable, readable workflow id: the same event id (or key) always maps to the same workflow."""
     return f"{workflow}/{tenant}/{instance}"
+
+
+def _instance(sub: Subscription, event_id: str, payload: BaseModel) -> str:
+    """What names a run within its workflow and tenant: the business key for a once-per-key
+    subscription, else the event id."""
+    key = business_key(sub, payload)
+    return key if sub.once_per_key and key is not None else event_id
 
 
 def _unavailable(error: BaseException) -> TemporalUnavailableError:
@@ -167,10 +198,29 @@ class RunService:
                 errors.extend(error.errors)
         if errors:
             raise InvalidInputError(errors)
+        await self._check_batch_reuse(items, payloads, tenant)
         return [
             await self._dispatch(item.name, item, payload, tenant)
             for item, payload in zip(items, payloads, strict=True)
         ]
+
+    async def _check_batch_reuse(
+        self, items: list[BatchItem], payloads: list[BaseModel], tenant: str
+    ) -> None:
+        """Refuse a batch in which an event id is reused with another payload before any of it starts."""
+        if self.settings.event_id_reuse != "reject":
+            return
+        expected: dict[str, tuple[BatchItem, dict[str, Any]]] = {}
+        for item, payload in zip(items, payloads, strict=True):
+            if item.id is None:
+                continue
+            for sub in self.catalog.subscribers(item.name):
+                workflow_id = workflow_id_for(sub.workflow_name, tenant, _instance(sub, item.id, payload))
+                expected[run_id_for(workflow_id)] = (item, payload.model_dump(mode="json"))
+        for run in await self.store.get_many(list(expected)):
+            item, dumped = expected[run.id]
+            assert item.id is not None
+            check_reuse(run, item.name, item.id, dumped)
 
     async def _dispatch(
         self, event_name: str, envelope: EventEnvelope, payload: BaseModel, tenant: str
@@ -202,10 +252,9 @@ class RunService:
         or the business key for a once-per-key subscription (a replay passes its own)."""
         name = sub.workflow_name
         key = business_key(sub, payload)
-        if instance is None:
-            instance = key if sub.once_per_key and key is not None else event_id
-        workflow_id = workflow_id_for(name, tenant, instance)
+        workflow_id = workflow_id_for(name, tenant, instance or _instance(sub, event_id, payload))
         run_id = run_id_for(workflow_id)
+        dumped = payload.model_dump(mode="json")
         record, created = await self.store.create_queued(
             run_id=run_id,
             tenant=tenant,
@@ -213,11 +262,13 @@ class RunService:
             workflow_id=workflow_id,
             event=event_name,
             event_id=event_id,
-            input=payload.model_dump(mode="json"),
+            input=dumped,
             business_key=key,
             tags=tags,
             replay_of=replay_of,
         )
+        if not created and self.settings.event_id_reuse == "reject":
+            check_reuse(record, event_name, event_id, dumped)
         attributes = [
             SearchAttributePair(TENANT, tenant),
             SearchAttributePair(EVENT, event_name),

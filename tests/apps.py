@@ -11,12 +11,16 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from longhaul.keys import Role
+
 
 @asynccontextmanager
-async def api_client(app: FastAPI, tenant: str = "default") -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan, and a client that sends a fresh API key of ``tenant``."""
+async def api_client(
+    app: FastAPI, tenant: str = "default", role: Role = Role.TENANT
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, and a client that sends a fresh API key of ``tenant`` (and ``role``)."""
     async with app.router.lifespan_context(app):
-        _, key = await app.state.keys.create(tenant, "tests")
+        _, key = await app.state.keys.create(tenant, "tests", role)
         transport = httpx.ASGITransport(app=app)
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as http:

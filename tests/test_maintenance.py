@@ -12,6 +12,7 @@ from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionSt
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.config import Settings
+from longhaul.keys import Role
 from longhaul.models import RunStatus
 from longhaul.storage import RunFilter, RunStore
 from longhaul.video import Rendition, Thumbnail, VideoAnalysis, VideoInfo, VideoRecord, VideoResult
@@ -67,10 +68,13 @@ async def test_sync_creates_declared_schedules_is_idempotent_and_deletes_what_co
     again = await sync(dev_client, declared, settings)
     assert {c.action for c in again if c.id in (schedule_id(first), schedule_id(second))} == {"unchanged"}
 
+    handle = dev_client.get_schedule_handle(schedule_id(first))
+    created_at = (await handle.describe()).info.created_at
+    await handle.pause(note="paused by an operator")
     changed = [decl(first, every=timedelta(minutes=5))]
     preview = await sync(dev_client, changed, settings, dry_run=True)
     assert {(c.action, c.id) for c in preview} >= {
-        ("replace", schedule_id(first)),
+        ("update", schedule_id(first)),
         ("delete", schedule_id(second)),
     }
     assert schedule_id(second) in {i.id for i in await describe_all(dev_client)}  # a dry run changes nothing
@@ -78,6 +82,17 @@ async def test_sync_creates_declared_schedules_is_idempotent_and_deletes_what_co
     infos = {info.id: info for info in await describe_all(dev_client)}
     assert schedule_id(second) not in infos
     assert infos[schedule_id(first)].spec == "every 0:05:00"
+    updated = await handle.describe()
+    assert updated.info.created_at == created_at  # updated in place, not deleted and created again
+    assert updated.schedule.state.paused is True  # the operator's pause survives a changed declaration
+    assert updated.schedule.state.note == "paused by an operator"
+    assert {c.action for c in await sync(dev_client, changed, settings)} == {"unchanged"}
+
+    await sync(dev_client, [decl(first, every=timedelta(minutes=5), paused=False, note="n")], settings)
+    assert (await handle.describe()).schedule.state.paused is True  # declared paused unchanged: kept
+    await sync(dev_client, [decl(first, every=timedelta(minutes=5), paused=True)], settings)
+    await sync(dev_client, [decl(first, every=timedelta(minutes=5), paused=False)], settings)
+    assert (await handle.describe()).schedule.state.paused is False  # the declaration's own change wins
     await sync(dev_client, [], settings)  # leave the shared server clean
 
 
@@ -278,23 +293,41 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
     name = f"t-{uuid.uuid4().hex[:6]}"
     everything = decl(name, input=ReconcileInput(grace_seconds=3600), overlap=ScheduleOverlapPolicy.ALLOW_ALL)
     await sync(dev_client, [everything], settings)
+    sid = schedule_id(name)  # the id as listed is the id every action takes
     try:
-        async with api_client(create_app(settings)) as http, build_worker(dev_client, store, settings):
-            listed = {s["id"]: s for s in (await http.get("/api/schedules")).json()}
-            assert listed[schedule_id(name)]["paused"] is False
-            assert (await http.post(f"/api/schedules/{name}/pause")).status_code == 202
-            description = await dev_client.get_schedule_handle(schedule_id(name)).describe()
-            assert description.schedule.state.paused is True
-            assert (await http.post(f"/api/schedules/{name}/unpause")).status_code == 202
-            assert (await http.post(f"/api/schedules/{name}/trigger")).status_code == 202
+        app = create_app(settings)
+        async with (
+            api_client(app, role=Role.ADMIN) as http,
+            build_worker(dev_client, store, settings),
+        ):
+            tenant_key = (await app.state.keys.create("default", "tenant key"))[1]
+            as_tenant = {"Authorization": f"Bearer {tenant_key}"}
+            assert (await http.get("/api/schedules", headers=as_tenant)).json() == []
+            for action in ("pause", "unpause", "trigger"):
+                refused = await http.post(f"/api/schedules/{sid}/{action}", headers=as_tenant)
+                assert refused.status_code == 403 and "admin key" in refused.text
             window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:25:00Z"}
-            assert (await http.post(f"/api/schedules/{name}/backfill", json=window)).status_code == 202
+            refused = await http.post(f"/api/schedules/{sid}/backfill", json=window, headers=as_tenant)
+            assert refused.status_code == 403
+            assert (await dev_client.get_schedule_handle(sid).describe()).info.recent_actions == []
+
+            listed = {s["id"]: s for s in (await http.get("/api/schedules")).json()}
+            assert listed[sid]["paused"] is False
+            assert (await http.post(f"/api/schedules/{sid}/pause")).json() == {
+                "schedule": sid,
+                "done": "pause",
+            }
+            description = await dev_client.get_schedule_handle(sid).describe()
+            assert description.schedule.state.paused is True
+            assert (await http.post(f"/api/schedules/{name}/unpause")).status_code == 202  # short id too
+            assert (await http.post(f"/api/schedules/{sid}/trigger")).status_code == 202
+            assert (await http.post(f"/api/schedules/{sid}/backfill", json=window)).status_code == 202
             backwards = await http.post(
-                f"/api/schedules/{name}/backfill", json={**window, "start": window["end"]}
+                f"/api/schedules/{sid}/backfill", json={**window, "start": window["end"]}
             )
             assert backwards.status_code == 422
             assert (await http.post("/api/schedules/nope/trigger")).status_code == 404
-            assert (await http.post(f"/api/schedules/{name}/explode")).status_code == 422
+            assert (await http.post(f"/api/schedules/{sid}/explode")).status_code == 422
             for _ in range(
                 150
             ):  # the trigger and the 2 backfilled 10-minute slots: three runs, each recorded

@@ -22,7 +22,7 @@ import uvicorn
 from temporalio.client import Client
 
 from longhaul.config import Settings
-from longhaul.keys import KeyStore
+from longhaul.keys import KeyStore, Role
 from longhaul.models import RunRecord, RunStatus
 from longhaul.order_store import OrderStore, Product
 from longhaul.storage import RunStore
@@ -490,3 +490,64 @@ async def test_payment_calls_stay_under_the_rate_limit_across_workers(
     tail = times[-8:]
     assert tail[-1] - tail[0] >= 7 / 4 * 0.8, [round(t - times[0], 2) for t in times]
     assert times[-1] - times[0] >= (16 - 2 * 4) / 4  # 16 calls at 4/s after the burst: 2 s at least
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "seen"),
+    [("1.00", "EUR", "confirmed 1.00 EUR"), ("42.50", "USD", "confirmed 42.50 USD"), ("42.50", None, "42.50 (no currency)")],
+    ids=["other-amount", "other-currency", "no-currency"],
+)
+async def test_a_confirmation_that_does_not_match_the_charge_fails_the_order_and_refunds(
+    shop: Shop, amount: str, currency: str | None, seen: str
+) -> None:
+    """Signed by the provider, routed to the order, but for another amount or currency: the order does not
+    complete; it fails saying why, and its saga voids the charge and releases the stock."""
+    await shop.faults(auto_confirm=False)
+    run_id = await shop.order(("book", 1))
+    await shop.reached(run_id, "waiting for confirmation")
+    order_id = (await shop.record(run_id)).input["order_id"]
+    [charge] = await shop.ledger(order_id)
+    data = {"charge_id": charge["charge_id"], "order_id": order_id, "amount": amount, "currency": currency}
+    event = {"id": f"evt_{uuid.uuid4().hex}", "type": "charge.succeeded", "data": data}
+    (await shop.provider.post("/admin/webhooks", json=event)).raise_for_status()
+    run = await shop.finished(run_id)
+    assert run.status == RunStatus.FAILED
+    assert run.error and "does not match the charge" in run.error and seen in run.error
+    assert "charged 42.50 EUR" in run.error
+    assert await shop.ops(order_id) == ["charge", "void"]
+    assert await shop.stock("book") == 10
+
+
+async def test_a_signed_webhook_that_cannot_be_processed_is_acknowledged_and_dead_lettered(
+    shop: Shop,
+) -> None:
+    """The provider's own delivery (signed, retried until 2xx): an event whose data is a list is taken
+    (2xx, so the provider stops), kept as a dead letter, listed for an admin and re-delivered by one."""
+    event = {"id": f"evt_{uuid.uuid4().hex}", "type": "charge.succeeded", "data": ["not", "an", "object"]}
+    (await shop.provider.post("/admin/webhooks", json=event)).raise_for_status()
+    admin = {"Authorization": f"Bearer {(await KeyStore(shop.store.db).create('ops', 'ops', Role.ADMIN))[1]}"}
+    letters: list[dict[str, Any]] = []
+    for _ in range(100):
+        letters = (await shop.api.get("/api/webhooks/dead-letters", headers=admin)).json()["dead_letters"]
+        if any(letter["event_id"] == event["id"] for letter in letters):
+            break
+        await asyncio.sleep(0.05)
+    [letter] = [letter for letter in letters if letter["event_id"] == event["id"]]
+    assert letter["reason"] == "'data' of charge.succeeded is not an object"
+    assert letter["status"] == "dead" and letter["attempts"] == 1  # accepted the first time: no retries
+    assert json.loads(letter["body"]) == event
+    assert (await shop.api.get("/api/webhooks/dead-letters")).status_code == 403  # a tenant key
+    again = await shop.api.post(f"/api/webhooks/dead-letters/{letter['id']}/redeliver", headers=admin)
+    assert again.status_code == 200
+    assert again.json() == {
+        "received": False,
+        "runs": [],
+        "dead_letter": letter["id"],
+        "reason": "'data' of charge.succeeded is not an object",
+    }
+    [counted] = [
+        d
+        for d in (await shop.api.get("/api/webhooks/dead-letters", headers=admin)).json()["dead_letters"]
+        if d["id"] == letter["id"]
+    ]
+    assert counted["attempts"] == 2 and counted["status"] == "dead"
