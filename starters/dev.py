@@ -5,6 +5,10 @@ waits until each is healthy, prints the URLs, and on Ctrl-C / SIGTERM stops them
 then worker with its graceful shutdown, then the server). Children are in their own sessions, so a
 terminal's Ctrl-C reaches only the supervisor, which stops them in order, and they get SIGTERM from the
 kernel if the supervisor itself dies (``PR_SET_PDEATHSIG``): no orphans either way.
+
+A child that dies while the stack runs is started again after a backoff (1 s, doubling to 30 s), while the
+others keep running, as the runs in flight expect; each restart is logged. A child that keeps dying (more
+than :attr:`RestartPolicy.limit` restarts within :attr:`RestartPolicy.window` seconds) stops the stack.
 """
 
 from __future__ import annotations
@@ -66,11 +70,29 @@ def check_port_free(host: str, port: int, what: str, flag: str) -> None:
             raise
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How a crashed child is started again: after ``first_delay`` seconds, doubling up to ``max_delay``,
+    at most ``limit`` times within ``window`` seconds (then the stack gives up and stops)."""
+
+    limit: int = 5
+    window: float = 600.0
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def delay(self, recent: int) -> float:
+        return float(min(self.first_delay * 2**recent, self.max_delay))
+
+
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen[bytes]
+    argv: list[str]
+    log_file: Path | None
     stop_timeout: float
+    process: subprocess.Popen[bytes]
+    restarts: list[float] = field(default_factory=list)  # monotonic times of restarts
+    restart_at: float | None = None  # a restart is due then (the child is down)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -79,6 +101,7 @@ class Child:
 @dataclass
 class DevStack:
     settings: Settings
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
     children: list[Child] = field(default_factory=list)
     client: Client | None = None
     embedded: bool = field(init=False)
@@ -122,9 +145,14 @@ class DevStack:
         return env
 
     def _spawn(self, name: str, argv: list[str], stop_timeout: float, log_file: Path | None = None) -> Child:
+        child = Child(name, argv, log_file, stop_timeout, self._popen(argv, log_file))
+        self.children.append(child)
+        return child
+
+    def _popen(self, argv: list[str], log_file: Path | None) -> subprocess.Popen[bytes]:
         out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - the child owns it from here
         try:
-            process = subprocess.Popen(
+            return subprocess.Popen(
                 argv,
                 env=self._child_env(),
                 stdin=subprocess.DEVNULL,
@@ -136,9 +164,6 @@ class DevStack:
         finally:
             if out:
                 out.close()
-        child = Child(name, process, stop_timeout)
-        self.children.append(child)
-        return child
 
     def _start_temporal(self) -> Child:
         s = self.settings
@@ -239,19 +264,43 @@ class DevStack:
         return await self.client.service_client.check_health()
 
     async def supervise(self, stop: asyncio.Event) -> int:
-        """Wait for a stop request or an unexpected child exit; return the exit status for the CLI."""
+        """Restart children that die until a stop request; return the exit status for the CLI (1 if a
+        child kept dying past the restart limit)."""
         while not stop.is_set():
             for child in self.children:
-                if not child.alive():
-                    print(
-                        f"longhaul dev: {child.name} exited unexpectedly "
-                        f"(exit code {child.process.returncode}); stopping",
-                        file=sys.stderr,
-                    )
+                if not self._tend(child):
                     return 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
+                await asyncio.wait_for(stop.wait(), timeout=0.2)
         return 0
+
+    def _tend(self, child: Child) -> bool:
+        """Notice a dead child and schedule its restart, or restart it when due; False: give up."""
+        now = time.monotonic()
+        if child.restart_at is None:
+            if child.alive():
+                return True
+            policy = self.restart
+            child.restarts = [t for t in child.restarts if now - t < policy.window]
+            code = child.process.returncode
+            if len(child.restarts) >= policy.limit:
+                _say(
+                    f"{child.name} exited (exit code {code}) after {policy.limit} restarts within "
+                    f"{policy.window:g}s; stopping"
+                )
+                return False
+            delay = policy.delay(len(child.restarts))
+            child.restart_at = now + delay
+            _say(
+                f"{child.name} exited (exit code {code}); restarting in {delay:g}s "
+                f"(restart {len(child.restarts) + 1} of at most {policy.limit} within {policy.window:g}s)"
+            )
+        elif now >= child.restart_at:
+            child.process = self._popen(child.argv, child.log_file)
+            child.restarts.append(now)
+            child.restart_at = None
+            _say(f"{child.name} restarted (pid {child.process.pid})")
+        return True
 
     async def stop(self) -> None:
         """Stop children in reverse start order: API, worker (graceful), server."""
@@ -265,6 +314,10 @@ class DevStack:
                     child.process.kill()
             child.process.wait()
         self.children.clear()
+
+
+def _say(message: str) -> None:
+    print(f"longhaul dev: {message}", file=sys.stderr, flush=True)
 
 
 async def _http_ok(url: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -149,3 +151,67 @@ def test_dev_uses_existing_server_when_temporal_address_is_set(tmp_path: Path, d
         }
     finally:
         assert dev.stop() == 0, dev.output
+
+
+def _child(dev: Process, command: str) -> int:
+    """The pid of the dev stack's child running ``longhaul <command>``."""
+    for pid in descendants(dev.popen.pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"starters.cli" in argv and command.encode() in argv:
+            return pid
+    raise AssertionError(f"no {command} child:\n{dev.output}")
+
+
+def test_a_crashed_worker_and_api_are_restarted_while_the_rest_keeps_running(stack: Stack) -> None:
+    dev = stack.start()
+    try:
+        sleeper = stack.send("crash-sleeper", name="Eve", wait_seconds=5)
+        for command in ("worker", "api"):
+            pid = _child(dev, command)
+            os.kill(pid, signal.SIGKILL)
+            dev.wait_for_output(
+                f"{command} exited (exit code -9); restarting in 1s (restart 1 of at most 5", 30
+            )
+            dev.wait_for_output(f"{command} restarted (pid ", 30)
+            assert _child(dev, command) != pid
+        wait_until(lambda: _api_up(stack), 60, "the restarted API")
+        # The run in flight outlived its worker: the restarted one finishes it.
+        assert stack.wait_completed(sleeper, 90)["output"] == {"message": "Hello, Eve!"}
+        assert stack.wait_completed(stack.send("after-crash", name="Fay"))["output"] == {
+            "message": "Hello, Fay!"
+        }
+    finally:
+        assert dev.stop() == 0, dev.output
+
+
+def _api_up(stack: Stack) -> bool:
+    try:
+        return httpx.get(f"{stack.api}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def test_a_child_that_keeps_dying_stops_the_stack_after_the_restart_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import sys
+
+    from longhaul.config import Settings
+    from starters.dev import DevStack, RestartPolicy
+
+    stack = DevStack(Settings(data_dir=tmp_path), RestartPolicy(limit=2, first_delay=0.05, max_delay=0.1))
+    crashing = stack._spawn("crasher", [sys.executable, "-c", "raise SystemExit(3)"], stop_timeout=1)
+    steady = stack._spawn("steady", [sys.executable, "-c", "import time; time.sleep(60)"], stop_timeout=1)
+    try:
+        assert await asyncio.wait_for(stack.supervise(asyncio.Event()), 30) == 1
+    finally:
+        await stack.stop()
+    said = capsys.readouterr().err
+    assert "crasher exited (exit code 3); restarting in 0.05s (restart 1 of at most 2 within 600s)" in said
+    assert "crasher exited (exit code 3); restarting in 0.1s (restart 2 of at most 2 within 600s)" in said
+    assert "crasher exited (exit code 3) after 2 restarts within 600s; stopping" in said
+    assert len(crashing.restarts) == 2 and not steady.restarts  # the steady one was left alone

@@ -494,7 +494,11 @@ async def test_payment_calls_stay_under_the_rate_limit_across_workers(
 
 @pytest.mark.parametrize(
     ("amount", "currency", "seen"),
-    [("1.00", "EUR", "confirmed 1.00 EUR"), ("42.50", "USD", "confirmed 42.50 USD"), ("42.50", None, "42.50 (no currency)")],
+    [
+        ("1.00", "EUR", "confirmed 1.00 EUR"),
+        ("42.50", "USD", "confirmed 42.50 USD"),
+        ("42.50", None, "42.50 (no currency)"),
+    ],
     ids=["other-amount", "other-currency", "no-currency"],
 )
 async def test_a_confirmation_that_does_not_match_the_charge_fails_the_order_and_refunds(
