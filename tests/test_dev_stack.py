@@ -153,7 +153,7 @@ def test_dev_uses_existing_server_when_temporal_address_is_set(tmp_path: Path, d
         assert dev.stop() == 0, dev.output
 
 
-def _child(dev: Process, command: str) -> int:
+def child_pid(dev: Process, command: str) -> int:
     """The pid of the dev stack's child running ``longhaul <command>``."""
     for pid in descendants(dev.popen.pid):
         try:
@@ -170,13 +170,13 @@ def test_a_crashed_worker_and_api_are_restarted_while_the_rest_keeps_running(sta
     try:
         sleeper = stack.send("crash-sleeper", name="Eve", wait_seconds=5)
         for command in ("worker", "api"):
-            pid = _child(dev, command)
+            pid = child_pid(dev, command)
             os.kill(pid, signal.SIGKILL)
             dev.wait_for_output(
                 f"{command} exited (exit code -9); restarting in 1s (restart 1 of at most 5", 30
             )
             dev.wait_for_output(f"{command} restarted (pid ", 30)
-            assert _child(dev, command) != pid
+            assert child_pid(dev, command) != pid
         wait_until(lambda: _api_up(stack), 60, "the restarted API")
         # The run in flight outlived its worker: the restarted one finishes it.
         assert stack.wait_completed(sleeper, 90)["output"] == {"message": "Hello, Eve!"}

@@ -12,6 +12,7 @@ table is printed.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import socket
@@ -262,3 +263,46 @@ def test_app_database_locked_longer_than_its_busy_timeout(stack: Stack) -> None:
         lock.rollback()
         lock.close()
     stack.settle("app database locked for 40 s", accepted)
+
+
+def test_worker_killed_mid_charge_then_a_full_dev_restart_charges_once(tmp_path: Path) -> None:
+    """The worst moment: the provider has taken the charge but not yet answered (slow), the worker is
+    SIGKILLed, then the whole ``longhaul dev`` stack is stopped and started again. The provider keeps its
+    charges and idempotency keys on disk, the charge activity's retry reuses its key: one charge."""
+    from tests.test_dev_stack import Stack as DevStack
+    from tests.test_dev_stack import child_pid
+
+    stack = DevStack(tmp_path, clean_env())
+    payments = f"http://127.0.0.1:{stack.payments_port}"
+    order_id = "o-mid-charge"
+    dev = stack.start()
+    try:
+        httpx.post(f"{payments}/admin/faults", json={"slow_next": 1, "slow_ms": 6000}).raise_for_status()
+        sent = httpx.post(
+            f"{stack.api}/api/events/order.created",
+            json={"id": order_id, "payload": {"order_id": order_id, "user_id": "ann", "items": MUG}},
+            headers=stack.auth,
+        )
+        assert sent.status_code == 202, sent.text
+        run_id = sent.json()["runs"][0]["run_id"]
+
+        def charged() -> list[dict[str, object]]:
+            ledger = httpx.get(f"{payments}/v1/ledger").json()
+            return [e for e in ledger if e["order_id"] == order_id and e["op"] == "charge"]
+
+        wait_until(lambda: len(charged()) == 1, 60, "the charge at the provider")
+        [first] = charged()
+        os.kill(child_pid(dev, "worker"), signal.SIGKILL)  # before the provider's slow answer arrives
+    finally:
+        assert dev.stop() == 0, dev.output
+
+    dev = stack.start()
+    try:
+        run = stack.wait_completed(run_id, timeout=180)
+        assert run["output"]["outcome"] == "completed"
+        assert charged() == [first]  # the ledger kept it across the restart, and nothing was added
+        assert run["output"]["charge_id"] == first["charge_id"]
+        ops = [e["op"] for e in httpx.get(f"{payments}/v1/ledger").json() if e["order_id"] == order_id]
+        assert ops == ["charge", "confirm"]
+    finally:
+        assert dev.stop() == 0, dev.output
