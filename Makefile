@@ -24,9 +24,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# Debian packages the tests use: wrk, the ingest benchmark's load generator (run at tiny size), and
-# PostgreSQL's server, which the storage, migration and API tests start on a free port (tests/postgres.py).
-TOOLS := $(if $(shell command -v wrk),,wrk) $(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql)
+# Debian packages the tests use: wrk, the ingest benchmark's load generator (run at tiny size),
+# PostgreSQL's server, which the storage, migration and API tests start on a free port (tests/postgres.py),
+# and Chromium, which Playwright drives for the browser tests (no browser download).
+TOOLS := $(if $(shell command -v wrk),,wrk) $(if $(wildcard /usr/lib/postgresql/*/bin/postgres),,postgresql) \
+	$(if $(wildcard /usr/bin/chromium),,chromium)
 tools:
 	@[ -z "$(strip $(TOOLS))" ] || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(TOOLS); }

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     JSON,
@@ -309,7 +310,7 @@ def create_provider(*, secret: str, webhook_url: str | None, database: Path) -> 
             await provider.http.aclose()
         await provider.db.close()
 
-    app = FastAPI(title="longhaul local payment provider", lifespan=lifespan)
+    app = FastAPIOffline(title="longhaul local payment provider", lifespan=lifespan)  # docs served offline
     app.state.provider = provider
 
     async def idempotent(

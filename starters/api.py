@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import AwareDatetime, BaseModel, Field
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
@@ -251,7 +252,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             stop_tracing(settings)
 
     start_tracing(settings, "longhaul-api")  # before FastAPI(): it traces requests with this provider
-    app = FastAPI(
+    # FastAPI's own /docs and /redoc load their scripts from a CDN; these are served by the app itself.
+    app = FastAPIOffline(
         # Exporters are longhaul's settings (LONGHAUL_TRACING), not set up a second time from OTEL_* vars.
         telemetry={"auto_configure": False},
         title="longhaul",
@@ -259,6 +261,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(DocsPolicy)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.metrics_bind:  # around BodyLimit: refusals are counted too
         app.add_middleware(RequestMetrics, runtime=runtime(settings.metrics_bind))
@@ -605,6 +608,33 @@ def _add_error_handlers(app: FastAPI) -> None:
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class DocsPolicy:
+    """A Content-Security-Policy on the documentation pages: they load only what the API serves. ReDoc
+    would otherwise fetch its sponsor's logo from a CDN (it hides it when that fails); machines here
+    have no internet, and a docs page should not call out anyway."""
+
+    PAGES = frozenset({"/docs", "/redoc"})
+    POLICY = (
+        b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+    )
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.PAGES:
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"content-security-policy", self.POLICY)]
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
 
 
 class _TooLargeError(HTTPException):
