@@ -259,8 +259,8 @@ class Settings(BaseSettings):
 
     def client_api_key(self) -> str | None:
         """The key clients send: LONGHAUL_API_KEY, else the one ``longhaul dev`` wrote for this data dir."""
-        if self.api_key:
-            return self.api_key
+        if self.api_key and self.api_key.strip():
+            return self.api_key.strip()  # `export LONGHAUL_API_KEY="$(longhaul keys create …)"` and the like
         try:
             return self.dev_key_file.read_text().strip() or None
         except OSError:

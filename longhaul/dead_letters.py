@@ -13,7 +13,7 @@ import hashlib
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,6 +53,17 @@ class DeadLetter(BaseModel):
 
 class DeadLetterPage(BaseModel):
     dead_letters: list[DeadLetter]
+
+
+class WebhookOutcome(BaseModel):
+    """What a webhook (or its re-delivery) came to: the runs it reached, or why it was ignored, or the
+    dead letter it is kept as. The provider is always answered 2xx with it: nothing more will be done."""
+
+    received: bool = Field(default=True, description="False: a re-delivery that still failed.")
+    runs: list[str] = Field(default_factory=list)
+    ignored: str | None = None
+    dead_letter: str | None = None
+    reason: str | None = None
 
 
 def dead_letter_id(source: str, event_id: str | None, body: bytes) -> str:

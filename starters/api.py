@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from longhaul.codec import CodecError
 from longhaul.config import Settings, load_settings
 from longhaul.db import Database
-from longhaul.dead_letters import DeadLetterPage, DeadLetters, DeadLetterStatus
+from longhaul.dead_letters import DeadLetterPage, DeadLetters, DeadLetterStatus, WebhookOutcome
 from longhaul.keys import Caller, KeyStore
 from longhaul.migrations import prepare
 from longhaul.models import (
@@ -43,7 +43,6 @@ from longhaul.temporal import connect, ensure_search_attributes, is_unavailable,
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
 from starters import payment_webhook as payment_webhook_
 from starters import schedules
-from starters.payment_webhook import WebhookOutcome
 from starters.schedules import ScheduleInfo
 from starters.service import (
     MAX_BATCH,

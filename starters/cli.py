@@ -53,6 +53,7 @@ orders_app = typer.Typer(help="The order pipeline.", no_args_is_help=True)
 schedules_app = typer.Typer(help="Schedules declared in code.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (one tenant each).", no_args_is_help=True)
 db_app = typer.Typer(help="The app database's schema (migrations).", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhooks received: dead letters (admin keys).", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(runs_app, name="runs")
 app.add_typer(videos_app, name="videos")
@@ -60,6 +61,7 @@ app.add_typer(orders_app, name="orders")
 app.add_typer(schedules_app, name="schedules")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -587,6 +589,41 @@ def runs_replay(run_id: str, url: UrlOption = None) -> None:
     """Start a failed or cancelled run again with the same input, as a new run linked to it."""
     with _api(url) as client:
         _echo_json(client.runs.replay(run_id))
+
+
+@webhooks_app.command("dead-letters")
+def webhooks_dead_letters(
+    redelivered: Annotated[
+        bool, typer.Option("--redelivered", help="Those re-delivered since, instead of those still dead.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Signed webhooks that could not be processed (acknowledged to the provider, kept here)."""
+    with _api(url) as client:
+        page = client.dead_letters.list(status="redelivered" if redelivered else "dead")
+    if as_json:
+        _echo_json(page)
+        return
+    table = Table()
+    for column in ("id", "source", "event", "attempts", "updated", "reason"):
+        table.add_column(column, no_wrap=column in ("id", "attempts", "updated"), overflow="fold")
+    for letter in page.dead_letters:
+        updated = letter.updated_at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            letter.id, letter.source, letter.event_id or "-", str(letter.attempts), updated, letter.reason
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@webhooks_app.command("redeliver")
+def webhooks_redeliver(letter_id: str, url: UrlOption = None) -> None:
+    """Process a dead letter's webhook again with the code running now; exit 1 if it still fails."""
+    with _api(url) as client:
+        outcome = client.dead_letters.redeliver(letter_id)
+    _echo_json(outcome)
+    if not outcome.received:
+        raise typer.Exit(1)
 
 
 def main() -> None:

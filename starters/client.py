@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
+from longhaul.dead_letters import DeadLetterPage, WebhookOutcome
 from longhaul.models import EventAccepted, RunPage, RunRecord, RunRef
 
 DEFAULT_URL = "http://localhost:8000"
@@ -152,6 +153,7 @@ class Client:
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=_auth(api_key))
         self.retries = retries
         self.runs = Runs(self)
+        self.dead_letters = DeadLetters(self)
 
     def __enter__(self) -> Client:
         return self
@@ -241,6 +243,29 @@ class Runs:
             time.sleep(poll)
 
 
+def _dead_letters(status: str | None) -> _Call:
+    return _Call("GET", "/api/webhooks/dead-letters", params={"status": status} if status else None)
+
+
+def _redeliver(letter_id: str) -> _Call:
+    return _Call("POST", f"/api/webhooks/dead-letters/{letter_id}/redeliver")
+
+
+class DeadLetters:
+    """``client.dead_letters``: signed webhooks that could not be processed (admin keys)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, *, status: str | None = None) -> DeadLetterPage:
+        """Newest first; by default those still dead (``status="redelivered"`` for the others)."""
+        return self._client._call(_dead_letters(status), DeadLetterPage)
+
+    def redeliver(self, letter_id: str) -> WebhookOutcome:
+        """Process the webhook again with the code running now; ``received`` is False if it still fails."""
+        return self._client._call(_redeliver(letter_id), WebhookOutcome)
+
+
 class AsyncClient:
     """Asynchronous client; same methods as :class:`Client`, awaited."""
 
@@ -256,6 +281,7 @@ class AsyncClient:
         self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=_auth(api_key))
         self.retries = retries
         self.runs = AsyncRuns(self)
+        self.dead_letters = AsyncDeadLetters(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -353,3 +379,16 @@ class AsyncRuns:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {run_id} is still {run.status} after {timeout}s")
             await asyncio.sleep(poll)
+
+
+class AsyncDeadLetters:
+    """``client.dead_letters`` of the async client."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, *, status: str | None = None) -> DeadLetterPage:
+        return await self._client._call(_dead_letters(status), DeadLetterPage)
+
+    async def redeliver(self, letter_id: str) -> WebhookOutcome:
+        return await self._client._call(_redeliver(letter_id), WebhookOutcome)

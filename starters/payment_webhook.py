@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from longhaul.dead_letters import WebhookOutcome
 from longhaul.events import PAYMENT_CONFIRMED
 from longhaul.models import DEFAULT_TENANT
 from starters.service import EventEnvelope, InvalidInputError, NotFoundError, RunService
@@ -22,16 +23,6 @@ SOURCE = "payments"
 
 class UnprocessableWebhookError(ValueError):
     """An authentic webhook this code cannot turn into an event; the message says why."""
-
-
-class WebhookOutcome(BaseModel):
-    """What the API answers the provider (always 2xx: it has done all it ever will with the webhook)."""
-
-    received: bool = True
-    runs: list[str] = []
-    ignored: str | None = None
-    dead_letter: str | None = None
-    reason: str | None = None
 
 
 def event_id_of(body: bytes) -> str | None:

@@ -127,3 +127,52 @@ def test_schedules_sync_is_idempotent_and_list_shows_next_runs(
     assert (
         "every 0:10:00  active  next: 20" in listed["longhaul.reconcile-runs"]
     )  # left for the session's end
+
+
+def _longhaul(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LONGHAUL, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_admin_lists_and_redelivers_dead_letters_from_the_cli(
+    tmp_path: Path, worker_env: dict[str, str], api_url: str
+) -> None:
+    import json
+    import time
+
+    import httpx
+
+    from longhaul.webhooks import SIGNATURE_HEADER, sign
+
+    created = _longhaul(tmp_path, worker_env, "keys", "create", "--tenant", "ops", "--role", "admin")
+    assert created.returncode == 0 and "admin key" in created.stderr
+    env = {**worker_env, "LONGHAUL_API_KEY": created.stdout.strip(), "LONGHAUL_URL": api_url}
+    assert " ops  admin  active" in _longhaul(tmp_path, env, "keys", "list").stdout
+    body = json.dumps({"id": "evt_cli", "type": "charge.succeeded", "data": "oops"}).encode()
+    secret = "whsec_longhaul_dev"  # the default setting, which the API subprocess uses
+    headers = {SIGNATURE_HEADER: sign(secret, int(time.time()), body), "content-type": "application/json"}
+    kept = httpx.post(f"{api_url}/api/webhooks/payments", content=body, headers=headers).json()
+    listed = _longhaul(tmp_path, env, "webhooks", "dead-letters", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [letter] = json.loads(listed.stdout)["dead_letters"]
+    assert letter["id"] == kept["dead_letter"] and letter["event_id"] == "evt_cli"
+    table = _longhaul(tmp_path, env, "webhooks", "dead-letters")
+    assert kept["dead_letter"] in table.stdout and "is not an object" in table.stdout
+    again = _longhaul(tmp_path, env, "webhooks", "redeliver", kept["dead_letter"])
+    assert again.returncode == 1 and '"received": false' in again.stdout  # still unprocessable
+    as_tenant = {
+        **env,
+        "LONGHAUL_API_KEY": _longhaul(tmp_path, env, "keys", "create", "--tenant", "t").stdout,
+    }
+    refused = _longhaul(tmp_path, as_tenant, "webhooks", "dead-letters")
+    assert refused.returncode == 1 and "403" in refused.stderr and "admin key" in refused.stderr
+
+
+def test_orders_seed_adds_demo_products_to_the_tenant_given(tmp_path: Path) -> None:
+    env = clean_env()
+    assert _longhaul(tmp_path, env, "orders", "seed", "--tenant", "acme").stdout == (
+        "3 demo products added for tenant acme\n"
+    )
+    assert _longhaul(tmp_path, env, "orders", "seed", "--tenant", "acme").stdout.startswith("0 demo products")
+    assert _longhaul(tmp_path, env, "orders", "seed").stdout == "3 demo products added for tenant default\n"
