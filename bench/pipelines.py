@@ -17,6 +17,7 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from bench.events import SleepRequested, StepsRequested
 
+from workflows import registry
 from workflows.tracking import progress, tracked
 
 STEP_TIMEOUT = timedelta(seconds=30)
@@ -37,7 +38,7 @@ async def store(value: str) -> str:
     return f"{value}:stored"
 
 
-@workflow.defn(name="bench-plain-steps")
+@registry.defn(name="bench-plain-steps")
 class PlainSteps:
     """The three steps, hand-written temporalio: no run record, no progress."""
 
@@ -48,7 +49,7 @@ class PlainSteps:
         return await workflow.execute_activity(store, value, start_to_close_timeout=STEP_TIMEOUT)
 
 
-@workflow.defn(name="bench-steps")
+@registry.defn(name="bench-steps")
 class TrackedSteps:
     """The same three steps as a longhaul pipeline: run record, progress before each step."""
 
@@ -65,7 +66,7 @@ class TrackedSteps:
         return await workflow.execute_activity(store, value, start_to_close_timeout=STEP_TIMEOUT)
 
 
-@workflow.defn(name="bench-empty")
+@registry.defn(name="bench-empty")
 class Empty:
     """One workflow task, no activities: the server's floor for a workflow's cost."""
 
@@ -74,7 +75,7 @@ class Empty:
         return None
 
 
-@workflow.defn(name="bench-sleeper")
+@registry.defn(name="bench-sleeper")
 class Sleeper:
     """Sleeps on a durable timer and returns how late (seconds) it woke."""
 

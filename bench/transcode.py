@@ -22,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
     from bench.harness import Comparison, embedded_server, timed
     from longhaul.video import Rendition, TranscodeRequest
 
+from workflows import registry
+
 GOAL = 0.95
 
 
@@ -30,7 +32,7 @@ class Job(BaseModel):
     media_queue: str
 
 
-@workflow.defn(name="bench-transcode")
+@registry.defn(name="bench-transcode")
 class TranscodeOnce:
     @workflow.run
     async def run(self, job: Job) -> Rendition:

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         HelloRequested,
     )
 
+from workflows import registry
 from workflows.catalog import Catalog, SignalRoute, Subscription
 from workflows.hello import HelloWorkflow
 from workflows.tracking import log, progress, tracked
@@ -61,7 +62,7 @@ class Decision(BaseModel):
     by: str
 
 
-@workflow.defn(name="hello-audit")
+@registry.defn(name="hello-audit")
 class HelloAuditWorkflow:
     """A second subscriber of ``hello``: fan-out."""
 
@@ -74,7 +75,7 @@ class HelloAuditWorkflow:
         return f"audited {event.name}"
 
 
-@workflow.defn(name="approval")
+@registry.defn(name="approval")
 class ApprovalWorkflow:
     """Human in the loop: waits (durably, up to a day) for the ``approval.decided`` signal."""
 
@@ -91,7 +92,7 @@ class ApprovalWorkflow:
         assert self.decision is not None
         return self.decision
 
-    @workflow.signal(name="approval.decided")
+    @registry.signal(name="approval.decided")
     async def decided(self, decision: ApprovalDecided) -> None:
         if self.decision is None:  # the first decision wins
             self.decision = Decision(approved=decision.approved, by=decision.by)
@@ -101,7 +102,7 @@ class ApprovalWorkflow:
         return self.decision is None
 
 
-@workflow.defn(name="count")
+@registry.defn(name="count")
 class CountWorkflow:
     """Reports progress step by step, with durable pauses in between."""
 
@@ -127,7 +128,7 @@ async def pass_gate(gate: str) -> str:
     return f"passed {gate}"
 
 
-@workflow.defn(name="gate")
+@registry.defn(name="gate")
 class GateWorkflow:
     @workflow.run
     async def run(self, event: GateRequested) -> str:
@@ -159,7 +160,7 @@ async def busy(seconds: float) -> str:
     return "finished"
 
 
-@workflow.defn(name="busy")
+@registry.defn(name="busy")
 class BusyWorkflow:
     @workflow.run
     async def run(self, event: Slept) -> str:
@@ -174,7 +175,7 @@ class BusyWorkflow:
         )
 
 
-@workflow.defn(name="video-notice")
+@registry.defn(name="video-notice")
 class VideoNoticeWorkflow:
     """Subscribes to the video pipeline's announcements, as a notification service would."""
 

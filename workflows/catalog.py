@@ -11,10 +11,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import Any
 
 from pydantic import BaseModel
-from temporalio import workflow
 
 from longhaul.events import (
     HELLO,
@@ -25,15 +24,15 @@ from longhaul.events import (
     VIDEO_UPLOADED,
     EventType,
 )
+from workflows import registry
 from workflows.hello import HelloWorkflow
 from workflows.orders import OrderWorkflow, order_priority
 from workflows.video import VideoProcessingWorkflow
 
 
 def workflow_name(workflow_cls: type) -> str:
-    """The registered Temporal name of a workflow class."""
-    definition = workflow._Definition.must_from_class(workflow_cls)
-    return definition.name or workflow_cls.__name__
+    """The registered Temporal name of a workflow class (declared with :func:`workflows.registry.defn`)."""
+    return registry.declared(workflow_cls).name
 
 
 def signal_schema(workflow_cls: type, signal: str) -> type[BaseModel] | None:
@@ -41,15 +40,11 @@ def signal_schema(workflow_cls: type, signal: str) -> type[BaseModel] | None:
 
     Raises KeyError if the workflow declares no signal of that name.
     """
-    handler = workflow._Definition.must_from_class(workflow_cls).signals[signal]
-    hints = {k: v for k, v in get_type_hints(handler.fn).items() if k != "return"}
-    model = next(iter(hints.values()), None)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return registry.declared(workflow_cls).signal_schema(signal)
 
 
 def signal_names(workflow_cls: type) -> list[str]:
-    names = workflow._Definition.must_from_class(workflow_cls).signals
-    return sorted(name for name in names if name is not None)
+    return registry.declared(workflow_cls).signals
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.hello import compose_greeting
     from longhaul.events import HelloRequested
 
+from workflows import registry
 from workflows.tracking import progress, tracked
 
 
@@ -18,7 +19,7 @@ class HelloResult(BaseModel):
     message: str
 
 
-@workflow.defn(name="hello")
+@registry.defn(name="hello")
 class HelloWorkflow:
     """Waits (durably) if asked, composes a greeting in an activity, reports progress on the way."""
 

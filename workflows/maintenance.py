@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from longhaul.video_store import VideoRef
 
+from workflows import registry
 from workflows.tracking import log, progress, reason_of, tracked
 
 CALL = timedelta(minutes=2)
@@ -48,7 +49,7 @@ class CleanupInput(BaseModel):
     report: CleanupReport = Field(default_factory=CleanupReport)
 
 
-@workflow.defn(name="cleanup-old-videos")
+@registry.defn(name="cleanup-old-videos")
 class CleanupWorkflow:
     """Deletes the files of videos older than the retention, in batches with a durable wait between them;
     continues as new every ``batches_per_run`` batches, carrying its place and its counts."""
@@ -107,7 +108,7 @@ class ReconcileInput(BaseModel):
     grace_seconds: float = 120
 
 
-@workflow.defn(name="reconcile-runs")
+@registry.defn(name="reconcile-runs")
 class ReconcileWorkflow:
     """Repairs run records stuck in queued/running whose Temporal workflow has closed or never existed."""
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ReserveRequest,
     )
 
+from workflows import registry
 from workflows.tracking import current_tenant, is_cancellation, log, progress, reason_of, tracked
 
 STORAGE_RETRY = RetryPolicy(
@@ -80,7 +81,7 @@ class OrderCancelledError(Exception):
     """The order is cancelled (by the customer, or for want of a payment confirmation)."""
 
 
-@workflow.defn(name="order-processing")
+@registry.defn(name="order-processing")
 class OrderWorkflow:
     def __init__(self) -> None:
         self.state = OrderState(order_id="")
@@ -93,11 +94,11 @@ class OrderWorkflow:
         self.state.order_id = order.order_id
         return await tracked(self._process(order), final_stage=_outcome)
 
-    @workflow.signal(name="payment.confirmed")
+    @registry.signal(name="payment.confirmed")
     async def payment_confirmed(self, confirmation: PaymentConfirmed) -> None:
         self.confirmations.setdefault(confirmation.charge_id, confirmation)
 
-    @workflow.signal(name="cancel")
+    @registry.signal(name="cancel")
     async def cancel(self) -> None:
         """The customer cancels; honoured until the payment is confirmed."""
         if not self.state.confirmed and self.cancel_reason is None:

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         VideoResult,
     )
 
+from workflows import registry
 from workflows.parallel import all_of
 from workflows.tracking import current_run_id, current_tenant, is_cancellation, progress, reason_of, tracked
 
@@ -49,7 +50,7 @@ def _ffmpeg_timeout(duration: float) -> timedelta:
     return timedelta(minutes=30) + timedelta(seconds=duration * 20)
 
 
-@workflow.defn(name="video-processing")
+@registry.defn(name="video-processing")
 class VideoProcessingWorkflow:
     @workflow.run
     async def run(self, event: VideoUploaded) -> VideoResult:
