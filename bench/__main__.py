@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     overhead.add_argument("--in-flight", type=int, default=100)
 
     limit = names.add_parser(
-        "limit", parents=[repeats], help="pipelines' rates as ratios of an empty workflow"
+        "limit", parents=[repeats], help="each pipeline vs its steps written by hand in temporalio"
     )
     limit.add_argument("--runs", type=int, default=300)
     limit.add_argument("--in-flight", type=int, default=100)
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         "--max-cached-workflows", type=int, help="the worker's cache (default: its setting)"
     )
     sleepers.add_argument("--concurrency", type=int, default=100, help="start calls at a time")
+    sleepers.add_argument("--workers", type=int, default=1, help="longhaul worker processes sharing them")
 
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
 
@@ -70,7 +71,7 @@ def main() -> None:
             from bench import sleepers
 
             run = sleepers.run(
-                args.count, args.seconds, args.concurrency, args.rate, args.max_cached_workflows
+                args.count, args.seconds, args.concurrency, args.rate, args.max_cached_workflows, args.workers
             )
             asyncio.run(run).print_and_save()
         elif args.name == "report":

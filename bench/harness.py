@@ -168,10 +168,15 @@ class Stack:
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
-    async def plain_worker(self, task_queue: str) -> Service:
-        """A hand-written temporalio worker (bench/plain_worker.py) with the baseline workflows."""
+    async def plain_worker(
+        self, task_queue: str, webhook_port: int | None = None, **settings: str
+    ) -> Service:
+        """A hand-written temporalio worker (bench/plain_worker.py) with the baseline workflows (and, with
+        ``webhook_port``, the payment provider's webhook receiver)."""
         args = [sys.executable, "-m", "bench.plain_worker", task_queue]
-        service = self._start("plain-worker", args, self.environ())
+        if webhook_port is not None:
+            args.append(str(webhook_port))
+        service = self._start("plain-worker", args, self.environ(**settings))
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
@@ -190,18 +195,12 @@ class Stack:
         await service.wait_for(lambda: _healthy(url))
         return service, url, key
 
-    async def payments(self, api_url: str) -> str:
-        """The local payment provider (``longhaul payments``), confirming to ``api_url``'s webhook."""
+    async def payments(self, webhook_url: str, name: str = "payments") -> str:
+        """A local payment provider (``longhaul payments``) confirming to ``webhook_url``, with its ledger
+        in a data dir of its own (``name``)."""
         port = free_port()
-        args = [
-            LONGHAUL,
-            "payments",
-            "--port",
-            str(port),
-            "--webhook-url",
-            f"{api_url}/api/webhooks/payments",
-        ]
-        service = self._start("payments", args, self.environ())
+        args = [LONGHAUL, "payments", "--port", str(port), "--webhook-url", webhook_url]
+        service = self._start(name, args, self.environ(data_dir=str(self.root / name)))
         url = f"http://127.0.0.1:{port}"
         await service.wait_for(lambda: _healthy(url))
         return url
@@ -380,9 +379,10 @@ class Comparison:
     def median(self, variant: str) -> float:
         return statistics.median(self.seconds[variant])
 
-    def ratio(self, variant: str) -> float:
-        """Speed of ``variant`` relative to the baseline (1.0 = as fast; below 1 = slower)."""
-        return self.median(self.baseline) / self.median(variant)
+    def ratio(self, variant: str, baseline: str | None = None) -> float:
+        """Speed of ``variant`` relative to the baseline, or to ``baseline`` (1.0 = as fast; below 1 =
+        slower)."""
+        return self.median(baseline or self.baseline) / self.median(variant)
 
     def rate(self, variant: str) -> float:
         """Items per second at the median time (``work`` items per measurement)."""

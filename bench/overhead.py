@@ -3,7 +3,7 @@
 (a) ``client.start_workflow`` + a plain Worker (bench/plain_worker.py), no run record; (b) ``POST
 /api/events/bench.steps`` to ``longhaul api``, run by ``longhaul worker``: the event validated, the run
 recorded, progress before each step, the record completed. Both keep ``in_flight`` runs going (start, then
-wait for the result) until ``runs`` finished; the rate is runs / elapsed. Goal: b/a ≥ 0.95.
+wait for the result) until ``runs`` finished; the rate is runs / elapsed. Goal: b/a ≥ 0.9.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bench.pipelines import PlainSteps, TrackedSteps
 from starters.service import workflow_id_for
 from workflows.catalog import workflow_name
 
-GOAL = 0.95
+GOAL = 0.9  # decided in #15 (was 0.95)
 PLAIN_QUEUE = "bench-plain"
 
 

@@ -15,8 +15,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_benchmark(name: str, *args: str) -> dict[str, Any]:
-    before = set((ROOT / "bench" / "results").glob(f"{name}-*.json"))
+def run_benchmark(name: str, *args: str, written_as: str | None = None) -> dict[str, Any]:
+    pattern = f"{written_as or name}-*.json"
+    before = set((ROOT / "bench" / "results").glob(pattern))
     result = subprocess.run(
         [sys.executable, "-m", "bench", name, *args],
         cwd=ROOT,
@@ -25,7 +26,7 @@ def run_benchmark(name: str, *args: str) -> dict[str, Any]:
         timeout=280,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    [written] = set((ROOT / "bench" / "results").glob(f"{name}-*.json")) - before
+    [written] = set((ROOT / "bench" / "results").glob(pattern)) - before
     report: dict[str, Any] = json.loads(written.read_text())
     written.unlink()
     return report
@@ -46,10 +47,13 @@ def test_overhead_benchmark_compares_plain_temporalio_with_the_event_api() -> No
     assert report["variants"]["longhaul event API"]["cpu_s"]["worker"] > 0  # the longhaul worker did the work
 
 
-def test_limit_benchmark_runs_hello_and_order_pipelines_against_an_empty_workflow() -> None:
+def test_limit_benchmark_runs_each_pipeline_beside_its_steps_written_by_hand() -> None:
     report = run_benchmark("limit", "--runs", "10", "--in-flight", "5", "--repeats", "1")
-    assert set(report["variants"]) == {"empty workflow", "hello pipeline", "order pipeline"}
-    assert report["order pipeline ratio"] > 0
+    assert set(report["variants"]) == {"hello by hand", "hello pipeline", "order by hand", "order pipeline"}
+    assert report["hello ratio"] > 0 and report["order ratio"] > 0
+    cpu = report["variants"]
+    assert cpu["order by hand"]["cpu_s"]["plain-payments"] > 0  # its charges went to its own provider
+    assert cpu["order pipeline"]["cpu_s"]["payments"] > 0
 
 
 def test_ingest_benchmark_measures_the_api_with_wrk_and_httpx_and_loses_no_event_in_a_burst() -> None:
@@ -102,3 +106,12 @@ def test_report_renders_the_table_and_plot_from_results(tmp_path: Path) -> None:
     assert "old" not in text and "intro" in text and "outro" in text
     assert "| overhead | b | 5.0 wf/s | 0.50 |" in text
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_sleepers_benchmark_shares_the_timers_between_two_workers() -> None:
+    report = run_benchmark(
+        "sleepers", "--count", "40", "--seconds", "2", "--workers", "2", written_as="sleepers_workers2"
+    )
+    assert report["benchmark"] == "sleepers_workers2" and report["workers"] == 2
+    assert len(report["variants"]["timer lateness"]["runs_s"]) == 40
+    assert report["worker_rss_mb"]["asleep_peak"] > 0
