@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from starters.api import create_app
 from starters.worker import build_worker
 from tests.postgres import both_databases
 from tests.processes import Process, clean_env, free_port
+from tests.receivers import Received, receiver
 
 pytestmark = both_databases
 
@@ -73,37 +72,26 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderProce
 
 @dataclass
 class Sink:
-    """A notification receiver: records every POST with its Idempotency-Key."""
+    """A notification receiver: every POST with its Idempotency-Key."""
 
-    url: str = ""
-    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    received: Received
+
+    @property
+    def url(self) -> str:
+        return self.received.url
 
     def for_order(self, order_id: str) -> list[tuple[str, dict[str, Any]]]:
-        return [(key, body) for key, body in self.received if body["order_id"] == order_id]
+        return [
+            (headers.get("Idempotency-Key", ""), body)
+            for headers, body in self.received.posts
+            if body["order_id"] == order_id
+        ]
 
 
 @pytest.fixture(scope="module")
 def sink() -> Iterator[Sink]:
-    received = Sink()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            received.received.append((self.headers.get("Idempotency-Key", ""), body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    received.url = f"http://127.0.0.1:{server.server_address[1]}/notify"
-    try:
-        yield received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with receiver("/notify") as received:
+        yield Sink(received)
 
 
 @dataclass

@@ -3,46 +3,17 @@ SIGKILL: "charged exactly once across a full restart" can be checked against it.
 
 from __future__ import annotations
 
-import json
 import signal
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from longhaul.webhooks import SIGNATURE_HEADER
 from tests.processes import Process, clean_env, free_port, wait_until
+from tests.receivers import Received, receiver
 
 CHARGE = {"amount": "12.50", "currency": "EUR", "order_id": "o-1", "customer": "ann"}
-
-
-@pytest.fixture
-def webhooks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A merchant endpoint that accepts every webhook and keeps what it received."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            assert self.headers[SIGNATURE_HEADER]
-            received.append(body)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def start(tmp_path: Path, port: int, webhook: str, run: int) -> Process:
@@ -56,10 +27,17 @@ def start(tmp_path: Path, port: int, webhook: str, run: int) -> Process:
     return process
 
 
-def test_charges_keys_ledger_and_due_confirmations_survive_a_sigkill(
-    tmp_path: Path, webhooks: tuple[str, list[dict[str, Any]]]
-) -> None:
-    url, received = webhooks
+def test_charges_keys_ledger_and_due_confirmations_survive_a_sigkill(tmp_path: Path) -> None:
+    with receiver(status=200) as hooks:
+        _charge_kill_and_restart(tmp_path, hooks)
+
+
+def _charge_kill_and_restart(tmp_path: Path, hooks: Received) -> None:
+    url = hooks.url
+
+    def received() -> list[dict[str, Any]]:
+        return [body for headers, body in hooks.posts if headers.get(SIGNATURE_HEADER)]
+
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     first = start(tmp_path, port, url, 1)
@@ -86,9 +64,9 @@ def test_charges_keys_ledger_and_due_confirmations_survive_a_sigkill(
         )
         assert reused.status_code == 409  # the key is remembered with what it was for
         wait_until(
-            lambda: len(received) == 1, 30, "the confirmation that was due while the provider was down"
+            lambda: len(received()) == 1, 30, "the confirmation that was due while the provider was down"
         )
-        [event] = received
+        [event] = received()
         assert event["data"] == {
             "charge_id": charged.json()["id"],
             "order_id": "o-1",
@@ -107,4 +85,4 @@ def test_charges_keys_ledger_and_due_confirmations_survive_a_sigkill(
         assert [e["op"] for e in httpx.get(f"{base}/v1/ledger").json()] == ["charge", "confirm"]
     finally:
         third.stop()
-    assert len(received) == 1
+    assert len(received()) == 1
