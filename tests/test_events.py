@@ -72,6 +72,40 @@ async def test_same_event_id_returns_same_runs_and_starts_nothing_new(
     assert await store.count() == 1
 
 
+async def test_an_event_id_reused_with_another_payload_is_409_naming_the_fields_and_changes_nothing(
+    api: httpx.AsyncClient, store: RunStore
+) -> None:
+    first = await send(api, "hello", {"name": "Ada", "wait_seconds": 0}, id="reused-1")
+    reused = await api.post("/api/events/hello", json={"id": "reused-1", "payload": {"name": "Bob"}})
+    assert reused.status_code == 409
+    detail = reused.json()["detail"]
+    assert "event id 'reused-1' was sent before with another payload (differs in: name;" in detail
+    assert first["runs"][0]["run_id"] in detail
+    batch = await api.post(
+        "/api/events",
+        json={
+            "events": [
+                {"name": "hello", "id": "fresh-in-batch", "payload": {"name": "Cy"}},
+                {"name": "hello", "id": "reused-1", "payload": {"name": "Ada", "greeting": "Hi"}},
+            ]
+        },
+    )
+    assert batch.status_code == 409 and "differs in: greeting" in batch.json()["detail"]
+    assert await store.count() == 2  # hello and hello-audit of the first event; the batch started nothing
+    again = await send(api, "hello", {"name": "Ada"}, id="reused-1")  # the same payload: the same runs
+    assert [r["run_id"] for r in again["runs"]] == [r["run_id"] for r in first["runs"]]
+
+
+async def test_return_first_keeps_answering_a_reused_event_id_with_the_first_runs(
+    temporal_address: str, store: RunStore, settings: Settings
+) -> None:
+    lenient = settings.model_copy(update={"event_id_reuse": "return_first"})
+    async with api_client(create_app(lenient, TEST_CATALOG)) as http:
+        first = await send(http, "hello", {"name": "Ada"}, id="lenient-1")
+        again = await send(http, "hello", {"name": "Bob"}, id="lenient-1")
+    assert [r["run_id"] for r in again["runs"]] == [r["run_id"] for r in first["runs"]]
+
+
 async def test_twenty_identical_concurrent_requests_make_one_run(
     api: httpx.AsyncClient, dev_client: Client, store: RunStore
 ) -> None:
