@@ -41,7 +41,7 @@ from longhaul.storage import InvalidCursorError, RunFilter, RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, is_unavailable, payload_codec
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
-from starters import payment_webhook as payment_webhook_
+from starters import payment_webhook as payment_events
 from starters import schedules
 from starters.schedules import ScheduleInfo
 from starters.service import (
@@ -345,15 +345,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             verify(settings.payments_webhook_secret, request.headers.get(SIGNATURE_HEADER), body)
         except BadSignatureError as error:
             raise HTTPException(status_code=401, detail=str(error)) from error
-        try:
-            return await payment_webhook_.deliver(service, body)
-        except payment_webhook_.UnprocessableWebhookError as error:
-            letters: DeadLetters = request.app.state.dead_letters
-            letter = await letters.record(
-                payment_webhook_.SOURCE, payment_webhook_.event_id_of(body), body, str(error)
-            )
-            log.warning("webhook dead-lettered as %s: %s", letter.id, error)
-            return WebhookOutcome(dead_letter=letter.id, reason=letter.reason)
+        return await payment_events.receive(service, request.app.state.dead_letters, body)
 
     @app.get("/api/webhooks/dead-letters", response_model=DeadLetterPage, responses=_ADMIN_ERRORS)
     async def list_dead_letters(
@@ -379,14 +371,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         letter = await letters.get(letter_id)
         if letter is None:
             raise NotFoundError(f"no dead letter '{letter_id}'")
-        body = letter.body.encode()
-        try:
-            outcome = await payment_webhook_.deliver(service, body)
-        except payment_webhook_.UnprocessableWebhookError as error:
-            letter = await letters.record(letter.source, letter.event_id, body, str(error))
-            return WebhookOutcome(received=False, dead_letter=letter.id, reason=letter.reason)
-        await letters.resolve(letter_id)
-        return outcome
+        return await payment_events.redeliver(service, letters, letter)
 
     @app.post("/codec/{operation}", response_model=CodecPayloads, dependencies=JSON_BODY)
     async def codec(

@@ -9,23 +9,50 @@ the provider's retries could never make it succeed.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from pydantic import ValidationError
 
-from longhaul.dead_letters import WebhookOutcome
+from longhaul.dead_letters import DeadLetter, DeadLetters, WebhookOutcome
 from longhaul.events import PAYMENT_CONFIRMED
 from longhaul.models import DEFAULT_TENANT
 from starters.service import EventEnvelope, InvalidInputError, NotFoundError, RunService
 
 SOURCE = "payments"
+log = logging.getLogger("longhaul.webhooks")
 
 
 class UnprocessableWebhookError(ValueError):
     """An authentic webhook this code cannot turn into an event; the message says why."""
 
 
-def event_id_of(body: bytes) -> str | None:
+async def receive(service: RunService, letters: DeadLetters, body: bytes) -> WebhookOutcome:
+    """Process a verified webhook; one that cannot be processed is kept as a dead letter (and answered
+    like any other: the provider has nothing more to do)."""
+    try:
+        return await deliver(service, body)
+    except UnprocessableWebhookError as error:
+        letter = await letters.record(SOURCE, _event_id_of(body), body, str(error))
+        log.warning("webhook dead-lettered as %s: %s", letter.id, error)
+        return WebhookOutcome(dead_letter=letter.id, reason=letter.reason)
+
+
+async def redeliver(service: RunService, letters: DeadLetters, letter: DeadLetter) -> WebhookOutcome:
+    """Process a dead letter's webhook again with the code running now (its signature was checked when it
+    arrived). Through: the letter is marked ``redelivered``. Still unprocessable: it stays dead, with the
+    new reason, and the outcome says ``received=False``."""
+    body = letter.body.encode()
+    try:
+        outcome = await deliver(service, body)
+    except UnprocessableWebhookError as error:
+        letter = await letters.record(letter.source, letter.event_id, body, str(error))
+        return WebhookOutcome(received=False, dead_letter=letter.id, reason=letter.reason)
+    await letters.resolve(letter.id)
+    return outcome
+
+
+def _event_id_of(body: bytes) -> str | None:
     """The provider's event id, if the body is an event object that names one (for the dead letter)."""
     try:
         event = json.loads(body)
