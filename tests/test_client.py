@@ -33,7 +33,7 @@ def create_key(cwd: Path, env: dict[str, str]) -> str:
         cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     notice = result.stderr.splitlines()[-1]  # after the log line of the schema upgrade on first use
-    assert notice.startswith("key ") and "for tenant default (shown once" in notice
+    assert notice.startswith("tenant key ") and "for tenant default (shown once" in notice
     return result.stdout.strip()
 
 
@@ -202,7 +202,7 @@ def test_requests_without_a_valid_key_are_refused_and_a_revoked_key_stops_workin
         client.runs.list()
         listed = _cli(served, "keys", "list", "--tenant", "default").stdout
         key_id = key.split("_")[1]
-        assert f"{key_id}  default  active  tests" in listed
+        assert f"{key_id}  default  tenant  active  tests" in listed
         assert _cli(served, "keys", "revoke", key_id).stdout == f"revoked {key_id}\n"
         time.sleep(1.2)  # revoked by another process: the API's key cache (1 s here) lets it go
         with pytest.raises(LonghaulError) as revoked:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from longhaul.config import Settings
-from longhaul.db import Database, all_tables
-from longhaul.migrations import SchemaOutdatedError, current, differences, head, prepare, upgrade
+from longhaul.db import Database
+from longhaul.migrations import BASELINE, SchemaOutdatedError, current, differences, head, prepare, upgrade
 from longhaul.models import RunStatus
 from longhaul.storage import RunStore
 from tests.postgres import both_databases
@@ -49,8 +49,11 @@ async def test_a_model_change_without_a_migration_shows_as_a_difference(empty_db
 
 
 async def test_a_database_made_before_migrations_is_adopted_with_its_data(empty_db: Database) -> None:
+    # What longhaul's create_all made before it had migrations: the baseline's schema, without Alembic's
+    # version table.
+    await upgrade(empty_db, BASELINE)
     async with empty_db.engine.begin() as conn:
-        await conn.run_sync(all_tables().create_all)  # what longhaul did before it had migrations
+        await conn.exec_driver_sql("DROP TABLE alembic_version")
     store = RunStore(empty_db)
     await store.create_queued(
         run_id="run_1",
