@@ -45,10 +45,14 @@ def is_unavailable(error: BaseException) -> bool:
     """Whether ``error`` means "Temporal cannot be reached now, try again later".
 
     A lazily connected client reports a refused first connection as a plain RuntimeError from the
-    SDK's bridge ("Failed client connect"); later failures are RPCErrors with a transient status.
+    SDK's bridge ("Failed client connect"); later failures are RPCErrors with a transient status. A call
+    that outlives its own ``rpc_timeout`` fails in the client as CANCELLED "Timeout expired", not as
+    DEADLINE_EXCEEDED: a server too busy to answer in time, which a burst on a slow machine showed (it
+    was a 500).
     """
     if isinstance(error, RPCError):
-        return error.status in _UNAVAILABLE
+        timed_out = error.status == RPCStatusCode.CANCELLED and str(error) == "Timeout expired"
+        return error.status in _UNAVAILABLE or timed_out
     return isinstance(error, RuntimeError) and str(error).startswith("Failed client connect")
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.storage import RunStore
-from longhaul.temporal import SEARCH_ATTRIBUTES
+from longhaul.temporal import SEARCH_ATTRIBUTES, is_unavailable
 from starters.api import create_app
 from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
@@ -144,3 +148,19 @@ async def test_event_refused_while_temporal_is_down_succeeds_on_retry_once_it_is
             await env.shutdown()
     assert done["output"] == {"message": "Hello, Eve!"}
     assert await store.count() == 1
+
+
+async def test_a_call_that_outlives_its_rpc_timeout_counts_as_temporal_unavailable(
+    dev_client: Client,
+) -> None:
+    """A server too busy to answer in time must be a 503 with Retry-After, not a 500 (seen in a burst).
+    The SDK reports its own client-side timeout as CANCELLED "Timeout expired" (what the burst's API log
+    showed), or the server answers DEADLINE_EXCEEDED first: both are "unavailable"."""
+    with pytest.raises(RPCError) as timed_out:
+        await dev_client.workflow_service.get_system_info(
+            GetSystemInfoRequest(), timeout=timedelta(microseconds=1)
+        )
+    assert timed_out.value.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
+    assert is_unavailable(timed_out.value)
+    assert is_unavailable(RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""))
+    assert not is_unavailable(RPCError("cancelled by the caller", RPCStatusCode.CANCELLED, b""))
