@@ -94,8 +94,12 @@ async def cluster(dev_client: Client, postgres: PostgresServer, tmp_path: Path) 
         ),
     ]
     workers = processes[APIS : APIS + WORKERS]
+    # Correctness, not speed: two APIs, three workers, FFmpeg and the server share 2 cores here, and a
+    # start can take seconds (httpx's default 5 s timeout failed a CI run on a slow day).
     clients = [
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"})
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
         for port in ports
     ]
     payments = httpx.AsyncClient(base_url=f"http://127.0.0.1:{payments_port}")
