@@ -144,10 +144,9 @@ def workflow_id_for(workflow: str, tenant: str, instance: str) -> str:
     return f"{workflow}/{tenant}/{instance}"
 
 
-def _instance(sub: Subscription, event_id: str, payload: BaseModel) -> str:
-    """What names a run within its workflow and tenant: the business key for a once-per-key
+def _instance(sub: Subscription, event_id: str, key: str | None) -> str:
+    """What names a run within its workflow and tenant: the business key (``key``) for a once-per-key
     subscription, else the event id."""
-    key = business_key(sub, payload)
     return key if sub.once_per_key and key is not None else event_id
 
 
@@ -215,7 +214,9 @@ class RunService:
             if item.id is None:
                 continue
             for sub in self.catalog.subscribers(item.name):
-                workflow_id = workflow_id_for(sub.workflow_name, tenant, _instance(sub, item.id, payload))
+                workflow_id = workflow_id_for(
+                    sub.workflow_name, tenant, _instance(sub, item.id, business_key(sub, payload))
+                )
                 expected[run_id_for(workflow_id)] = (item, payload.model_dump(mode="json"))
         for run in await self.store.get_many(list(expected)):
             item, dumped = expected[run.id]
@@ -252,7 +253,7 @@ class RunService:
         or the business key for a once-per-key subscription (a replay passes its own)."""
         name = sub.workflow_name
         key = business_key(sub, payload)
-        workflow_id = workflow_id_for(name, tenant, instance or _instance(sub, event_id, payload))
+        workflow_id = workflow_id_for(name, tenant, instance or _instance(sub, event_id, key))
         run_id = run_id_for(workflow_id)
         dumped = payload.model_dump(mode="json")
         record, created = await self.store.create_queued(
