@@ -1,34 +1,23 @@
-"""Activities of the scheduled maintenance jobs: deleting expired videos' files, repairing run records."""
+"""longhaul's own activities, which every worker runs: run-record updates from workflows, events emitted by
+workflows, and the sweep that repairs run records whose workflow closed without writing them."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
-from pathlib import Path
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from longhaul.config import Settings
+from activities.events import EventActivities
+from activities.resources import Resources
+from activities.runs import RunActivities
 from longhaul.db import utcnow
 from longhaul.models import RunStatus, RunUpdate
 from longhaul.storage import RunStore
-from longhaul.video_store import VideoRef, VideoStore
-
-
-class ExpiredRequest(BaseModel):
-    cutoff: datetime
-    after: VideoRef | None
-    limit: int
-
-
-class Archived(BaseModel):
-    tenant: str
-    video_id: str
-    deleted_files: int
-    bytes_freed: int
 
 
 class ReconcileRequest(BaseModel):
@@ -60,26 +49,9 @@ _CLOSED = {
 
 
 class MaintenanceActivities:
-    def __init__(self, settings: Settings, runs: RunStore, videos: VideoStore, client: Client) -> None:
-        self.settings = settings
+    def __init__(self, runs: RunStore, client: Client) -> None:
         self.runs = runs
-        self.videos = videos
         self.client = client
-
-    @activity.defn(name="cleanup.expired")
-    async def expired(self, request: ExpiredRequest) -> list[VideoRef]:
-        return await self.videos.expired(request.cutoff, request.after, request.limit)
-
-    @activity.defn(name="cleanup.archive")
-    async def archive(self, video: VideoRef) -> Archived:
-        """Delete the video's renditions and thumbnails, then mark it archived. A file already gone counts
-        as deleted, so a retry (or a second run) finishes what the first began."""
-        root = self.settings.media_root / video.tenant
-        deleted, freed = await asyncio.to_thread(_delete, root, video.files)
-        await self.videos.mark_archived(video.tenant, video.video_id)
-        return Archived(
-            tenant=video.tenant, video_id=video.video_id, deleted_files=deleted, bytes_freed=freed
-        )
 
     @activity.defn(name="runs.reconcile")
     async def reconcile(self, request: ReconcileRequest) -> ReconcileReport:
@@ -121,17 +93,11 @@ class MaintenanceActivities:
         )  # fmt: skip
 
 
-def _delete(root: Path, files: list[str]) -> tuple[int, int]:
-    deleted = freed = 0
-    for relative in files:
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root.resolve()):
-            continue  # a record pointing outside the tenant's media dir is never followed
-        try:
-            size = path.stat().st_size
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        deleted += 1
-        freed += size
-    return deleted, freed
+def longhaul_activities(resources: Resources) -> list[Callable[..., Any]]:
+    """The activities of longhaul itself, on the main task queue of every worker."""
+    maintenance = MaintenanceActivities(resources.store, resources.client)
+    return [
+        RunActivities(resources.store).apply_run_updates,
+        EventActivities(resources.emit).emit_event,
+        maintenance.reconcile,
+    ]

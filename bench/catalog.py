@@ -1,15 +1,15 @@
-"""``LONGHAUL_CATALOG=bench.catalog:BENCH_CATALOG``: longhaul's catalog plus the benchmark pipelines."""
+"""``LONGHAUL_CATALOG=bench.catalog:BENCH_CATALOG``: longhaul's catalog plus the benchmark pipeline."""
 
 from __future__ import annotations
 
 from bench.events import SLEEP, STEPS
 from bench.pipelines import STEP_ACTIVITIES, Sleeper, TrackedSteps
-from workflows.catalog import CATALOG, Catalog, Subscription
+from workflows.catalog import CATALOG, Catalog
+from workflows.pipeline import Pipeline, Queue, Subscription
 
-BENCH_CATALOG = Catalog(
-    *CATALOG.entries,
-    Subscription(STEPS, TrackedSteps),
-    Subscription(SLEEP, Sleeper),
-    published=CATALOG.published,
-    activities=STEP_ACTIVITIES,
+BENCH = Pipeline(
+    name="bench",
+    entries=(Subscription(STEPS, TrackedSteps), Subscription(SLEEP, Sleeper)),
+    queues=(Queue(lambda resources: STEP_ACTIVITIES),),
 )
+BENCH_CATALOG = Catalog(*CATALOG.pipelines, BENCH)

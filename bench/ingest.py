@@ -160,6 +160,20 @@ async def _burst(bench: Stack, count: int, connections: int) -> dict[str, Any]:
         await asyncio.gather(*(one(i) for i in range(count)))
         elapsed = time.perf_counter() - start
 
+    lost, half_written = await _check_outcomes(bench, accepted, refused)
+    return {
+        "events": count,
+        "seconds": round(elapsed, 2),
+        "statuses": {str(code): n for code, n in sorted(statuses.items())},
+        "refusals_without_retry_after": without_retry_after,
+        "resent_after_connection_errors": resent,
+        "accepted_without_run": lost,
+        "refused_with_record_or_workflow": half_written,
+    }
+
+
+async def _check_outcomes(bench: Stack, accepted: list[str], refused: list[str]) -> tuple[int, int]:
+    """How many accepted events lack their run record or workflow, and how many refused ones have one."""
     db = Database(bench.settings().app_database_url)
     store = RunStore(db)
     lost = half_written = 0
@@ -182,12 +196,4 @@ async def _burst(bench: Stack, count: int, connections: int) -> dict[str, Any]:
 
     await asyncio.gather(*(check(e, True) for e in accepted), *(check(e, False) for e in refused))
     await db.close()
-    return {
-        "events": count,
-        "seconds": round(elapsed, 2),
-        "statuses": {str(code): n for code, n in sorted(statuses.items())},
-        "refusals_without_retry_after": without_retry_after,
-        "resent_after_connection_errors": resent,
-        "accepted_without_run": lost,
-        "refused_with_record_or_workflow": half_written,
-    }
+    return lost, half_written

@@ -17,6 +17,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from activities.hello import HelloRequested
+from activities.orders.models import OrderCreated
+from activities.orders.store import OrderStore, Product
 from bench.harness import (
     UNLIMITED_INGEST,
     Comparison,
@@ -30,11 +33,9 @@ from bench.harness import (
 )
 from bench.plain_pipelines import TENANT, PlainHello, PlainOrder, plain_order_id
 from longhaul.db import Database
-from longhaul.events import HelloRequested, OrderCreated
 from longhaul.migrations import upgrade
-from longhaul.order_store import OrderStore, Product
 from starters.service import workflow_id_for
-from workflows.catalog import workflow_name
+from workflows.pipeline import workflow_name
 
 GOAL = 0.9
 PLAIN_QUEUE = "bench-plain"

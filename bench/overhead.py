@@ -23,7 +23,7 @@ from bench.harness import (
 )
 from bench.pipelines import PlainSteps, TrackedSteps
 from starters.service import workflow_id_for
-from workflows.catalog import workflow_name
+from workflows.pipeline import workflow_name
 
 GOAL = 0.9  # decided in #15 (was 0.95)
 PLAIN_QUEUE = "bench-plain"

@@ -15,17 +15,18 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.hello import compose_greeting
-    from activities.orders import OrderActivities, PlanRequest
-    from activities.payments import PaymentActivities
-    from longhaul.events import HelloRequested, OrderCreated, PaymentConfirmed
-    from longhaul.orders import (
+    from activities.hello import HelloRequested, compose_greeting
+    from activities.orders.models import (
         ChargeRequest,
         Notification,
+        OrderCreated,
         OrderOutcome,
         OrderResult,
+        PaymentConfirmed,
         ReserveRequest,
     )
+    from activities.orders.payments import PaymentActivities
+    from activities.orders.stock import OrderActivities, PlanRequest
 
 from workflows import registry
 

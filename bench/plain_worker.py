@@ -24,14 +24,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.hello import compose_greeting
-from activities.orders import OrderActivities
-from activities.payments import PaymentActivities
+from activities.orders.models import PaymentConfirmed
+from activities.orders.payments import PaymentActivities
+from activities.orders.stock import OrderActivities
+from activities.orders.store import OrderStore
 from bench.pipelines import BASELINE_WORKFLOWS, STEP_ACTIVITIES
 from bench.plain_pipelines import PLAIN_PIPELINES, plain_order_id
 from longhaul.config import load_settings
 from longhaul.db import Database
-from longhaul.events import PaymentConfirmed
-from longhaul.order_store import OrderStore
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
 
 

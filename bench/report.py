@@ -48,35 +48,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             "written by hand in plain temporalio (goal ≥ 0.9)"
         )
     if "ingest" in results:
-        ingest = results["ingest"]
-        burst, latency = ingest["burst"], ingest["accept_latency_ms"]
-        notes.append(
-            f"- ingest with httpx clients: ratio **{ingest['ratio']}** (goal ≥ 0.9); accept latency p50 "
-            f"{latency['p50']} ms, p99 {latency['p99']} ms"
-        )
-        if "wrk_ratio" in ingest:
-            wrk = ingest["wrk_accept_latency_ms"]
-            notes.append(
-                f"- ingest with wrk: ratio **{ingest['wrk_ratio']}** (goal ≥ 0.9); accept latency p50 "
-                f"{wrk['p50']} ms, p99 {wrk['p99']} ms"
-            )
-        notes.append(
-            f"- burst of {burst['events']} events: statuses {burst['statuses']}; refusals without "
-            f"Retry-After {burst['refusals_without_retry_after']}; accepted without a run "
-            f"{burst['accepted_without_run']}; refused but recorded "
-            f"{burst['refused_with_record_or_workflow']}"
-        )
+        notes += _ingest_notes(results["ingest"])
     for name in ("sleepers_workers2", "sleepers"):
         if name in results:
-            sleepers = results[name]
-            rss, late = sleepers["worker_rss_mb"], sleepers["lateness_s"]
-            workers = f"{sleepers.get('workers', 1)} worker(s)"
-            notes.append(
-                f"- sleepers, {workers}: {sleepers['workflows']} workflows "
-                f"on a {sleepers['sleep_seconds']:g} s timer; largest worker's RSS while they sleep "
-                f"**{rss.get('asleep_peak')} MB** (goal < 500; idle {rss['idle']} MB, peak with the wake-ups "
-                f"{rss['peak']} MB); timer lateness p50 {late['p50']} s, p99 **{late['p99']} s** (goal < 2)"
-            )
+            notes.append(_sleepers_note(results[name]))
     if "transcode" in results:
         notes.append(f"- transcode: ratio **{results['transcode']['ratio']}** (goal ≥ 0.95)")
     machine = next(iter(results.values()))["machine"]
@@ -85,6 +60,38 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         + (f"; {machine['versions']}" if "versions" in machine else "")
     )
     return "\n".join(lines) + "\n\n" + "\n".join(notes)
+
+
+def _ingest_notes(ingest: dict[str, Any]) -> list[str]:
+    burst, latency = ingest["burst"], ingest["accept_latency_ms"]
+    notes = [
+        f"- ingest with httpx clients: ratio **{ingest['ratio']}** (goal ≥ 0.9); accept latency p50 "
+        f"{latency['p50']} ms, p99 {latency['p99']} ms"
+    ]
+    if "wrk_ratio" in ingest:
+        wrk = ingest["wrk_accept_latency_ms"]
+        notes.append(
+            f"- ingest with wrk: ratio **{ingest['wrk_ratio']}** (goal ≥ 0.9); accept latency p50 "
+            f"{wrk['p50']} ms, p99 {wrk['p99']} ms"
+        )
+    notes.append(
+        f"- burst of {burst['events']} events: statuses {burst['statuses']}; refusals without "
+        f"Retry-After {burst['refusals_without_retry_after']}; accepted without a run "
+        f"{burst['accepted_without_run']}; refused but recorded "
+        f"{burst['refused_with_record_or_workflow']}"
+    )
+    return notes
+
+
+def _sleepers_note(sleepers: dict[str, Any]) -> str:
+    rss, late = sleepers["worker_rss_mb"], sleepers["lateness_s"]
+    workers = f"{sleepers.get('workers', 1)} worker(s)"
+    return (
+        f"- sleepers, {workers}: {sleepers['workflows']} workflows "
+        f"on a {sleepers['sleep_seconds']:g} s timer; largest worker's RSS while they sleep "
+        f"**{rss.get('asleep_peak')} MB** (goal < 500; idle {rss['idle']} MB, peak with the wake-ups "
+        f"{rss['peak']} MB); timer lateness p50 {late['p50']} s, p99 **{late['p99']} s** (goal < 2)"
+    )
 
 
 def plot(results: dict[str, dict[str, Any]], path: Path) -> None:

@@ -17,10 +17,10 @@ from temporalio import workflow
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from activities.ffmpeg import make_sample, probe, run_ffmpeg
-    from activities.video import VideoActivities, transcode_args
+    from activities.video.ffmpeg import make_sample, probe, run_ffmpeg
+    from activities.video.models import Rendition, TranscodeRequest
+    from activities.video.processing import VideoActivities, transcode_args
     from bench.harness import Comparison, embedded_server, timed
-    from longhaul.video import Rendition, TranscodeRequest
 
 from workflows import registry
 
@@ -51,6 +51,7 @@ async def run(repeats: int, seconds: float) -> Comparison:
     from longhaul.migrations import upgrade
     from longhaul.storage import RunStore
     from starters.worker import build_worker
+    from workflows.video import MEDIA
 
     with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:
         root = Path(tmp)
@@ -82,7 +83,7 @@ async def run(repeats: int, seconds: float) -> Comparison:
                     target.unlink(missing_ok=True)  # a finished rendition would be reused, not transcoded
                     await client.execute_workflow(
                         TranscodeOnce.run,
-                        Job(request=request, media_queue=settings.media_task_queue),
+                        Job(request=request, media_queue=settings.task_queue_for(MEDIA)),
                         id=f"bench-transcode-{uuid.uuid4().hex[:8]}",
                         task_queue=settings.task_queue + "-bench",
                         execution_timeout=timedelta(minutes=30),  # a broken setup fails, never hangs

@@ -223,15 +223,9 @@ class Settings(BaseSettings):
     def upload_root(self) -> Path:
         return (self.upload_dir or self.data_dir / "uploads").resolve()
 
-    @property
-    def payments_task_queue(self) -> str:
-        """Payment calls have their own task queue, so Temporal can rate-limit them across all workers."""
-        return f"{self.task_queue}-payments"
-
-    @property
-    def media_task_queue(self) -> str:
-        """CPU-bound FFmpeg work runs on its own task queue, so it can never starve other pipelines."""
-        return f"{self.task_queue}-media"
+    def task_queue_for(self, role: str | None) -> str:
+        """The task queue of ``role`` (a pipeline's own queue, e.g. "media"); None: the main one."""
+        return task_queue_name(self.task_queue, role)
 
     def temporal_connect_config(self) -> ClientConnectConfig:
         """Connection arguments for :meth:`temporalio.client.Client.connect`, loaded like the CLI does."""
@@ -287,6 +281,13 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
         )
+
+
+def task_queue_name(main: str, role: str | None) -> str:
+    """The one rule for task-queue names: a pipeline's queue of ``role`` is ``<main>-<role>``. The worker
+    polls these names and longhaul passes them to the workflows it starts (their memo); this rule is
+    only applied again for a workflow started without them (by hand, or before they were passed)."""
+    return main if role is None else f"{main}-{role}"
 
 
 def load_settings(**overrides: Any) -> Settings:

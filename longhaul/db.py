@@ -1,7 +1,8 @@
 """The app database: one SQLAlchemy 2 async engine per process, SQLite by default, PostgreSQL by URL.
 
-Every table of app storage derives from :class:`Base`; the stores (runs, videos) share one
-:class:`Database`, so a process holds one connection pool.
+Every table of app storage derives from :class:`Base`; the stores (runs, keys, the pipelines' own) share
+one :class:`Database`, so a process holds one connection pool. Which tables make up app storage is the
+catalog's to say (:meth:`workflows.catalog.Catalog.tables`), not this module's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, Table, event, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -98,17 +99,6 @@ def insert_ignoring_duplicates(table: Table, *, is_sqlite: bool) -> Insert:
     unique-key conflict is skipped: a missing foreign key still raises. Build it once and execute it with
     parameters: it is on the hot paths (every event, every run update)."""
     return (sqlite.insert(table) if is_sqlite else postgresql.insert(table)).on_conflict_do_nothing()
-
-
-def all_tables() -> MetaData:
-    """Every table of app storage, whichever stores a process imported (what migrations compare with)."""
-    import longhaul.dead_letters
-    import longhaul.keys
-    import longhaul.order_store
-    import longhaul.storage
-    import longhaul.video_store  # noqa: F401
-
-    return Base.metadata
 
 
 class Database:

@@ -21,6 +21,8 @@ EVENT = SearchAttributeKey.for_keyword("LonghaulEvent")
 RUN_ID = SearchAttributeKey.for_keyword("LonghaulRunId")
 BUSINESS_KEY = SearchAttributeKey.for_keyword("LonghaulKey")
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (TENANT, EVENT, RUN_ID, BUSINESS_KEY)
+# Memo key of the task queues a workflow's activities run on, by role ({"media": "longhaul-media"}).
+TASK_QUEUES_MEMO = "longhaul.task_queues"
 
 # The embedded server's SQLite in WAL mode with synchronous=normal (see docs/configuration.md).
 SQLITE_FAST = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")

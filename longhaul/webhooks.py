@@ -1,6 +1,8 @@
 """Signed webhooks: ``Provider-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`` (Stripe's scheme).
 
 The timestamp is inside the signed text, so a captured request cannot be replayed after the tolerance.
+What a verified webhook becomes is its pipeline's to say (:class:`workflows.pipeline.Webhook`): an
+:class:`Inbound` event, a reason to ignore it, or :class:`UnprocessableWebhookError`.
 """
 
 from __future__ import annotations
@@ -9,12 +11,30 @@ import hashlib
 import hmac
 import re
 import time
+from dataclasses import dataclass
+from typing import Any
 
 SIGNATURE_HEADER = "Provider-Signature"
 TOLERANCE_SECONDS = 300
 # What a well-formed header carries: a Unix time of at most 12 digits, a 64-digit hex SHA-256.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """The event a webhook becomes: sent through the catalog like any other (``id`` from the sender's
+    event id, so a redelivery is a duplicate)."""
+
+    event: str
+    id: str
+    payload: dict[str, Any]
+    tenant: str
+
+
+class UnprocessableWebhookError(ValueError):
+    """An authentic webhook that cannot be turned into an event; the message says why. It is kept as a
+    dead letter, since the sender's retries could never make it succeed."""
 
 
 class BadSignatureError(ValueError):

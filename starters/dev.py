@@ -32,13 +32,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from activities.orders.store import seed_demo_products
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.keys import Caller, KeyStore, Role
 from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
-from longhaul.order_store import seed_demo_products
 from longhaul.processes import die_with_parent
 from longhaul.temporal import (
     PRIORITY_MATCHING,
@@ -48,7 +48,7 @@ from longhaul.temporal import (
     ensure_search_attributes,
 )
 from starters.schedules import sync as sync_schedules
-from workflows.schedules import declared as declared_schedules
+from workflows.catalog import load_catalog
 
 STARTUP_TIMEOUT = 90.0
 
@@ -239,7 +239,7 @@ class DevStack:
 
         worker = self._start_longhaul("worker", stop_timeout=s.worker_shutdown_timeout + 10)
         await self._wait(worker, "worker", lambda: _polling(client, s, worker.process.pid))
-        for change in await sync_schedules(client, declared_schedules(s), s):
+        for change in await sync_schedules(client, load_catalog(s.catalog).schedules(s), s):
             if change.action != "unchanged":
                 print(f"longhaul dev: schedule {change}", file=sys.stderr)
 

@@ -30,17 +30,18 @@ from temporalio.service import RPCError, RPCStatusCode
 from longhaul.config import Settings
 from longhaul.models import REPLAYABLE_STATUSES, RunRecord, RunStatus, RunUpdate, run_id_for
 from longhaul.storage import RunStore
-from longhaul.temporal import BUSINESS_KEY, EVENT, RUN_ID, TENANT, is_unavailable, signal_once
-from longhaul.text import StoredText, check_json
-from workflows.catalog import (
-    CATALOG,
-    Catalog,
-    SignalRoute,
-    Subscription,
-    business_key,
-    signal_names,
-    signal_schema,
+from longhaul.temporal import (
+    BUSINESS_KEY,
+    EVENT,
+    RUN_ID,
+    TASK_QUEUES_MEMO,
+    TENANT,
+    is_unavailable,
+    signal_once,
 )
+from longhaul.text import StoredText, check_json
+from workflows.catalog import CATALOG, Catalog, business_key
+from workflows.pipeline import SignalRoute, Subscription, signal_names, signal_schema
 
 # How long one start or signal may wait for Temporal before the caller is answered "unavailable".
 RPC_TIMEOUT = timedelta(seconds=10)
@@ -278,6 +279,9 @@ class RunService:
         if key is not None:
             attributes.append(SearchAttributePair(BUSINESS_KEY, key))
         summary = f"{event_name} {event_id} → {name} ({run_id})" + (f", {sub.key}={key}" if key else "")
+        # The task queues of the workflow's pipeline, by role: it runs its activities there (memo, so the
+        # names are in its history and its UI page).
+        queues = {role: self.settings.task_queue_for(role) for role in self.catalog.task_queue_roles(name)}
         try:
             # Already started and closed: the same event was delivered before; nothing new to start.
             with contextlib.suppress(WorkflowAlreadyStartedError):
@@ -290,6 +294,7 @@ class RunService:
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(attributes),
                     static_summary=summary,
+                    memo={TASK_QUEUES_MEMO: queues} if queues else None,
                     priority=Priority(priority_key=sub.priority(payload))
                     if sub.priority
                     else Priority.default,

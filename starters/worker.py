@@ -1,12 +1,13 @@
-"""The worker process: the catalog's workflows and light activities on the main task queue, and FFmpeg
-jobs on their own task queue with their own concurrency limit, so CPU-bound work never starves others."""
+"""The worker process: every workflow of the catalog and the activities its pipelines run on the main task
+queue, plus one worker per task queue a pipeline declares for itself (FFmpeg jobs, payment calls) with
+that queue's own limits, so CPU-bound or rate-limited work never starves the rest. It names no pipeline."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -22,30 +23,21 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.events import EmitRequest, EventActivities, InvalidEmitError
-from activities.hello import compose_greeting
-from activities.maintenance import MaintenanceActivities
-from activities.orders import OrderActivities
-from activities.payments import PaymentActivities
-from activities.runs import ApplyCarriedUpdates, RunActivities
-from activities.video import VideoActivities
+from activities.events import EmitRequest, InvalidEmitError
+from activities.resources import Resources
+from activities.runs import ApplyCarriedUpdates
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.migrations import prepare
-from longhaul.order_store import OrderStore
 from longhaul.storage import RunStore
 from longhaul.telemetry import start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes
-from longhaul.video_store import VideoStore
 from starters.service import EventEnvelope, InvalidInputError, RunService, UnknownEventError
 from workflows.catalog import Catalog, load_catalog
-from workflows.schedules import SCHEDULED_WORKFLOWS
+from workflows.pipeline import Queue
 from workflows.tracking import RunUpdatesInterceptor
 
 log = logging.getLogger("longhaul.worker")
-
-# FFmpeg jobs heartbeat at least this often, so a cancellation reaches them within about a second.
-MEDIA_HEARTBEAT_THROTTLE = timedelta(seconds=1)
 
 
 class WorkerGroup:
@@ -113,11 +105,6 @@ class _CatalogEmitter:
             raise InvalidEmitError(str(error)) from error
 
 
-def worker_workflows(catalog: Catalog) -> list[type]:
-    """The workflows a worker runs: the catalog's and the scheduled ones."""
-    return list(dict.fromkeys([*catalog.workflows, *SCHEDULED_WORKFLOWS]))
-
-
 def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedWorkflowRunner:
     """The sandbox the workflows run in.
 
@@ -137,71 +124,61 @@ def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedW
 
 
 def build_worker(
-    client: Client,
-    store: RunStore,
-    settings: Settings,
-    catalog: Catalog | None = None,
-    extra_activities: Sequence[Callable[..., Any]] = (),
+    client: Client, store: RunStore, settings: Settings, catalog: Catalog | None = None
 ) -> WorkerGroup:
-    """The workers for the catalog's workflows (default: the one the settings name) and longhaul's
-    activities (tests build theirs here too)."""
+    """The workers for the catalog's pipelines (default: the catalog the settings name): one on the main
+    task queue with every workflow and the pipelines' main-queue activities, and one per task queue a
+    pipeline declares for itself, with that queue's limits (tests build theirs here too)."""
     catalog = catalog or load_catalog(settings.catalog)
     http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
-    videos = VideoStore(store.db)
-    video = VideoActivities(settings, store, videos)
-    maintenance = MaintenanceActivities(settings, store, videos, client)
-    orders = OrderActivities(settings, OrderStore(store.db), http)
-    payments = PaymentActivities(settings, http)
-    events = EventActivities(_CatalogEmitter(RunService(client, store, settings, catalog)))
-    graceful = timedelta(seconds=settings.worker_shutdown_timeout)
-    interceptors = [RunRecords(store)]
-    workflows = worker_workflows(catalog)
-    main = Worker(
+    emitter = _CatalogEmitter(RunService(client, store, settings, catalog))
+    resources = Resources(settings=settings, store=store, client=client, http=http, emit=emitter)
+    workers = [
+        _queue_worker(client, resources, role, queues, catalog.workflows)
+        for role, queues in catalog.queues.items()
+    ]
+    return WorkerGroup(workers, http)
+
+
+def _queue_worker(
+    client: Client, resources: Resources, role: str | None, queues: list[Queue], workflows: Sequence[type]
+) -> Worker:
+    """The worker of one task queue: the main one (``role`` None) runs every workflow with the activities
+    pipelines put there; a pipeline's own queue (declared once) runs its activities with its limits."""
+    settings = resources.settings
+    if role is None:
+        options: dict[str, Any] = {
+            "workflows": workflows,
+            "workflow_runner": workflow_runner(settings, workflows),
+            "max_cached_workflows": settings.max_cached_workflows,
+            "max_concurrent_activities": settings.max_concurrent_activities,
+        }
+    else:
+        options = _limits(queues[0], settings)
+    return Worker(
         client,
-        task_queue=settings.task_queue,
-        workflows=workflows,
-        workflow_runner=workflow_runner(settings, workflows),
-        activities=[
-            compose_greeting,
-            RunActivities(store).apply_run_updates,
-            events.emit_event,
-            video.record,
-            orders.plan,
-            orders.reserve,
-            orders.release,
-            orders.notify,
-            maintenance.expired,
-            maintenance.archive,
-            maintenance.reconcile,
-            *catalog.activities,
-            *extra_activities,
-        ],
-        max_concurrent_activities=settings.max_concurrent_activities,
-        max_cached_workflows=settings.max_cached_workflows,
-        graceful_shutdown_timeout=graceful,
-        interceptors=interceptors,
+        task_queue=settings.task_queue_for(role),
+        activities=[activity for queue in queues for activity in queue.activities(resources)],
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_timeout),
+        interceptors=[RunRecords(resources.store)],
+        **options,
     )
-    media = Worker(
-        client,
-        task_queue=settings.media_task_queue,
-        activities=[video.probe, video.transcode, video.thumbnail, video.analyze],
-        max_concurrent_activities=settings.max_concurrent_transcodes,
-        max_heartbeat_throttle_interval=MEDIA_HEARTBEAT_THROTTLE,
-        default_heartbeat_throttle_interval=MEDIA_HEARTBEAT_THROTTLE,
-        graceful_shutdown_timeout=graceful,
-        interceptors=interceptors,
-    )
-    payment_calls = Worker(
-        client,
-        task_queue=settings.payments_task_queue,
-        activities=[payments.charge, payments.refund],
-        max_concurrent_activities=settings.payments_concurrency,
+
+
+def _limits(queue: Queue, settings: Settings) -> dict[str, Any]:
+    """The worker options a pipeline's own task queue declares."""
+    options: dict[str, Any] = {
+        "max_concurrent_activities": queue.concurrency(settings)
+        if queue.concurrency
+        else settings.max_concurrent_activities
+    }
+    if queue.rate_limit is not None:
         # Enforced by the server across every worker of the queue; all workers must set the same value.
-        max_task_queue_activities_per_second=settings.payments_rate_limit,
-        graceful_shutdown_timeout=graceful,
-        interceptors=interceptors,
-    )
-    return WorkerGroup([main, media, payment_calls], http)
+        options["max_task_queue_activities_per_second"] = queue.rate_limit(settings)
+    if queue.heartbeat_throttle is not None:
+        options["max_heartbeat_throttle_interval"] = queue.heartbeat_throttle
+        options["default_heartbeat_throttle_interval"] = queue.heartbeat_throttle
+    return options
 
 
 async def run_worker(settings: Settings) -> None:
@@ -212,16 +189,15 @@ async def run_worker(settings: Settings) -> None:
     await prepare(db, migrate=settings.migrate_on_start)
     client = await connect(settings)
     await ensure_search_attributes(client)
-    workers = build_worker(client, RunStore(db), settings)
+    catalog = load_catalog(settings.catalog)
+    workers = build_worker(client, RunStore(db), settings, catalog)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "worker polling task queues %r, %r and %r on %s (namespace %s)",
-        settings.task_queue,
-        settings.media_task_queue,
-        settings.payments_task_queue,
+        "worker polling task queues %s on %s (namespace %s)",
+        ", ".join(repr(settings.task_queue_for(role)) for role in catalog.queues),
         settings.temporal_address,
         client.namespace,
     )

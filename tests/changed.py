@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from longhaul.events import HelloRequested
+    from activities.hello import HelloRequested
 
 
 @workflow.defn(name="hello")

@@ -5,7 +5,6 @@ Kept free of test-framework imports: Temporal's sandbox re-imports this module f
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,21 +13,16 @@ from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from longhaul.events import (
-        HELLO,
-        VIDEO_COMPLETED,
-        VIDEO_FAILED,
-        VIDEO_UPLOADED,
-        EventPayload,
-        EventType,
-        HelloRequested,
-    )
+    from activities.hello import HELLO, HelloRequested
+    from activities.video.models import VIDEO_COMPLETED, VIDEO_FAILED
+    from longhaul.events import EventPayload, EventType
 
 from workflows import registry
-from workflows.catalog import Catalog, SignalRoute, Subscription
-from workflows.hello import HelloWorkflow
+from workflows.catalog import Catalog
+from workflows.hello import HELLO_PIPELINE
+from workflows.pipeline import Pipeline, Queue, SignalRoute, Subscription
 from workflows.tracking import log, progress, tracked
-from workflows.video import VideoProcessingWorkflow
+from workflows.video import VIDEO
 
 
 class ApprovalRequested(EventPayload):
@@ -184,16 +178,19 @@ class VideoNoticeWorkflow:
         return notice
 
 
-TEST_CATALOG = Catalog(
-    Subscription(HELLO, HelloWorkflow),
-    Subscription(HELLO, HelloAuditWorkflow),
-    Subscription(APPROVAL_REQUESTED, ApprovalWorkflow, key="document_id"),
-    SignalRoute(APPROVAL_DECIDED, ApprovalWorkflow, key="document_id"),
-    Subscription(COUNT, CountWorkflow),
-    Subscription(GATE, GateWorkflow),
-    Subscription(SLEEP, BusyWorkflow),
-    Subscription(VIDEO_UPLOADED, VideoProcessingWorkflow, key="video_id", once_per_key=True),
-    Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
-    Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
+TESTS = Pipeline(
+    name="tests",
+    entries=(
+        Subscription(HELLO, HelloAuditWorkflow),
+        Subscription(APPROVAL_REQUESTED, ApprovalWorkflow, key="document_id"),
+        SignalRoute(APPROVAL_DECIDED, ApprovalWorkflow, key="document_id"),
+        Subscription(COUNT, CountWorkflow),
+        Subscription(GATE, GateWorkflow),
+        Subscription(SLEEP, BusyWorkflow),
+        # Subscribes to the video pipeline's announcements, as another pipeline would.
+        Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
+        Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
+    ),
+    queues=(Queue(lambda resources: [pass_gate, busy]),),
 )
-TEST_ACTIVITIES: list[Callable[..., Any]] = [pass_gate, busy]
+TEST_CATALOG = Catalog(HELLO_PIPELINE, VIDEO, TESTS)

@@ -14,10 +14,10 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 
-from starters.worker import worker_workflows
-from workflows.catalog import CATALOG, workflow_name
+from workflows.catalog import CATALOG
+from workflows.pipeline import workflow_name
 
-PRODUCT_WORKFLOWS = worker_workflows(CATALOG)
+PRODUCT_WORKFLOWS = CATALOG.workflows
 
 # A history still open when the session ends (or ended from outside) replays the code paths of runs
 # that were in flight when new code was deployed.

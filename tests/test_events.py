@@ -20,7 +20,7 @@ from longhaul.temporal import BUSINESS_KEY, EVENT, RUN_ID, TENANT
 from starters.api import create_app
 from starters.worker import build_worker
 from tests.apps import api_client, sse_events, wait_for_status
-from tests.pipelines import OPEN_GATES, TEST_ACTIVITIES, TEST_CATALOG
+from tests.pipelines import OPEN_GATES, TEST_CATALOG
 from tests.postgres import both_databases
 
 pytestmark = both_databases
@@ -33,7 +33,7 @@ async def api(
     """The API with the test catalog, and a worker for it."""
     async with (
         api_client(create_app(settings, TEST_CATALOG)) as http,
-        build_worker(dev_client, store, settings, TEST_CATALOG, TEST_ACTIVITIES),
+        build_worker(dev_client, store, settings, TEST_CATALOG),
     ):
         yield http
 

@@ -11,23 +11,19 @@ import pytest
 from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from activities.video.models import Rendition, Thumbnail, VideoAnalysis, VideoInfo, VideoRecord, VideoResult
+from activities.video.store import VideoRow, VideoStore
 from longhaul.config import Settings
 from longhaul.keys import Role
 from longhaul.models import RunStatus
 from longhaul.storage import RunFilter, RunStore
-from longhaul.video import Rendition, Thumbnail, VideoAnalysis, VideoInfo, VideoRecord, VideoResult
-from longhaul.video_store import VideoRow, VideoStore
 from starters.schedules import describe_all, schedule_id, sync
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
 from tests import recording
-from workflows.maintenance import (
-    CleanupInput,
-    CleanupReport,
-    CleanupWorkflow,
-    ReconcileInput,
-    ReconcileWorkflow,
-)
+from workflows.catalog import CATALOG
+from workflows.cleanup import CleanupInput, CleanupReport, CleanupWorkflow
+from workflows.maintenance import ReconcileInput, ReconcileWorkflow
 from workflows.schedules import ScheduleDecl
 
 DAY = timedelta(days=1)
@@ -273,12 +269,10 @@ def test_a_schedule_needs_exactly_one_of_cron_and_every() -> None:
 
 
 def test_default_schedules_carry_the_settings(tmp_path: Path) -> None:
-    from workflows.schedules import declared
-
     settings = Settings(
         data_dir=tmp_path, video_retention_days=7, cleanup_batch_size=3, cleanup_cron="15 2 * * *"
     )
-    cleanup = {d.id: d for d in declared(settings)}["cleanup-old-videos"]
+    cleanup = {d.id: d for d in CATALOG.schedules(settings)}["cleanup-old-videos"]
     assert cleanup.cron == "15 2 * * *"
     assert cleanup.input == CleanupInput(retention_days=7, batch_size=3, wait_seconds=60, batches_per_run=20)
     assert cleanup.overlap == ScheduleOverlapPolicy.SKIP  # a second cleanup never overlaps a running one

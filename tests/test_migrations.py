@@ -18,6 +18,7 @@ from longhaul.models import RunStatus
 from longhaul.storage import RunStore
 from tests.postgres import both_databases
 from tests.processes import LONGHAUL, clean_env
+from workflows.catalog import CATALOG
 
 pytestmark = both_databases
 
@@ -38,14 +39,14 @@ async def test_upgrade_builds_exactly_the_schema_the_models_declare(
     assert await current(empty_db) is None
     await upgrade(empty_db)
     assert await current(empty_db) == head()
-    assert await differences(empty_db) == []
+    assert await differences(empty_db, CATALOG.tables()) == []
 
 
 async def test_a_model_change_without_a_migration_shows_as_a_difference(empty_db: Database) -> None:
     await upgrade(empty_db)
     async with empty_db.engine.begin() as conn:
         await conn.exec_driver_sql("DROP INDEX ix_runs_status")
-    assert [change[0] for change in await differences(empty_db)] == ["add_index"]
+    assert [change[0] for change in await differences(empty_db, CATALOG.tables())] == ["add_index"]
 
 
 async def test_a_database_made_before_migrations_is_adopted_with_its_data(empty_db: Database) -> None:
@@ -90,7 +91,7 @@ async def test_processes_starting_together_upgrade_once_without_errors(
     ]
     db = Database(settings.app_database_url)
     try:
-        assert await differences(db) == []
+        assert await differences(db, CATALOG.tables()) == []
     finally:
         await db.close()
 

@@ -19,10 +19,10 @@ import pytest
 import uvicorn
 from temporalio.client import Client
 
+from activities.orders.store import OrderStore, Product
 from longhaul.config import Settings
 from longhaul.keys import KeyStore, Role
 from longhaul.models import RunRecord, RunStatus
-from longhaul.order_store import OrderStore, Product
 from longhaul.storage import RunStore
 from longhaul.temporal import connect
 from starters.api import create_app

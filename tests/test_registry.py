@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 from temporalio import workflow
 
-from longhaul.events import HELLO, PaymentConfirmed
+from activities.hello import HELLO
+from activities.orders.models import PaymentConfirmed
 from workflows import registry
-from workflows.catalog import Catalog, Subscription, signal_names, signal_schema, workflow_name
+from workflows.catalog import Catalog
 from workflows.orders import OrderWorkflow
+from workflows.pipeline import Pipeline, Subscription, signal_names, signal_schema, workflow_name
 
 
 def test_names_and_signal_schemas_come_from_the_declaration() -> None:
@@ -38,9 +40,12 @@ class Declared:
 
 def test_a_workflow_declared_only_with_the_sdk_is_refused_by_the_catalog_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"Plain is not declared with workflows\.registry\.defn"):
-        Catalog(Subscription(HELLO, Plain))
+        Catalog(Pipeline("plain", entries=(Subscription(HELLO, Plain),)))
 
 
 def test_the_registry_decorators_still_define_the_workflow_for_the_sdk() -> None:
     assert registry.declared(Declared).name == "declared" and registry.declared(Declared).signals == ["poke"]
-    assert Catalog(Subscription(HELLO, Declared)).workflow("declared") is Declared
+    assert (
+        Catalog(Pipeline("declared", entries=(Subscription(HELLO, Declared),))).workflow("declared")
+        is Declared
+    )

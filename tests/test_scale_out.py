@@ -26,10 +26,10 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from activities.ffmpeg import make_sample
+from activities.orders.store import OrderStore
+from activities.video.ffmpeg import make_sample
 from longhaul.db import Database
 from longhaul.keys import KeyStore
-from longhaul.order_store import OrderStore
 from tests.apps import wait_for_status
 from tests.postgres import PostgresServer
 from tests.processes import LONGHAUL, Process, clean_env, free_port, wait_until

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from activities.orders.models import OrderLine
+from activities.orders.store import InsufficientStockError, OrderStore, Product
 from longhaul.keys import KeyStore
 from longhaul.models import RunStatus, RunUpdate
-from longhaul.order_store import InsufficientStockError, OrderStore, Product
-from longhaul.orders import OrderLine
 from longhaul.storage import RunFilter, RunStore
 from tests.postgres import both_databases
 

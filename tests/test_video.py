@@ -16,16 +16,16 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.ffmpeg import ffmpeg_exe, image_size, make_sample, probe
-from activities.video import VideoActivities
+from activities.video.ffmpeg import ffmpeg_exe, image_size, make_sample, probe
+from activities.video.models import TranscodeRequest
+from activities.video.processing import VideoActivities
+from activities.video.store import VideoStore
 from longhaul.config import Settings
 from longhaul.models import RunRecord, RunStatus
 from longhaul.storage import RunFilter, RunStore
-from longhaul.video import TranscodeRequest
-from longhaul.video_store import VideoStore
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
-from tests.pipelines import TEST_ACTIVITIES, TEST_CATALOG
+from tests.pipelines import TEST_CATALOG
 from tests.processes import Process, clean_env
 
 
@@ -60,7 +60,7 @@ def upload(settings: Settings, source: Path, name: str) -> str:
 
 @pytest.fixture
 async def service(dev_client: Client, store: RunStore, settings: Settings) -> AsyncIterator[RunService]:
-    async with build_worker(dev_client, store, settings, TEST_CATALOG, TEST_ACTIVITIES):
+    async with build_worker(dev_client, store, settings, TEST_CATALOG):
         yield RunService(dev_client, store, settings, TEST_CATALOG)
 
 

@@ -15,7 +15,7 @@ from longhaul.models import RunStatus
 from longhaul.storage import RunStore
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker, workflow_runner
-from tests.pipelines import TEST_ACTIVITIES, TEST_CATALOG
+from tests.pipelines import TEST_CATALOG
 from tests.sandboxed import ModuleImport, WallClock
 
 
@@ -24,7 +24,7 @@ async def test_stopping_worker_lets_an_in_flight_activity_finish(
 ) -> None:
     service = RunService(dev_client, store, settings, TEST_CATALOG)
     graceful = settings.model_copy(update={"worker_shutdown_timeout": 10.0})
-    worker = build_worker(dev_client, store, graceful, TEST_CATALOG, TEST_ACTIVITIES)
+    worker = build_worker(dev_client, store, graceful, TEST_CATALOG)
     running = asyncio.create_task(worker.run())
     accepted = await service.send(
         "sleep.requested", EventEnvelope(payload={"seconds": 1.5}), tenant="default"
@@ -41,7 +41,7 @@ async def test_stopping_worker_lets_an_in_flight_activity_finish(
     await running
     assert await _busy_activity(handle) == ["scheduled", "started", "completed"]
 
-    async with build_worker(dev_client, store, settings, TEST_CATALOG, TEST_ACTIVITIES):  # the next worker
+    async with build_worker(dev_client, store, settings, TEST_CATALOG):  # the next worker
         assert await handle.result() == "finished"
     record = await store.get(run.id)
     assert record is not None and record.status == RunStatus.COMPLETED

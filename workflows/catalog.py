@@ -1,122 +1,71 @@
-"""The event catalog: what each event does. Adding a pipeline = one schema, one line here, one workflow.
+"""The catalog: the pipelines longhaul serves, and what each event does across them.
 
-An event either starts workflows (:class:`Subscription`; several subscriptions to one event fan out) or is
-delivered as a signal to the running workflow found by a key in its payload (:class:`SignalRoute`, e.g.
-``payment.confirmed`` → the order workflow whose business key is the payload's ``order_id``). Kept beside
-the workflows because it names them; the API, CLI and worker all read it from here.
+An event either starts workflows (:class:`~workflows.pipeline.Subscription`; several subscriptions to one
+event fan out, also across pipelines) or is delivered as a signal to the running workflow found by a key
+in its payload (:class:`~workflows.pipeline.SignalRoute`, e.g. ``payment.confirmed`` → the order workflow
+whose business key is the payload's ``order_id``). The API, the worker, migrations and schedule sync all
+read it; adding a pipeline is one line in :data:`CATALOG` (docs/events.md).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from longhaul.events import (
-    HELLO,
-    ORDER_CREATED,
-    PAYMENT_CONFIRMED,
-    VIDEO_COMPLETED,
-    VIDEO_FAILED,
-    VIDEO_UPLOADED,
-    EventType,
+from workflows.cleanup import CLEANUP
+from workflows.hello import HELLO_PIPELINE
+from workflows.maintenance import LONGHAUL
+from workflows.orders import ORDERS
+from workflows.pipeline import (
+    Pipeline,
+    Queue,
+    SignalRoute,
+    Subscription,
+    Webhook,
+    signal_names,
+    workflow_name,
 )
-from workflows import registry
-from workflows.hello import HelloWorkflow
-from workflows.orders import OrderWorkflow, order_priority
-from workflows.video import VideoProcessingWorkflow
+from workflows.video import VIDEO
 
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
-def workflow_name(workflow_cls: type) -> str:
-    """The registered Temporal name of a workflow class (declared with :func:`workflows.registry.defn`)."""
-    return registry.declared(workflow_cls).name
-
-
-def signal_schema(workflow_cls: type, signal: str) -> type[BaseModel] | None:
-    """The pydantic model a workflow's signal handler takes, if any (``None``: no argument or not typed).
-
-    Raises KeyError if the workflow declares no signal of that name.
-    """
-    return registry.declared(workflow_cls).signal_schema(signal)
-
-
-def signal_names(workflow_cls: type) -> list[str]:
-    return registry.declared(workflow_cls).signals
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """``workflow`` starts once per ``event`` received. ``key`` names the payload field that is the run's
-    business key (a search attribute in the UI, and what signal routes find the run by). With
-    ``once_per_key``, the workflow runs once per key rather than per event id: a second
-    ``video.uploaded`` for the same video returns the first one's run."""
-
-    event: EventType
-    workflow: type
-    key: str | None = None
-    once_per_key: bool = False
-    priority: Callable[[Any], int] | None = None  # Temporal priority key (1 first … 5) from the payload
-
-    @property
-    def workflow_name(self) -> str:
-        return workflow_name(self.workflow)
-
-
-@dataclass(frozen=True)
-class SignalRoute:
-    """``event`` is delivered as signal ``signal`` (default: the event's name) to the running ``workflow``
-    whose business key equals the payload's ``key`` field."""
-
-    event: EventType
-    workflow: type
-    key: str
-    signal: str | None = None
-
-    @property
-    def signal_name(self) -> str:
-        return self.signal or self.event.name
-
-    @property
-    def workflow_name(self) -> str:
-        return workflow_name(self.workflow)
+    from longhaul.config import Settings
+    from longhaul.events import EventType
+    from workflows.schedules import ScheduleDecl
 
 
 class Catalog:
-    """The events longhaul accepts and what each does; checked for consistency when built."""
+    """The pipelines longhaul serves (longhaul's own, :data:`~workflows.maintenance.LONGHAUL`, always
+    first), checked for consistency when built: one schema per event name, routes to declared signals,
+    one declaration per task-queue role, webhook source and table."""
 
-    def __init__(
-        self,
-        *entries: Subscription | SignalRoute,
-        published: Sequence[EventType] = (),
-        activities: Sequence[Callable[..., Any]] = (),
-    ) -> None:
-        """``published``: events that workflows emit and anyone may subscribe to, declared even while
-        nothing subscribes (e.g. ``video.processing.completed``). ``activities``: those the catalog's own
-        workflows call beside longhaul's (the worker registers them)."""
-        self.entries = entries
-        self.published = tuple(published)
-        self.activities = tuple(activities)
+    def __init__(self, *pipelines: Pipeline) -> None:
+        self.pipelines = tuple(dict.fromkeys([LONGHAUL, *pipelines]))
+        entries = [e for p in self.pipelines for e in p.entries]
         self.subscriptions = [e for e in entries if isinstance(e, Subscription)]
         self.routes = [e for e in entries if isinstance(e, SignalRoute)]
-        self.events: dict[str, EventType] = {}
-        for declared in [*(e.event for e in entries), *published]:
-            known = self.events.setdefault(declared.name, declared)
-            if known != declared:
-                raise ValueError(f"event '{declared.name}' is declared with two different schemas")
-        for route in self.routes:
-            if route.signal_name not in signal_names(route.workflow):
-                raise ValueError(f"{route.workflow_name} has no signal '{route.signal_name}'")
-            _require_field(route.event, route.key)
-        for sub in self.subscriptions:
-            if sub.key is not None:
-                _require_field(sub.event, sub.key)
-            elif sub.once_per_key:
-                raise ValueError(f"{sub.workflow_name} runs once per key but names no key")
-        self.workflows: tuple[type, ...] = tuple(dict.fromkeys(e.workflow for e in entries))
+        self.events = _events_of(self.pipelines)
+        _check_keys(self.subscriptions, self.routes)
+        self.workflows: tuple[type, ...] = tuple(
+            dict.fromkeys(w for p in self.pipelines for w in p.all_workflows)
+        )
         self._by_name = {workflow_name(w): w for w in self.workflows}
+        self._pipeline_of = {workflow_name(w): p for p in self.pipelines for w in p.all_workflows}
+        self.webhooks: dict[str, Webhook] = _unique(
+            "webhook source", [(h.source, h) for p in self.pipelines for h in p.webhooks]
+        )
+        self.queues: dict[str | None, list[Queue]] = {}
+        for pipeline in self.pipelines:
+            for queue in pipeline.queues:
+                self.queues.setdefault(queue.role, []).append(queue)
+        for role, queues in self.queues.items():
+            if role is not None and len(queues) > 1:
+                raise ValueError(f"task queue role '{role}' is declared by more than one pipeline")
+        _unique("table", [(t.name, t) for p in self.pipelines for t in p.table_objects()])
 
     def subscribers(self, event_name: str) -> list[Subscription]:
         """The subscriptions ``event_name`` starts, in declaration order."""
@@ -132,6 +81,21 @@ class Catalog:
     def subscription(self, event_name: str, workflow: str) -> Subscription | None:
         return next((s for s in self.subscribers(event_name) if s.workflow_name == workflow), None)
 
+    def task_queue_roles(self, workflow: str) -> list[str]:
+        """The roles of the task queues ``workflow``'s pipeline declares (passed to its runs)."""
+        pipeline = self._pipeline_of.get(workflow)
+        return pipeline.task_queue_roles if pipeline else []
+
+    def tables(self) -> list[Table]:
+        """Every table of app storage, longhaul's and the pipelines' (what migrations compare with)."""
+        return [table for pipeline in self.pipelines for table in pipeline.table_objects()]
+
+    def schedules(self, settings: Settings) -> list[ScheduleDecl]:
+        """Every pipeline's schedules, built from ``settings``."""
+        declared = [s for pipeline in self.pipelines for s in pipeline.schedules(settings)]
+        _unique("schedule", [(s.id, s) for s in declared])
+        return declared
+
 
 def load_catalog(path: str) -> Catalog:
     """The catalog named ``module:attribute`` (the ``catalog`` setting), imported on demand."""
@@ -140,6 +104,37 @@ def load_catalog(path: str) -> Catalog:
     if not isinstance(catalog, Catalog):
         raise ValueError(f"catalog '{path}' is not a workflows.catalog.Catalog")
     return catalog
+
+
+def _events_of(pipelines: Sequence[Pipeline]) -> dict[str, EventType]:
+    """Every event the pipelines name, by name; one schema per name."""
+    events: dict[str, EventType] = {}
+    for pipeline in pipelines:
+        for declared in [*(e.event for e in pipeline.entries), *pipeline.published]:
+            if events.setdefault(declared.name, declared) != declared:
+                raise ValueError(f"event '{declared.name}' is declared with two different schemas")
+    return events
+
+
+def _check_keys(subscriptions: Sequence[Subscription], routes: Sequence[SignalRoute]) -> None:
+    """Keys name payload fields; routes name signals their workflow declares."""
+    for route in routes:
+        if route.signal_name not in signal_names(route.workflow):
+            raise ValueError(f"{route.workflow_name} has no signal '{route.signal_name}'")
+        _require_field(route.event, route.key)
+    for sub in subscriptions:
+        if sub.key is not None:
+            _require_field(sub.event, sub.key)
+        elif sub.once_per_key:
+            raise ValueError(f"{sub.workflow_name} runs once per key but names no key")
+
+
+def _unique(what: str, named: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in named:
+        if found.setdefault(name, value) is not value:
+            raise ValueError(f"{what} '{name}' is declared twice")
+    return found
 
 
 def _require_field(event: EventType, field: str) -> None:
@@ -155,10 +150,4 @@ def business_key(subscription_or_route: Subscription | SignalRoute, payload: Bas
     return None if value is None else str(value)
 
 
-CATALOG = Catalog(
-    Subscription(HELLO, HelloWorkflow),
-    Subscription(VIDEO_UPLOADED, VideoProcessingWorkflow, key="video_id", once_per_key=True),
-    Subscription(ORDER_CREATED, OrderWorkflow, key="order_id", once_per_key=True, priority=order_priority),
-    SignalRoute(PAYMENT_CONFIRMED, OrderWorkflow, key="order_id"),
-    published=(VIDEO_COMPLETED, VIDEO_FAILED),
-)
+CATALOG = Catalog(HELLO_PIPELINE, VIDEO, CLEANUP, ORDERS)

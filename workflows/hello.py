@@ -8,10 +8,10 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.hello import compose_greeting
-    from longhaul.events import HelloRequested
+    from activities.hello import HELLO, HelloRequested, compose_greeting
 
 from workflows import registry
+from workflows.pipeline import Pipeline, Queue, Subscription
 from workflows.tracking import progress, tracked
 
 
@@ -41,3 +41,10 @@ class HelloWorkflow:
             summary=f"greet {event.name}",
         )
         return HelloResult(message=message)
+
+
+HELLO_PIPELINE = Pipeline(
+    name="hello",
+    entries=(Subscription(HELLO, HelloWorkflow),),
+    queues=(Queue(lambda resources: [compose_greeting]),),
+)

@@ -18,23 +18,51 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.orders import INSUFFICIENT_STOCK, INVALID_ORDER, OrderActivities, PlanRequest
-    from activities.payments import PAYMENT_DECLINED, PAYMENT_REJECTED, PaymentActivities
-    from longhaul.events import OrderCreated, PaymentConfirmed
-    from longhaul.orders import (
+    from activities.orders.models import (
+        ORDER_CREATED,
+        PAYMENT_CONFIRMED,
         Charge,
         ChargeRequest,
         Notification,
+        OrderCreated,
         OrderOutcome,
         OrderResult,
         OrderState,
+        PaymentConfirmed,
         RefundRequest,
         ReleaseRequest,
         ReserveRequest,
     )
+    from activities.orders.payments import (
+        PAYMENT_DECLINED,
+        PAYMENT_REJECTED,
+        PaymentActivities,
+        payment_activities,
+    )
+    from activities.orders.stock import (
+        INSUFFICIENT_STOCK,
+        INVALID_ORDER,
+        OrderActivities,
+        PlanRequest,
+        order_activities,
+    )
+    from activities.orders.store import NotificationRow, ProductRow, ReservationRow
+    from activities.orders.webhook import confirmation_of
 
 from workflows import registry
-from workflows.tracking import current_tenant, is_cancellation, log, progress, reason_of, tracked
+from workflows.pipeline import Pipeline, Queue, SignalRoute, Subscription, Webhook
+from workflows.tracking import (
+    current_tenant,
+    is_cancellation,
+    log,
+    progress,
+    reason_of,
+    task_queue,
+    tracked,
+)
+
+# Payment calls have their own task queue, so Temporal can rate-limit them across all workers.
+PAYMENTS = "payments"
 
 STORAGE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30), non_retryable_error_types=[INVALID_ORDER, INSUFFICIENT_STOCK]
@@ -212,7 +240,7 @@ class OrderWorkflow:
         handle = workflow.start_activity_method(
             PaymentActivities.charge,
             request,
-            task_queue=f"{workflow.info().task_queue}-payments",
+            task_queue=task_queue(PAYMENTS),
             start_to_close_timeout=CALL,
             schedule_to_close_timeout=PAYMENT_BUDGET,
             retry_policy=PAYMENT_RETRY,
@@ -239,7 +267,7 @@ class OrderWorkflow:
                 lambda: workflow.execute_activity_method(
                     PaymentActivities.refund,
                     refund,
-                    task_queue=f"{workflow.info().task_queue}-payments",
+                    task_queue=task_queue(PAYMENTS),
                     start_to_close_timeout=CALL,
                     schedule_to_close_timeout=PAYMENT_BUDGET,
                     retry_policy=PAYMENT_RETRY,
@@ -286,3 +314,33 @@ class OrderWorkflow:
     def _check_cancel(self) -> None:
         if self.cancel_reason is not None:
             raise OrderCancelledError(self.cancel_reason)
+
+
+ORDERS = Pipeline(
+    name="orders",
+    entries=(
+        Subscription(
+            ORDER_CREATED, OrderWorkflow, key="order_id", once_per_key=True, priority=order_priority
+        ),
+        SignalRoute(PAYMENT_CONFIRMED, OrderWorkflow, key="order_id"),
+    ),
+    queues=(
+        Queue(order_activities),
+        Queue(
+            payment_activities,
+            role=PAYMENTS,
+            concurrency=lambda settings: settings.payments_concurrency,
+            rate_limit=lambda settings: settings.payments_rate_limit,
+        ),
+    ),
+    tables=(ProductRow, ReservationRow, NotificationRow),
+    webhooks=(
+        Webhook(
+            source="payments",
+            secret=lambda settings: settings.payments_webhook_secret,
+            translate=confirmation_of,
+            description="The payment provider's signed webhook: ``charge.succeeded`` becomes "
+            "``payment.confirmed``.",
+        ),
+    ),
+)

@@ -1,7 +1,8 @@
-"""Schedules declared in code, next to their workflows (Trigger.dev's ``intervalTrigger``/cron jobs).
+"""Schedules declared in code by their pipelines (Trigger.dev's ``intervalTrigger``/cron jobs).
 
-``longhaul schedules sync`` (and ``longhaul dev`` at start) makes the server's schedules match
-:func:`declared`. Inputs are built from the settings here, so workflows never read configuration.
+``longhaul schedules sync`` (and ``longhaul dev`` at start) makes the server's schedules match what the
+catalog's pipelines declare (:meth:`workflows.catalog.Catalog.schedules`). Inputs are built from the
+settings there, so workflows never read configuration.
 """
 
 from __future__ import annotations
@@ -14,11 +15,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio.client import ScheduleOverlapPolicy
 
-from longhaul.config import Settings
-from workflows.catalog import workflow_name
-from workflows.maintenance import CleanupInput, CleanupWorkflow, ReconcileInput, ReconcileWorkflow
-
-SCHEDULED_WORKFLOWS: tuple[type, ...] = (CleanupWorkflow, ReconcileWorkflow)
+from workflows.pipeline import workflow_name
 
 
 @dataclass(frozen=True)
@@ -60,28 +57,3 @@ class ScheduleDecl:
             "note": self.note,
         }
         return hashlib.sha256(json.dumps(declared, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def declared(settings: Settings) -> list[ScheduleDecl]:
-    """The schedules longhaul runs."""
-    return [
-        ScheduleDecl(
-            id="cleanup-old-videos",
-            workflow=CleanupWorkflow,
-            input=CleanupInput(
-                retention_days=settings.video_retention_days,
-                batch_size=settings.cleanup_batch_size,
-                wait_seconds=settings.cleanup_batch_wait,
-                batches_per_run=settings.cleanup_batches_per_run,
-            ),
-            cron=settings.cleanup_cron,
-            note="deletes renditions and thumbnails of videos past their retention",
-        ),
-        ScheduleDecl(
-            id="reconcile-runs",
-            workflow=ReconcileWorkflow,
-            input=ReconcileInput(grace_seconds=settings.reconcile_grace_seconds),
-            every=timedelta(minutes=settings.reconcile_every_minutes),
-            note="repairs run records whose workflow closed or never started",
-        ),
-    ]

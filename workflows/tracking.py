@@ -39,6 +39,7 @@ from temporalio.worker import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.runs import RunActivities
+    from longhaul.config import task_queue_name
     from longhaul.models import (
         DEFAULT_TENANT,
         RUN_UPDATES_HEADER,
@@ -48,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         RunUpdates,
         run_id_for,
     )
-    from longhaul.temporal import EVENT, TENANT
+    from longhaul.temporal import EVENT, TASK_QUEUES_MEMO, TENANT
 
 T = TypeVar("T")
 
@@ -67,6 +68,15 @@ def current_run_id() -> str:
 def current_tenant() -> str:
     """The tenant the run belongs to (its search attribute, set when it was started)."""
     return workflow.info().typed_search_attributes.get(TENANT) or DEFAULT_TENANT
+
+
+def task_queue(role: str) -> str:
+    """The task queue of ``role`` (declared by the pipeline: :class:`workflows.pipeline.Queue`), as
+    longhaul passed it in the run's memo when it started the run; a run started without it (by hand, or
+    before queues were passed) gets the name the worker polls by the same rule."""
+    queues = workflow.memo_value(TASK_QUEUES_MEMO, default={}, type_hint=dict)
+    name = queues.get(role) if isinstance(queues, dict) else None
+    return name if isinstance(name, str) else task_queue_name(workflow.info().task_queue, role)
 
 
 def _origin() -> RunOrigin:

@@ -17,11 +17,12 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.events import EmitRequest, EventActivities
-    from activities.video import INVALID_VIDEO, VideoActivities
-    from longhaul.events import VIDEO_COMPLETED, VIDEO_FAILED, VideoUploaded
-    from longhaul.video import (
+    from activities.video.models import (
         RENDITIONS,
         THUMBNAILS,
+        VIDEO_COMPLETED,
+        VIDEO_FAILED,
+        VIDEO_UPLOADED,
         AnalysisRequest,
         ProbeRequest,
         ThumbnailRequest,
@@ -29,11 +30,30 @@ with workflow.unsafe.imports_passed_through():
         VideoInfo,
         VideoRecord,
         VideoResult,
+        VideoUploaded,
     )
+    from activities.video.processing import (
+        INVALID_VIDEO,
+        VideoActivities,
+        media_activities,
+        recording_activities,
+    )
+    from activities.video.store import VideoRow
 
 from workflows import registry
 from workflows.parallel import all_of
-from workflows.tracking import current_run_id, current_tenant, is_cancellation, progress, reason_of, tracked
+from workflows.pipeline import Pipeline, Queue, Subscription
+from workflows.tracking import (
+    current_run_id,
+    current_tenant,
+    is_cancellation,
+    progress,
+    reason_of,
+    task_queue,
+    tracked,
+)
+
+MEDIA = "media"  # the task queue of FFmpeg jobs: CPU-bound, so they never starve other pipelines
 
 HEARTBEAT = timedelta(seconds=15)  # a dead worker's FFmpeg job is retried elsewhere after this
 FFMPEG_RETRY = RetryPolicy(
@@ -66,7 +86,7 @@ class VideoProcessingWorkflow:
 
     async def _steps(self, event: VideoUploaded) -> VideoResult:
         tenant = current_tenant()
-        media_queue = f"{workflow.info().task_queue}-media"
+        media_queue = task_queue(MEDIA)
         await progress(2, "probing")
         try:
             info = await workflow.execute_activity_method(
@@ -198,3 +218,21 @@ def _ids(event: VideoUploaded) -> dict[str, object]:
 def _public(info: VideoInfo) -> VideoInfo:
     """The source as others may see it: its name, not where the worker keeps it."""
     return info.model_copy(update={"path": info.path.rsplit("/", 1)[-1]})
+
+
+VIDEO = Pipeline(
+    name="video",
+    entries=(Subscription(VIDEO_UPLOADED, VideoProcessingWorkflow, key="video_id", once_per_key=True),),
+    published=(VIDEO_COMPLETED, VIDEO_FAILED),
+    queues=(
+        Queue(recording_activities),
+        Queue(
+            media_activities,
+            role=MEDIA,
+            concurrency=lambda settings: settings.max_concurrent_transcodes,
+            # FFmpeg jobs heartbeat at least this often, so a cancellation reaches them within a second.
+            heartbeat_throttle=timedelta(seconds=1),
+        ),
+    ),
+    tables=(VideoRow,),
+)

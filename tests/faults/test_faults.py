@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from activities.ffmpeg import make_sample
+from activities.video.ffmpeg import make_sample
 from longhaul.binaries import temporal_cli
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
 from starters.client import Client

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, DateTime, Integer, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from activities.orders.models import MONEY, OrderLine
 from longhaul.db import Base, Database, insert_new, utcnow
-from longhaul.orders import MONEY, OrderLine
 
 
 class InsufficientStockError(Exception):

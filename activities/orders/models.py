@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from longhaul.events import EventPayload, EventType
 from longhaul.models import DEFAULT_TENANT
 
 MONEY = Decimal("0.01")
@@ -97,3 +98,41 @@ class Notification(BaseModel):
     outcome: OrderOutcome
     total: Decimal
     reason: str | None = None
+
+
+ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(pattern=ORDER_ID_PATTERN)
+    quantity: int = Field(gt=0, le=10_000)
+    price: Decimal = Field(gt=0, max_digits=12, decimal_places=2, description='Unit price, e.g. "19.99".')
+
+
+class OrderCreated(EventPayload):
+    """Payload of ``order.created``."""
+
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    user_id: str = Field(min_length=1, max_length=100)
+    items: list[OrderItem] = Field(min_length=1, max_length=100)
+    express: bool = Field(default=False, description="Express orders go first when the queue is backed up.")
+
+
+class PaymentConfirmed(EventPayload):
+    """Payload of ``payment.confirmed``: routed as a signal to the order's workflow by ``order_id``."""
+
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    charge_id: str = Field(min_length=1, max_length=100)
+    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{3}$",
+        description="ISO 4217 code. The order completes only if amount and currency match its charge; "
+        "a confirmation that does not state it cannot match.",
+    )
+
+
+ORDER_CREATED = EventType(name="order.created", version=1, schema=OrderCreated)
+PAYMENT_CONFIRMED = EventType(name="payment.confirmed", version=1, schema=PaymentConfirmed)

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import JSON, DateTime, String, select, tuple_, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from activities.video.models import VideoRecord, VideoResult
 from longhaul.db import Base, Database, as_utc, insert_new, utcnow
-from longhaul.video import VideoRecord, VideoResult
 
 
 class VideoRow(Base):

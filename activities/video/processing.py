@@ -14,15 +14,17 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ffmpeg import (
+from activities.resources import Resources
+from activities.video.ffmpeg import (
     FfmpegError,
     Progress,
     UnreadableMediaError,
@@ -31,10 +33,7 @@ from activities.ffmpeg import (
     probe,
     run_ffmpeg,
 )
-from longhaul.config import Settings
-from longhaul.models import StepProgress, run_id_for
-from longhaul.storage import RunStore
-from longhaul.video import (
+from activities.video.models import (
     AnalysisRequest,
     ProbeRequest,
     Rendition,
@@ -46,7 +45,10 @@ from longhaul.video import (
     VideoInfo,
     VideoRecord,
 )
-from longhaul.video_store import VideoStore
+from activities.video.store import VideoStore
+from longhaul.config import Settings
+from longhaul.models import StepProgress, run_id_for
+from longhaul.storage import RunStore
 
 INVALID_VIDEO = "InvalidVideo"
 DURATION_TOLERANCE = 0.5  # seconds a rendition may differ from its source and still count as complete
@@ -338,3 +340,18 @@ def parse_analysis(log: str, duration: float) -> VideoAnalysis:
         black_segments=black,
         silent_segments=silent,
     )
+
+
+def _activities(resources: Resources) -> VideoActivities:
+    return VideoActivities(resources.settings, resources.store, VideoStore(resources.db))
+
+
+def recording_activities(resources: Resources) -> list[Callable[..., Any]]:
+    """The short app-storage step, on the main task queue."""
+    return [_activities(resources).record]
+
+
+def media_activities(resources: Resources) -> list[Callable[..., Any]]:
+    """The FFmpeg jobs, on the media task queue with its own concurrency."""
+    video = _activities(resources)
+    return [video.probe, video.transcode, video.thumbnail, video.analyze]

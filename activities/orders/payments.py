@@ -3,12 +3,16 @@ workflow, so that a retry (after a timeout, a 5xx, a worker crash) never charges
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.orders.models import Charge, ChargeRequest, RefundRequest
+from activities.resources import Resources
 from longhaul.config import Settings
-from longhaul.orders import Charge, ChargeRequest, RefundRequest
 
 PAYMENT_DECLINED = "PaymentDeclined"
 PAYMENT_REJECTED = "PaymentRejected"
@@ -70,3 +74,8 @@ def _message(response: httpx.Response) -> str:
         return str(error.get("message") or error.get("code") or response.text)
     except ValueError:
         return response.text
+
+
+def payment_activities(resources: Resources) -> list[Callable[..., Any]]:
+    payments = PaymentActivities(resources.settings, resources.http)
+    return [payments.charge, payments.refund]

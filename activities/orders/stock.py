@@ -7,17 +7,27 @@ finds the earlier effect instead of repeating it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import httpx
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.orders.models import (
+    MONEY,
+    Notification,
+    OrderCreated,
+    OrderLine,
+    OrderPlan,
+    ReleaseRequest,
+    ReserveRequest,
+)
+from activities.orders.store import InsufficientStockError, OrderStore
+from activities.resources import Resources
 from longhaul.config import Settings
-from longhaul.events import OrderCreated
-from longhaul.order_store import InsufficientStockError, OrderStore
-from longhaul.orders import MONEY, Notification, OrderLine, OrderPlan, ReleaseRequest, ReserveRequest
 
 INVALID_ORDER = "InvalidOrder"
 INSUFFICIENT_STOCK = "InsufficientStock"
@@ -98,3 +108,8 @@ class OrderActivities:
             response.raise_for_status()
         await self.orders.mark_notified(*key)
         return True
+
+
+def order_activities(resources: Resources) -> list[Callable[..., Any]]:
+    orders = OrderActivities(resources.settings, OrderStore(resources.db), resources.http)
+    return [orders.plan, orders.reserve, orders.release, orders.notify]

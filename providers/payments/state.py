@@ -1,19 +1,5 @@
-"""A local payment provider that behaves like real ones, for development and tests.
-
-What real providers do and this one does too: idempotency keys on charges and refunds (a repeated key
-returns the first answer, a key reused for another request is refused), latency, transient 5xx errors
-(before or after the charge was made), responses so slow the client gives up, declines, and asynchronous
-confirmation of a charge by a signed webhook. A ledger of every operation with its time lets tests check
-that nobody was charged twice and that rate limits held.
-
-Charges, idempotency keys, the ledger and confirmations still to send are kept in its own SQLite file
-(``<data dir>/payments.db``), so a restart forgets nothing: a key repeated after a restart gets the first
-answer, a charge due for confirmation is confirmed, a webhook not yet accepted is sent again. Faults are
-run-time settings and start afresh (``POST /admin/faults``). The provider stands for a separate company's
-system: its file is its own, made at start (no migrations), never part of app storage.
-
-Run it with ``longhaul payments`` (``longhaul dev`` starts it).
-"""
+"""The provider's state: charges, idempotency answers and the ledger in its own SQLite file, faults in
+memory, and the webhooks it sends."""
 
 from __future__ import annotations
 
@@ -22,17 +8,12 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
-from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     JSON,
@@ -80,10 +61,10 @@ class Faults(BaseModel):
     confirm_delay_ms: int = Field(default=300, ge=0)
 
 
-_META = MetaData()
+SCHEMA = MetaData()
 CHARGES = Table(
     "charges",
-    _META,
+    SCHEMA,
     Column("id", String(40), primary_key=True),
     Column("amount", String(20), nullable=False),
     Column("currency", String(3), nullable=False),
@@ -97,7 +78,7 @@ CHARGES = Table(
 )
 ANSWERS = Table(  # idempotency keys: the first answer, repeated for the same key
     "idempotency_keys",
-    _META,
+    SCHEMA,
     Column("endpoint", String(20), primary_key=True),
     Column("key", String(400), primary_key=True),
     Column("fingerprint", String(2000), nullable=False),
@@ -106,7 +87,7 @@ ANSWERS = Table(  # idempotency keys: the first answer, repeated for the same ke
 )
 LEDGER = Table(
     "ledger",
-    _META,
+    SCHEMA,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("at", Float, nullable=False),
     Column("op", String(16), nullable=False),
@@ -290,114 +271,3 @@ def _answer(endpoint: str, key: str, fingerprint: str, answer: Answer) -> dict[s
         "status": answer[0],
         "body": answer[1],
     }
-
-
-def create_provider(*, secret: str, webhook_url: str | None, database: Path) -> FastAPI:
-    """The provider's HTTP app, keeping its state in the SQLite file ``database``."""
-    provider = Provider(
-        secret=secret, webhook_url=webhook_url, db=Database(f"sqlite+aiosqlite:///{database}")
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with provider.db.engine.begin() as conn:
-            await conn.run_sync(_META.create_all)
-        await provider.resume()
-        yield
-        for task in provider.background:
-            task.cancel()
-        if provider.http is not None:
-            await provider.http.aclose()
-        await provider.db.close()
-
-    app = FastAPIOffline(title="longhaul local payment provider", lifespan=lifespan)  # docs served offline
-    app.state.provider = provider
-
-    async def idempotent(
-        endpoint: str, key: str | None, fingerprint: str, operate: Callable[[str], Awaitable[Answer]]
-    ) -> JSONResponse:
-        """Run ``operate`` once per idempotency key; repeat its answer for a repeated key."""
-        if not key:
-            raise HTTPException(400, "Idempotency-Key header is required")
-        faults = provider.faults
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
-        if faults.fail_next and not faults.fail_after_processing:
-            faults.fail_next -= 1
-            return JSONResponse({"error": {"code": "service_unavailable"}}, status_code=503)
-        async with provider.key_locks.setdefault((endpoint, key), asyncio.Lock()):
-            seen = await provider.answered(endpoint, key)
-            if seen is not None:
-                seen_fingerprint, (status, body) = seen
-                if seen_fingerprint != fingerprint:
-                    return JSONResponse({"error": {"code": "idempotency_key_reused"}}, status_code=409)
-                return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
-            status, body = await operate(key)
-        if faults.fail_next and faults.fail_after_processing:
-            faults.fail_next -= 1
-            return JSONResponse({"error": {"code": "internal_error"}}, status_code=500)
-        if faults.slow_next:
-            faults.slow_next -= 1
-            await asyncio.sleep(faults.slow_ms / 1000)
-        return JSONResponse(body, status_code=status)
-
-    @app.post("/v1/charges")
-    async def create_charge(
-        charge: ChargeIn, idempotency_key: str | None = Header(default=None)
-    ) -> JSONResponse:
-        fingerprint = charge.model_dump_json()
-        return await idempotent(
-            "charges", idempotency_key, fingerprint, lambda key: provider.charge(charge, key, fingerprint)
-        )
-
-    @app.post("/v1/charges/{charge_id}/refund")
-    async def refund(charge_id: str, idempotency_key: str | None = Header(default=None)) -> JSONResponse:
-        """Refund a succeeded charge, or void one still pending (it will then never be confirmed)."""
-        return await idempotent(
-            "refunds", idempotency_key, charge_id, lambda key: provider.refund(charge_id, key)
-        )
-
-    @app.get("/v1/charges/{charge_id}")
-    async def get_charge(charge_id: str) -> dict[str, Any]:
-        charge = await provider.get(charge_id)
-        if charge is None:
-            raise HTTPException(404, "no such charge")
-        return charge
-
-    @app.get("/v1/ledger")
-    async def ledger() -> list[dict[str, Any]]:
-        return await provider.ledger()
-
-    @app.get("/admin/faults")
-    async def get_faults() -> Faults:
-        return provider.faults
-
-    @app.post("/admin/faults")
-    async def set_faults(request: Request) -> Faults:
-        """Change some faults: the fields given replace the current ones."""
-        changes = await request.json()
-        provider.faults = Faults.model_validate({**provider.faults.model_dump(), **changes})
-        return provider.faults
-
-    @app.post("/admin/charges/{charge_id}/confirm")
-    async def confirm_now(charge_id: str) -> dict[str, Any]:
-        charge = await provider.get(charge_id)
-        if charge is None:
-            raise HTTPException(404, "no such charge")
-        provider.later(provider.confirm(charge_id))
-        return charge
-
-    @app.post("/admin/webhooks")
-    async def send_event(event: dict[str, Any]) -> dict[str, str]:
-        """Send any event, signed, to the merchant's webhook (to try how it handles what the provider may
-        send: new event types, odd shapes)."""
-        if not isinstance(event.get("id"), str):
-            raise HTTPException(422, "the event needs an 'id'")
-        provider.later(provider.send_webhook(event))
-        return {"sent": event["id"]}
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return app

@@ -1,0 +1,71 @@
+"""Activities of the cleanup pipeline: find videos past their retention and delete their files."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.resources import Resources
+from activities.video.store import VideoRef, VideoStore
+from longhaul.config import Settings
+
+
+class ExpiredRequest(BaseModel):
+    cutoff: datetime
+    after: VideoRef | None
+    limit: int
+
+
+class Archived(BaseModel):
+    tenant: str
+    video_id: str
+    deleted_files: int
+    bytes_freed: int
+
+
+class CleanupActivities:
+    def __init__(self, settings: Settings, videos: VideoStore) -> None:
+        self.settings = settings
+        self.videos = videos
+
+    @activity.defn(name="cleanup.expired")
+    async def expired(self, request: ExpiredRequest) -> list[VideoRef]:
+        return await self.videos.expired(request.cutoff, request.after, request.limit)
+
+    @activity.defn(name="cleanup.archive")
+    async def archive(self, video: VideoRef) -> Archived:
+        """Delete the video's renditions and thumbnails, then mark it archived. A file already gone counts
+        as deleted, so a retry (or a second run) finishes what the first began."""
+        root = self.settings.media_root / video.tenant
+        deleted, freed = await asyncio.to_thread(_delete, root, video.files)
+        await self.videos.mark_archived(video.tenant, video.video_id)
+        return Archived(
+            tenant=video.tenant, video_id=video.video_id, deleted_files=deleted, bytes_freed=freed
+        )
+
+
+def cleanup_activities(resources: Resources) -> list[Callable[..., Any]]:
+    cleanup = CleanupActivities(resources.settings, VideoStore(resources.db))
+    return [cleanup.expired, cleanup.archive]
+
+
+def _delete(root: Path, files: list[str]) -> tuple[int, int]:
+    deleted = freed = 0
+    for relative in files:
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root.resolve()):
+            continue  # a record pointing outside the tenant's media dir is never followed
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        deleted += 1
+        freed += size
+    return deleted, freed

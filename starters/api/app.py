@@ -1,0 +1,89 @@
+"""The API application: its lifespan (the process's store, Temporal client and service), its middleware,
+and the routers of :mod:`starters.api`. It names no pipeline: events and webhooks come from the catalog."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+
+from longhaul.config import Settings, load_settings
+from longhaul.db import Database
+from longhaul.dead_letters import DeadLetters
+from longhaul.keys import KeyStore
+from longhaul.migrations import prepare
+from longhaul.storage import RunStore
+from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
+from longhaul.temporal import connect, ensure_search_attributes, payload_codec
+from starters.api import codec, events, health, runs, schedules, webhooks
+from starters.api.errors import add_error_handlers
+from starters.api.events import IngestLimiter
+from starters.api.middleware import BodyLimit, DocsPolicy
+from starters.service import RunService
+from workflows.catalog import Catalog, load_catalog
+
+log = logging.getLogger("longhaul.api")
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+    """The API application for ``catalog`` (default: the one the settings name). The Temporal client and
+    the store are made in the lifespan, i.e. in the serving process on its own event loop (clients do
+    not survive a fork)."""
+    settings = settings or load_settings()
+    catalog = catalog or load_catalog(settings.catalog)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.app_database_url)
+        await prepare(db, migrate=settings.migrate_on_start)
+        client = await connect(settings, lazy=True)
+        try:
+            await ensure_search_attributes(client)
+        except Exception as error:  # Temporal may be down now; the worker registers them too
+            log.warning("could not check search attributes yet: %s", error)
+        app.state.keys = KeyStore(db, cache_seconds=settings.api_key_cache_seconds)
+        app.state.dead_letters = DeadLetters(db)
+        app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
+        app.state.service = RunService(client, RunStore(db), settings, catalog)
+        try:
+            yield
+        finally:
+            await db.close()
+            stop_tracing(settings)
+
+    start_tracing(settings, "longhaul-api")  # before FastAPI(): it traces requests with this provider
+    # FastAPI's own /docs and /redoc load their scripts from a CDN; these are served by the app itself.
+    app = FastAPIOffline(
+        # Exporters are longhaul's settings (LONGHAUL_TRACING), not set up a second time from OTEL_* vars.
+        telemetry={"auto_configure": False},
+        title="longhaul",
+        summary="Durable workflows for long-running processes, on Temporal.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.codec = payload_codec(settings)
+    app.add_middleware(DocsPolicy)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.metrics_bind:  # around BodyLimit: refusals are counted too
+        app.add_middleware(RequestMetrics, runtime=runtime(settings.metrics_bind))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.codec_cors_origins,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
+    add_error_handlers(app)
+    for router in (
+        health.router,
+        events.router,
+        webhooks.router_for(catalog),
+        codec.router,
+        schedules.router,
+        runs.router,
+    ):
+        app.include_router(router)
+    return app

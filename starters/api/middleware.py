@@ -1,0 +1,96 @@
+"""ASGI middleware of the API: a content policy for the documentation pages and a limit on body size."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import HTTPException
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class DocsPolicy:
+    """A Content-Security-Policy on the documentation pages: they load only what the API serves. ReDoc
+    would otherwise fetch its sponsor's logo from a CDN (it hides it when that fails); machines here
+    have no internet, and a docs page should not call out anyway."""
+
+    PAGES = frozenset({"/docs", "/redoc"})
+    POLICY = (
+        b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+    )
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.PAGES:
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"content-security-policy", self.POLICY)]
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
+
+
+class _TooLargeError(HTTPException):
+    """Raised while the body is read; FastAPI answers it like any HTTPException (its body parser would
+    turn any other exception into a 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"request body is larger than {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes with 413, whether announced by Content-Length or streamed.
+
+    Temporal payloads top out at 2 MB; large data belongs in storage, referenced from the event.
+    """
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> MutableMapping[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLargeError(self.limit)
+            return message
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLargeError:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"detail": _TooLargeError(self.limit).detail}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

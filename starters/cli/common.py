@@ -1,0 +1,122 @@
+"""What the command groups share: settings, app storage, the Temporal and API clients, output."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import httpx
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from temporalio.client import Client as TemporalClient
+
+from longhaul.config import Settings, load_settings
+from longhaul.models import RunRecord, RunStatus
+from starters.client import Client, LonghaulError
+
+if TYPE_CHECKING:
+    from longhaul.db import Database
+
+T = TypeVar("T")
+
+
+def cli_settings(**overrides: Any) -> Settings:
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="State directory [env: LONGHAUL_DATA_DIR].")]
+
+
+@asynccontextmanager
+async def open_database(settings: Settings, *, prepared: bool = True) -> AsyncIterator[Database]:
+    """App storage, opened as every process opens it: its schema upgraded, or checked to be current
+    (``migrate_on_start``); ``prepared=False`` for the commands that look at or change the schema."""
+    from longhaul.db import Database
+    from longhaul.migrations import prepare
+
+    db = Database(settings.app_database_url)
+    try:
+        if prepared:
+            await prepare(db, migrate=settings.migrate_on_start)
+        yield db
+    finally:
+        await db.close()
+
+
+async def with_temporal(settings: Settings, action: Callable[[TemporalClient], Awaitable[T]]) -> T:
+    from longhaul.temporal import connect
+
+    return await action(await connect(settings))
+
+
+UrlOption = Annotated[str | None, typer.Option("--url", help="API URL [env: LONGHAUL_URL].")]
+
+
+EXIT_CODES = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 3, RunStatus.TIMED_OUT: 4}
+
+
+def client_of(url: str | None) -> Client:
+    settings = cli_settings()
+    return Client(url or settings.api_url, api_key=settings.client_api_key())
+
+
+def echo_json(model: BaseModel) -> None:
+    typer.echo(model.model_dump_json(indent=2))
+
+
+@contextmanager
+def api_client(url: str | None) -> Iterator[Client]:
+    """A client of the API; a refusal or a connection error becomes one line and exit status 1."""
+    try:
+        with client_of(url) as client:
+            yield client
+    except (LonghaulError, httpx.HTTPError) as error:
+        raise fail(error) from error
+
+
+def fail(error: Exception) -> typer.Exit:
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(1)
+
+
+def state_of(run: RunRecord) -> str:
+    """What the progress bar shows beside the bar: the status, and the stage while the run is under way."""
+    return run.status if run.status.terminal or not run.stage else f"{run.status} · {run.stage}"
+
+
+def print_outcome(run: RunRecord) -> None:
+    """Print how the run ended and leave with its exit code."""
+    detail = f": {run.error}" if run.error and run.status != RunStatus.CANCELLED else ""
+    typer.echo(f"{run.id} {run.status}{detail}")
+    if run.output is not None:
+        typer.echo(json.dumps(run.output, indent=2))
+    raise typer.Exit(EXIT_CODES[run.status])
+
+
+def follow(client: Client, run_id: str) -> RunRecord:
+    run = client.runs.get(run_id)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stage]}"),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(
+            f"{run.workflow} {run.id}", total=100, completed=run.progress, stage=state_of(run)
+        )
+        while not run.status.terminal:
+            try:
+                for run in client.runs.stream(run_id):
+                    bar.update(task, completed=run.progress, stage=state_of(run))
+            except httpx.TransportError:  # the API restarted or the connection dropped: follow on
+                time.sleep(1)
+            run = client.runs.get(run_id)
+        bar.update(task, completed=run.progress, stage=state_of(run))
+    return run

@@ -1,0 +1,36 @@
+"""``longhaul events``: send events through the API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from starters.cli.common import (
+    UrlOption,
+    api_client,
+    echo_json,
+)
+
+app = typer.Typer(help="Send events.", no_args_is_help=True)
+
+
+@app.command("send")
+def events_send(
+    name: Annotated[str, typer.Argument(help="Event name, e.g. hello.")],
+    data: Annotated[str, typer.Option("--data", help="Payload JSON, or @file.json.")] = "{}",
+    event_id: Annotated[str | None, typer.Option("--id", help="Event id / idempotency key.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag for the runs (repeatable).")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Send an event and print the runs it started (or signalled)."""
+    try:
+        raw = Path(data[1:]).read_text() if data.startswith("@") else data
+        payload = json.loads(raw)
+    except (OSError, json.JSONDecodeError) as error:
+        typer.echo(f"--data: {error}", err=True)
+        raise typer.Exit(2) from error
+    with api_client(url) as client:
+        echo_json(client.send_event(name, payload, id=event_id, tags=tag))

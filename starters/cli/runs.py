@@ -1,0 +1,82 @@
+"""``longhaul runs``: read, watch and act on runs through the API."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from longhaul.models import RunStatus
+from starters.cli.common import (
+    UrlOption,
+    api_client,
+    echo_json,
+    follow,
+    print_outcome,
+)
+
+app = typer.Typer(help="Read and act on runs.", no_args_is_help=True)
+
+
+@app.command("list")
+def runs_list(
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs with this status.")] = None,
+    workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    event: Annotated[str | None, typer.Option(help="Only runs started by this event.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    cursor: Annotated[str | None, typer.Option(help="Page cursor from a previous listing.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the page as JSON.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """List runs, newest first."""
+    with api_client(url) as client:
+        page = client.runs.list(
+            status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor
+        )
+    if as_json:
+        echo_json(page)
+        return
+    table = Table()
+    for column in ("run", "workflow", "event", "status", "progress", "stage", "created"):
+        table.add_column(column, no_wrap=column in ("run", "status", "progress", "created"), overflow="fold")
+    for run in page.runs:
+        created = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            run.id, run.workflow, run.event_id, run.status, f"{run.progress}%", run.stage or "", created
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)  # piped: don't squeeze columns
+    if page.next_cursor:
+        typer.echo(f"more: --cursor {page.next_cursor}")
+
+
+@app.command("show")
+def runs_show(run_id: str, url: UrlOption = None) -> None:
+    """Print a run's record (status, progress, logs, output, error) as JSON."""
+    with api_client(url) as client:
+        echo_json(client.runs.get(run_id))
+
+
+@app.command("watch")
+def runs_watch(run_id: str, url: UrlOption = None) -> None:
+    """Follow a run live with a progress bar; exit 0 if it completes, 1 failed, 3 cancelled, 4 timed out."""
+    with api_client(url) as client:
+        run = follow(client, run_id)
+    print_outcome(run)
+
+
+@app.command("cancel")
+def runs_cancel(run_id: str, url: UrlOption = None) -> None:
+    """Ask a run to stop (its workflow compensates and records ``cancelled``)."""
+    with api_client(url) as client:
+        echo_json(client.runs.cancel(run_id))
+
+
+@app.command("replay")
+def runs_replay(run_id: str, url: UrlOption = None) -> None:
+    """Start a failed or cancelled run again with the same input, as a new run linked to it."""
+    with api_client(url) as client:
+        echo_json(client.runs.replay(run_id))

@@ -1,0 +1,153 @@
+"""A pipeline, declared in one place: its events, what they start or signal, its workflows, where its
+activities run, its tables, its schedules and the webhooks it receives.
+
+The worker, the API and migrations read pipelines from the catalog (:mod:`workflows.catalog`) and name
+none of them. A pipeline's declaration sits at the end of its workflow module (``workflows/orders.py``:
+``ORDERS``), beside the code it declares; its activities, models and tables are in ``activities/<name>``.
+
+Declarations are plain data: the parts that need the deployment (activity instances, schedule inputs, a
+webhook's secret) are functions of :class:`~activities.resources.Resources` or of the settings, called
+by the process that serves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from workflows import registry
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+
+    from activities.resources import Resources
+    from longhaul.config import Settings
+    from longhaul.events import EventType
+    from longhaul.webhooks import Inbound
+    from workflows.schedules import ScheduleDecl
+
+
+def workflow_name(workflow_cls: type) -> str:
+    """The registered Temporal name of a workflow class (declared with :func:`workflows.registry.defn`)."""
+    return registry.declared(workflow_cls).name
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """``workflow`` starts once per ``event`` received. ``key`` names the payload field that is the run's
+    business key (a search attribute in the UI, and what signal routes find the run by). With
+    ``once_per_key``, the workflow runs once per key rather than per event id: a second
+    ``video.uploaded`` for the same video returns the first one's run."""
+
+    event: EventType
+    workflow: type
+    key: str | None = None
+    once_per_key: bool = False
+    priority: Callable[[Any], int] | None = None  # Temporal priority key (1 first … 5) from the payload
+
+    @property
+    def workflow_name(self) -> str:
+        return workflow_name(self.workflow)
+
+
+@dataclass(frozen=True)
+class SignalRoute:
+    """``event`` is delivered as signal ``signal`` (default: the event's name) to the running ``workflow``
+    whose business key equals the payload's ``key`` field."""
+
+    event: EventType
+    workflow: type
+    key: str
+    signal: str | None = None
+
+    @property
+    def signal_name(self) -> str:
+        return self.signal or self.event.name
+
+    @property
+    def workflow_name(self) -> str:
+        return workflow_name(self.workflow)
+
+
+Activities = Callable[["Resources"], Sequence[Callable[..., Any]]]
+
+
+@dataclass(frozen=True)
+class Queue:
+    """Activities and the task queue they run on: the main one (``role`` None) or the pipeline's own
+    (``role`` "media": the queue ``<task_queue>-media``), served by its own worker with its own limits,
+    so CPU-bound or rate-limited work never starves the rest. A workflow finds a queue's name with
+    :func:`workflows.tracking.task_queue` (``task_queue("media")``)."""
+
+    activities: Activities
+    role: str | None = None
+    concurrency: Callable[[Settings], int] | None = None  # activity slots per worker (default: the setting)
+    # Activities per second across every worker of the queue (enforced by the server; all workers of the
+    # queue must set the same value, so it is a setting).
+    rate_limit: Callable[[Settings], float] | None = None
+    heartbeat_throttle: timedelta | None = None  # how often heartbeats reach the server, at most
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A signed webhook the API receives at ``/api/webhooks/<source>`` (longhaul's signature scheme,
+    :mod:`longhaul.webhooks`), checked with the secret ``secret`` reads from the settings. ``translate``
+    turns the parsed JSON body into the event to send, or into the reason it is ignored (text); it
+    raises :class:`~longhaul.webhooks.UnprocessableWebhookError` for what can never be sent."""
+
+    source: str
+    secret: Callable[[Settings], str]
+    translate: Callable[[Any], Inbound | str]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One pipeline. ``entries``: what its events start or signal (another pipeline's events may be
+    subscribed to as well). ``published``: events its workflows emit, declared even while nothing
+    subscribes. ``workflows``: those not started by an event (scheduled ones); the entries' are added.
+    ``tables``: its app-storage tables (mapped classes), which migrations compare with.
+    ``schedules``: its schedules, built from the settings."""
+
+    name: str
+    entries: Sequence[Subscription | SignalRoute] = ()
+    published: Sequence[EventType] = ()
+    workflows: Sequence[type] = ()
+    queues: Sequence[Queue] = ()
+    tables: Sequence[type] = ()
+    webhooks: Sequence[Webhook] = ()
+    schedules: Callable[[Settings], Sequence[ScheduleDecl]] = field(default=lambda _settings: ())
+
+    @property
+    def all_workflows(self) -> tuple[type, ...]:
+        return tuple(dict.fromkeys([*(e.workflow for e in self.entries), *self.workflows]))
+
+    @property
+    def task_queue_roles(self) -> list[str]:
+        """The roles of the pipeline's own task queues (what its workflows get in their memo)."""
+        return [q.role for q in self.queues if q.role is not None]
+
+    def table_objects(self) -> list[Table]:
+        return [table_of(mapped) for mapped in self.tables]
+
+
+def table_of(mapped: type) -> Table:
+    """The table of a mapped class (``__table__``, typed)."""
+    table: Table = mapped.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def signal_schema(workflow_cls: type, signal: str) -> type[BaseModel] | None:
+    """The pydantic model a workflow's signal handler takes, if any (``None``: no argument or not typed).
+
+    Raises KeyError if the workflow declares no signal of that name.
+    """
+    return registry.declared(workflow_cls).signal_schema(signal)
+
+
+def signal_names(workflow_cls: type) -> list[str]:
+    return registry.declared(workflow_cls).signals
