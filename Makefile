@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dev test lint install tools clean
+.PHONY: dev test lint install tools histories clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,6 +35,14 @@ tools:
 
 test: lint tools
 	$(VENV)/bin/pytest
+
+# Replay histories (docs/upgrades.md): run the pipelines' tests with the recorder on; it writes, as the
+# session ends, a completed and a mid-flight history of each catalog workflow the tests ran.
+# One pipeline: make histories TESTS=tests/test_tickets.py
+TESTS ?= tests/test_hello.py tests/test_orders.py tests/test_video.py tests/test_maintenance.py \
+	tests/test_tickets.py
+histories: $(STAMP)
+	LONGHAUL_RECORD_HISTORIES=tests/histories $(VENV)/bin/pytest -p no:cacheprovider $(TESTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ from workflows.pipeline import (
     signal_names,
     workflow_name,
 )
+from workflows.tickets import TICKETS
 from workflows.video import VIDEO
 
 if TYPE_CHECKING:
@@ -150,4 +151,4 @@ def business_key(subscription_or_route: Subscription | SignalRoute, payload: Bas
     return None if value is None else str(value)
 
 
-CATALOG = Catalog(HELLO_PIPELINE, VIDEO, CLEANUP, ORDERS)
+CATALOG = Catalog(HELLO_PIPELINE, VIDEO, CLEANUP, ORDERS, TICKETS)
