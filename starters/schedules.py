@@ -118,10 +118,10 @@ async def _existing(client: Client) -> dict[str, dict[str, Any]]:
 
 
 async def plan(client: Client, decls: list[ScheduleDecl]) -> list[Change]:
-    """What sync would do, without doing it (``--dry-run``)."""
+    """What sync would do, without doing it (``--dry-run``), in the order of the schedules' ids."""
     existing = await _existing(client)
     changes = []
-    for decl in decls:
+    for decl in sorted(decls, key=lambda decl: decl.id):
         sid = schedule_id(decl.id)
         if sid not in existing:
             changes.append(Change("create", sid))

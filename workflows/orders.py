@@ -75,6 +75,8 @@ PAYMENT_RETRY = RetryPolicy(
 )
 PAYMENT_BUDGET = timedelta(hours=1)
 CALL = timedelta(seconds=30)
+# What to undo if the order does not complete: name and call, run in reverse order.
+Compensations = list[tuple[str, Callable[[], Awaitable[object]]]]
 
 
 # Runs started before this check existed replay without it (docs/upgrades.md).
@@ -139,71 +141,9 @@ class OrderWorkflow:
 
     async def _process(self, order: OrderCreated) -> OrderResult:
         tenant = current_tenant()
-        operation = workflow.info().workflow_id  # operation ids derive from it: once per order, ever
-        compensations: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+        compensations: Compensations = []
         try:
-            await self._stage(5, "validating")
-            # Validation and the stock reservation are short app-storage steps with idempotent retries:
-            # local activities (no activity task, no extra workflow task; docs/benchmarks.md).
-            plan = await workflow.execute_local_activity_method(
-                OrderActivities.plan,
-                PlanRequest(tenant=tenant, order=order),
-                start_to_close_timeout=CALL,
-                retry_policy=STORAGE_RETRY,
-                summary="validate and total",
-            )
-            self.state.total = plan.total
-            self._check_cancel()
-
-            await self._stage(20, f"reserving stock for {len(plan.lines)} lines")
-            reserve = ReserveRequest(
-                tenant=tenant, op_id=f"{operation}/reserve", order_id=order.order_id, lines=plan.lines
-            )
-            release = ReleaseRequest(tenant=tenant, op_id=reserve.op_id)
-            compensations.append(("release stock", lambda: self._call(OrderActivities.release, release)))
-            await self._call(OrderActivities.reserve, reserve)
-            self.state.reserved = True
-            self._check_cancel()
-
-            await self._stage(40, f"charging {plan.total} {plan.currency}")
-            charge = await self._charge(
-                ChargeRequest(
-                    idempotency_key=f"{operation}/charge",
-                    order_id=order.order_id,
-                    customer=order.user_id,
-                    amount=plan.total,
-                    currency=plan.currency,
-                    tenant=tenant,
-                ),
-                compensations,
-                operation,
-            )
-            self._check_cancel()
-
-            await self._stage(60, f"waiting for confirmation of {charge.charge_id}")
-            try:
-                await workflow.wait_condition(
-                    lambda: charge.charge_id in self.confirmations or self.cancel_reason is not None,
-                    timeout=timedelta(seconds=plan.confirm_timeout_seconds),
-                    timeout_summary="payment confirmation",
-                )
-            except TimeoutError:
-                self.cancel_reason = f"payment not confirmed within {plan.confirm_timeout_seconds:g}s"
-            self._check_cancel()
-            if workflow.patched(CONFIRMATION_MUST_MATCH):
-                _check_confirmation(self.confirmations[charge.charge_id], plan.total, plan.currency)
-            self.state.confirmed = True
-
-            await self._stage(90, "notifying")
-            result = OrderResult(
-                order_id=order.order_id,
-                outcome=OrderOutcome.COMPLETED,
-                total=plan.total,
-                charge_id=charge.charge_id,
-            )
-            await self._notify(tenant, order, result)
-            self.state.outcome = OrderOutcome.COMPLETED
-            return result
+            return await self._fulfil(order, tenant, compensations)
         except OrderCancelledError as cancelled:
             await self._compensate(compensations)
             result = OrderResult(
@@ -229,10 +169,81 @@ class OrderWorkflow:
             self.state.outcome, self.state.reason = outcome, reason
             raise
 
+    async def _fulfil(
+        self,
+        order: OrderCreated,
+        tenant: str,
+        compensations: Compensations,
+    ) -> OrderResult:
+        """The saga's steps; each registers its compensation in ``compensations`` as it succeeds."""
+        operation = workflow.info().workflow_id  # operation ids derive from it: once per order, ever
+        await self._stage(5, "validating")
+        # Validation and the stock reservation are short app-storage steps with idempotent retries:
+        # local activities (no activity task, no extra workflow task; docs/benchmarks.md).
+        plan = await workflow.execute_local_activity_method(
+            OrderActivities.plan,
+            PlanRequest(tenant=tenant, order=order),
+            start_to_close_timeout=CALL,
+            retry_policy=STORAGE_RETRY,
+            summary="validate and total",
+        )
+        self.state.total = plan.total
+        self._check_cancel()
+
+        await self._stage(20, f"reserving stock for {len(plan.lines)} lines")
+        reserve = ReserveRequest(
+            tenant=tenant, op_id=f"{operation}/reserve", order_id=order.order_id, lines=plan.lines
+        )
+        release = ReleaseRequest(tenant=tenant, op_id=reserve.op_id)
+        compensations.append(("release stock", lambda: self._call(OrderActivities.release, release)))
+        await self._call(OrderActivities.reserve, reserve)
+        self.state.reserved = True
+        self._check_cancel()
+
+        await self._stage(40, f"charging {plan.total} {plan.currency}")
+        charge = await self._charge(
+            ChargeRequest(
+                idempotency_key=f"{operation}/charge",
+                order_id=order.order_id,
+                customer=order.user_id,
+                amount=plan.total,
+                currency=plan.currency,
+                tenant=tenant,
+            ),
+            compensations,
+            operation,
+        )
+        self._check_cancel()
+
+        await self._stage(60, f"waiting for confirmation of {charge.charge_id}")
+        try:
+            await workflow.wait_condition(
+                lambda: charge.charge_id in self.confirmations or self.cancel_reason is not None,
+                timeout=timedelta(seconds=plan.confirm_timeout_seconds),
+                timeout_summary="payment confirmation",
+            )
+        except TimeoutError:
+            self.cancel_reason = f"payment not confirmed within {plan.confirm_timeout_seconds:g}s"
+        self._check_cancel()
+        if workflow.patched(CONFIRMATION_MUST_MATCH):
+            _check_confirmation(self.confirmations[charge.charge_id], plan.total, plan.currency)
+        self.state.confirmed = True
+
+        await self._stage(90, "notifying")
+        result = OrderResult(
+            order_id=order.order_id,
+            outcome=OrderOutcome.COMPLETED,
+            total=plan.total,
+            charge_id=charge.charge_id,
+        )
+        await self._notify(tenant, order, result)
+        self.state.outcome = OrderOutcome.COMPLETED
+        return result
+
     async def _charge(
         self,
         request: ChargeRequest,
-        compensations: list[tuple[str, Callable[[], Awaitable[object]]]],
+        compensations: Compensations,
         operation: str,
     ) -> Charge:
         """Charge once. A charge in flight is never abandoned: if the run is cancelled meanwhile, the call
@@ -256,9 +267,7 @@ class OrderWorkflow:
         self._charged(charge, compensations, operation)
         return charge
 
-    def _charged(
-        self, charge: Charge, compensations: list[tuple[str, Callable[[], Awaitable[object]]]], operation: str
-    ) -> None:
+    def _charged(self, charge: Charge, compensations: Compensations, operation: str) -> None:
         self.state.charge_id = charge.charge_id
         refund = RefundRequest(idempotency_key=f"{operation}/refund", charge_id=charge.charge_id)
         compensations.append(
@@ -281,7 +290,7 @@ class OrderWorkflow:
             activity, request, start_to_close_timeout=CALL, retry_policy=STORAGE_RETRY
         )
 
-    async def _compensate(self, compensations: list[tuple[str, Callable[[], Awaitable[object]]]]) -> None:
+    async def _compensate(self, compensations: Compensations) -> None:
         """Undo in reverse order. Each compensation is idempotent and retried; one that still fails is
         logged and the others run anyway."""
         for name, undo in reversed(compensations):

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pydantic import BaseModel
 from temporalio.client import ScheduleOverlapPolicy
 
-from workflows.pipeline import workflow_name
+from workflows import registry
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class ScheduleDecl:
 
     @property
     def workflow_name(self) -> str:
-        return workflow_name(self.workflow)
+        return registry.declared(self.workflow).name
 
     def fingerprint(self) -> str:
         """Changes whenever anything declared changes; the server keeps it to tell what is out of date."""

@@ -8,6 +8,7 @@ heartbeats and run-record writes, not in workflow events).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -25,8 +26,11 @@ with workflow.unsafe.imports_passed_through():
         VIDEO_UPLOADED,
         AnalysisRequest,
         ProbeRequest,
+        Rendition,
+        Thumbnail,
         ThumbnailRequest,
         TranscodeRequest,
+        VideoAnalysis,
         VideoInfo,
         VideoRecord,
         VideoResult,
@@ -85,95 +89,18 @@ class VideoProcessingWorkflow:
             raise
 
     async def _steps(self, event: VideoUploaded) -> VideoResult:
-        tenant = current_tenant()
-        media_queue = task_queue(MEDIA)
         await progress(2, "probing")
-        try:
-            info = await workflow.execute_activity_method(
-                VideoActivities.probe,
-                ProbeRequest(
-                    tenant=tenant, video_id=event.video_id, file_path=event.file_path, format=event.format
-                ),
-                task_queue=media_queue,
-                start_to_close_timeout=timedelta(hours=2),  # a download may be large; heartbeats keep watch
-                heartbeat_timeout=HEARTBEAT,
-                retry_policy=FFMPEG_RETRY,
-                summary=f"probe {event.file_path}",
-            )
-        except ActivityError as error:
-            if isinstance(error.cause, ApplicationError) and error.cause.type == INVALID_VIDEO:
-                raise ApplicationError(error.cause.message, type=INVALID_VIDEO, non_retryable=True) from error
-            raise
-
+        info = await self._probe(event)
         planned = [(name, height) for name, height in RENDITIONS if height <= info.height]
         skipped = [name for name, height in RENDITIONS if height > info.height]
         names = ", ".join(name for name, _ in planned) or "nothing"
         note = f" (skipped {', '.join(skipped)}: above the {info.height}p source)" if skipped else ""
         await progress(10, f"transcoding {names}{note}")
-        renditions = await all_of(
-            *(
-                workflow.execute_activity_method(
-                    VideoActivities.transcode,
-                    TranscodeRequest(
-                        tenant=tenant,
-                        video_id=event.video_id,
-                        source=info.path,
-                        rendition=name,
-                        height=height,
-                        source_duration=info.duration,
-                        has_audio=info.audio_codec is not None,
-                    ),
-                    task_queue=media_queue,
-                    start_to_close_timeout=_ffmpeg_timeout(info.duration),
-                    heartbeat_timeout=HEARTBEAT,
-                    retry_policy=FFMPEG_RETRY,
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                    summary=f"transcode {name}",
-                )
-                for name, height in planned
-            )
-        )
-
+        renditions = await all_of(*(self._transcode(event, info, name, height) for name, height in planned))
         await progress(70, f"{THUMBNAILS} thumbnails")
-        thumbnails = await all_of(
-            *(
-                workflow.execute_activity_method(
-                    VideoActivities.thumbnail,
-                    ThumbnailRequest(
-                        tenant=tenant,
-                        video_id=event.video_id,
-                        source=info.path,
-                        index=index,
-                        timestamp=round(info.duration * (index + 0.5) / THUMBNAILS, 3),
-                    ),
-                    task_queue=media_queue,
-                    start_to_close_timeout=SHORT,
-                    retry_policy=FFMPEG_RETRY,
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                    summary=f"thumbnail {index + 1} of {THUMBNAILS}",
-                )
-                for index in range(THUMBNAILS)
-            )
-        )
-
+        thumbnails = await all_of(*(self._thumbnail(event, info, index) for index in range(THUMBNAILS)))
         await progress(80, "analysing scenes, loudness, black and silent stretches")
-        analysis = await workflow.execute_activity_method(
-            VideoActivities.analyze,
-            AnalysisRequest(
-                tenant=tenant,
-                video_id=event.video_id,
-                source=info.path,
-                duration=info.duration,
-                has_audio=info.audio_codec is not None,
-            ),
-            task_queue=media_queue,
-            start_to_close_timeout=_ffmpeg_timeout(info.duration),
-            heartbeat_timeout=HEARTBEAT,
-            retry_policy=FFMPEG_RETRY,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary="analyse",
-        )
-
+        analysis = await self._analyse(event, info)
         result = VideoResult(
             video_id=event.video_id,
             user_id=event.user_id,
@@ -186,7 +113,7 @@ class VideoProcessingWorkflow:
         await progress(90, "recording")
         await workflow.execute_activity_method(
             VideoActivities.record,
-            VideoRecord(tenant=tenant, run_id=current_run_id(), result=result),
+            VideoRecord(tenant=current_tenant(), run_id=current_run_id(), result=result),
             start_to_close_timeout=SHORT,
             summary="record video",
         )
@@ -198,6 +125,85 @@ class VideoProcessingWorkflow:
         }
         await self._emit(VIDEO_COMPLETED.name, "completed", completed)
         return result
+
+    async def _probe(self, event: VideoUploaded) -> VideoInfo:
+        """What the source is; a file FFmpeg cannot read fails the run at once (no retry helps)."""
+        try:
+            return await workflow.execute_activity_method(
+                VideoActivities.probe,
+                ProbeRequest(
+                    tenant=current_tenant(),
+                    video_id=event.video_id,
+                    file_path=event.file_path,
+                    format=event.format,
+                ),
+                task_queue=task_queue(MEDIA),
+                start_to_close_timeout=timedelta(hours=2),  # a download may be large; heartbeats keep watch
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=FFMPEG_RETRY,
+                summary=f"probe {event.file_path}",
+            )
+        except ActivityError as error:
+            if isinstance(error.cause, ApplicationError) and error.cause.type == INVALID_VIDEO:
+                raise ApplicationError(error.cause.message, type=INVALID_VIDEO, non_retryable=True) from error
+            raise
+
+    def _transcode(
+        self, event: VideoUploaded, info: VideoInfo, name: str, height: int
+    ) -> Awaitable[Rendition]:
+        return workflow.execute_activity_method(
+            VideoActivities.transcode,
+            TranscodeRequest(
+                tenant=current_tenant(),
+                video_id=event.video_id,
+                source=info.path,
+                rendition=name,
+                height=height,
+                source_duration=info.duration,
+                has_audio=info.audio_codec is not None,
+            ),
+            task_queue=task_queue(MEDIA),
+            start_to_close_timeout=_ffmpeg_timeout(info.duration),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=FFMPEG_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"transcode {name}",
+        )
+
+    def _thumbnail(self, event: VideoUploaded, info: VideoInfo, index: int) -> Awaitable[Thumbnail]:
+        return workflow.execute_activity_method(
+            VideoActivities.thumbnail,
+            ThumbnailRequest(
+                tenant=current_tenant(),
+                video_id=event.video_id,
+                source=info.path,
+                index=index,
+                timestamp=round(info.duration * (index + 0.5) / THUMBNAILS, 3),
+            ),
+            task_queue=task_queue(MEDIA),
+            start_to_close_timeout=SHORT,
+            retry_policy=FFMPEG_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"thumbnail {index + 1} of {THUMBNAILS}",
+        )
+
+    async def _analyse(self, event: VideoUploaded, info: VideoInfo) -> VideoAnalysis:
+        return await workflow.execute_activity_method(
+            VideoActivities.analyze,
+            AnalysisRequest(
+                tenant=current_tenant(),
+                video_id=event.video_id,
+                source=info.path,
+                duration=info.duration,
+                has_audio=info.audio_codec is not None,
+            ),
+            task_queue=task_queue(MEDIA),
+            start_to_close_timeout=_ffmpeg_timeout(info.duration),
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=FFMPEG_RETRY,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary="analyse",
+        )
 
     async def _emit(self, name: str, outcome: str, payload: dict[str, object]) -> None:
         """Emit through the event catalog; the event id is derived from this run, so a retry is a no-op."""

@@ -1,0 +1,100 @@
+"""The shape of the code (docs/architecture.md): imports go one way (starters → workflows → activities →
+longhaul), nothing imports in a circle, and the engine and the generic entry points name no pipeline."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+LAYERS = {"longhaul": 0, "providers": 1, "activities": 1, "workflows": 2, "starters": 3}
+# What pipelines build on; every other module of workflows/ and activities/ belongs to a pipeline.
+ENGINE = {
+    "workflows.catalog",  # the one place that lists the pipelines
+    "workflows.pipeline",
+    "workflows.registry",
+    "workflows.tracking",
+    "workflows.parallel",
+    "workflows.schedules",
+    "workflows.maintenance",
+    "activities.events",
+    "activities.runs",
+    "activities.resources",
+    "activities.maintenance",
+}
+# Entry points that serve every pipeline from the catalog.
+GENERIC = ("starters.api", "starters.worker", "starters.service", "starters.webhooks", "starters.schedules")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            if "versions" in path.parts:
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(path: Path) -> Iterator[str]:
+    """First-party modules ``path`` imports (at the top or inside functions)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from package import module` imports that module; `from module import name`, the module.
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [s for s in submodules if s in MODULES] or [node.module]
+        yield from (name for name in names if name in MODULES)
+
+
+GRAPH = {module: set(_imports(path)) - {module} for module, path in MODULES.items()}
+
+
+def _layer(module: str) -> int:
+    return LAYERS[module.split(".")[0]]
+
+
+def _is_pipeline(module: str) -> bool:
+    return module.split(".")[0] in ("workflows", "activities") and module not in ENGINE and "." in module
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_go_one_way(module: str) -> None:
+    upward = sorted(i for i in GRAPH[module] if _layer(i) > _layer(module))
+    assert upward == [], f"{module} imports a layer above it"
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    cycles = []
+    state: dict[str, int] = {}  # 1 on the path, 2 done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for imported in sorted(GRAPH[module]):
+            if state.get(imported) == 1:
+                cycles.append([*path[path.index(imported) :], imported])
+            elif imported not in state:
+                visit(imported, [*path, imported])
+        state[module] = 2
+
+    for module in sorted(MODULES):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_the_engine_and_the_generic_entry_points_name_no_pipeline() -> None:
+    generic = [
+        m for m in MODULES if m.startswith(("longhaul", *GENERIC)) or m in ENGINE - {"workflows.catalog"}
+    ]
+    naming = {m: sorted(i for i in GRAPH[m] if _is_pipeline(i)) for m in generic}
+    assert {m: found for m, found in naming.items() if found} == {}
