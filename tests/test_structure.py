@@ -4,13 +4,16 @@ longhaul), nothing imports in a circle, and the engine and the generic entry poi
 from __future__ import annotations
 
 import ast
+import builtins
+import re
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).parent.parent
-LAYERS = {"longhaul": 0, "providers": 1, "activities": 1, "workflows": 2, "starters": 3}
+LAYERS = {"longhaul": 0, "providers": 1, "activities": 1, "workflows": 2, "starters": 3, "bench": 4}
 # What pipelines build on; every other module of workflows/ and activities/ belongs to a pipeline.
 ENGINE = {
     "workflows.catalog",  # the one place that lists the pipelines
@@ -98,3 +101,28 @@ def test_the_engine_and_the_generic_entry_points_name_no_pipeline() -> None:
     ]
     naming = {m: sorted(i for i in GRAPH[m] if _is_pipeline(i)) for m in generic}
     assert {m: found for m, found in naming.items() if found} == {}
+
+
+def test_the_code_in_docs_events_md_names_only_what_exists() -> None:
+    """The recipe for a pipeline is followed word for word: every name its snippets use is defined in the
+    code (or by the snippet itself)."""
+    defined = set(dir(builtins)) | {"Field", "Callable", "Any", "workflow", "Client", "open"}
+    defined |= {module.rsplit(".", 1)[-1] for module in MODULES}
+    for path in MODULES.values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                defined.add(node.name)
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                defined |= {t.id for t in targets if isinstance(t, ast.Name)}
+    text = (ROOT / "docs" / "events.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    snippets = [ast.parse(textwrap.dedent(block)) for block in blocks]
+    assert len(snippets) >= 4
+    for snippet in snippets:
+        own = {n.id for n in ast.walk(snippet) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        own |= {n.name for n in ast.walk(snippet) if isinstance(n, ast.ClassDef | ast.AsyncFunctionDef)}
+        own |= {n.name for n in ast.walk(snippet) if isinstance(n, ast.FunctionDef)}
+        own |= {a.arg for n in ast.walk(snippet) if isinstance(n, ast.arguments) for a in n.args}
+        used = {n.id for n in ast.walk(snippet) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert used - own - defined == set(), ast.unparse(snippet)[:200]
