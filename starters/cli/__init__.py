@@ -62,6 +62,3 @@ def main() -> None:
         sys.stderr.flush()
     os._exit(status_code)
 
-
-if __name__ == "__main__":
-    main()
