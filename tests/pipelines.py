@@ -21,7 +21,7 @@ from workflows import registry
 from workflows.catalog import Catalog
 from workflows.hello import HELLO_PIPELINE
 from workflows.pipeline import Pipeline, Queue, SignalRoute, Subscription
-from workflows.tracking import log, progress, tracked
+from workflows.tracking import log, progress, task_queue, tracked
 from workflows.video import VIDEO
 
 
@@ -169,6 +169,35 @@ class BusyWorkflow:
         )
 
 
+class QueueAsked(EventPayload):
+    call: bool = True  # run an activity on the queue, or only say its name
+
+
+QUEUE_ASKED = EventType("queue.asked", 1, QueueAsked)
+SPARE = "spare"  # the test pipeline's own task queue
+
+
+@activity.defn
+async def where_am_i() -> str:
+    return activity.info().task_queue
+
+
+@registry.defn(name="queue-of")
+class QueueOfWorkflow:
+    """Says which task queue its pipeline's ``spare`` role is, and (``call``) where an activity sent
+    there ran."""
+
+    @workflow.run
+    async def run(self, asked: QueueAsked) -> list[str]:
+        named = task_queue(SPARE)
+        if not asked.call:
+            return [named]
+        ran = await workflow.execute_activity(
+            where_am_i, task_queue=named, start_to_close_timeout=timedelta(seconds=30)
+        )
+        return [named, ran]
+
+
 @registry.defn(name="video-notice")
 class VideoNoticeWorkflow:
     """Subscribes to the video pipeline's announcements, as a notification service would."""
@@ -190,7 +219,8 @@ TESTS = Pipeline(
         # Subscribes to the video pipeline's announcements, as another pipeline would.
         Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
         Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
+        Subscription(QUEUE_ASKED, QueueOfWorkflow),
     ),
-    queues=(Queue(lambda resources: [pass_gate, busy]),),
+    queues=(Queue(lambda resources: [pass_gate, busy]), Queue(lambda resources: [where_am_i], role=SPARE)),
 )
 TEST_CATALOG = Catalog(HELLO_PIPELINE, VIDEO, TESTS)

@@ -13,9 +13,10 @@ from temporalio.worker import Worker
 from longhaul.config import Settings
 from longhaul.models import RunStatus
 from longhaul.storage import RunStore
+from longhaul.temporal import TASK_QUEUES_MEMO
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker, workflow_runner
-from tests.pipelines import TEST_CATALOG
+from tests.pipelines import TEST_CATALOG, QueueAsked, QueueOfWorkflow
 from tests.sandboxed import ModuleImport, WallClock
 
 
@@ -45,6 +46,36 @@ async def test_stopping_worker_lets_an_in_flight_activity_finish(
         assert await handle.result() == "finished"
     record = await store.get(run.id)
     assert record is not None and record.status == RunStatus.COMPLETED
+
+
+async def test_a_run_gets_its_pipelines_task_queues_in_its_memo_and_its_activities_run_there(
+    dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    service = RunService(dev_client, store, settings, TEST_CATALOG)
+    async with build_worker(dev_client, store, settings, TEST_CATALOG):
+        accepted = await service.send("queue.asked", EventEnvelope(payload={}), tenant="default")
+        handle = dev_client.get_workflow_handle(accepted.deliveries[0].run.workflow_id)
+        spare = f"{settings.task_queue}-spare"
+        assert await handle.result() == [spare, spare]
+        assert await (await handle.describe()).memo() == {TASK_QUEUES_MEMO: {"spare": spare}}
+
+
+async def test_a_workflow_takes_the_queue_name_it_was_given_and_derives_it_only_without_one(
+    dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    async with build_worker(dev_client, store, settings, TEST_CATALOG):
+
+        async def named(**memo: Any) -> Any:
+            return await dev_client.execute_workflow(
+                QueueOfWorkflow.run,
+                QueueAsked(call=False),
+                id=f"queue-of-{uuid.uuid4().hex[:8]}",
+                task_queue=settings.task_queue,
+                memo=memo or None,
+            )
+
+        assert await named(**{TASK_QUEUES_MEMO: {"spare": "elsewhere"}}) == ["elsewhere"]
+        assert await named() == [f"{settings.task_queue}-spare"]
 
 
 async def _busy_in_flight(handle: WorkflowHandle[Any, Any]) -> bool:

@@ -132,13 +132,8 @@ class Pipeline:
         return [q.role for q in self.queues if q.role is not None]
 
     def table_objects(self) -> list[Table]:
-        return [table_of(mapped) for mapped in self.tables]
-
-
-def table_of(mapped: type) -> Table:
-    """The table of a mapped class (``__table__``, typed)."""
-    table: Table = mapped.__table__  # type: ignore[attr-defined]
-    return table
+        """Its tables: the ``__table__`` of each mapped class."""
+        return [mapped.__table__ for mapped in self.tables]  # type: ignore[attr-defined]
 
 
 def signal_schema(workflow_cls: type, signal: str) -> type[BaseModel] | None:
