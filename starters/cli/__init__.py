@@ -61,4 +61,3 @@ def main() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(status_code)
-
