@@ -131,10 +131,12 @@ def _check_keys(subscriptions: Sequence[Subscription], routes: Sequence[SignalRo
 
 
 def _unique(what: str, named: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``named`` by name; a name declared twice (by two pipelines, or twice by one) is refused."""
     found: dict[str, Any] = {}
     for name, value in named:
-        if found.setdefault(name, value) is not value:
+        if name in found:
             raise ValueError(f"{what} '{name}' is declared twice")
+        found[name] = value
     return found
 
 

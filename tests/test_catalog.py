@@ -1,0 +1,58 @@
+"""The catalog collects the pipelines and refuses declarations that would collide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from longhaul.config import Settings
+from workflows.catalog import CATALOG, Catalog
+from workflows.maintenance import LONGHAUL
+from workflows.orders import ORDERS
+from workflows.pipeline import Pipeline, Queue, Webhook
+from workflows.video import VIDEO
+
+
+def test_the_catalog_collects_every_pipelines_parts_with_longhauls_own_first() -> None:
+    assert CATALOG.pipelines[0] is LONGHAUL
+    assert [p.name for p in CATALOG.pipelines] == [
+        "longhaul",
+        "hello",
+        "video",
+        "cleanup",
+        "orders",
+        "tickets",
+    ]
+    assert list(CATALOG.queues) == [None, "media", "payments"]
+    assert {"runs", "api_keys", "videos", "products", "tickets"} <= {t.name for t in CATALOG.tables()}
+    assert list(CATALOG.webhooks) == ["payments"]
+    assert CATALOG.task_queue_roles("video-processing") == ["media"]
+    assert CATALOG.task_queue_roles("hello") == []
+    assert {"ticket.created", "order.created", "video.processing.completed"} <= set(CATALOG.events)
+
+
+def test_schedules_come_from_the_pipelines_that_declare_them(tmp_path: Path) -> None:
+    ids = [s.id for s in CATALOG.schedules(Settings(data_dir=tmp_path))]
+    assert ids == ["reconcile-runs", "cleanup-old-videos"]
+
+
+def test_a_pipeline_listed_twice_counts_once() -> None:
+    assert Catalog(VIDEO, VIDEO, LONGHAUL).pipelines == (LONGHAUL, VIDEO)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        (Pipeline("copy", queues=(Queue(lambda resources: [], role="media"),)), "task queue role 'media'"),
+        (
+            Pipeline("copy", webhooks=(Webhook("payments", lambda s: "x", lambda body: "ignored"),)),
+            "webhook source 'payments' is declared twice",
+        ),
+        (Pipeline("copy", tables=VIDEO.tables), "table 'videos' is declared twice"),
+        (Pipeline("copy", schedules=LONGHAUL.schedules), "schedule 'reconcile-runs' is declared twice"),
+    ],
+)
+def test_what_two_pipelines_declare_alike_is_refused_naming_it(pipeline: Pipeline, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Catalog(VIDEO, ORDERS, pipeline).schedules(Settings())
