@@ -32,7 +32,6 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from activities.orders.store import seed_demo_products
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
@@ -48,7 +47,8 @@ from longhaul.temporal import (
     ensure_search_attributes,
 )
 from starters.schedules import sync as sync_schedules
-from workflows.catalog import load_catalog
+from workflows.catalog import Catalog, load_catalog
+from workflows.pipeline import DevService
 
 STARTUP_TIMEOUT = 90.0
 
@@ -104,20 +104,24 @@ class DevStack:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     children: list[Child] = field(default_factory=list)
     client: Client | None = None
+    catalog: Catalog = field(init=False)
     embedded: bool = field(init=False)
-    local_payments: bool = field(init=False)
+    local_services: list[DevService] = field(init=False)
     api_key: str = ""
 
     def __post_init__(self) -> None:
+        self.catalog = load_catalog(self.settings.catalog)
         # Decided once: start() sets TEMPORAL_ADDRESS for the children once the embedded server runs.
         self.embedded = not self.settings.temporal_address_configured()
-        self.local_payments = "payments_url" not in self.settings.model_fields_set
+        # A pipeline's stand-in system runs here unless the settings point at the real one.
+        self.local_services = [
+            service
+            for service in self.catalog.dev_services
+            if service.setting not in self.settings.model_fields_set
+        ]
 
-    @property
-    def payments_url(self) -> str:
-        if self.local_payments:
-            return f"http://127.0.0.1:{self.settings.dev_payments_port}"
-        return self.settings.payments_url
+    def service_url(self, service: DevService) -> str:
+        return f"http://127.0.0.1:{service.port(self.settings)}"
 
     @property
     def temporal_address(self) -> str:
@@ -135,8 +139,8 @@ class DevStack:
             check_port_free("127.0.0.1", s.dev_temporal_port, "Temporal server", "--temporal-port")
             check_port_free("127.0.0.1", s.dev_ui_port, "Temporal Web UI", "--ui-port")
         check_port_free(s.api_host, s.api_port, "HTTP API", "--api-port")
-        if self.local_payments:
-            check_port_free("127.0.0.1", s.dev_payments_port, "payment provider", "--payments-port")
+        for service in self.local_services:
+            check_port_free("127.0.0.1", service.port(s), service.title, service.port_flag)
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -186,6 +190,16 @@ class DevStack:
             argv += SQLITE_FAST
         return self._spawn("temporal", argv, stop_timeout=15, log_file=s.data_dir / "temporal.log")
 
+    async def _start_service(self, service: DevService) -> None:
+        """Run a pipeline's stand-in system; the children started after it find it by its setting."""
+        url = self.service_url(service)
+        os.environ[f"LONGHAUL_{service.setting.upper()}"] = url
+        port = str(service.port(self.settings))
+        child = self._start_longhaul(
+            service.command, "--port", port, *service.args(self.settings), stop_timeout=5
+        )
+        await self._wait(child, f"{service.title} at {url}", lambda: _http_ok(f"{url}/health"))
+
     def _start_longhaul(self, name: str, *args: str, stop_timeout: float) -> Child:
         return self._spawn(name, [sys.executable, "-m", "starters.cli", name, *args], stop_timeout)
 
@@ -221,25 +235,18 @@ class DevStack:
         db = Database(s.app_database_url)
         try:
             await upgrade(db)  # before the API and worker start, so they find it current
-            await seed_demo_products(db, DEFAULT_TENANT)
+            for pipeline in self.catalog.pipelines:
+                if pipeline.dev_seed is not None:
+                    await pipeline.dev_seed(db, DEFAULT_TENANT)
             await self._ensure_dev_key(KeyStore(db))
         finally:
             await db.close()
-        if self.local_payments:
-            os.environ["LONGHAUL_PAYMENTS_URL"] = self.payments_url
-            webhook = f"{s.api_url}/api/webhooks/payments"
-            payments = self._start_longhaul(
-                "payments", "--port", str(s.dev_payments_port), "--webhook-url", webhook, stop_timeout=5
-            )
-            await self._wait(
-                payments,
-                f"payment provider at {self.payments_url}",
-                lambda: _http_ok(f"{self.payments_url}/health"),
-            )
+        for service in self.local_services:
+            await self._start_service(service)
 
         worker = self._start_longhaul("worker", stop_timeout=s.worker_shutdown_timeout + 10)
         await self._wait(worker, "worker", lambda: _polling(client, s, worker.process.pid))
-        for change in await sync_schedules(client, load_catalog(s.catalog).schedules(s), s):
+        for change in await sync_schedules(client, self.catalog.schedules(s), s):
             if change.action != "unchanged":
                 print(f"longhaul dev: schedule {change}", file=sys.stderr)
 
@@ -364,6 +371,15 @@ async def run_dev(settings: Settings) -> int:
             print("longhaul dev: stopped", file=sys.stderr)
 
 
+def _service_line(stack: DevStack, service: DevService) -> str:
+    """``Payments     http://127.0.0.1:8010  (local provider; …)``, or the real system's URL."""
+    if service in stack.local_services:
+        url = stack.service_url(service) + (f"  ({service.note})" if service.note else "")
+    else:
+        url = str(getattr(stack.settings, service.setting))
+    return f"  {service.command.capitalize():<12} {url}"
+
+
 def _print_banner(stack: DevStack) -> None:
     s = stack.settings
     lines = [
@@ -371,8 +387,7 @@ def _print_banner(stack: DevStack) -> None:
         f"  HTTP API     {s.api_url}  (docs: {s.api_url}/docs)",
         f"  Temporal UI  {stack.ui_url}",
         f"  Temporal     {stack.temporal_address}  namespace {s.namespace}, task queue {s.task_queue}",
-        f"  Payments     {stack.payments_url}"
-        + ("  (local provider; faults: POST /admin/faults)" if stack.local_payments else ""),
+        *(_service_line(stack, service) for service in stack.catalog.dev_services),
         f"  API key      {stack.api_key}  (tenant {DEFAULT_TENANT}, admin; in {s.dev_key_file})",
         f"  Data         {s.data_dir.resolve()}",
         "Press Ctrl-C to stop.",

@@ -29,7 +29,14 @@ ENGINE = {
     "activities.maintenance",
 }
 # Entry points that serve every pipeline from the catalog.
-GENERIC = ("starters.api", "starters.worker", "starters.service", "starters.webhooks", "starters.schedules")
+GENERIC = (
+    "starters.api",
+    "starters.worker",
+    "starters.service",
+    "starters.webhooks",
+    "starters.schedules",
+    "starters.dev",
+)
 
 
 def _modules() -> dict[str, Path]:

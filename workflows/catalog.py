@@ -20,6 +20,7 @@ from workflows.hello import HELLO_PIPELINE
 from workflows.maintenance import LONGHAUL
 from workflows.orders import ORDERS
 from workflows.pipeline import (
+    DevService,
     Pipeline,
     Queue,
     SignalRoute,
@@ -90,6 +91,11 @@ class Catalog:
     def tables(self) -> list[Table]:
         """Every table of app storage, longhaul's and the pipelines' (what migrations compare with)."""
         return [table for pipeline in self.pipelines for table in pipeline.table_objects()]
+
+    @property
+    def dev_services(self) -> list[DevService]:
+        """What ``longhaul dev`` runs beside the stack for the pipelines (their stand-in systems)."""
+        return [service for pipeline in self.pipelines for service in pipeline.dev_services]
 
     def schedules(self, settings: Settings) -> list[ScheduleDecl]:
         """Every pipeline's schedules, built from ``settings``."""

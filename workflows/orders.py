@@ -46,11 +46,11 @@ with workflow.unsafe.imports_passed_through():
         PlanRequest,
         order_activities,
     )
-    from activities.orders.store import NotificationRow, ProductRow, ReservationRow
+    from activities.orders.store import NotificationRow, ProductRow, ReservationRow, seed_demo_products
     from activities.orders.webhook import confirmation_of
 
 from workflows import registry
-from workflows.pipeline import Pipeline, Queue, SignalRoute, Subscription, Webhook
+from workflows.pipeline import DevService, Pipeline, Queue, SignalRoute, Subscription, Webhook
 from workflows.tracking import (
     current_tenant,
     is_cancellation,
@@ -343,6 +343,18 @@ ORDERS = Pipeline(
         ),
     ),
     tables=(ProductRow, ReservationRow, NotificationRow),
+    dev_services=(
+        DevService(
+            command="payments",
+            title="payment provider",
+            setting="payments_url",
+            port=lambda settings: settings.dev_payments_port,
+            port_flag="--payments-port",
+            args=lambda settings: ["--webhook-url", f"{settings.api_url}/api/webhooks/payments"],
+            note="local provider; faults: POST /admin/faults",
+        ),
+    ),
+    dev_seed=seed_demo_products,
     webhooks=(
         Webhook(
             source="payments",

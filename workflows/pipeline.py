@@ -12,7 +12,7 @@ by the process that serves them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from activities.resources import Resources
     from longhaul.config import Settings
+    from longhaul.db import Database
     from longhaul.events import EventType
     from longhaul.webhooks import Inbound
     from workflows.schedules import ScheduleDecl
@@ -106,12 +107,29 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class DevService:
+    """A stand-in for another company's system that ``longhaul dev`` runs beside the stack (the order
+    pipeline's payment provider), unless the settings point at the real one. It runs as
+    ``longhaul <command> --port <port> <args>``, is healthy when ``/health`` answers, and the stack's
+    processes find it through the setting ``setting`` (its URL)."""
+
+    command: str  # the `longhaul` command that runs it
+    title: str  # what errors and the banner call it
+    setting: str  # the setting of its URL; set by the user: the real system is used, nothing starts
+    port: Callable[[Settings], int]
+    port_flag: str  # the `longhaul dev` option that moves it (named when the port is taken)
+    args: Callable[[Settings], list[str]] = field(default=lambda _settings: [])
+    note: str = ""  # shown after its URL in the banner
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """One pipeline. ``entries``: what its events start or signal (another pipeline's events may be
     subscribed to as well). ``published``: events its workflows emit, declared even while nothing
     subscribes. ``workflows``: those not started by an event (scheduled ones); the entries' are added.
     ``tables``: its app-storage tables (mapped classes), which migrations compare with.
-    ``schedules``: its schedules, built from the settings."""
+    ``schedules``: its schedules, built from the settings. ``dev_services`` and ``dev_seed`` (demo
+    data for a tenant; returns the rows added): what ``longhaul dev`` starts and seeds for it."""
 
     name: str
     entries: Sequence[Subscription | SignalRoute] = ()
@@ -121,6 +139,8 @@ class Pipeline:
     tables: Sequence[type] = ()
     webhooks: Sequence[Webhook] = ()
     schedules: Callable[[Settings], Sequence[ScheduleDecl]] = field(default=lambda _settings: ())
+    dev_services: Sequence[DevService] = ()
+    dev_seed: Callable[[Database, str], Awaitable[int]] | None = None
 
     @property
     def all_workflows(self) -> tuple[type, ...]:
