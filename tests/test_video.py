@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import shutil
 import signal
@@ -17,7 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.video.ffmpeg import ffmpeg_exe, image_size, make_sample, probe
-from activities.video.models import TranscodeRequest
+from activities.video.models import ThumbnailRequest, TranscodeRequest
 from activities.video.processing import VideoActivities
 from activities.video.store import VideoStore
 from longhaul.config import Settings
@@ -297,6 +298,30 @@ async def test_transcode_reuses_a_complete_rendition_and_redoes_a_broken_one(
     redone = await environment.run(activities.transcode, request)
     assert redone.duration == pytest.approx(4.0, abs=0.5)
     assert probe(target).height == 480
+
+
+async def test_a_retry_removes_the_partial_files_of_attempts_that_died(
+    store: RunStore, settings: Settings, sources: Sources
+) -> None:
+    activities = VideoActivities(settings, store, VideoStore(store.db))
+    source = settings.upload_root / upload(settings, sources.hd, "hd.mp4")
+    out_dir = settings.media_root / "default" / "v-retry"
+    out_dir.mkdir(parents=True)
+    # What a worker killed mid-write leaves behind: attempt 1's partial thumbnail and rendition.
+    (out_dir / ".thumb-0.jpg.1.part").write_bytes(b"half a jpeg")
+    (out_dir / ".480p.mp4.1.part").write_bytes(b"half an mp4")
+    second = ActivityEnvironment()
+    second.info = dataclasses.replace(second.info, attempt=2)
+    thumbnail = ThumbnailRequest(
+        tenant="default", video_id="v-retry", source=str(source), index=0, timestamp=1
+    )
+    await second.run(activities.thumbnail, thumbnail)
+    transcode = TranscodeRequest(
+        tenant="default", video_id="v-retry", source=str(source), rendition="480p", height=480,
+        source_duration=4.0, has_audio=True,
+    )  # fmt: skip
+    await second.run(activities.transcode, transcode)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["480p.mp4", "thumb-0.jpg"]
 
 
 @pytest.fixture

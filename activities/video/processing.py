@@ -131,8 +131,7 @@ class VideoActivities:
         target = self.video_dir(request.tenant, request.video_id) / f"source{suffix}"
         if target.is_file():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.{activity.info().attempt}.part")
+        partial = fresh_partial(target)
         try:
             async with (
                 heartbeating() as details,
@@ -163,10 +162,7 @@ class VideoActivities:
             activity.logger.info("%s already complete; not transcoding again", target.name)
             await self._report(request.rendition, 100, "reused", TRANSCODE_SPAN)
             return done
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for stale in out_dir.glob(f".{request.rendition}.mp4.*.part"):  # from attempts that died
-            stale.unlink(missing_ok=True)
-        partial = out_dir / f".{request.rendition}.mp4.{activity.info().attempt}.part"
+        partial = fresh_partial(target)
         args = transcode_args(Path(request.source), partial, request.height, self.settings.transcode_preset)
         try:
             await self._ffmpeg(args, request.source_duration, step=request.rendition, span=TRANSCODE_SPAN)
@@ -213,8 +209,7 @@ class VideoActivities:
         out_dir = self.video_dir(request.tenant, request.video_id)
         target = out_dir / f"thumb-{request.index}.jpg"
         if not target.is_file():
-            out_dir.mkdir(parents=True, exist_ok=True)
-            partial = out_dir / f".{target.name}.{activity.info().attempt}.part"
+            partial = fresh_partial(target)
             args = ["-ss", f"{request.timestamp:.3f}", "-i", request.source, "-frames:v", "1", "-q:v", "3"]
             try:
                 await run_ffmpeg([*args, "-f", "image2", "-c:v", "mjpeg", str(partial)])
@@ -268,6 +263,17 @@ class VideoActivities:
     async def record(self, record: VideoRecord) -> None:
         """Upsert the video's renditions, thumbnails and analysis in app storage."""
         await self.videos.upsert(record)
+
+
+def fresh_partial(target: Path) -> Path:
+    """Where this attempt writes ``target`` before renaming it into place (a reader never sees half a
+    file): ``.<name>.<attempt>.part`` beside it. What earlier attempts left there is removed first: they
+    died (a killed worker) or timed out, and one that still runs somewhere fails at its rename, its result
+    unwanted anyway."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.part"):
+        stale.unlink(missing_ok=True)
+    return target.with_name(f".{target.name}.{activity.info().attempt}.part")
 
 
 def verified_rendition(path: Path, request: TranscodeRequest) -> Rendition | None:
