@@ -64,9 +64,7 @@ class Catalog:
         for pipeline in self.pipelines:
             for queue in pipeline.queues:
                 self.queues.setdefault(queue.role, []).append(queue)
-        for role, queues in self.queues.items():
-            if role is not None and len(queues) > 1:
-                raise ValueError(f"task queue role '{role}' is declared by more than one pipeline")
+        _unique("task queue role", [(q.role, q) for p in self.pipelines for q in p.queues if q.role])
         _unique("table", [(t.name, t) for p in self.pipelines for t in p.table_objects()])
 
     def subscribers(self, event_name: str) -> list[Subscription]:
