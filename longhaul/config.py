@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description="How long an API process trusts a key it has checked; a revocation elsewhere takes "
         "effect within this time (0: check every request).",
     )
+    api_dispatcher: bool = Field(
+        default=True,
+        description="The API process also runs the run queue's dispatcher, which starts accepted runs in "
+        "Temporal. Set false where `longhaul dispatcher` runs on its own.",
+    )
     ingest_rate_limit: float = Field(
         default=200, gt=0, description="Events per second per tenant (per API process)."
     )

@@ -13,12 +13,19 @@ DEFAULT_TENANT = "default"
 
 
 class RunStatus(StrEnum):
+    """Where a run is. ``delayed`` and ``pending`` are in longhaul's run queue (not yet in Temporal): delayed
+    until a time, or waiting for its turn (``pending_reason`` says why); ``queued`` is started in Temporal
+    and waits for a worker; ``expired`` never started before its TTL ran out."""
+
+    DELAYED = "delayed"
+    PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
+    EXPIRED = "expired"
 
     @property
     def terminal(self) -> bool:
@@ -26,9 +33,15 @@ class RunStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset(
-    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT}
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT, RunStatus.EXPIRED}
 )
-REPLAYABLE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT})
+REPLAYABLE_STATUSES = frozenset(
+    {RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.TIMED_OUT, RunStatus.EXPIRED}
+)
+# In the run queue, not yet started in Temporal (stored as ``pending``; ``delayed`` while not due).
+WAITING_STATUSES = frozenset({RunStatus.DELAYED, RunStatus.PENDING})
+# Started in Temporal and not closed: what holds a concurrency slot.
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
 
 def run_id_for(workflow_id: str) -> str:
@@ -110,6 +123,14 @@ class RunRecord(BaseModel):
     tags: list[str] = Field(default_factory=list)
     replay_of: str | None = None
     status: RunStatus
+    pending_reason: str | None = Field(
+        default=None, description="Why a delayed or pending run has not started yet."
+    )
+    priority: int = Field(default=3, description="1 starts first … 5 last.")
+    not_before: datetime | None = Field(default=None, description="Not started before this time.")
+    expires_at: datetime | None = Field(
+        default=None, description="Expires (never starts) if not started by this time."
+    )
     progress: int
     stage: str | None
     input: Any
@@ -135,13 +156,19 @@ class RunPage(BaseModel):
     next_cursor: str | None
 
 
+Via = Literal["start", "signal", "replay", "debounce", "batch", "singleton"]
+
+
 class RunRef(BaseModel):
     """A run an API call reached, and where to read it."""
 
     run_id: str
     workflow: str
     status: RunStatus
-    via: Literal["start", "signal", "replay"] = Field(description="How the request reached the run.")
+    via: Via = Field(
+        description="How the request reached the run: started it, signalled it, replayed it, or joined a "
+        "run of its key (debounced into it, collected into its batch, or the singleton running already)."
+    )
     status_url: str
 
 

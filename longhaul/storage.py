@@ -53,6 +53,13 @@ from longhaul.models import (
 )
 
 MAX_LOG_LINES = 500  # a run's detail shows its newest lines; the table keeps them all
+QUEUE_CHANNEL = "longhaul_queue"  # PostgreSQL NOTIFY channel: new work or a freed slot for the dispatchers
+
+
+async def notify_queue(conn: AsyncConnection) -> None:
+    """Wake the dispatchers listening on PostgreSQL when this transaction commits (SQLite's poll)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_notify(QUEUE_CHANNEL, "")))
 
 
 class RunRow(Base):
@@ -61,6 +68,9 @@ class RunRow(Base):
         UniqueConstraint("tenant", "event", "event_id", "workflow", name="uq_runs_event"),
         Index("ix_runs_listing", "tenant", "created_at", "id"),
         Index("ix_runs_key", "tenant", "workflow", "business_key"),
+        # The run queue's order: what the dispatcher reads first (longhaul.queue).
+        Index("ix_runs_queue", "status", "priority", "created_at"),
+        Index("uq_runs_gate", "gate", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -72,6 +82,16 @@ class RunRow(Base):
     business_key: Mapped[str | None] = mapped_column(String(200))
     replay_of: Mapped[str | None] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    # The run queue (longhaul.queue): which queue, in what order, from when, until when.
+    queue: Mapped[str | None] = mapped_column(String(100))
+    priority: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while events may still join the run (debounce, batch): one open run per gate.
+    gate: Mapped[str | None] = mapped_column(String(300))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # taken by a dispatcher
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # started in Temporal
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(200))
     input: Mapped[Any] = mapped_column(JSON)
@@ -121,13 +141,27 @@ _TAGS = cast(Table, RunTagRow.__table__)
 _OPEN = _RUNS.c.status.not_in([s.value for s in TERMINAL_STATUSES])
 
 
+_TIMES = ("created_at", "started_at", "finished_at", "updated_at", "not_before", "expires_at")
+
+
+def record_of(
+    values: dict[str, Any],
+    tags: list[str],
+    logs: list[LogLine] | None = None,
+    steps: list[StepProgress] | None = None,
+) -> RunRecord:
+    """The run record of a row's column values: times in UTC, and a waiting run whose time has not come
+    shown as ``delayed``."""
+    values = {**values, **{key: as_utc(values.get(key)) for key in _TIMES}}
+    if values["status"] == RunStatus.PENDING and values["not_before"] and values["not_before"] > utcnow():
+        values["status"] = RunStatus.DELAYED
+    return RunRecord.model_validate({**values, "tags": tags, "logs": logs or [], "steps": steps or []})
+
+
 def _record(
     row: RunRow, tags: list[str], logs: list[LogLine] | None = None, steps: list[StepProgress] | None = None
 ) -> RunRecord:
-    values = {c.key: getattr(row, c.key) for c in _RUNS.columns}
-    for key in ("created_at", "started_at", "finished_at", "updated_at"):
-        values[key] = as_utc(values[key])
-    return RunRecord.model_validate({**values, "tags": tags, "logs": logs or [], "steps": steps or []})
+    return record_of({c.key: getattr(row, c.key) for c in _RUNS.columns}, tags, logs, steps)
 
 
 @dataclass(frozen=True)
@@ -139,6 +173,18 @@ class RunFilter:
     workflow: str | None = None
     event: str | None = None
     tag: str | None = None
+
+
+def _status_is(status: RunStatus) -> tuple[Any, ...]:
+    """Conditions for runs shown with ``status`` (delayed and pending are one stored status, by time)."""
+    if status == RunStatus.DELAYED:
+        return (RunRow.status == RunStatus.PENDING, RunRow.not_before > utcnow())
+    if status == RunStatus.PENDING:
+        return (
+            RunRow.status == RunStatus.PENDING,
+            or_(RunRow.not_before.is_(None), RunRow.not_before <= utcnow()),
+        )
+    return (RunRow.status == status,)
 
 
 class InvalidCursorError(ValueError):
@@ -168,6 +214,7 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
             values["started_at"] = now  # unless set already: see _update_statement
         if change.status.terminal:
             values["finished_at"] = now
+            values["gate"] = None  # no event joins a closed run
             if change.status == RunStatus.COMPLETED:
                 values["progress"] = 100
     for field in ("progress", "stage", "error", "output"):
@@ -197,6 +244,7 @@ async def _apply_in(
 ) -> builtins.list[bool]:
     """Apply ``changes`` in order within ``conn``'s transaction; per change, whether it changed."""
     results = []
+    closing = False
     for change in changes:
         now = utcnow()
         values = _update_values(change, now)
@@ -214,6 +262,9 @@ async def _apply_in(
             # A retry's line is there already: the unique (run, op id) key keeps one.
             await conn.execute(insert_log, line)
         results.append(changed)
+        closing = closing or (changed and change.status is not None and change.status.terminal)
+    if closing:
+        await notify_queue(conn)  # a closed run frees its slots: wake the dispatchers
     return results
 
 
@@ -246,6 +297,7 @@ class RunStore:
         now = utcnow()
         values: dict[str, Any] = dict.fromkeys(_RUNS.columns.keys())
         values.update(
+            priority=3,
             id=run_id,
             tenant=tenant,
             workflow=workflow,
@@ -269,7 +321,7 @@ class RunStore:
             if inserted and unique_tags:
                 await conn.execute(insert(_TAGS), [{"run_id": run_id, "tag": t} for t in unique_tags])
         if inserted:
-            return RunRecord.model_validate({**values, "tags": unique_tags, "logs": [], "steps": []}), True
+            return record_of(values, unique_tags), True
         existing = await self.get(run_id, logs=False)
         if existing is None:  # a different run holds a unique key: a caller bug, not a duplicate
             raise IntegrityError("insert run", {"id": run_id}, Exception("unique key held by another run"))
@@ -322,7 +374,7 @@ class RunStore:
         """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""
         statement = select(RunRow).where(RunRow.tenant == where.tenant)
         if where.status is not None:
-            statement = statement.where(RunRow.status == where.status)
+            statement = statement.where(*_status_is(where.status))
         if where.workflow is not None:
             statement = statement.where(RunRow.workflow == where.workflow)
         if where.event is not None:
@@ -371,10 +423,16 @@ class RunStore:
         return await self.get(run_id, logs=False) if run_id else None
 
     async def stuck(self, before: datetime, limit: int) -> builtins.list[RunRecord]:
-        """Runs still queued or running whose record has not changed since ``before``."""
+        """Runs still queued or running whose record has not changed since ``before``. A run a dispatcher
+        has taken but not yet started is the dispatcher's to finish (longhaul.queue), not stuck."""
+        being_started = and_(RunRow.claimed_at.is_not(None), RunRow.dispatched_at.is_(None))
         statement = (
             select(RunRow)
-            .where(RunRow.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]), RunRow.updated_at < before)
+            .where(
+                RunRow.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
+                RunRow.updated_at < before,
+                ~being_started,
+            )
             .order_by(RunRow.updated_at)
             .limit(limit)
         )

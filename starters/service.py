@@ -12,10 +12,18 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from temporalio.client import Client
 from temporalio.common import (
     Priority,
@@ -28,7 +36,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.config import Settings
-from longhaul.models import REPLAYABLE_STATUSES, RunRecord, RunStatus, RunUpdate, run_id_for
+from longhaul.db import utcnow
+from longhaul.models import (
+    REPLAYABLE_STATUSES,
+    WAITING_STATUSES,
+    RunRecord,
+    RunStatus,
+    RunUpdate,
+    run_id_for,
+)
+from longhaul.queue import NewRun, RunQueue, Slot, SlotKind
 from longhaul.storage import RunStore
 from longhaul.temporal import (
     BUSINESS_KEY,
@@ -41,11 +58,18 @@ from longhaul.temporal import (
 )
 from longhaul.text import StoredText, check_json
 from workflows.catalog import CATALOG, Catalog, business_key
-from workflows.pipeline import SignalRoute, Subscription, signal_names, signal_schema
+from workflows.pipeline import (
+    TENANT_KEY,
+    SignalRoute,
+    Subscription,
+    signal_names,
+    signal_schema,
+)
 
 # How long one start or signal may wait for Temporal before the caller is answered "unavailable".
 RPC_TIMEOUT = timedelta(seconds=10)
 MAX_BATCH = 100
+MAX_WAIT_SECONDS = 366 * 24 * 3600  # the longest delay or TTL a sender may ask for: a year
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
 
@@ -102,8 +126,52 @@ class TemporalUnavailableError(RuntimeError):
     """Temporal could not be reached; nothing was started and no record claims a run. Retry later."""
 
 
+class RunOptions(BaseModel):
+    """Flow control a sender sets per event, on top of what the subscription declares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delay: float | None = Field(
+        default=None, ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait before the run may start."
+    )
+    not_before: AwareDatetime | None = Field(
+        default=None, description="The run does not start before this time (ISO 8601 with a time zone)."
+    )
+    ttl: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds from now: a run not started by then is expired instead of started.",
+    )
+    priority: int | None = Field(
+        default=None, ge=1, le=5, description="1 starts first … 5 last (default: 3, or the subscription's)."
+    )
+    concurrency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The payload field whose value keys the subscription's per-key limits, instead of the "
+        "one it declares.",
+    )
+
+    @model_validator(mode="after")
+    def _one_start_time(self) -> RunOptions:
+        if self.delay is not None and self.not_before is not None:
+            raise ValueError("give delay or not_before, not both")
+        return self
+
+    def due(self, now: datetime) -> datetime | None:
+        """When the run may start, if later than now."""
+        if self.delay:
+            return now + timedelta(seconds=self.delay)
+        return self.not_before if self.not_before is not None and self.not_before > now else None
+
+
 class EventEnvelope(BaseModel):
-    """What a sender posts: the payload, an optional id that makes the send idempotent, and tags."""
+    """What a sender posts: the payload, an optional id that makes the send idempotent, tags, and
+    per-event flow control (``options``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(
         default=None,
@@ -120,6 +188,7 @@ class EventEnvelope(BaseModel):
         max_length=10,
         description="Labels copied to every run of the event, to filter runs by (1 to 100 characters each).",
     )
+    options: RunOptions = Field(default_factory=RunOptions, description="Per-event flow control.")
 
 
 class BatchItem(EventEnvelope):
@@ -155,14 +224,46 @@ def _unavailable(error: BaseException) -> TemporalUnavailableError:
     return TemporalUnavailableError(f"Temporal is unavailable: {error}")
 
 
+def _scope(sub: Subscription, key: str | None, override: str | None, payload: BaseModel, tenant: str) -> str:
+    """The name of the slot a limit keyed by ``key`` takes for this run (see :mod:`longhaul.queue`)."""
+    if key is None:
+        return sub.queue_name
+    if key == TENANT_KEY:
+        return f"{sub.queue_name}/tenant={tenant}"
+    field = override or key
+    return f"{sub.queue_name}/{tenant}/{field}={str(getattr(payload, field, None))[:150]}"
+
+
+def _slots(sub: Subscription, payload: BaseModel, tenant: str, override: str | None) -> list[Slot]:
+    slots = [
+        Slot(_scope(sub, c.key, override, payload, tenant), SlotKind.CONCURRENCY, c.limit)
+        for c in sub.concurrency
+    ]
+    if sub.rate_limit is not None:
+        rate = sub.rate_limit
+        scope = _scope(sub, rate.key, override, payload, tenant)
+        slots.append(Slot(f"rate:{scope}", SlotKind.RATE, rate.limit, rate.per.total_seconds()))
+    if sub.throttle is not None:  # evenly spread: one start per period / limit
+        throttle = sub.throttle
+        scope = _scope(sub, throttle.key, override, payload, tenant)
+        slots.append(
+            Slot(f"throttle:{scope}", SlotKind.RATE, 1, throttle.per.total_seconds() / throttle.limit)
+        )
+    return slots
+
+
 class RunService:
-    """Turns events into runs and acts on runs. One per process, sharing its Temporal client and store."""
+    """Turns events into runs and acts on runs. One per process, sharing its Temporal client and store.
+
+    Sending an event only records its runs (:meth:`send`: one transaction in the run queue); a dispatcher
+    (:mod:`starters.dispatcher`) starts them with :meth:`start` when their flow control lets them."""
 
     def __init__(
         self, client: Client, store: RunStore, settings: Settings, catalog: Catalog = CATALOG
     ) -> None:
         self.client = client
         self.store = store
+        self.queue = RunQueue(store.db)
         self.settings = settings
         self.catalog = catalog
 
@@ -180,133 +281,176 @@ class RunService:
             raise InvalidInputError.from_validation(error, *loc) from error
 
     async def send(self, event_name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:
-        """Validate, record and start (or signal). Raises UnknownEventError, InvalidInputError,
-        NotFoundError (a routed event whose run is not running), TemporalUnavailableError."""
+        """Validate and record the event's runs (pending), and signal the runs it is routed to. Raises
+        UnknownEventError, InvalidInputError, NotFoundError (a routed event whose run is not running),
+        TemporalUnavailableError (only for a routed event: a signal needs Temporal now)."""
         payload = self.validate(event_name, envelope.payload, "payload")
-        return await self._dispatch(event_name, envelope, payload, tenant)
+        [accepted] = await self._accept([(event_name, envelope, payload)], tenant, ("options",))
+        return accepted
 
     async def send_batch(self, items: list[BatchItem], *, tenant: str) -> list[Accepted]:
-        """Validate every event first (nothing is recorded if any is invalid), then send each in order."""
-        payloads: list[BaseModel] = []
+        """Validate every event first, then record all their runs in one transaction (nothing is
+        recorded if any is invalid), then signal the runs routed events reach."""
+        events: list[tuple[str, EventEnvelope, BaseModel]] = []
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             try:
-                payloads.append(self.validate(item.name, item.payload, "events", index, "payload"))
+                events.append(
+                    (item.name, item, self.validate(item.name, item.payload, "events", index, "payload"))
+                )
             except UnknownEventError as error:
                 errors.append({"type": "unknown_event", "loc": ["events", index, "name"], "msg": str(error)})
             except InvalidInputError as error:
                 errors.extend(error.errors)
         if errors:
             raise InvalidInputError(errors)
-        await self._check_batch_reuse(items, payloads, tenant)
-        return [
-            await self._dispatch(item.name, item, payload, tenant)
-            for item, payload in zip(items, payloads, strict=True)
-        ]
+        return await self._accept(events, tenant, ("events", "{index}", "options"))
 
-    async def _check_batch_reuse(
-        self, items: list[BatchItem], payloads: list[BaseModel], tenant: str
-    ) -> None:
-        """Refuse a batch in which an event id is reused with another payload before any of it starts."""
+    async def _accept(
+        self, events: list[tuple[str, EventEnvelope, BaseModel]], tenant: str, options_loc: tuple[str, ...]
+    ) -> list[Accepted]:
+        now = utcnow()
+        planned: list[tuple[str, list[NewRun]]] = []
+        errors: list[dict[str, Any]] = []
+        for index, (name, envelope, payload) in enumerate(events):
+            event_id = envelope.id or f"evt_{uuid.uuid4().hex}"
+            loc = [part.format(index=index) for part in options_loc]
+            try:
+                runs = [
+                    self._new_run(sub, name, event_id, payload, tenant, envelope, now)
+                    for sub in self.catalog.subscribers(name)
+                ]
+            except InvalidInputError as error:
+                errors.extend({**e, "loc": [*loc, *e["loc"]]} for e in error.errors)
+                continue
+            planned.append((event_id, runs))
+        if errors:
+            raise InvalidInputError(errors)
+        await self._check_reuse([run for _, runs in planned for run in runs])
+        recorded = iter(await self.queue.accept([run for _, runs in planned for run in runs]))
+        results = []
+        for (name, _envelope, payload), (event_id, runs) in zip(events, planned, strict=True):
+            deliveries = [Delivery(record, "start") for record, _ in (next(recorded) for _ in runs)]
+            for route in self.catalog.routes_for(name):
+                deliveries.append(
+                    Delivery(await self._route(route, name, event_id, payload, tenant), "signal")
+                )
+            results.append(Accepted(event_id=event_id, deliveries=deliveries))
+        return results
+
+    async def _check_reuse(self, runs: list[NewRun]) -> None:
+        """Refuse events whose id was sent before with another payload, before anything is recorded."""
         if self.settings.event_id_reuse != "reject":
             return
-        expected: dict[str, tuple[BatchItem, dict[str, Any]]] = {}
-        for item, payload in zip(items, payloads, strict=True):
-            if item.id is None:
-                continue
-            for sub in self.catalog.subscribers(item.name):
-                workflow_id = workflow_id_for(
-                    sub.workflow_name, tenant, _instance(sub, item.id, business_key(sub, payload))
-                )
-                expected[run_id_for(workflow_id)] = (item, payload.model_dump(mode="json"))
-        for run in await self.store.get_many(list(expected)):
-            item, dumped = expected[run.id]
-            assert item.id is not None
-            check_reuse(run, item.name, item.id, dumped)
+        planned = {run.id: run for run in runs}
+        for existing in await self.store.get_many(list(planned)):
+            run = planned[existing.id]
+            check_reuse(existing, run.values["event"], run.values["event_id"], run.values["input"])
 
-    async def _dispatch(
-        self, event_name: str, envelope: EventEnvelope, payload: BaseModel, tenant: str
-    ) -> Accepted:
-        event_id = envelope.id or f"evt_{uuid.uuid4().hex}"
-        deliveries = [
-            Delivery(await self._start(sub, event_name, event_id, payload, tenant, envelope.tags), "start")
-            for sub in self.catalog.subscribers(event_name)
-        ]
-        deliveries += [
-            Delivery(await self._route(route, event_name, event_id, payload, tenant), "signal")
-            for route in self.catalog.routes_for(event_name)
-        ]
-        return Accepted(event_id=event_id, deliveries=deliveries)
-
-    async def _start(
+    def _new_run(
         self,
         sub: Subscription,
         event_name: str,
         event_id: str,
         payload: BaseModel,
         tenant: str,
-        tags: list[str],
+        envelope: EventEnvelope,
+        now: datetime,
         *,
         instance: str | None = None,
         replay_of: str | None = None,
-    ) -> RunRecord:
-        """Record and start one run. ``instance`` names it within the workflow and tenant: the event id,
-        or the business key for a once-per-key subscription (a replay passes its own)."""
-        name = sub.workflow_name
+    ) -> NewRun:
+        """The pending run ``sub`` makes of an event. ``instance`` names it within the workflow and
+        tenant: the event id, or the business key for a once-per-key subscription (a replay passes its
+        own)."""
+        options = envelope.options
+        override = options.concurrency_key
+        if override is not None and override not in type(payload).model_fields:
+            raise InvalidInputError(
+                [{"type": "missing_field", "loc": ["concurrency_key"],
+                  "msg": f"the payload of '{event_name}' has no field '{override}'"}]
+            )  # fmt: skip
+        due = options.due(now)
+        expires = now + timedelta(seconds=options.ttl) if options.ttl is not None else None
+        if expires is not None and due is not None and expires <= due:
+            raise InvalidInputError(
+                [{"type": "value_error", "loc": ["ttl"],
+                  "msg": f"the run would expire ({expires.isoformat()}) before it may start "
+                         f"({due.isoformat()})"}]
+            )  # fmt: skip
         key = business_key(sub, payload)
-        workflow_id = workflow_id_for(name, tenant, instance or _instance(sub, event_id, key))
-        run_id = run_id_for(workflow_id)
-        dumped = payload.model_dump(mode="json")
-        record, created = await self.store.create_queued(
-            run_id=run_id,
-            tenant=tenant,
-            workflow=name,
-            workflow_id=workflow_id,
-            event=event_name,
-            event_id=event_id,
-            input=dumped,
-            business_key=key,
-            tags=tags,
-            replay_of=replay_of,
-        )
-        if not created and self.settings.event_id_reuse == "reject":
-            check_reuse(record, event_name, event_id, dumped)
+        workflow_id = workflow_id_for(sub.workflow_name, tenant, instance or _instance(sub, event_id, key))
+        priority = options.priority or (sub.priority(payload) if sub.priority else 3)
+        values = {
+            "id": run_id_for(workflow_id),
+            "tenant": tenant,
+            "workflow": sub.workflow_name,
+            "workflow_id": workflow_id,
+            "event": event_name,
+            "event_id": event_id,
+            "business_key": key,
+            "replay_of": replay_of,
+            "status": RunStatus.PENDING.value,
+            "queue": sub.queue_name,
+            "priority": priority,
+            "not_before": due,
+            "expires_at": expires,
+            "gate": None,
+            "claimed_at": None,
+            "dispatched_at": None,
+            "cancel_requested_at": None,
+            "progress": 0,
+            "stage": None,
+            "input": payload.model_dump(mode="json"),
+            "output": None,
+            "error": None,
+            "attempts": 0,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "updated_at": now,
+        }
+        return NewRun(values, list(envelope.tags), _slots(sub, payload, tenant, override))
+
+    async def start(self, run: RunRecord) -> None:
+        """Start the workflow of a claimed run (the dispatcher's step). Idempotent: a workflow that
+        exists already, running or closed, is left as it is. Raises TemporalUnavailableError."""
         attributes = [
-            SearchAttributePair(TENANT, tenant),
-            SearchAttributePair(EVENT, event_name),
-            SearchAttributePair(RUN_ID, run_id),
+            SearchAttributePair(TENANT, run.tenant),
+            SearchAttributePair(EVENT, run.event),
+            SearchAttributePair(RUN_ID, run.id),
         ]
-        if key is not None:
-            attributes.append(SearchAttributePair(BUSINESS_KEY, key))
-        summary = f"{event_name} {event_id} → {name} ({run_id})" + (f", {sub.key}={key}" if key else "")
+        if run.business_key is not None:
+            attributes.append(SearchAttributePair(BUSINESS_KEY, run.business_key))
+        summary = f"{run.event} {run.event_id} → {run.workflow} ({run.id})"
+        sub = self.catalog.subscription(run.event, run.workflow)
+        if run.business_key and sub is not None and sub.key:
+            summary += f", {sub.key}={run.business_key}"
         # The task queues of the workflow's pipeline, by role: it runs its activities there (memo, so the
         # names are in its history and its UI page).
-        queues = {role: self.settings.task_queue_for(role) for role in self.catalog.task_queue_roles(name)}
+        roles = self.catalog.task_queue_roles(run.workflow)
+        queues = {role: self.settings.task_queue_for(role) for role in roles}
         try:
-            # Already started and closed: the same event was delivered before; nothing new to start.
+            # Already started, or started and closed: a dispatcher started it before (and died before
+            # noting it), or the same event was delivered before. Nothing new to start.
             with contextlib.suppress(WorkflowAlreadyStartedError):
                 await self.client.start_workflow(
-                    name,
-                    payload,
-                    id=workflow_id,
+                    run.workflow,
+                    run.input,
+                    id=run.workflow_id,
                     task_queue=self.settings.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(attributes),
                     static_summary=summary,
                     memo={TASK_QUEUES_MEMO: queues} if queues else None,
-                    priority=Priority(priority_key=sub.priority(payload))
-                    if sub.priority
-                    else Priority.default,
+                    priority=Priority(priority_key=run.priority) if run.priority != 3 else Priority.default,
                     rpc_timeout=RPC_TIMEOUT,
                 )
         except (RPCError, RuntimeError) as error:
-            if not is_unavailable(error):
-                raise
-            if created:
-                await self.store.delete_if_queued(run_id)
-            raise _unavailable(error) from error
-        return record
+            if is_unavailable(error):
+                raise _unavailable(error) from error
+            raise
 
     async def _route(
         self, route: SignalRoute, event_name: str, event_id: str, payload: BaseModel, tenant: str
@@ -327,7 +471,13 @@ class RunService:
         run = await self.store.get(run_id, tenant=tenant)
         if run is None:
             raise NotFoundError(f"no run '{run_id}'")
-        return run
+        [shown] = await self.explain([run])
+        return shown
+
+    async def explain(self, runs: list[RunRecord]) -> list[RunRecord]:
+        """``runs`` with the reason each waiting one has not started yet."""
+        reasons = await self.queue.reasons(runs)
+        return [run.model_copy(update={"pending_reason": reasons.get(run.id)}) for run in runs]
 
     async def signal(self, run_id: str, signal: str, envelope: EventEnvelope, *, tenant: str) -> RunRecord:
         """Send signal ``signal`` to a run, its payload validated against the handler's model."""
@@ -365,19 +515,22 @@ class RunService:
         run = await self.get(run_id, tenant=tenant)
         if run.status.terminal:
             raise ConflictError(f"run '{run_id}' is {run.status} already")
-        try:
-            await self.client.get_workflow_handle(run.workflow_id).cancel(rpc_timeout=RPC_TIMEOUT)
-        except (RPCError, RuntimeError) as error:
-            if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
-                # The workflow never started (or is gone): nothing runs, so the record can say so now.
-                change = RunUpdate(
-                    run_id=run_id, status=RunStatus.CANCELLED, stage="cancelled", error="cancelled"
-                )
-                await self.store.apply(change, op_id="api/cancel")
-            elif is_unavailable(error):
-                raise _unavailable(error) from error
-            else:
-                raise
+        if run.status in WAITING_STATUSES and await self.queue.cancel_waiting(run_id):
+            return await self.get(run_id, tenant=tenant)  # never started: nothing else to stop
+        for _ in range(2):  # a second time if a dispatcher started it meanwhile
+            try:
+                await self.client.get_workflow_handle(run.workflow_id).cancel(rpc_timeout=RPC_TIMEOUT)
+                return await self.get(run_id, tenant=tenant)
+            except (RPCError, RuntimeError) as error:
+                if is_unavailable(error):
+                    raise _unavailable(error) from error
+                if not (isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND):
+                    raise
+                if await self.queue.cancel_when_started(run_id):
+                    return await self.get(run_id, tenant=tenant)  # a dispatcher starts it: it cancels it
+        # The workflow never started (or is gone): nothing runs, so the record can say so now.
+        change = RunUpdate(run_id=run_id, status=RunStatus.CANCELLED, stage="cancelled", error="cancelled")
+        await self.store.apply(change, op_id="api/cancel")
         return await self.get(run_id, tenant=tenant)
 
     async def replay(self, run_id: str, *, tenant: str) -> RunRecord:
@@ -393,13 +546,10 @@ class RunService:
         payload = self.validate(run.event, run.input, "input")
         suffix = f".replay-{await self.store.count_replays(run_id) + 1}"
         instance = run.workflow_id.split("/", 2)[2] + suffix
-        return await self._start(
-            sub,
-            run.event,
-            run.event_id + suffix,
-            payload,
-            tenant,
-            run.tags,
-            instance=instance,
-            replay_of=run.id,
-        )
+        envelope = EventEnvelope(payload=run.input, tags=run.tags)
+        new = self._new_run(
+            sub, run.event, run.event_id + suffix, payload, tenant, envelope, utcnow(),
+            instance=instance, replay_of=run.id,
+        )  # fmt: skip
+        [(record, _)] = await self.queue.accept([new])
+        return record

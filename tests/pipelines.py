@@ -20,7 +20,15 @@ with workflow.unsafe.imports_passed_through():
 from workflows import registry
 from workflows.catalog import Catalog
 from workflows.hello import HELLO_PIPELINE
-from workflows.pipeline import Pipeline, Queue, SignalRoute, Subscription
+from workflows.pipeline import (
+    Concurrency,
+    Pipeline,
+    Queue,
+    RateLimit,
+    SignalRoute,
+    Subscription,
+    Throttle,
+)
 from workflows.tracking import log, progress, task_queue, tracked
 from workflows.video import VIDEO
 
@@ -45,10 +53,21 @@ class GateRequested(EventPayload):
     gate: str
 
 
+class LimitedWork(EventPayload):
+    """Work keyed by ``key``, whose subscriptions limit it (concurrency, rate, throttle per key)."""
+
+    key: str = Field(min_length=1, max_length=50)
+    seconds: float = Field(default=0.2, ge=0, le=60)
+
+
 APPROVAL_REQUESTED = EventType("approval.requested", 1, ApprovalRequested)
 APPROVAL_DECIDED = EventType("approval.decided", 1, ApprovalDecided)
 COUNT = EventType("count.requested", 1, Counted)
 GATE = EventType("gate.requested", 1, GateRequested)
+LIMITED = EventType("limited.work", 1, LimitedWork)  # at most 2 at once per key
+SOLO = EventType("solo.work", 1, LimitedWork)  # at most 1 at once per key
+RATED = EventType("rated.work", 1, LimitedWork)  # at most 2 starts per 2 s per key
+THROTTLED = EventType("throttled.work", 1, LimitedWork)  # 2 per 2 s, evenly: one a second
 
 
 class Decision(BaseModel):
@@ -94,6 +113,19 @@ class ApprovalWorkflow:
     @workflow.query
     def pending(self) -> bool:
         return self.decision is None
+
+
+@registry.defn(name="limited-work")
+class LimitedWorkflow:
+    """Takes ``seconds`` (a durable timer): what the flow-control tests limit."""
+
+    @workflow.run
+    async def run(self, work: LimitedWork) -> str:
+        return await tracked(self._work(work))
+
+    async def _work(self, work: LimitedWork) -> str:
+        await workflow.sleep(timedelta(seconds=work.seconds))
+        return work.key
 
 
 @registry.defn(name="count")
@@ -220,6 +252,14 @@ TESTS = Pipeline(
         Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
         Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
         Subscription(QUEUE_ASKED, QueueOfWorkflow),
+        Subscription(LIMITED, LimitedWorkflow, concurrency=(Concurrency(2, key="key"),)),
+        Subscription(SOLO, LimitedWorkflow, queue="solo", concurrency=(Concurrency(1, key="key"),)),
+        Subscription(
+            RATED, LimitedWorkflow, queue="rated", rate_limit=RateLimit(2, timedelta(seconds=2), "key")
+        ),
+        Subscription(
+            THROTTLED, LimitedWorkflow, queue="throttled", throttle=Throttle(2, timedelta(seconds=2), "key")
+        ),
     ),
     queues=(Queue(lambda resources: [pass_gate, busy]), Queue(lambda resources: [where_am_i], role=SPARE)),
 )

@@ -18,6 +18,7 @@ from starters.api import create_app
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
 from tests.apps import api_client
+from tests.dispatching import send_started
 from workflows.hello import HelloResult
 
 
@@ -63,7 +64,9 @@ async def test_event_data_and_results_are_ciphertext_in_temporal_and_the_codec_e
     client = await connect(encrypted)
     service = RunService(client, store, encrypted)
     async with build_worker(client, store, encrypted):
-        accepted = await service.send("hello", EventEnvelope(payload={"name": "Zoe"}), tenant="default")
+        accepted = await send_started(
+            service, "hello", EventEnvelope(payload={"name": "Zoe"}), tenant="default"
+        )
         run = accepted.deliveries[0].run
         assert await client.get_workflow_handle(
             run.workflow_id, result_type=HelloResult

@@ -13,6 +13,7 @@ from longhaul.storage import RunStore
 from longhaul.temporal import EVENT, RUN_ID, TENANT
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
+from tests.dispatching import send_started
 from workflows.hello import HelloResult
 
 
@@ -21,12 +22,12 @@ async def test_hello_event_completes_on_dev_server_with_run_record(
 ) -> None:
     service = RunService(dev_client, store, settings)
     async with build_worker(dev_client, store, settings):
-        accepted = await service.send(
-            "hello", EventEnvelope(id="greet-ada", payload={"name": "Ada"}), tenant="default"
+        accepted = await send_started(
+            service, "hello", EventEnvelope(id="greet-ada", payload={"name": "Ada"}), tenant="default"
         )
         [delivery] = accepted.deliveries
         run = delivery.run
-        assert run.status == RunStatus.QUEUED
+        assert run.status == RunStatus.PENDING
         handle = dev_client.get_workflow_handle(run.workflow_id, result_type=HelloResult)
         assert await handle.result() == HelloResult(message="Hello, Ada!")
 

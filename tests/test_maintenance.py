@@ -21,6 +21,7 @@ from starters.schedules import describe_all, schedule_id, sync
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
 from tests import recording
+from tests.dispatching import send_started
 from workflows.catalog import CATALOG
 from workflows.cleanup import CleanupInput, CleanupReport, CleanupWorkflow
 from workflows.maintenance import ReconcileInput, ReconcileWorkflow
@@ -234,7 +235,7 @@ async def test_reconciliation_repairs_records_whose_workflow_closed_or_never_sta
     service = RunService(dev_client, store, settings)
     async with build_worker(dev_client, store, settings):
         hello = (
-            (await service.send("hello", EventEnvelope(payload={"name": "Rae"}), tenant="default"))
+            (await send_started(service, "hello", EventEnvelope(payload={"name": "Rae"}), tenant="default"))
             .deliveries[0]
             .run
         )

@@ -14,6 +14,7 @@ from longhaul.models import RunStatus
 from longhaul.storage import RunStore
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
+from tests.dispatching import send_started
 
 
 async def _markers(handle: WorkflowHandle[object, object]) -> int:
@@ -27,7 +28,8 @@ async def test_progress_travels_with_the_next_activity_and_only_the_final_record
 ) -> None:
     service = RunService(dev_client, store, settings, BENCH_CATALOG)
     async with build_worker(dev_client, store, settings, BENCH_CATALOG):
-        accepted = await service.send(
+        accepted = await send_started(
+            service,
             "bench.steps",
             EventEnvelope(id=f"steps-{uuid.uuid4().hex[:8]}", payload={"item": "x"}),
             tenant="t",
@@ -53,7 +55,8 @@ async def test_progress_before_a_wait_is_written_while_the_workflow_waits(
 ) -> None:
     service = RunService(dev_client, store, settings)
     async with build_worker(dev_client, store, settings):
-        accepted = await service.send(
+        accepted = await send_started(
+            service,
             "hello",
             EventEnvelope(id=f"wait-{uuid.uuid4().hex[:8]}", payload={"name": "W", "wait_seconds": 3}),
             tenant="t",
@@ -77,8 +80,11 @@ async def test_updates_ride_on_a_local_activity_too(
 ) -> None:
     service = RunService(dev_client, store, settings)
     async with build_worker(dev_client, store, settings):
-        accepted = await service.send(
-            "hello", EventEnvelope(id=f"la-{uuid.uuid4().hex[:8]}", payload={"name": "L"}), tenant="t"
+        accepted = await send_started(
+            service,
+            "hello",
+            EventEnvelope(id=f"la-{uuid.uuid4().hex[:8]}", payload={"name": "L"}),
+            tenant="t",
         )
         run = accepted.deliveries[0].run
         handle = dev_client.get_workflow_handle(run.workflow_id)

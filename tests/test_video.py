@@ -26,6 +26,7 @@ from longhaul.models import RunRecord, RunStatus
 from longhaul.storage import RunFilter, RunStore
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker
+from tests.dispatching import send_started
 from tests.pipelines import TEST_CATALOG
 from tests.processes import Process, clean_env
 
@@ -69,8 +70,8 @@ async def send_video(
     service: RunService, video_id: str, file_path: str, event_id: str | None = None
 ) -> RunRecord:
     payload = {"video_id": video_id, "user_id": "u1", "file_path": file_path}
-    accepted = await service.send(
-        "video.uploaded", EventEnvelope(id=event_id, payload=payload), tenant="default"
+    accepted = await send_started(
+        service, "video.uploaded", EventEnvelope(id=event_id, payload=payload), tenant="default"
     )
     return accepted.deliveries[0].run
 

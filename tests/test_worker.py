@@ -16,6 +16,7 @@ from longhaul.storage import RunStore
 from longhaul.temporal import TASK_QUEUES_MEMO
 from starters.service import EventEnvelope, RunService
 from starters.worker import build_worker, workflow_runner
+from tests.dispatching import send_started
 from tests.pipelines import TEST_CATALOG, QueueAsked, QueueOfWorkflow
 from tests.sandboxed import ModuleImport, WallClock
 
@@ -27,8 +28,8 @@ async def test_stopping_worker_lets_an_in_flight_activity_finish(
     graceful = settings.model_copy(update={"worker_shutdown_timeout": 10.0})
     worker = build_worker(dev_client, store, graceful, TEST_CATALOG)
     running = asyncio.create_task(worker.run())
-    accepted = await service.send(
-        "sleep.requested", EventEnvelope(payload={"seconds": 1.5}), tenant="default"
+    accepted = await send_started(
+        service, "sleep.requested", EventEnvelope(payload={"seconds": 1.5}), tenant="default"
     )
     run = accepted.deliveries[0].run
     handle = dev_client.get_workflow_handle(run.workflow_id)
@@ -53,7 +54,7 @@ async def test_a_run_gets_its_pipelines_task_queues_in_its_memo_and_its_activiti
 ) -> None:
     service = RunService(dev_client, store, settings, TEST_CATALOG)
     async with build_worker(dev_client, store, settings, TEST_CATALOG):
-        accepted = await service.send("queue.asked", EventEnvelope(payload={}), tenant="default")
+        accepted = await send_started(service, "queue.asked", EventEnvelope(payload={}), tenant="default")
         handle = dev_client.get_workflow_handle(accepted.deliveries[0].run.workflow_id)
         spare = f"{settings.task_queue}-spare"
         assert await handle.result() == [spare, spare]

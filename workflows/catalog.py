@@ -128,6 +128,8 @@ def _check_keys(subscriptions: Sequence[Subscription], routes: Sequence[SignalRo
             raise ValueError(f"{route.workflow_name} has no signal '{route.signal_name}'")
         _require_field(route.event, route.key)
     for sub in subscriptions:
+        for field in sub.flow_keys:
+            _require_field(sub.event, field)
         if sub.key is not None:
             _require_field(sub.event, sub.key)
         elif sub.once_per_key:

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from longhaul.config import Settings
     from longhaul.dead_letters import DeadLetterRow
     from longhaul.keys import ApiKeyRow
+    from longhaul.queue import LeaseRow, RunSlotRow
     from longhaul.storage import RunLogRow, RunRow, RunStepRow, RunTagRow
 
 from workflows import registry
@@ -65,6 +66,6 @@ LONGHAUL = Pipeline(
     name="longhaul",
     workflows=(ReconcileWorkflow,),
     queues=(Queue(longhaul_activities),),
-    tables=(RunRow, RunTagRow, RunLogRow, RunStepRow, ApiKeyRow, DeadLetterRow),
+    tables=(RunRow, RunTagRow, RunLogRow, RunStepRow, RunSlotRow, LeaseRow, ApiKeyRow, DeadLetterRow),
     schedules=_schedules,
 )

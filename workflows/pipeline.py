@@ -37,22 +37,73 @@ def workflow_name(workflow_cls: type) -> str:
     return registry.declared(workflow_cls).name
 
 
+TENANT_KEY = "tenant"  # a flow-control key that names the sender's tenant rather than a payload field
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """At most ``limit`` runs of the subscription's queue at once (started and not closed): across the
+    queue, or per value of ``key`` (a payload field, or ``"tenant"``). A run waits ``pending`` until a
+    slot frees."""
+
+    limit: int
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``limit`` starts per ``per`` (per value of ``key``); the rest wait their turn."""
+
+    limit: int
+    per: timedelta
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Starts spread evenly: one every ``per / limit`` (per value of ``key``)."""
+
+    limit: int
+    per: timedelta
+    key: str | None = None
+
+
 @dataclass(frozen=True)
 class Subscription:
     """``workflow`` starts once per ``event`` received. ``key`` names the payload field that is the run's
     business key (a search attribute in the UI, and what signal routes find the run by). With
     ``once_per_key``, the workflow runs once per key rather than per event id: a second
-    ``video.uploaded`` for the same video returns the first one's run."""
+    ``video.uploaded`` for the same video returns the first one's run.
+
+    Flow control (the run queue, :mod:`longhaul.queue`): runs wait in ``queue`` (default: the workflow's
+    name; subscriptions naming one queue share its limits) until ``concurrency``, ``rate_limit`` and
+    ``throttle`` let them start."""
 
     event: EventType
     workflow: type
     key: str | None = None
     once_per_key: bool = False
     priority: Callable[[Any], int] | None = None  # Temporal priority key (1 first … 5) from the payload
+    queue: str | None = None
+    concurrency: Sequence[Concurrency] = ()
+    rate_limit: RateLimit | None = None
+    throttle: Throttle | None = None
 
     @property
     def workflow_name(self) -> str:
         return workflow_name(self.workflow)
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or self.workflow_name
+
+    @property
+    def flow_keys(self) -> list[str]:
+        """The payload fields its flow control is keyed by (checked against the event's schema)."""
+        limits = [*self.concurrency, self.rate_limit, self.throttle]
+        return [
+            k for k in dict.fromkeys(x.key for x in limits if x is not None) if k not in (None, TENANT_KEY)
+        ]
 
 
 @dataclass(frozen=True)

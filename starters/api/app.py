@@ -3,6 +3,7 @@ and the routers of :mod:`starters.api`. It names no pipeline: events and webhook
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from starters.api import codec, events, health, runs, schedules, webhooks
 from starters.api.errors import add_error_handlers
 from starters.api.events import IngestLimiter
 from starters.api.middleware import BodyLimit, DocsPolicy
+from starters.dispatcher import dispatching
 from starters.service import RunService
 from workflows.catalog import Catalog, load_catalog
 
@@ -48,9 +50,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.keys = KeyStore(db, cache_seconds=settings.api_key_cache_seconds)
         app.state.dead_letters = DeadLetters(db)
         app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
-        app.state.service = RunService(client, RunStore(db), settings, catalog)
+        app.state.service = service = RunService(client, RunStore(db), settings, catalog)
         try:
-            yield
+            async with dispatching(service) if settings.api_dispatcher else contextlib.nullcontext():
+                yield
         finally:
             await db.close()
             stop_tracing(settings)

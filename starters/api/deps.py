@@ -3,7 +3,7 @@ the process's service objects (made in the app's lifespan), and the error answer
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
@@ -11,7 +11,7 @@ from temporalio.client import Client
 from longhaul.config import Settings
 from longhaul.dead_letters import DeadLetters
 from longhaul.keys import Caller
-from longhaul.models import RunRecord, RunRef
+from longhaul.models import RunRecord, RunRef, Via
 from longhaul.storage import RunStore
 from starters.service import RunService
 
@@ -120,7 +120,7 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def ref(request: Request, run: RunRecord, via: Literal["start", "signal", "replay"]) -> RunRef:
+def ref(request: Request, run: RunRecord, via: Via) -> RunRef:
     """How an answer points at a run."""
     return RunRef(
         run_id=run.id,

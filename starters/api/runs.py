@@ -12,9 +12,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from longhaul.models import RunPage, RunRecord, RunRef, RunStatus
-from longhaul.storage import RunFilter, RunStore
-from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Store, Tenant, ref
-from starters.service import EventEnvelope
+from longhaul.storage import RunFilter
+from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, ref
+from starters.service import EventEnvelope, RunService
 
 router = APIRouter(tags=["runs"])
 
@@ -24,7 +24,7 @@ STREAM_KEEPALIVE_SECONDS = 15.0
 
 @router.get("/api/runs", response_model=RunPage, responses=ERRORS)
 async def list_runs(
-    store: Store,
+    service: Service,
     tenant: Tenant,
     status: RunStatus | None = None,
     workflow: str | None = None,
@@ -35,7 +35,8 @@ async def list_runs(
 ) -> RunPage:
     """Runs, newest first, filtered; follow ``next_cursor`` for the next page."""
     where = RunFilter(tenant=tenant, status=status, workflow=workflow, event=event, tag=tag)
-    return await store.list(where, limit=limit, cursor=cursor)
+    page = await service.store.list(where, limit=limit, cursor=cursor)
+    return page.model_copy(update={"runs": await service.explain(page.runs)})
 
 
 @router.get(RUN_PATH, response_model=RunRecord, name="get_run", responses=ERRORS)
@@ -54,7 +55,7 @@ async def stream_run(run_id: str, request: Request, service: Service, tenant: Te
     ``end`` once the run has finished."""
     await service.get(run_id, tenant=tenant)  # 404 before the stream starts
     return StreamingResponse(
-        _run_events(request, service.store, run_id, tenant),
+        _run_events(request, service, run_id, tenant),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -87,14 +88,15 @@ async def replay_run(run_id: str, request: Request, service: Service, tenant: Te
     return ref(request, await service.replay(run_id, tenant=tenant), "replay")
 
 
-async def _run_events(request: Request, store: RunStore, run_id: str, tenant: str) -> AsyncIterator[str]:
+async def _run_events(request: Request, service: RunService, run_id: str, tenant: str) -> AsyncIterator[str]:
     last: tuple[Any, ...] | None = None
     last_sent = time.monotonic()
     while not await request.is_disconnected():
-        run = await store.get(run_id, tenant=tenant, logs=False)
-        if run is None:
+        found = await service.store.get(run_id, tenant=tenant, logs=False)
+        if found is None:
             return
-        snapshot = (run.status, run.progress, run.stage, run.error)
+        [run] = await service.explain([found])
+        snapshot = (run.status, run.pending_reason, run.progress, run.stage, run.error)
         if snapshot != last:
             last, last_sent = snapshot, time.monotonic()
             yield f"event: run\ndata: {run.model_dump_json()}\n\n"

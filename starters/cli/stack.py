@@ -75,6 +75,15 @@ def api(
 
 
 @app.command()
+def dispatcher(data_dir: DataDir = None) -> None:
+    """Run the run queue's dispatcher on its own (with `LONGHAUL_API_DISPATCHER=false` for the APIs).
+    On PostgreSQL several share the queue; on SQLite one dispatches and the others stand by."""
+    from starters.dispatcher import run_dispatcher
+
+    asyncio.run(run_dispatcher(cli_settings(data_dir=data_dir)))
+
+
+@app.command()
 def payments(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port (default 8010).")] = None,

@@ -1,0 +1,539 @@
+"""The run queue: what lies between accepting an event and starting its workflow in Temporal.
+
+Accepting an event is one transaction here (:meth:`RunQueue.accept`): a ``pending`` run record per
+subscription, with the *slots* its subscription's flow control asks for. Dispatchers
+(:mod:`starters.dispatcher`) then :meth:`~RunQueue.claim` due runs in priority then arrival order, only
+where every slot has room, mark them ``queued`` and start their workflows behind.
+
+A slot is a named scope with a limit (``video-processing/user_id=42``):
+
+- ``concurrency``: at most ``limit`` runs of the scope started and not closed. Nothing is counted up or
+  down: the claim counts the scope's runs whose record is ``queued`` or ``running``, so a slot frees the
+  moment its run's record closes, and the reconcile sweep (which closes the records of runs whose
+  workflow closed without telling) repairs every slot with them.
+- ``rate``: at most ``limit`` starts per ``period``: each claim marks its slot busy until claim time +
+  period. A throttle (starts spread evenly) is a rate of 1 per ``period / limit``.
+
+One run per ``gate`` may be open at a time (debounce, batch): a unique column, so two API processes
+accepting the same key at once cannot open two.
+
+PostgreSQL: any number of dispatchers claim together: candidate rows are locked ``FOR UPDATE SKIP
+LOCKED``, and the scopes they count are locked with transaction advisory locks (in one order, so no
+deadlock) before counting, so two dispatchers never both take a scope's last slot. New work and freed
+slots are announced with ``NOTIFY``. SQLite: one dispatcher holds a lease (:meth:`RunQueue.claim` renews
+it in the claim's own write transaction); the others stand by.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, cast
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Mapped, mapped_column
+
+from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
+from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus
+from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of
+
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
+_PENDING = RunStatus.PENDING.value
+
+
+class SlotKind(StrEnum):
+    CONCURRENCY = "concurrency"
+    RATE = "rate"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A limit a run must fit in to start: see the module docstring."""
+
+    scope: str
+    kind: SlotKind
+    limit: int
+    period: float | None = None  # seconds, for a rate
+
+    def describe(self, used: int) -> str:
+        """Why a run waits for this slot, for people."""
+        if self.kind == SlotKind.CONCURRENCY:
+            return f"{used} of {self.limit} slots of {self.scope} busy"
+        return f"rate limited: {self.limit} start(s) per {self.period:g} s of {self.scope}"
+
+
+class RunSlotRow(Base):
+    __tablename__ = "run_slots"
+    __table_args__ = (Index("ix_run_slots_rate", "kind", "free_at"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(300), primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    limit: Mapped[int] = mapped_column(Integer)
+    period_ms: Mapped[int | None] = mapped_column(Integer)
+    free_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a rate slot, once claimed
+
+
+class LeaseRow(Base):
+    """Who holds a role that only one process may hold at a time on SQLite (the dispatcher)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+_RUNS = cast(Table, RunRow.__table__)
+_TAGS = cast(Table, RunTagRow.__table__)
+_SLOTS = cast(Table, RunSlotRow.__table__)
+_LEASES = cast(Table, LeaseRow.__table__)
+
+
+@dataclass
+class NewRun:
+    """A run to accept: its record's column values, tags and slots."""
+
+    values: dict[str, Any]
+    tags: list[str] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return str(self.values["id"])
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The lease a dispatcher renews with each claim on SQLite."""
+
+    name: str
+    holder: str
+    seconds: float
+
+
+class LeaseLostError(RuntimeError):
+    """Another dispatcher holds the lease: this one stands by."""
+
+
+def _busy_scopes(now: datetime) -> Any:
+    """Scopes with no room now: concurrency scopes whose active runs fill the limit, rate scopes whose
+    starts within their period fill it."""
+    runs = _RUNS.alias("active_runs")
+    full = (
+        select(_SLOTS.c.scope)
+        .join(runs, runs.c.id == _SLOTS.c.run_id)
+        .where(_SLOTS.c.kind == SlotKind.CONCURRENCY.value, runs.c.status.in_(_ACTIVE))
+        .group_by(_SLOTS.c.scope)
+        .having(func.count() >= func.min(_SLOTS.c.limit))
+    )
+    spent = (
+        select(_SLOTS.c.scope)
+        .where(_SLOTS.c.kind == SlotKind.RATE.value, _SLOTS.c.free_at > now)
+        .group_by(_SLOTS.c.scope)
+        .having(func.count() >= func.min(_SLOTS.c.limit))
+    )
+    return union(full, spent)
+
+
+def _due(now: datetime) -> tuple[Any, ...]:
+    return (
+        _RUNS.c.status == _PENDING,
+        or_(_RUNS.c.not_before.is_(None), _RUNS.c.not_before <= now),
+        or_(_RUNS.c.expires_at.is_(None), _RUNS.c.expires_at > now),
+    )
+
+
+class RunQueue:
+    """Accepts runs and hands them to dispatchers. One per process, sharing the process's database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._insert_run = insert_ignoring_duplicates(_RUNS, is_sqlite=db.is_sqlite)
+        self._listeners: builtins.list[Callable[[], None]] = []
+
+    def on_accept(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each commit of accepted runs (an in-process dispatcher wakes at once)."""
+        self._listeners.append(listener)
+
+    # -- accepting ------------------------------------------------------------------------------------------
+
+    async def accept(self, runs: Sequence[NewRun]) -> builtins.list[tuple[RunRecord, bool]]:
+        """Record ``runs`` as pending in one transaction. A run whose id exists already is not written
+        again; its record is returned instead. Per run: (record, written?)."""
+        results: builtins.list[tuple[RunRecord, bool]] = []
+        async with self.db.engine.begin() as conn:
+            for run in runs:
+                inserted = bool(getattr(await conn.execute(self._insert_run, run.values), "rowcount", 0))
+                if inserted:
+                    results.append((await self._write_parts(conn, run), True))
+                else:
+                    results.append((await self._existing(conn, run), False))
+            if any(written for _, written in results):
+                await notify_queue(conn)
+        if any(written for _, written in results):
+            for listener in self._listeners:
+                listener()
+        return results
+
+    async def _write_parts(self, conn: AsyncConnection, run: NewRun) -> RunRecord:
+        tags = sorted(set(run.tags))
+        if tags:
+            await conn.execute(insert(_TAGS), [{"run_id": run.id, "tag": tag} for tag in tags])
+        if run.slots:
+            await conn.execute(
+                insert(_SLOTS),
+                [
+                    {
+                        "run_id": run.id,
+                        "scope": slot.scope,
+                        "kind": slot.kind.value,
+                        "limit": slot.limit,
+                        "period_ms": round(slot.period * 1000) if slot.period else None,
+                    }
+                    for slot in run.slots
+                ],
+            )
+        return record_of(run.values, tags)
+
+    async def _existing(self, conn: AsyncConnection, run: NewRun) -> RunRecord:
+        row = (await conn.execute(select(_RUNS).where(_RUNS.c.id == run.id))).mappings().first()
+        if row is None:  # a different run holds a unique key of this one: a caller's bug
+            raise LookupError(f"run {run.id} conflicts with another run's unique key")
+        tags = (await conn.scalars(select(_TAGS.c.tag).where(_TAGS.c.run_id == run.id))).all()
+        return record_of(dict(row), sorted(tags))
+
+    # -- dispatching ----------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _claiming(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; on SQLite taken IMMEDIATE, so the lease check and the claim are one."""
+        async with self.db.engine.connect() as conn:
+            if self.db.is_sqlite:
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with conn.begin():
+                yield conn
+
+    async def claim(self, limit: int, *, lease: Lease | None = None) -> builtins.list[RunRecord]:
+        """Take up to ``limit`` due runs whose slots all have room, in priority then arrival order, and
+        mark them ``queued`` (claimed, not yet started). Raises LeaseLostError if ``lease`` is held by
+        another dispatcher."""
+        now = utcnow()
+        async with self._claiming() as conn:
+            if lease is not None and not await self._renew(conn, lease, now):
+                raise LeaseLostError(lease.name)
+            busy = _busy_scopes(now).subquery()
+            blocked = exists().where(_SLOTS.c.run_id == _RUNS.c.id, _SLOTS.c.scope.in_(select(busy.c.scope)))
+            candidates = (
+                select(_RUNS)
+                .where(*_due(now), ~blocked)
+                .order_by(_RUNS.c.priority, _RUNS.c.created_at, _RUNS.c.id)
+                .limit(limit)
+            )
+            if not self.db.is_sqlite:
+                candidates = candidates.with_for_update(skip_locked=True, of=_RUNS)
+            rows = [dict(row) for row in (await conn.execute(candidates)).mappings()]
+            if not rows:
+                return []
+            chosen = await self._fit(conn, rows, now)
+            if chosen:
+                await self._mark_claimed(conn, chosen, now)
+        return [record_of({**row, "status": RunStatus.QUEUED.value, "claimed_at": now}, []) for row in chosen]
+
+    async def _fit(
+        self, conn: AsyncConnection, rows: builtins.list[dict[str, Any]], now: datetime
+    ) -> builtins.list[dict[str, Any]]:
+        """The candidates (in order) that fit their slots, counting those taken before them."""
+        slots = await self._slots_of(conn, [row["id"] for row in rows])
+        scopes = sorted({slot.scope for run_slots in slots.values() for slot in run_slots})
+        if scopes and not self.db.is_sqlite:
+            # One dispatcher at a time counts a scope: the count and the claim are then one step.
+            for scope in scopes:
+                await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
+        used = await self._used(conn, scopes, now)
+        chosen = []
+        for row in rows:
+            run_slots = slots.get(row["id"], [])
+            if all(used[slot.scope] < slot.limit for slot in run_slots):
+                used.update(slot.scope for slot in run_slots)
+                chosen.append({**row, "_slots": run_slots})
+        return chosen
+
+    async def _slots_of(
+        self, conn: AsyncConnection, run_ids: builtins.list[str]
+    ) -> dict[str, builtins.list[Slot]]:
+        slots: dict[str, builtins.list[Slot]] = {}
+        statement = select(_SLOTS).where(_SLOTS.c.run_id.in_(run_ids))
+        for row in (await conn.execute(statement)).mappings():
+            period = row["period_ms"] / 1000 if row["period_ms"] is not None else None
+            slot = Slot(row["scope"], SlotKind(row["kind"]), row["limit"], period)
+            slots.setdefault(row["run_id"], []).append(slot)
+        return slots
+
+    async def _used(self, conn: AsyncConnection, scopes: builtins.list[str], now: datetime) -> Counter[str]:
+        """Per scope, how much of its limit is taken now: active runs, or starts within the period."""
+        used: Counter[str] = Counter()
+        if not scopes:
+            return used
+        active = (
+            select(_SLOTS.c.scope, func.count())
+            .join(_RUNS, _RUNS.c.id == _SLOTS.c.run_id)
+            .where(
+                _SLOTS.c.scope.in_(scopes),
+                _SLOTS.c.kind == SlotKind.CONCURRENCY.value,
+                _RUNS.c.status.in_(_ACTIVE),
+            )
+            .group_by(_SLOTS.c.scope)
+        )
+        recent = (
+            select(_SLOTS.c.scope, func.count())
+            .where(_SLOTS.c.scope.in_(scopes), _SLOTS.c.kind == SlotKind.RATE.value, _SLOTS.c.free_at > now)
+            .group_by(_SLOTS.c.scope)
+        )
+        for statement in (active, recent):
+            for scope, count in await conn.execute(statement):
+                used[scope] += count
+        return used
+
+    async def _mark_claimed(
+        self, conn: AsyncConnection, chosen: builtins.list[dict[str, Any]], now: datetime
+    ) -> None:
+        ids = [row["id"] for row in chosen]
+        await conn.execute(
+            update(_RUNS)
+            .where(_RUNS.c.id.in_(ids), _RUNS.c.status == _PENDING)
+            .values(status=RunStatus.QUEUED.value, claimed_at=now, gate=None, updated_at=now)
+        )
+        rated = [
+            {"run": row["id"], "slot": slot.scope, "until": now + timedelta(seconds=slot.period or 0)}
+            for row in chosen
+            for slot in row["_slots"]
+            if slot.kind == SlotKind.RATE
+        ]
+        if rated:
+            await conn.execute(
+                update(_SLOTS)
+                .where(_SLOTS.c.run_id == bindparam("run"), _SLOTS.c.scope == bindparam("slot"))
+                .values(free_at=bindparam("until")),
+                rated,
+            )
+
+    async def _renew(self, conn: AsyncConnection, lease: Lease, now: datetime) -> bool:
+        until = now + timedelta(seconds=lease.seconds)
+        renewed = await conn.execute(
+            update(_LEASES)
+            .where(
+                _LEASES.c.name == lease.name,
+                or_(_LEASES.c.holder == lease.holder, _LEASES.c.expires_at < now),
+            )
+            .values(holder=lease.holder, expires_at=until)
+        )
+        if getattr(renewed, "rowcount", 0):
+            return True
+        insert_lease = insert_ignoring_duplicates(_LEASES, is_sqlite=self.db.is_sqlite)
+        taken = await conn.execute(
+            insert_lease, {"name": lease.name, "holder": lease.holder, "expires_at": until}
+        )
+        return bool(getattr(taken, "rowcount", 0))
+
+    async def take_lease(self, lease: Lease) -> bool:
+        """Take or renew ``lease``; False while another holder's is unexpired."""
+        async with self._claiming() as conn:
+            return await self._renew(conn, lease, utcnow())
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Give ``lease`` up (a clean shutdown), so a standby takes over at once."""
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(_LEASES)
+                .where(_LEASES.c.name == lease.name, _LEASES.c.holder == lease.holder)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+
+    async def unclaim(self, run_ids: Sequence[str]) -> None:
+        """Put claimed runs whose start failed (Temporal unavailable) back in the queue, in their place."""
+        if run_ids:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(_RUNS)
+                    .where(
+                        _RUNS.c.id.in_(run_ids),
+                        _RUNS.c.status == RunStatus.QUEUED.value,
+                        _RUNS.c.dispatched_at.is_(None),
+                    )
+                    .values(status=_PENDING, claimed_at=None, updated_at=utcnow())
+                )
+                await notify_queue(conn)
+
+    async def cancel_waiting(self, run_id: str) -> bool:
+        """Cancel a run that no dispatcher has taken yet; False if one has (or it is not waiting)."""
+        now = utcnow()
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_RUNS)
+                .where(_RUNS.c.id == run_id, _RUNS.c.status == _PENDING)
+                .values(
+                    status=RunStatus.CANCELLED.value,
+                    stage="cancelled",
+                    error="cancelled before it started",
+                    gate=None,
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def cancel_when_started(self, run_id: str) -> bool:
+        """Ask the dispatcher starting this run to cancel it once started; False if it is not being
+        started (its workflow exists already, or it was never claimed)."""
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_RUNS)
+                .where(
+                    _RUNS.c.id == run_id,
+                    _RUNS.c.status == RunStatus.QUEUED.value,
+                    _RUNS.c.claimed_at.is_not(None),
+                    _RUNS.c.dispatched_at.is_(None),
+                )
+                .values(cancel_requested_at=utcnow())
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def started(self, run_ids: Sequence[str]) -> builtins.list[str]:
+        """Note that the workflows of these claimed runs exist in Temporal; returns those of them whose
+        cancellation was asked for meanwhile (the dispatcher cancels them now)."""
+        if not run_ids:
+            return []
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(_RUNS)
+                .where(_RUNS.c.id.in_(run_ids), _RUNS.c.dispatched_at.is_(None))
+                .values(dispatched_at=utcnow())
+            )
+            cancelled = await conn.scalars(
+                select(_RUNS.c.id).where(_RUNS.c.id.in_(run_ids), _RUNS.c.cancel_requested_at.is_not(None))
+            )
+            return list(cancelled)
+
+    async def unstarted(self, claimed_before: datetime, limit: int) -> builtins.list[RunRecord]:
+        """Runs claimed before ``claimed_before`` whose start was never confirmed: their dispatcher died
+        between the claim and the start. Starting them again is safe (the start is idempotent)."""
+        statement = (
+            select(_RUNS)
+            .where(
+                _RUNS.c.status == RunStatus.QUEUED.value,
+                _RUNS.c.dispatched_at.is_(None),
+                _RUNS.c.claimed_at < claimed_before,
+            )
+            .order_by(_RUNS.c.claimed_at)
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            return [record_of(dict(row), []) for row in (await conn.execute(statement)).mappings()]
+
+    async def expire(self) -> int:
+        """Close the waiting runs whose TTL ran out before they started, as ``expired``."""
+        now = utcnow()
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                update(_RUNS)
+                .where(_RUNS.c.status == _PENDING, _RUNS.c.expires_at <= now)
+                .values(
+                    status=RunStatus.EXPIRED.value,
+                    stage="expired",
+                    error="expired: not started before its TTL ran out",
+                    gate=None,
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest delayed run (or TTL) comes due: how long an idle dispatcher may sleep."""
+        now = utcnow()
+        async with self.db.engine.connect() as conn:
+            times = [
+                await conn.scalar(select(func.min(column)).where(_RUNS.c.status == _PENDING, column > now))
+                for column in (_RUNS.c.not_before, _RUNS.c.expires_at)
+            ]
+        due = [as_utc(t) for t in times if t is not None]
+        return min((t for t in due if t is not None), default=None)
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    async def reasons(self, runs: Sequence[RunRecord]) -> dict[str, str]:
+        """Why each waiting run of ``runs`` has not started, worked out from the queue as it is now."""
+        waiting = [run for run in runs if run.status in (RunStatus.PENDING, RunStatus.DELAYED)]
+        if not waiting:
+            return {}
+        now = utcnow()
+        async with self.db.engine.connect() as conn:
+            slots = await self._slots_of(conn, [run.id for run in waiting])
+            used = await self._used(conn, sorted({s.scope for v in slots.values() for s in v}), now)
+        reasons = {}
+        for run in waiting:
+            if run.status == RunStatus.DELAYED and run.not_before is not None:
+                reasons[run.id] = f"delayed until {run.not_before.isoformat(timespec='seconds')}"
+                continue
+            full = [
+                slot.describe(used[slot.scope])
+                for slot in slots.get(run.id, ())
+                if used[slot.scope] >= slot.limit
+            ]
+            reasons[run.id] = "; ".join(full) or "next in line: starting"
+        return reasons
+
+    async def depth(self) -> builtins.list[QueueDepth]:
+        """Per queue: waiting (due), delayed and active runs, and how long the oldest due run has waited."""
+        now = utcnow()
+        rows: dict[str, QueueDepth] = {}
+        due = and_(*_due(now))
+        statement = (
+            select(
+                _RUNS.c.queue,
+                func.count().filter(due),
+                func.count().filter(_RUNS.c.status == _PENDING, _RUNS.c.not_before > now),
+                func.count().filter(_RUNS.c.status.in_(_ACTIVE)),
+                func.min(_RUNS.c.created_at).filter(due),
+            )
+            .where(_RUNS.c.status.in_([_PENDING, *_ACTIVE]), _RUNS.c.queue.is_not(None))
+            .group_by(_RUNS.c.queue)
+        )
+        async with self.db.engine.connect() as conn:
+            for queue, pending, delayed, active, oldest in await conn.execute(statement):
+                oldest = as_utc(oldest)
+                wait = (now - oldest).total_seconds() if oldest is not None else 0.0
+                rows[queue] = QueueDepth(queue, pending, delayed, active, max(0.0, wait))
+        return sorted(rows.values(), key=lambda row: row.queue)
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    queue: str
+    pending: int
+    delayed: int
+    active: int
+    oldest_wait: float  # seconds

@@ -1,0 +1,208 @@
+"""The dispatcher: starts the run queue's runs in Temporal as their flow control lets them.
+
+It runs inside ``longhaul api`` by default (woken in process the moment an accept commits) and as
+``longhaul dispatcher`` on its own. Each cycle it expires runs whose TTL ran out, claims the due runs
+whose slots have room (:meth:`longhaul.queue.RunQueue.claim`), starts their workflows in parallel, and
+notes them started. A dispatcher that dies between a claim and a start leaves its runs claimed but not
+started; any dispatcher starts them again after :data:`RESTART_AFTER` (a start is idempotent: the
+workflow id is the run's).
+
+Wake-ups: in process at once; across processes by PostgreSQL ``LISTEN/NOTIFY`` (new runs and closed
+ones, whose slots free), and on SQLite by a short poll. Idle, it sleeps until the next delayed run is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from longhaul.config import Settings
+from longhaul.db import Database, utcnow
+from longhaul.migrations import prepare
+from longhaul.models import RunRecord, RunStatus, RunUpdate
+from longhaul.queue import Lease, LeaseLostError
+from longhaul.storage import QUEUE_CHANNEL, RunStore
+from longhaul.temporal import connect
+from starters.service import RunService, TemporalUnavailableError
+from workflows.catalog import load_catalog
+
+log = logging.getLogger("longhaul.dispatcher")
+
+BATCH = 500  # runs claimed per cycle
+PARALLEL_STARTS = 64  # start calls in flight at once
+RESTART_AFTER = timedelta(seconds=30)  # a claimed run not noted started by then is started again
+LEASE_SECONDS = 10.0
+POLL_SQLITE = 0.2  # seconds: how soon another process's accept or a freed slot is seen on SQLite
+POLL_POSTGRES = 5.0  # NOTIFY wakes it; the poll is a safety net
+UNAVAILABLE_BACKOFF = (0.5, 10.0)  # first and longest wait while Temporal cannot be reached
+
+
+class Dispatcher:
+    """Starts queued runs for one process. ``run()`` until cancelled."""
+
+    def __init__(self, service: RunService) -> None:
+        self.service = service
+        self.queue = service.queue
+        self._wake = asyncio.Event()
+        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # SQLite: one dispatcher at a time (the lease); PostgreSQL: all of them together.
+        self.lease = Lease("dispatcher", holder, LEASE_SECONDS) if self.queue.db.is_sqlite else None
+        self.poll = POLL_SQLITE if self.queue.db.is_sqlite else POLL_POSTGRES
+        self.started = 0  # workflows started by this dispatcher (for its log line and tests)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch until cancelled; gives its lease up on the way out."""
+        backoff = UNAVAILABLE_BACKOFF[0]
+        self.queue.on_accept(self._wake.set)
+        async with self._listening():
+            try:
+                while True:
+                    try:
+                        busy = await self.cycle()
+                        backoff = UNAVAILABLE_BACKOFF[0]
+                    except LeaseLostError:
+                        await self._sleep(LEASE_SECONDS / 2)  # standing by
+                        continue
+                    except TemporalUnavailableError as error:
+                        log.warning("Temporal unavailable; retrying in %.1f s: %s", backoff, error)
+                        await self._sleep(backoff)
+                        backoff = min(backoff * 2, UNAVAILABLE_BACKOFF[1])
+                        continue
+                    except Exception:
+                        log.exception("dispatch cycle failed; retrying")
+                        await self._sleep(1.0)
+                        continue
+                    if not busy:
+                        await self._idle()
+            finally:
+                if self.lease is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self.queue.release_lease(self.lease))
+
+    async def cycle(self) -> bool:
+        """One round: expire, restart the orphaned, claim and start. True if more may be due now."""
+        expired = await self.queue.expire()
+        if expired:
+            log.info("expired %d run(s) not started before their TTL", expired)
+        orphaned = await self.queue.unstarted(utcnow() - RESTART_AFTER, BATCH)
+        claimed = await self.queue.claim(BATCH, lease=self.lease)
+        await self._start_all([*orphaned, *claimed])
+        return len(claimed) == BATCH
+
+    async def _start_all(self, runs: list[RunRecord]) -> None:
+        if not runs:
+            return
+        gate = asyncio.Semaphore(PARALLEL_STARTS)
+        started: list[str] = []
+        unavailable: list[str] = []
+
+        async def start(run: RunRecord) -> None:
+            async with gate:
+                try:
+                    await self.service.start(run)
+                    started.append(run.id)
+                except TemporalUnavailableError:
+                    unavailable.append(run.id)
+                except Exception as error:  # e.g. refused by the server: the run cannot start
+                    log.exception("run %s (workflow %s) could not start", run.id, run.workflow_id)
+                    await self._fail(run, error)
+
+        await asyncio.gather(*(start(run) for run in runs))
+        self.started += len(started)
+        for run_id in await self.queue.started(started):
+            await self._cancel(run_id)
+        if unavailable:
+            await self.queue.unclaim(unavailable)
+            raise TemporalUnavailableError(f"{len(unavailable)} run(s) could not start; back in the queue")
+
+    async def _fail(self, run: RunRecord, error: Exception) -> None:
+        change = RunUpdate(
+            run_id=run.id,
+            status=RunStatus.FAILED,
+            stage="failed",
+            error=f"could not start its workflow: {error}",
+            log=f"could not start workflow {run.workflow_id}: {error}",
+            log_level="error",
+        )
+        await self.service.store.apply(change, op_id="dispatcher/start")
+
+    async def _cancel(self, run_id: str) -> None:
+        run = await self.service.store.get(run_id, logs=False)
+        if run is not None and not run.status.terminal:
+            with contextlib.suppress(Exception):
+                await self.service.client.get_workflow_handle(run.workflow_id).cancel()
+
+    async def _idle(self) -> None:
+        """Sleep until woken, polled, or the next delayed run is due."""
+        timeout = self.poll
+        due = await self.queue.next_due()
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - utcnow()).total_seconds()))
+        await self._sleep(timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    @contextlib.asynccontextmanager
+    async def _listening(self) -> Any:
+        """On PostgreSQL, a connection that LISTENs for new work and freed slots while dispatching."""
+        if self.queue.db.is_sqlite:
+            yield
+            return
+        async with self.queue.db.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+
+            def woken(*_args: Any) -> None:
+                self._wake.set()
+
+            await driver.add_listener(QUEUE_CHANNEL, woken)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    await driver.remove_listener(QUEUE_CHANNEL, woken)
+
+
+@contextlib.asynccontextmanager
+async def dispatching(service: RunService) -> Any:
+    """A dispatcher running beside the caller (the API process, tests) until the block ends."""
+    dispatcher = Dispatcher(service)
+    task = asyncio.create_task(dispatcher.run(), name="longhaul-dispatcher")
+    try:
+        yield dispatcher
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_dispatcher(settings: Settings) -> None:
+    """``longhaul dispatcher``: dispatch until SIGINT/SIGTERM."""
+    db = Database(settings.app_database_url)
+    await prepare(db, migrate=settings.migrate_on_start)
+    client = await connect(settings, lazy=True)
+    service = RunService(client, RunStore(db), settings, load_catalog(settings.catalog))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("dispatcher starting runs on %s (namespace %s)", settings.temporal_address, client.namespace)
+    try:
+        async with dispatching(service) as dispatcher:
+            await stop.wait()
+        log.info("dispatcher stopped after starting %d run(s)", dispatcher.started)
+    finally:
+        await db.close()

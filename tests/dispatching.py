@@ -1,0 +1,14 @@
+"""Starting runs in tests that drive :class:`~starters.service.RunService` without an API process (whose
+dispatcher starts accepted runs behind)."""
+
+from __future__ import annotations
+
+from starters.dispatcher import Dispatcher
+from starters.service import Accepted, EventEnvelope, RunService
+
+
+async def send_started(service: RunService, name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:
+    """Send an event, then run one dispatch cycle, which starts its runs (they are due and unlimited)."""
+    accepted = await service.send(name, envelope, tenant=tenant)
+    await Dispatcher(service).cycle()
+    return accepted

@@ -1,0 +1,210 @@
+"""The run queue through the HTTP API, on a real dev server, a real worker, SQLite and PostgreSQL: accept
+records pending runs; the API's dispatcher starts them within their limits (per-key concurrency, rate,
+throttle), their delay and their TTL; bad options are refused with nothing written."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from longhaul.config import Settings
+from longhaul.db import as_utc
+from longhaul.storage import RunRow, RunStore
+from starters.api import create_app
+from starters.worker import build_worker
+from tests.apps import api_client, wait_for_status
+from tests.pipelines import TEST_CATALOG
+from tests.postgres import both_databases
+
+pytestmark = both_databases
+
+
+@pytest.fixture
+async def worker(dev_client: Client, store: RunStore, settings: Settings) -> AsyncIterator[None]:
+    async with build_worker(dev_client, store, settings, TEST_CATALOG):
+        yield
+
+
+@pytest.fixture
+async def api(temporal_address: str, settings: Settings, worker: None) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(create_app(settings, TEST_CATALOG)) as http:
+        yield http
+
+
+async def _send(http: httpx.AsyncClient, event: str, payload: dict[str, Any], **body: Any) -> dict[str, Any]:
+    answer = await http.post(f"/api/events/{event}", json={"payload": payload, **body})
+    assert answer.status_code == 202, answer.text
+    [run] = answer.json()["runs"]
+    return dict(run)
+
+
+def _most_at_once(intervals: list[tuple[datetime, datetime]]) -> int:
+    """The largest number of intervals open at one moment (a close counts before an open at one time)."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    most = current = 0
+    for _, step in edges:
+        current += step
+        most = max(most, current)
+    return most
+
+
+async def _claim_times(store: RunStore, run_ids: list[str]) -> list[datetime]:
+    async with store.db.sessions() as session:
+        times = await session.scalars(select(RunRow.claimed_at).where(RunRow.id.in_(run_ids)))
+        return sorted(t for t in (as_utc(t) for t in times) if t is not None)
+
+
+async def test_at_most_two_runs_per_key_at_any_moment_across_200_events_over_10_keys(
+    api: httpx.AsyncClient, store: RunStore
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    run_ids = []
+    for first in (0, 100):
+        events = [
+            {
+                "name": "limited.work",
+                "id": f"{tag}-{i}",
+                "payload": {"key": f"{tag}-{i % 10}", "seconds": 0.2},
+            }
+            for i in range(first, first + 100)
+        ]
+        answer = await api.post("/api/events", json={"events": events})
+        assert answer.status_code == 202, answer.text
+        run_ids += [result["runs"][0]["run_id"] for result in answer.json()["results"]]
+    assert len(set(run_ids)) == 200
+
+    by_key: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for run_id in run_ids:
+        run = await wait_for_status(api, run_id, "completed", limit=240)
+        started, finished = (
+            datetime.fromisoformat(run["started_at"]),
+            datetime.fromisoformat(run["finished_at"]),
+        )
+        by_key[run["input"]["key"]].append((started, finished))
+    assert len(by_key) == 10
+    most = {key: _most_at_once(intervals) for key, intervals in by_key.items()}
+    assert max(most.values()) == 2, most  # the limit was reached, and never passed
+
+
+async def test_a_pending_run_says_whose_slot_is_busy_and_starts_once_it_frees(api: httpx.AsyncClient) -> None:
+    key = f"user-{uuid.uuid4().hex[:8]}"
+    first = await _send(api, "solo.work", {"key": key, "seconds": 3})
+    await wait_for_status(api, first["run_id"], "running")
+    second = await _send(api, "solo.work", {"key": key, "seconds": 0})
+    assert second["status"] == "pending"
+    waiting = (await api.get(f"/api/runs/{second['run_id']}")).json()
+    assert waiting["status"] == "pending"
+    assert waiting["pending_reason"] == f"1 of 1 slots of solo/default/key={key} busy"
+    listed = (await api.get("/api/runs", params={"status": "pending", "workflow": "limited-work"})).json()
+    assert second["run_id"] in {run["id"] for run in listed["runs"]}
+
+    done_first = await wait_for_status(api, first["run_id"], "completed")
+    done_second = await wait_for_status(api, second["run_id"], "completed")
+    assert done_second["started_at"] >= done_first["finished_at"]
+    assert done_second["pending_reason"] is None
+
+
+async def test_a_delayed_run_waits_its_time_even_across_an_api_restart(
+    temporal_address: str, settings: Settings, worker: None
+) -> None:
+    key = f"later-{uuid.uuid4().hex[:8]}"
+    async with api_client(create_app(settings, TEST_CATALOG)) as http:
+        run = await _send(http, "limited.work", {"key": key, "seconds": 0}, options={"delay": 2})
+        assert run["status"] == "delayed"
+        shown = (await http.get(f"/api/runs/{run['run_id']}")).json()
+        assert shown["pending_reason"].startswith("delayed until ")
+    # The API (and its dispatcher) stopped; a new one finds the delayed run and starts it when due.
+    async with api_client(create_app(settings, TEST_CATALOG)) as http:
+        done = await wait_for_status(http, run["run_id"], "completed")
+    waited = datetime.fromisoformat(done["started_at"]) - datetime.fromisoformat(done["created_at"])
+    assert waited.total_seconds() >= 2
+    assert datetime.fromisoformat(done["not_before"]) <= datetime.fromisoformat(done["started_at"])
+
+
+async def test_a_run_not_started_before_its_ttl_expires_and_never_reaches_temporal(
+    api: httpx.AsyncClient, dev_client: Client
+) -> None:
+    key = f"busy-{uuid.uuid4().hex[:8]}"
+    blocker = await _send(api, "solo.work", {"key": key, "seconds": 4})
+    late = await _send(api, "solo.work", {"key": key, "seconds": 0}, options={"ttl": 1})
+    expired = await wait_for_status(api, late["run_id"], "expired")
+    assert "TTL" in expired["error"]
+    with pytest.raises(RPCError) as missing:
+        await dev_client.get_workflow_handle(expired["workflow_id"]).describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+    await wait_for_status(api, blocker["run_id"], "completed")
+
+
+async def test_a_rate_limit_allows_two_starts_per_two_seconds_per_key_and_holds_no_other_key(
+    api: httpx.AsyncClient, store: RunStore
+) -> None:
+    key, other = f"r-{uuid.uuid4().hex[:8]}", f"o-{uuid.uuid4().hex[:8]}"
+    limited = [(await _send(api, "rated.work", {"key": key, "seconds": 0}))["run_id"] for _ in range(5)]
+    free = [(await _send(api, "rated.work", {"key": other, "seconds": 0}))["run_id"] for _ in range(2)]
+    for run_id in [*limited, *free]:
+        await wait_for_status(api, run_id, "completed")
+    times = await _claim_times(store, limited)
+    assert all((times[i + 2] - times[i]).total_seconds() >= 2 for i in range(len(times) - 2)), times
+    other_times = await _claim_times(store, free)
+    assert other_times[-1] < times[-1]  # the other key did not wait behind the limited one
+
+
+async def test_a_throttle_spreads_starts_evenly(api: httpx.AsyncClient, store: RunStore) -> None:
+    key = f"t-{uuid.uuid4().hex[:8]}"
+    run_ids = [(await _send(api, "throttled.work", {"key": key, "seconds": 0}))["run_id"] for _ in range(4)]
+    for run_id in run_ids:
+        await wait_for_status(api, run_id, "completed")
+    times = await _claim_times(store, run_ids)
+    assert all((later - earlier).total_seconds() >= 1 for earlier, later in itertools.pairwise(times)), times
+
+
+async def test_cancelling_a_pending_run_closes_it_without_starting_it(
+    api: httpx.AsyncClient, dev_client: Client
+) -> None:
+    key = f"c-{uuid.uuid4().hex[:8]}"
+    blocker = await _send(api, "solo.work", {"key": key, "seconds": 2})
+    waiting = await _send(api, "solo.work", {"key": key, "seconds": 0})
+    cancelled = await api.post(f"/api/runs/{waiting['run_id']}/cancel")
+    assert cancelled.status_code == 202, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    await wait_for_status(api, blocker["run_id"], "completed")
+    with pytest.raises(RPCError):
+        await dev_client.get_workflow_handle(cancelled.json()["workflow_id"]).describe()
+
+
+@pytest.mark.parametrize(
+    ("options", "where", "says"),
+    [
+        ({"bogus": 1}, '"options","bogus"', "Extra inputs are not permitted"),
+        ({"delay": -1}, '"options","delay"', "greater than or equal to 0"),
+        ({"ttl": 0}, '"options","ttl"', "greater than 0"),
+        ({"delay": 10, "ttl": 5}, '"options","ttl"', "would expire"),
+        ({"not_before": "2026-01-01T00:00:00"}, '"options","not_before"', "timezone"),
+        ({"concurrency_key": "nope"}, '"options","concurrency_key"', "has no field 'nope'"),
+        ({"priority": 9}, '"options","priority"', "less than or equal to 5"),
+    ],
+)
+async def test_bad_flow_control_options_are_refused_naming_the_field_and_nothing_is_written(
+    api: httpx.AsyncClient, store: RunStore, options: dict[str, Any], where: str, says: str
+) -> None:
+    before = await store.count()
+    answer = await api.post("/api/events/limited.work", json={"payload": {"key": "k"}, "options": options})
+    assert answer.status_code == 422, answer.text
+    assert where in answer.text and says in answer.text, answer.text
+    batch = await api.post(
+        "/api/events",
+        json={"events": [{"name": "hello", "payload": {"name": "ok"}},
+                         {"name": "limited.work", "payload": {"key": "k"}, "options": options}]},
+    )  # fmt: skip
+    assert batch.status_code == 422, batch.text
+    assert await store.count() == before
