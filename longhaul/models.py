@@ -156,7 +156,9 @@ class RunPage(BaseModel):
     next_cursor: str | None
 
 
-Via = Literal["start", "signal", "replay", "debounce", "batch", "singleton"]
+# How a request reached a run: started it, signalled it, replayed it, joined an open run of its key
+# (the singleton running already, debounced into it, collected into its batch), or cancelled it.
+Via = Literal["start", "signal", "replay", "singleton", "debounce", "batch", "cancel"]
 
 
 class RunRef(BaseModel):
@@ -166,8 +168,8 @@ class RunRef(BaseModel):
     workflow: str
     status: RunStatus
     via: Via = Field(
-        description="How the request reached the run: started it, signalled it, replayed it, or joined a "
-        "run of its key (debounced into it, collected into its batch, or the singleton running already)."
+        description="How the request reached the run: started it, signalled it, replayed it, joined an open "
+        "run of its key (singleton, debounce, batch), or cancelled it (cancel_on)."
     )
     status_url: str
 

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     exists,
     func,
     insert,
@@ -56,7 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
-from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus
+from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus, Via
 from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -66,6 +67,7 @@ _PENDING = RunStatus.PENDING.value
 class SlotKind(StrEnum):
     CONCURRENCY = "concurrency"
     RATE = "rate"
+    MARK = "mark"  # no limit: a name the run is found by (what an event's cancel_on matches)
 
 
 @dataclass(frozen=True)
@@ -112,17 +114,46 @@ _SLOTS = cast(Table, RunSlotRow.__table__)
 _LEASES = cast(Table, LeaseRow.__table__)
 
 
+class JoinKind(StrEnum):
+    SINGLETON = "singleton"  # the open run of the key is the answer; nothing new is recorded
+    DEBOUNCE = "debounce"  # the open run waits ``delay`` longer (and takes the payload, if trailing)
+    BATCH = "batch"  # the payload is added to the open run's list
+
+
+@dataclass(frozen=True)
+class Joining:
+    """How an event joins the open run of its gate (``values["gate"]``) instead of making a new one."""
+
+    kind: JoinKind
+    delay: timedelta = timedelta(0)  # debounce: the quiet time before the run may start
+    max_delay: timedelta | None = None  # debounce: the latest start, counted from the run's first event
+    take_payload: bool = False  # debounce, trailing: the run starts with the newest payload
+    max_size: int = 0  # batch: the run is due at once when it holds this many
+
+
 @dataclass
 class NewRun:
-    """A run to accept: its record's column values, tags and slots."""
+    """A run to accept: its record's column values, tags, slots, and how it joins an open run."""
 
     values: dict[str, Any]
     tags: list[str] = field(default_factory=list)
     slots: list[Slot] = field(default_factory=list)
+    joining: Joining | None = None
+    cancels: list[str] = field(default_factory=list)  # scopes whose open runs it cancels (a singleton's)
 
     @property
     def id(self) -> str:
         return str(self.values["id"])
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What accepting one run did: ``written`` a new record, or reached ``record`` ``via`` another way
+    (the same event before: "start"; an open run of its gate: "singleton", "debounce", "batch")."""
+
+    record: RunRecord
+    written: bool
+    via: Via = "start"
 
 
 @dataclass(frozen=True)
@@ -158,6 +189,10 @@ def _busy_scopes(now: datetime) -> Any:
     return union(full, spent)
 
 
+# A claimed run takes no more events into it (debounce, batch); it stays its key's singleton until it closes.
+_kept_gate = case((_RUNS.c.gate.like(f"{JoinKind.SINGLETON.value}:%"), _RUNS.c.gate), else_=None)
+
+
 def _due(now: datetime) -> tuple[Any, ...]:
     return (
         _RUNS.c.status == _PENDING,
@@ -180,23 +215,106 @@ class RunQueue:
 
     # -- accepting ------------------------------------------------------------------------------------------
 
-    async def accept(self, runs: Sequence[NewRun]) -> builtins.list[tuple[RunRecord, bool]]:
-        """Record ``runs`` as pending in one transaction. A run whose id exists already is not written
-        again; its record is returned instead. Per run: (record, written?)."""
-        results: builtins.list[tuple[RunRecord, bool]] = []
+    async def accept(
+        self, runs: Sequence[NewRun], cancels: Sequence[str] = ()
+    ) -> tuple[builtins.list[Recorded], builtins.list[tuple[RunRecord, str]]]:
+        """Record ``runs`` as pending and cancel the open runs with a slot or mark of ``cancels`` (but not
+        these runs), in one transaction. A run whose id exists already
+        is not written again; a run whose gate an open run holds joins that run. Returns what became of
+        each run, and the runs cancelled with the scope that cancelled each."""
+        results: builtins.list[Recorded] = []
         async with self.db.engine.begin() as conn:
             for run in runs:
-                inserted = bool(getattr(await conn.execute(self._insert_run, run.values), "rowcount", 0))
-                if inserted:
-                    results.append((await self._write_parts(conn, run), True))
-                else:
-                    results.append((await self._existing(conn, run), False))
-            if any(written for _, written in results):
+                results.append(await self._record(conn, run))
+            now = utcnow()
+            keep = {r.record.id for r in results}
+            cancelled = [
+                (record, scope)
+                for scope in dict.fromkeys(cancels)
+                for record in await self._cancel_marked(conn, scope, keep, now)
+            ]
+            changed = any(r.written or r.via != "start" for r in results) or cancelled
+            if changed:
                 await notify_queue(conn)
-        if any(written for _, written in results):
+        if changed:
             for listener in self._listeners:
                 listener()
-        return results
+        return results, cancelled
+
+    async def _record(self, conn: AsyncConnection, run: NewRun) -> Recorded:
+        for _ in range(3):  # again if the gate's run was claimed between the insert and the join
+            if getattr(await conn.execute(self._insert_run, run.values), "rowcount", 0):
+                return Recorded(await self._write_parts(conn, run), True)
+            existing = await self._row(conn, _RUNS.c.id == run.id)
+            if existing is not None:
+                return Recorded(await self._existing(conn, existing), False)
+            if run.joining is None:  # a different run holds a unique key of this one: a caller's bug
+                raise LookupError(f"run {run.id} conflicts with another run's unique key")
+            joined = await self._join(conn, run, run.joining)
+            if joined is not None:
+                return Recorded(joined, False, run.joining.kind.value)
+        raise RuntimeError(f"run {run.id}: its gate {run.values['gate']} changed hands three times")
+
+    async def _row(self, conn: AsyncConnection, *where: Any, lock: bool = False) -> dict[str, Any] | None:
+        statement = select(_RUNS).where(*where)
+        if lock and not self.db.is_sqlite:
+            statement = statement.with_for_update()
+        row = (await conn.execute(statement)).mappings().first()
+        return dict(row) if row is not None else None
+
+    async def _join(self, conn: AsyncConnection, run: NewRun, joining: Joining) -> RunRecord | None:
+        """Join the open run holding ``run``'s gate; None if none holds it any more."""
+        holder = await self._row(conn, _RUNS.c.gate == run.values["gate"], lock=True)
+        if holder is None:
+            return None
+        now = utcnow()
+        changes: dict[str, Any] = {}
+        if joining.kind == JoinKind.DEBOUNCE:
+            due = now + joining.delay
+            first = as_utc(holder["created_at"])
+            if joining.max_delay is not None and first is not None:
+                due = min(due, first + joining.max_delay)
+            changes["not_before"] = due
+            if joining.take_payload:
+                changes["input"] = run.values["input"]
+        elif joining.kind == JoinKind.BATCH:
+            batch = dict(holder["input"])
+            if run.values["event_id"] not in batch["event_ids"]:  # a resent member is not added twice
+                batch["events"] = [*batch["events"], *run.values["input"]["events"]]
+                batch["event_ids"] = [*batch["event_ids"], run.values["event_id"]]
+            changes["input"] = batch
+            if len(batch["events"]) >= joining.max_size:  # full: due now, and closed to new members
+                changes.update(not_before=now, gate=None)
+        if changes:
+            await conn.execute(
+                update(_RUNS).where(_RUNS.c.id == holder["id"]).values(**changes, updated_at=now)
+            )
+        return await self._existing(conn, {**holder, **changes})
+
+    async def _cancel_marked(
+        self, conn: AsyncConnection, scope: str, keep: set[str], now: datetime
+    ) -> builtins.list[RunRecord]:
+        """Cancel the open runs with slot or mark ``scope`` (but those in ``keep``): a waiting one at once,
+        a started one by asking its dispatcher (:meth:`cancellations`)."""
+        marked = select(_SLOTS.c.run_id).where(_SLOTS.c.scope == scope)
+        statement = select(_RUNS).where(
+            _RUNS.c.id.in_(marked), _RUNS.c.status.in_([_PENDING, *_ACTIVE]), _RUNS.c.id.not_in(keep)
+        )
+        rows = [dict(row) for row in (await conn.execute(statement)).mappings()]
+        for row in rows:
+            values: dict[str, Any] = {"cancel_requested_at": now}
+            if row["status"] == _PENDING:
+                values = {
+                    "status": RunStatus.CANCELLED.value,
+                    "stage": "cancelled",
+                    "error": f"cancelled before it started ({scope})",
+                    "gate": None,
+                    "finished_at": now,
+                    "updated_at": now,
+                }
+            row.update(values)
+            await conn.execute(update(_RUNS).where(_RUNS.c.id == row["id"]).values(**values))
+        return [record_of(row, []) for row in rows]
 
     async def _write_parts(self, conn: AsyncConnection, run: NewRun) -> RunRecord:
         tags = sorted(set(run.tags))
@@ -218,12 +336,9 @@ class RunQueue:
             )
         return record_of(run.values, tags)
 
-    async def _existing(self, conn: AsyncConnection, run: NewRun) -> RunRecord:
-        row = (await conn.execute(select(_RUNS).where(_RUNS.c.id == run.id))).mappings().first()
-        if row is None:  # a different run holds a unique key of this one: a caller's bug
-            raise LookupError(f"run {run.id} conflicts with another run's unique key")
-        tags = (await conn.scalars(select(_TAGS.c.tag).where(_TAGS.c.run_id == run.id))).all()
-        return record_of(dict(row), sorted(tags))
+    async def _existing(self, conn: AsyncConnection, row: dict[str, Any]) -> RunRecord:
+        tags = (await conn.scalars(select(_TAGS.c.tag).where(_TAGS.c.run_id == row["id"]))).all()
+        return record_of(row, sorted(tags))
 
     # -- dispatching ----------------------------------------------------------------------------------------
 
@@ -266,7 +381,7 @@ class RunQueue:
         self, conn: AsyncConnection, rows: builtins.list[dict[str, Any]], now: datetime
     ) -> builtins.list[dict[str, Any]]:
         """The candidates (in order) that fit their slots, counting those taken before them."""
-        slots = await self._slots_of(conn, [row["id"] for row in rows])
+        slots = await self._slots_of(conn, [row["id"] for row in rows], limits_only=True)
         scopes = sorted({slot.scope for run_slots in slots.values() for slot in run_slots})
         if scopes and not self.db.is_sqlite:
             # One dispatcher at a time counts a scope: the count and the claim are then one step.
@@ -282,10 +397,12 @@ class RunQueue:
         return chosen
 
     async def _slots_of(
-        self, conn: AsyncConnection, run_ids: builtins.list[str]
+        self, conn: AsyncConnection, run_ids: builtins.list[str], *, limits_only: bool = False
     ) -> dict[str, builtins.list[Slot]]:
         slots: dict[str, builtins.list[Slot]] = {}
         statement = select(_SLOTS).where(_SLOTS.c.run_id.in_(run_ids))
+        if limits_only:
+            statement = statement.where(_SLOTS.c.kind != SlotKind.MARK.value)
         for row in (await conn.execute(statement)).mappings():
             period = row["period_ms"] / 1000 if row["period_ms"] is not None else None
             slot = Slot(row["scope"], SlotKind(row["kind"]), row["limit"], period)
@@ -324,7 +441,7 @@ class RunQueue:
         await conn.execute(
             update(_RUNS)
             .where(_RUNS.c.id.in_(ids), _RUNS.c.status == _PENDING)
-            .values(status=RunStatus.QUEUED.value, claimed_at=now, gate=None, updated_at=now)
+            .values(status=RunStatus.QUEUED.value, claimed_at=now, gate=_kept_gate, updated_at=now)
         )
         rated = [
             {"run": row["id"], "slot": slot.scope, "until": now + timedelta(seconds=slot.period or 0)}
@@ -421,21 +538,38 @@ class RunQueue:
             )
         return bool(getattr(result, "rowcount", 0))
 
-    async def started(self, run_ids: Sequence[str]) -> builtins.list[str]:
-        """Note that the workflows of these claimed runs exist in Temporal; returns those of them whose
-        cancellation was asked for meanwhile (the dispatcher cancels them now)."""
-        if not run_ids:
-            return []
-        async with self.db.engine.begin() as conn:
-            await conn.execute(
-                update(_RUNS)
-                .where(_RUNS.c.id.in_(run_ids), _RUNS.c.dispatched_at.is_(None))
-                .values(dispatched_at=utcnow())
+    async def started(self, run_ids: Sequence[str]) -> None:
+        """Note that the workflows of these claimed runs exist in Temporal."""
+        if run_ids:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(_RUNS)
+                    .where(_RUNS.c.id.in_(run_ids), _RUNS.c.dispatched_at.is_(None))
+                    .values(dispatched_at=utcnow())
+                )
+
+    async def cancellations(self, limit: int) -> builtins.list[RunRecord]:
+        """Started runs whose cancellation was asked for (cancel_on, a singleton's successor, a cancel
+        while its start was in flight): the dispatcher cancels their workflows."""
+        statement = (
+            select(_RUNS)
+            .where(
+                _RUNS.c.cancel_requested_at.is_not(None),
+                _RUNS.c.status.in_(_ACTIVE),
+                or_(_RUNS.c.claimed_at.is_(None), _RUNS.c.dispatched_at.is_not(None)),
             )
-            cancelled = await conn.scalars(
-                select(_RUNS.c.id).where(_RUNS.c.id.in_(run_ids), _RUNS.c.cancel_requested_at.is_not(None))
-            )
-            return list(cancelled)
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            return [record_of(dict(row), []) for row in (await conn.execute(statement)).mappings()]
+
+    async def cancel_sent(self, run_ids: Sequence[str]) -> None:
+        """Temporal has these runs' cancellation requests (their workflows now close as cancelled)."""
+        if run_ids:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(_RUNS).where(_RUNS.c.id.in_(run_ids)).values(cancel_requested_at=None)
+                )
 
     async def unstarted(self, claimed_before: datetime, limit: int) -> builtins.list[RunRecord]:
         """Runs claimed before ``claimed_before`` whose start was never confirmed: their dispatcher died
@@ -491,7 +625,7 @@ class RunQueue:
             return {}
         now = utcnow()
         async with self.db.engine.connect() as conn:
-            slots = await self._slots_of(conn, [run.id for run in waiting])
+            slots = await self._slots_of(conn, [run.id for run in waiting], limits_only=True)
             used = await self._used(conn, sorted({s.scope for v in slots.values() for s in v}), now)
         reasons = {}
         for run in waiting:

@@ -23,14 +23,16 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from temporalio.service import RPCError, RPCStatusCode
+
 from longhaul.config import Settings
 from longhaul.db import Database, utcnow
 from longhaul.migrations import prepare
 from longhaul.models import RunRecord, RunStatus, RunUpdate
 from longhaul.queue import Lease, LeaseLostError
 from longhaul.storage import QUEUE_CHANNEL, RunStore
-from longhaul.temporal import connect
-from starters.service import RunService, TemporalUnavailableError
+from longhaul.temporal import connect, is_unavailable
+from starters.service import RPC_TIMEOUT, RunService, TemporalUnavailableError
 from workflows.catalog import load_catalog
 
 log = logging.getLogger("longhaul.dispatcher")
@@ -41,6 +43,7 @@ RESTART_AFTER = timedelta(seconds=30)  # a claimed run not noted started by then
 LEASE_SECONDS = 10.0
 POLL_SQLITE = 0.2  # seconds: how soon another process's accept or a freed slot is seen on SQLite
 POLL_POSTGRES = 5.0  # NOTIFY wakes it; the poll is a safety net
+STOP_WAIT = 15.0  # seconds a stopping dispatcher may take to finish its cycle
 UNAVAILABLE_BACKOFF = (0.5, 10.0)  # first and longest wait while Temporal cannot be reached
 
 
@@ -51,6 +54,7 @@ class Dispatcher:
         self.service = service
         self.queue = service.queue
         self._wake = asyncio.Event()
+        self._stopping = False
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         # SQLite: one dispatcher at a time (the lease); PostgreSQL: all of them together.
         self.lease = Lease("dispatcher", holder, LEASE_SECONDS) if self.queue.db.is_sqlite else None
@@ -60,13 +64,19 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the cycle in flight, then return from :meth:`run`. (Cancelling the task alone is not
+        enough: a cancellation that arrives while SQLAlchemy waits on SQLite can be lost.)"""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
         """Dispatch until cancelled; gives its lease up on the way out."""
         backoff = UNAVAILABLE_BACKOFF[0]
         self.queue.on_accept(self._wake.set)
         async with self._listening():
             try:
-                while True:
+                while not self._stopping:
                     try:
                         busy = await self.cycle()
                         backoff = UNAVAILABLE_BACKOFF[0]
@@ -97,6 +107,7 @@ class Dispatcher:
         orphaned = await self.queue.unstarted(utcnow() - RESTART_AFTER, BATCH)
         claimed = await self.queue.claim(BATCH, lease=self.lease)
         await self._start_all([*orphaned, *claimed])
+        await self._cancel_requested()
         return len(claimed) == BATCH
 
     async def _start_all(self, runs: list[RunRecord]) -> None:
@@ -119,8 +130,7 @@ class Dispatcher:
 
         await asyncio.gather(*(start(run) for run in runs))
         self.started += len(started)
-        for run_id in await self.queue.started(started):
-            await self._cancel(run_id)
+        await self.queue.started(started)
         if unavailable:
             await self.queue.unclaim(unavailable)
             raise TemporalUnavailableError(f"{len(unavailable)} run(s) could not start; back in the queue")
@@ -136,11 +146,22 @@ class Dispatcher:
         )
         await self.service.store.apply(change, op_id="dispatcher/start")
 
-    async def _cancel(self, run_id: str) -> None:
-        run = await self.service.store.get(run_id, logs=False)
-        if run is not None and not run.status.terminal:
-            with contextlib.suppress(Exception):
-                await self.service.client.get_workflow_handle(run.workflow_id).cancel()
+    async def _cancel_requested(self) -> None:
+        """Cancel in Temporal the started runs whose cancellation was asked for (cancel_on, a singleton's
+        successor, a cancel that came while the start was in flight)."""
+        sent = []
+        for run in await self.queue.cancellations(BATCH):
+            try:
+                await self.service.client.get_workflow_handle(run.workflow_id).cancel(rpc_timeout=RPC_TIMEOUT)
+            except RPCError as error:
+                if is_unavailable(error):
+                    break  # the next cycle asks again
+                if error.status != RPCStatusCode.NOT_FOUND:  # not found: it closed already
+                    log.warning("could not cancel run %s (workflow %s): %s", run.id, run.workflow_id, error)
+                    continue
+            sent.append(run.id)
+            log.info("cancelled run %s (workflow %s) as asked", run.id, run.workflow_id)
+        await self.queue.cancel_sent(sent)
 
     async def _idle(self) -> None:
         """Sleep until woken, polled, or the next delayed run is due."""
@@ -184,9 +205,12 @@ async def dispatching(service: RunService) -> Any:
     try:
         yield dispatcher
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        dispatcher.stop()
+        done, _ = await asyncio.wait([task], timeout=STOP_WAIT)
+        if not done:  # a start hangs on an unreachable server: give up on it (a start is idempotent)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def run_dispatcher(settings: Settings) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -43,9 +43,10 @@ from longhaul.models import (
     RunRecord,
     RunStatus,
     RunUpdate,
+    Via,
     run_id_for,
 )
-from longhaul.queue import NewRun, RunQueue, Slot, SlotKind
+from longhaul.queue import Joining, JoinKind, NewRun, RunQueue, Slot, SlotKind
 from longhaul.storage import RunStore
 from longhaul.temporal import (
     BUSINESS_KEY,
@@ -197,10 +198,10 @@ class BatchItem(EventEnvelope):
 
 @dataclass(frozen=True)
 class Delivery:
-    """A run the event reached: ``start`` (it started the run) or ``signal`` (it signalled the run)."""
+    """A run the event reached, and how (:data:`longhaul.models.Via`)."""
 
     run: RunRecord
-    via: Literal["start", "signal"]
+    via: Via
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,43 @@ def _unavailable(error: BaseException) -> TemporalUnavailableError:
     return TemporalUnavailableError(f"Temporal is unavailable: {error}")
 
 
+def _singleton(sub: Subscription, payload: BaseModel, tenant: str, override: str | None) -> str:
+    assert sub.singleton is not None
+    return f"{JoinKind.SINGLETON.value}:{_scope(sub, sub.singleton.key, override, payload, tenant)}"
+
+
+def _gathering(
+    sub: Subscription, payload: BaseModel, tenant: str, override: str | None, values: dict[str, Any]
+) -> Joining | None:
+    """For a subscription that makes several events one run: how this one joins an open run. Sets the
+    new run's gate, and its start time and input where the rule decides them."""
+    now = values["created_at"]
+    if sub.singleton is not None:
+        if sub.singleton.mode == "cancel":
+            return None  # it cancels the open one instead (NewRun.cancels) and waits for its slot
+        values["gate"] = _singleton(sub, payload, tenant, override)
+        return Joining(JoinKind.SINGLETON)
+    if sub.debounce is not None:
+        debounce = sub.debounce
+        values["gate"] = f"{JoinKind.DEBOUNCE.value}:{_scope(sub, debounce.key, override, payload, tenant)}"
+        values["not_before"] = now + debounce.delay
+        return Joining(
+            JoinKind.DEBOUNCE,
+            delay=debounce.delay,
+            max_delay=debounce.max_delay,
+            take_payload=debounce.mode == "trailing",
+        )
+    if sub.batch is not None:
+        batch = sub.batch
+        values["input"] = {"events": [values["input"]], "event_ids": [values["event_id"]]}
+        if batch.max_size == 1:
+            return None
+        values["gate"] = f"{JoinKind.BATCH.value}:{_scope(sub, batch.key, override, payload, tenant)}"
+        values["not_before"] = now + batch.max_wait
+        return Joining(JoinKind.BATCH, max_size=batch.max_size)
+    return None
+
+
 def _scope(sub: Subscription, key: str | None, override: str | None, payload: BaseModel, tenant: str) -> str:
     """The name of the slot a limit keyed by ``key`` takes for this run (see :mod:`longhaul.queue`)."""
     if key is None:
@@ -234,10 +272,20 @@ def _scope(sub: Subscription, key: str | None, override: str | None, payload: Ba
     return f"{sub.queue_name}/{tenant}/{field}={str(getattr(payload, field, None))[:150]}"
 
 
+def _cancel_mark(event_name: str, tenant: str, field: str, payload: BaseModel) -> str:
+    """The mark an event named ``event_name`` cancels runs by (:class:`~workflows.pipeline.CancelOn`)."""
+    return f"cancel:{event_name}/{tenant}/{field}={str(getattr(payload, field))[:150]}"
+
+
 def _slots(sub: Subscription, payload: BaseModel, tenant: str, override: str | None) -> list[Slot]:
     slots = [
         Slot(_scope(sub, c.key, override, payload, tenant), SlotKind.CONCURRENCY, c.limit)
         for c in sub.concurrency
+    ]
+    if sub.singleton is not None:
+        slots.append(Slot(_singleton(sub, payload, tenant, override), SlotKind.CONCURRENCY, 1))
+    slots += [
+        Slot(_cancel_mark(c.event.name, tenant, c.match, payload), SlotKind.MARK, 0) for c in sub.cancel_on
     ]
     if sub.rate_limit is not None:
         rate = sub.rate_limit
@@ -327,10 +375,23 @@ class RunService:
         if errors:
             raise InvalidInputError(errors)
         await self._check_reuse([run for _, runs in planned for run in runs])
-        recorded = iter(await self.queue.accept([run for _, runs in planned for run in runs]))
+        # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key).
+        cancels = [
+            [_cancel_mark(name, tenant, cancel.match, payload) for _, cancel in self.catalog.cancellers(name)]
+            + [scope for run in runs for scope in run.cancels]
+            for (name, _, payload), (_, runs) in zip(events, planned, strict=True)
+        ]
+        recorded, cancelled = await self.queue.accept(
+            [run for _, runs in planned for run in runs], [scope for scopes in cancels for scope in scopes]
+        )
+        by_mark = {scope: index for index, scopes in enumerate(cancels) for scope in scopes}
+        reached = iter(recorded)
         results = []
-        for (name, _envelope, payload), (event_id, runs) in zip(events, planned, strict=True):
-            deliveries = [Delivery(record, "start") for record, _ in (next(recorded) for _ in runs)]
+        for index, ((name, _envelope, payload), (event_id, runs)) in enumerate(
+            zip(events, planned, strict=True)
+        ):
+            deliveries = [Delivery(r.record, r.via) for r in (next(reached) for _ in runs)]
+            deliveries += [Delivery(run, "cancel") for run, mark in cancelled if by_mark.get(mark) == index]
             for route in self.catalog.routes_for(name):
                 deliveries.append(
                     Delivery(await self._route(route, name, event_id, payload, tenant), "signal")
@@ -410,7 +471,12 @@ class RunService:
             "finished_at": None,
             "updated_at": now,
         }
-        return NewRun(values, list(envelope.tags), _slots(sub, payload, tenant, override))
+        joining = _gathering(sub, payload, tenant, override, values)
+        slots = _slots(sub, payload, tenant, override)
+        cancels = []
+        if sub.singleton is not None and sub.singleton.mode == "cancel":
+            cancels.append(_singleton(sub, payload, tenant, override))
+        return NewRun(values, list(envelope.tags), slots, joining, cancels)
 
     async def start(self, run: RunRecord) -> None:
         """Start the workflow of a claimed run (the dispatcher's step). Idempotent: a workflow that
@@ -551,5 +617,5 @@ class RunService:
             sub, run.event, run.event_id + suffix, payload, tenant, envelope, utcnow(),
             instance=instance, replay_of=run.id,
         )  # fmt: skip
-        [(record, _)] = await self.queue.accept([new])
-        return record
+        [recorded], _ = await self.queue.accept([new])
+        return recorded.record

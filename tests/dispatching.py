@@ -10,5 +10,10 @@ from starters.service import Accepted, EventEnvelope, RunService
 async def send_started(service: RunService, name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:
     """Send an event, then run one dispatch cycle, which starts its runs (they are due and unlimited)."""
     accepted = await service.send(name, envelope, tenant=tenant)
-    await Dispatcher(service).cycle()
+    dispatcher = Dispatcher(service)
+    try:
+        await dispatcher.cycle()
+    finally:
+        if dispatcher.lease is not None:  # the next test's dispatcher need not wait for it to expire
+            await service.queue.release_lease(dispatcher.lease)
     return accepted

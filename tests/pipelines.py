@@ -21,11 +21,15 @@ from workflows import registry
 from workflows.catalog import Catalog
 from workflows.hello import HELLO_PIPELINE
 from workflows.pipeline import (
+    Batch,
+    CancelOn,
     Concurrency,
+    Debounce,
     Pipeline,
     Queue,
     RateLimit,
     SignalRoute,
+    Singleton,
     Subscription,
     Throttle,
 )
@@ -68,6 +72,18 @@ LIMITED = EventType("limited.work", 1, LimitedWork)  # at most 2 at once per key
 SOLO = EventType("solo.work", 1, LimitedWork)  # at most 1 at once per key
 RATED = EventType("rated.work", 1, LimitedWork)  # at most 2 starts per 2 s per key
 THROTTLED = EventType("throttled.work", 1, LimitedWork)  # 2 per 2 s, evenly: one a second
+SINGLE = EventType("single.work", 1, LimitedWork)  # one open run per key; more are skipped
+REPLACING = EventType("replacing.work", 1, LimitedWork)  # one open run per key; a new one cancels it
+CANCELLABLE = EventType("cancellable.work", 1, LimitedWork)  # cancelled by stop.work of its key
+STOP = EventType("stop.work", 1, LimitedWork)
+DEBOUNCED = EventType("debounced.work", 1, LimitedWork)  # quiet 1 s, at most 3 s; last payload
+LEADING = EventType("leading.work", 1, LimitedWork)  # quiet 1 s; first payload
+BATCHED = EventType("batched.work", 1, LimitedWork)  # 3 per run, or what came within 1.5 s
+
+
+class WorkBatch(BaseModel):
+    events: list[LimitedWork]
+    event_ids: list[str]
 
 
 class Decision(BaseModel):
@@ -126,6 +142,18 @@ class LimitedWorkflow:
     async def _work(self, work: LimitedWork) -> str:
         await workflow.sleep(timedelta(seconds=work.seconds))
         return work.key
+
+
+@registry.defn(name="work-batch")
+class WorkBatchWorkflow:
+    """Receives a batch of events: answers their keys and seconds, in arrival order."""
+
+    @workflow.run
+    async def run(self, batch: WorkBatch) -> list[str]:
+        return await tracked(self._each(batch))
+
+    async def _each(self, batch: WorkBatch) -> list[str]:
+        return [f"{work.key}:{work.seconds:g}" for work in batch.events]
 
 
 @registry.defn(name="count")
@@ -257,6 +285,22 @@ TESTS = Pipeline(
         Subscription(
             RATED, LimitedWorkflow, queue="rated", rate_limit=RateLimit(2, timedelta(seconds=2), "key")
         ),
+        Subscription(SINGLE, LimitedWorkflow, queue="single", singleton=Singleton("key")),
+        Subscription(REPLACING, LimitedWorkflow, queue="replacing", singleton=Singleton("key", "cancel")),
+        Subscription(CANCELLABLE, LimitedWorkflow, queue="cancellable", cancel_on=(CancelOn(STOP, "key"),)),
+        Subscription(
+            DEBOUNCED,
+            LimitedWorkflow,
+            queue="debounced",
+            debounce=Debounce(timedelta(seconds=1), "key", max_delay=timedelta(seconds=3)),
+        ),
+        Subscription(
+            LEADING,
+            LimitedWorkflow,
+            queue="leading",
+            debounce=Debounce(timedelta(seconds=1), "key", "leading"),
+        ),
+        Subscription(BATCHED, WorkBatchWorkflow, batch=Batch(3, timedelta(seconds=1.5), "key")),
         Subscription(
             THROTTLED, LimitedWorkflow, queue="throttled", throttle=Throttle(2, timedelta(seconds=2), "key")
         ),

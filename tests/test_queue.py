@@ -4,11 +4,12 @@ throttle), their delay and their TTL; bad options are refused with nothing writt
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -208,3 +209,109 @@ async def test_bad_flow_control_options_are_refused_naming_the_field_and_nothing
     )  # fmt: skip
     assert batch.status_code == 422, batch.text
     assert await store.count() == before
+
+
+async def test_a_singleton_skips_an_event_while_its_key_has_an_open_run(api: httpx.AsyncClient) -> None:
+    key = f"s-{uuid.uuid4().hex[:8]}"
+    first = await _send(api, "single.work", {"key": key, "seconds": 1})
+    again = await _send(api, "single.work", {"key": key, "seconds": 0})
+    assert again["run_id"] == first["run_id"] and again["via"] == "singleton"
+    await wait_for_status(api, first["run_id"], "completed")
+    after = await _send(api, "single.work", {"key": key, "seconds": 0})
+    assert after["run_id"] != first["run_id"] and after["via"] == "start"
+    await wait_for_status(api, after["run_id"], "completed")
+
+
+async def test_a_cancelling_singleton_cancels_the_open_run_and_starts_once_it_has_closed(
+    api: httpx.AsyncClient,
+) -> None:
+    key = f"rc-{uuid.uuid4().hex[:8]}"
+    first = await _send(api, "replacing.work", {"key": key, "seconds": 30})
+    await wait_for_status(api, first["run_id"], "running")
+    answer = await api.post("/api/events/replacing.work", json={"payload": {"key": key, "seconds": 0}})
+    assert answer.status_code == 202, answer.text
+    new, old = answer.json()["runs"]
+    assert (new["via"], old["via"], old["run_id"]) == ("start", "cancel", first["run_id"])
+    closed = await wait_for_status(api, first["run_id"], "cancelled")
+    done = await wait_for_status(api, new["run_id"], "completed")
+    assert done["started_at"] >= closed["finished_at"]
+
+
+async def test_cancel_on_cancels_the_runs_of_the_events_key_started_or_waiting_and_no_other(
+    api: httpx.AsyncClient,
+) -> None:
+    key, other = f"k-{uuid.uuid4().hex[:8]}", f"o-{uuid.uuid4().hex[:8]}"
+    running = await _send(api, "cancellable.work", {"key": key, "seconds": 30})
+    later = await _send(api, "cancellable.work", {"key": key, "seconds": 0}, options={"delay": 60})
+    spared = await _send(api, "cancellable.work", {"key": other, "seconds": 1})
+    await wait_for_status(api, running["run_id"], "running")
+    answer = await api.post("/api/events/stop.work", json={"payload": {"key": key}})
+    assert answer.status_code == 202, answer.text
+    reached = {(run["run_id"], run["via"]) for run in answer.json()["runs"]}
+    assert reached == {(running["run_id"], "cancel"), (later["run_id"], "cancel")}
+    assert (await api.get(f"/api/runs/{later['run_id']}")).json()["status"] == "cancelled"
+    await wait_for_status(api, running["run_id"], "cancelled")
+    await wait_for_status(api, spared["run_id"], "completed")
+
+
+async def test_debounced_events_become_one_run_with_the_last_payload_after_a_quiet_second(
+    api: httpx.AsyncClient,
+) -> None:
+    key = f"d-{uuid.uuid4().hex[:8]}"
+    sent = []
+    for n in range(3):
+        sent.append(await _send(api, "debounced.work", {"key": key, "seconds": n / 10}))
+        await asyncio.sleep(0.3)
+    assert {run["run_id"] for run in sent} == {sent[0]["run_id"]}
+    assert [run["via"] for run in sent] == ["start", "debounce", "debounce"]
+    done = await wait_for_status(api, sent[0]["run_id"], "completed")
+    assert done["input"]["seconds"] == 0.2  # the last payload
+    # It started a quiet second after the last event, not after the first.
+    assert datetime.fromisoformat(done["not_before"]) - datetime.fromisoformat(
+        done["created_at"]
+    ) >= timedelta(seconds=1.1)
+    assert datetime.fromisoformat(done["started_at"]) >= datetime.fromisoformat(done["not_before"])
+
+
+async def test_a_stream_of_debounced_events_starts_at_the_latest_after_max_delay(
+    api: httpx.AsyncClient,
+) -> None:
+    key = f"m-{uuid.uuid4().hex[:8]}"
+    first = await _send(api, "debounced.work", {"key": key, "seconds": 0})
+    run = first
+    for _ in range(20):  # an event every 0.25 s for 5 s: never a quiet second
+        await asyncio.sleep(0.25)
+        run = await _send(api, "debounced.work", {"key": key, "seconds": 0})
+        if run["run_id"] != first["run_id"]:
+            break  # the first run started (max delay); this event opened the next one
+    assert run["run_id"] != first["run_id"], "the first run never started while events kept coming"
+    done = await wait_for_status(api, first["run_id"], "completed")
+    started, created = datetime.fromisoformat(done["started_at"]), datetime.fromisoformat(done["created_at"])
+    assert datetime.fromisoformat(done["not_before"]) - created == timedelta(seconds=3)
+    assert started - created >= timedelta(seconds=3)
+
+
+async def test_leading_debounce_keeps_the_first_payload(api: httpx.AsyncClient) -> None:
+    key = f"l-{uuid.uuid4().hex[:8]}"
+    sent = [await _send(api, "leading.work", {"key": key, "seconds": n / 10}) for n in range(3)]
+    assert len({run["run_id"] for run in sent}) == 1
+    done = await wait_for_status(api, sent[0]["run_id"], "completed")
+    assert done["input"]["seconds"] == 0
+
+
+async def test_a_batch_starts_when_full_and_a_partial_one_after_its_wait(api: httpx.AsyncClient) -> None:
+    key, lone = f"b-{uuid.uuid4().hex[:8]}", f"lone-{uuid.uuid4().hex[:8]}"
+    sent = [await _send(api, "batched.work", {"key": key, "seconds": n}) for n in range(4)]
+    assert [run["via"] for run in sent] == ["start", "batch", "batch", "start"]
+    full = await wait_for_status(api, sent[0]["run_id"], "completed")
+    assert full["output"] == [f"{key}:0", f"{key}:1", f"{key}:2"]
+    assert datetime.fromisoformat(full["started_at"]) - datetime.fromisoformat(
+        full["created_at"]
+    ) < timedelta(seconds=1.5)  # full: it did not wait for max_wait
+    partial = await wait_for_status(api, sent[3]["run_id"], "completed")
+    assert partial["output"] == [f"{key}:3"]
+    alone = await _send(api, "batched.work", {"key": lone, "seconds": 0})
+    waited = await wait_for_status(api, alone["run_id"], "completed")
+    assert datetime.fromisoformat(waited["started_at"]) - datetime.fromisoformat(
+        waited["created_at"]
+    ) >= timedelta(seconds=1.5)

@@ -20,6 +20,7 @@ from workflows.hello import HELLO_PIPELINE
 from workflows.maintenance import LONGHAUL
 from workflows.orders import ORDERS
 from workflows.pipeline import (
+    CancelOn,
     DevService,
     Pipeline,
     Queue,
@@ -78,6 +79,10 @@ class Catalog:
         """The workflow class registered under ``name``."""
         return self._by_name.get(name)
 
+    def cancellers(self, event_name: str) -> list[tuple[Subscription, CancelOn]]:
+        """The subscriptions whose runs ``event_name`` cancels, with how it matches them."""
+        return [(s, c) for s in self.subscriptions for c in s.cancel_on if c.event.name == event_name]
+
     def subscription(self, event_name: str, workflow: str) -> Subscription | None:
         return next((s for s in self.subscribers(event_name) if s.workflow_name == workflow), None)
 
@@ -115,7 +120,8 @@ def _events_of(pipelines: Sequence[Pipeline]) -> dict[str, EventType]:
     """Every event the pipelines name, by name; one schema per name."""
     events: dict[str, EventType] = {}
     for pipeline in pipelines:
-        for declared in [*(e.event for e in pipeline.entries), *pipeline.published]:
+        cancelling = [c.event for e in pipeline.entries if isinstance(e, Subscription) for c in e.cancel_on]
+        for declared in [*(e.event for e in pipeline.entries), *pipeline.published, *cancelling]:
             if events.setdefault(declared.name, declared) != declared:
                 raise ValueError(f"event '{declared.name}' is declared with two different schemas")
     return events
@@ -130,10 +136,26 @@ def _check_keys(subscriptions: Sequence[Subscription], routes: Sequence[SignalRo
     for sub in subscriptions:
         for field in sub.flow_keys:
             _require_field(sub.event, field)
+        _check_flow(sub)
         if sub.key is not None:
             _require_field(sub.event, sub.key)
         elif sub.once_per_key:
             raise ValueError(f"{sub.workflow_name} runs once per key but names no key")
+
+
+def _check_flow(sub: Subscription) -> None:
+    """Flow control that makes sense together: one way of making several events one run, and not on a
+    once-per-key subscription (which is one run per key already)."""
+    joins = [name for name in ("singleton", "debounce", "batch") if getattr(sub, name) is not None]
+    if len(joins) > 1:
+        raise ValueError(f"{sub.workflow_name}: {' and '.join(joins)} do not go together; choose one")
+    if joins and sub.once_per_key:
+        raise ValueError(f"{sub.workflow_name} runs once per key already; it takes no {joins[0]}")
+    if sub.batch is not None and sub.batch.max_size < 1:
+        raise ValueError(f"{sub.workflow_name}: a batch holds at least one event")
+    for cancel in sub.cancel_on:
+        _require_field(sub.event, cancel.match)
+        _require_field(cancel.event, cancel.match)
 
 
 def _unique(what: str, named: list[tuple[str, Any]]) -> dict[str, Any]:

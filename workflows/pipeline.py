@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -69,6 +69,47 @@ class Throttle:
 
 
 @dataclass(frozen=True)
+class Singleton:
+    """One open run per value of ``key`` (None: one per queue). A new event while one is open is
+    skipped (``skip``: answered with the open run) or cancels it (``cancel``: the new run starts once
+    the old one has closed, its cleanup done)."""
+
+    key: str | None = None
+    mode: Literal["skip", "cancel"] = "skip"
+
+
+@dataclass(frozen=True)
+class Debounce:
+    """Events of one ``key`` value less than ``delay`` apart become one run, which starts once ``delay``
+    passes without another (at the latest ``max_delay`` after the first), with the newest payload
+    (``trailing``) or the first (``leading``)."""
+
+    delay: timedelta
+    key: str | None = None
+    mode: Literal["trailing", "leading"] = "trailing"
+    max_delay: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Events of one ``key`` value are collected into one run, whose input is ``{"events": [payload,
+    …], "event_ids": […]}``: it starts once ``max_size`` have arrived, or ``max_wait`` after the first."""
+
+    max_size: int
+    max_wait: timedelta
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelOn:
+    """``event`` cancels the subscription's open runs whose payload field ``match`` equals the event's
+    (a waiting run closes at once; a started one is cancelled in Temporal and runs its compensation)."""
+
+    event: EventType
+    match: str
+
+
+@dataclass(frozen=True)
 class Subscription:
     """``workflow`` starts once per ``event`` received. ``key`` names the payload field that is the run's
     business key (a search attribute in the UI, and what signal routes find the run by). With
@@ -77,7 +118,8 @@ class Subscription:
 
     Flow control (the run queue, :mod:`longhaul.queue`): runs wait in ``queue`` (default: the workflow's
     name; subscriptions naming one queue share its limits) until ``concurrency``, ``rate_limit`` and
-    ``throttle`` let them start."""
+    ``throttle`` let them start; ``singleton``, ``debounce`` or ``batch`` (one of them) make several
+    events one run; ``cancel_on`` names events that cancel its runs."""
 
     event: EventType
     workflow: type
@@ -88,6 +130,10 @@ class Subscription:
     concurrency: Sequence[Concurrency] = ()
     rate_limit: RateLimit | None = None
     throttle: Throttle | None = None
+    singleton: Singleton | None = None
+    debounce: Debounce | None = None
+    batch: Batch | None = None
+    cancel_on: Sequence[CancelOn] = ()
 
     @property
     def workflow_name(self) -> str:
@@ -100,7 +146,14 @@ class Subscription:
     @property
     def flow_keys(self) -> list[str]:
         """The payload fields its flow control is keyed by (checked against the event's schema)."""
-        limits = [*self.concurrency, self.rate_limit, self.throttle]
+        limits = [
+            *self.concurrency,
+            self.rate_limit,
+            self.throttle,
+            self.singleton,
+            self.debounce,
+            self.batch,
+        ]
         return [
             k for k in dict.fromkeys(x.key for x in limits if x is not None) if k not in (None, TENANT_KEY)
         ]
