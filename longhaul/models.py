@@ -131,6 +131,9 @@ class RunRecord(BaseModel):
     expires_at: datetime | None = Field(
         default=None, description="Expires (never starts) if not started by this time."
     )
+    traceparent: str | None = Field(
+        default=None, description="The trace of the request that accepted it (W3C traceparent), if traced."
+    )
     progress: int
     stage: str | None
     input: Any

@@ -625,10 +625,19 @@ class RunQueue:
             return {}
         now = utcnow()
         async with self.db.engine.connect() as conn:
-            slots = await self._slots_of(conn, [run.id for run in waiting], limits_only=True)
+            ids = [run.id for run in waiting]
+            starting = set(
+                await conn.scalars(
+                    select(_RUNS.c.id).where(_RUNS.c.id.in_(ids), _RUNS.c.claimed_at.is_not(None))
+                )
+            )
+            slots = await self._slots_of(conn, ids, limits_only=True)
             used = await self._used(conn, sorted({s.scope for v in slots.values() for s in v}), now)
         reasons = {}
         for run in waiting:
+            if run.id in starting:
+                reasons[run.id] = "starting in Temporal"
+                continue
             if run.status == RunStatus.DELAYED and run.not_before is not None:
                 reasons[run.id] = f"delayed until {run.not_before.isoformat(timespec='seconds')}"
                 continue

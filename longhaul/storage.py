@@ -92,6 +92,7 @@ class RunRow(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # taken by a dispatcher
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # started in Temporal
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    traceparent: Mapped[str | None] = mapped_column(String(100))  # the accepting request's trace
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(200))
     input: Mapped[Any] = mapped_column(JSON)
@@ -155,6 +156,8 @@ def record_of(
     values = {**values, **{key: as_utc(values.get(key)) for key in _TIMES}}
     if values["status"] == RunStatus.PENDING and values["not_before"] and values["not_before"] > utcnow():
         values["status"] = RunStatus.DELAYED
+    if values["status"] == RunStatus.QUEUED and values.get("claimed_at") and not values.get("dispatched_at"):
+        values["status"] = RunStatus.PENDING  # a dispatcher is starting it: not in Temporal yet
     return RunRecord.model_validate({**values, "tags": tags, "logs": logs or [], "steps": steps or []})
 
 

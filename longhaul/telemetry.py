@@ -13,17 +13,21 @@ HTTP server, no second metrics library.
 variables) or ``console``, FastAPI traces each API request (a server span, continuing a caller's
 ``traceparent``); the client's ``StartWorkflow`` span is its child, and the worker continues the trace
 (``RunWorkflow``, ``StartActivity``, ``RunActivity``) from the context the SDK carries in workflow and
-activity headers: one trace from the HTTP request to each activity.
+activity headers: one trace from the HTTP request to each activity. The run queue lies between the request
+and the start: the run keeps the request's ``traceparent`` (:func:`current_traceparent`), and the
+dispatcher starts its workflow in that context (:func:`continued`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context, propagate
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from longhaul.config import Settings
@@ -34,6 +38,26 @@ if TYPE_CHECKING:
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span, if one is being traced."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def continued(traceparent: str | None) -> Iterator[None]:
+    """Run the block in the trace ``traceparent`` names (spans started in it are its children)."""
+    if traceparent is None:
+        yield
+        return
+    token = context.attach(propagate.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 @functools.cache

@@ -48,6 +48,7 @@ from longhaul.models import (
 )
 from longhaul.queue import Joining, JoinKind, NewRun, RunQueue, Slot, SlotKind
 from longhaul.storage import RunStore
+from longhaul.telemetry import continued, current_traceparent
 from longhaul.temporal import (
     BUSINESS_KEY,
     EVENT,
@@ -460,6 +461,7 @@ class RunService:
             "claimed_at": None,
             "dispatched_at": None,
             "cancel_requested_at": None,
+            "traceparent": current_traceparent(),
             "progress": 0,
             "stage": None,
             "input": payload.model_dump(mode="json"),
@@ -499,7 +501,7 @@ class RunService:
         try:
             # Already started, or started and closed: a dispatcher started it before (and died before
             # noting it), or the same event was delivered before. Nothing new to start.
-            with contextlib.suppress(WorkflowAlreadyStartedError):
+            with contextlib.suppress(WorkflowAlreadyStartedError), continued(run.traceparent):
                 await self.client.start_workflow(
                     run.workflow,
                     run.input,

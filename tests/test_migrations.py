@@ -55,20 +55,18 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(empty_
     await upgrade(empty_db, BASELINE)
     async with empty_db.engine.begin() as conn:
         await conn.exec_driver_sql("DROP TABLE alembic_version")
+        # A run as that version wrote it (its columns, not today's).
+        await conn.exec_driver_sql(
+            "INSERT INTO runs (id, tenant, workflow, workflow_id, event, event_id, status, progress, input, "
+            "attempts, created_at, updated_at) VALUES ('run_1', 't1', 'hello', 'hello/t1/e1', 'hello', 'e1', "
+            "'queued', 0, '{\"name\": \"x\"}', 0, '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+        )
     store = RunStore(empty_db)
-    await store.create_queued(
-        run_id="run_1",
-        tenant="t1",
-        workflow="hello",
-        workflow_id="hello/t1/e1",
-        event="hello",
-        event_id="e1",
-        input={"name": "x"},
-    )
     await upgrade(empty_db)
     assert await current(empty_db) == head()
     record = await store.get("run_1")
-    assert record is not None and record.status == RunStatus.QUEUED
+    assert record is not None and record.status == RunStatus.QUEUED and record.input == {"name": "x"}
+    assert record.priority == 3  # a new column's default
 
 
 async def test_processes_starting_together_upgrade_once_without_errors(

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-01 20:47:45.006845
+Create Date: 2026-12-01 21:31:12.818399
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("cancel_requested_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("traceparent", sa.String(length=100), nullable=True))
         batch_op.create_index("ix_runs_queue", ["status", "priority", "created_at"], unique=False)
         batch_op.create_index("uq_runs_gate", ["gate"], unique=True)
 
@@ -60,6 +61,7 @@ def downgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index("uq_runs_gate")
         batch_op.drop_index("ix_runs_queue")
+        batch_op.drop_column("traceparent")
         batch_op.drop_column("cancel_requested_at")
         batch_op.drop_column("dispatched_at")
         batch_op.drop_column("claimed_at")
