@@ -186,3 +186,15 @@ class EventAccepted(BaseModel):
 
 class BatchAccepted(BaseModel):
     results: list[EventAccepted]
+
+
+class QueueInfo(BaseModel):
+    """A queue of the run queue as ``GET /api/queues`` shows it (one tenant's runs)."""
+
+    name: str
+    workflows: list[str] = Field(description="What runs in it.")
+    rules: list[str] = Field(description="Its flow control: limits, rates, singleton, debounce, batch.")
+    pending: int = Field(description="Runs due but not started (waiting for a slot, a rate, or their turn).")
+    delayed: int = Field(description="Runs not due yet (a delay, a debounce or a batch window).")
+    running: int = Field(description="Runs started and not closed (what holds its slots).")
+    oldest_wait_seconds: float = Field(description="How long the oldest pending run has waited.")

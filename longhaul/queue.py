@@ -649,8 +649,9 @@ class RunQueue:
             reasons[run.id] = "; ".join(full) or "next in line: starting"
         return reasons
 
-    async def depth(self) -> builtins.list[QueueDepth]:
-        """Per queue: waiting (due), delayed and active runs, and how long the oldest due run has waited."""
+    async def depth(self, *, tenant: str | None = None) -> builtins.list[QueueDepth]:
+        """Per queue: waiting (due), delayed and active runs, and how long the oldest due run has waited
+        (of one tenant's runs, or everyone's)."""
         now = utcnow()
         rows: dict[str, QueueDepth] = {}
         due = and_(*_due(now))
@@ -665,6 +666,8 @@ class RunQueue:
             .where(_RUNS.c.status.in_([_PENDING, *_ACTIVE]), _RUNS.c.queue.is_not(None))
             .group_by(_RUNS.c.queue)
         )
+        if tenant is not None:
+            statement = statement.where(_RUNS.c.tenant == tenant)
         async with self.db.engine.connect() as conn:
             for queue, pending, delayed, active, oldest in await conn.execute(statement):
                 oldest = as_utc(oldest)

@@ -117,6 +117,38 @@ def client_interceptors(settings: Settings) -> list[Interceptor]:
     return [TracingInterceptor()]
 
 
+class QueueMetrics:
+    """The run queue on ``/metrics``, by queue: ``longhaul_queue_pending`` (due, not started),
+    ``longhaul_queue_delayed``, ``longhaul_queue_running`` (started, not closed) and
+    ``longhaul_queue_oldest_wait_seconds``; and ``longhaul_dispatcher_started``, the workflows a
+    dispatcher started. Recorded by each dispatcher (all of them see the same queue)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        meter = runtime.metric_meter
+        self.pending = meter.create_gauge("longhaul_queue_pending", "Runs due but not started.")
+        self.delayed = meter.create_gauge("longhaul_queue_delayed", "Runs not due yet.")
+        self.running = meter.create_gauge("longhaul_queue_running", "Runs started and not closed.")
+        self.oldest = meter.create_gauge_float(
+            "longhaul_queue_oldest_wait_seconds", "How long the oldest due run has waited.", "s"
+        )
+        self.started = meter.create_counter(
+            "longhaul_dispatcher_started", "Workflows started by dispatchers."
+        )
+        self._seen: set[str] = set()
+
+    def record(self, depth: list[Any]) -> None:
+        """Set the gauges from :meth:`longhaul.queue.RunQueue.depth` (a queue no longer listed reads 0)."""
+        rows = {row.queue: row for row in depth}
+        for queue in self._seen | rows.keys():
+            row = rows.get(queue)
+            labels = {"queue": queue}
+            self.pending.set(row.pending if row else 0, labels)
+            self.delayed.set(row.delayed if row else 0, labels)
+            self.running.set(row.active if row else 0, labels)
+            self.oldest.set(row.oldest_wait if row else 0.0, labels)
+        self._seen |= rows.keys()
+
+
 class RequestMetrics:
     """ASGI middleware counting API requests and timing them, by method, route template and status. The
     route is the template (``/api/runs/{run_id}``), not the path, so a label never holds an id. (Request

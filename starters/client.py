@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel
 
 from longhaul.dead_letters import DeadLetterPage, WebhookOutcome
-from longhaul.models import EventAccepted, RunPage, RunRecord, RunRef
+from longhaul.models import EventAccepted, QueueInfo, RunPage, RunRecord, RunRef
 
 DEFAULT_URL = "http://localhost:8000"
 MAX_RETRY_WAIT = 30.0
@@ -86,9 +86,20 @@ def _retryable(error: Exception) -> bool:
     return isinstance(error, UnavailableError | httpx.TransportError)
 
 
-def _send_event(name: str, payload: dict[str, Any], id: str | None, tags: list[str] | None) -> _Call:
+def _send_event(
+    name: str,
+    payload: dict[str, Any],
+    id: str | None,
+    tags: list[str] | None,
+    options: Mapping[str, Any] | None,
+) -> _Call:
     body = {"id": id or f"evt_{uuid.uuid4().hex}", "payload": payload, "tags": tags or []}
+    if options:
+        body["options"] = dict(options)
     return _Call("POST", f"/api/events/{name}", body=body, retry=True)
+
+
+_QUEUES = _Call("GET", "/api/queues")
 
 
 def _list(**filters: Any) -> _Call:
@@ -165,10 +176,22 @@ class Client:
         self._http.close()
 
     def send_event(
-        self, name: str, payload: dict[str, Any], *, id: str | None = None, tags: list[str] | None = None
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> EventAccepted:
-        """Send an event; returns its id and the runs it started or signalled."""
-        return self._call(_send_event(name, payload, id, tags), EventAccepted)
+        """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
+        (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
+        return self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+
+    def queues(self) -> list[QueueInfo]:
+        """The run queue's queues with this tenant's pending, delayed and running runs."""
+        response = self._request(_QUEUES)
+        return [QueueInfo.model_validate(item) for item in response.json()]
 
     def _call(self, call: _Call, model: type[M]) -> M:
         return model.model_validate(self._request(call).json())
@@ -293,10 +316,22 @@ class AsyncClient:
         await self._http.aclose()
 
     async def send_event(
-        self, name: str, payload: dict[str, Any], *, id: str | None = None, tags: list[str] | None = None
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> EventAccepted:
-        """Send an event; returns its id and the runs it started or signalled."""
-        return await self._call(_send_event(name, payload, id, tags), EventAccepted)
+        """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
+        (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
+        return await self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+
+    async def queues(self) -> list[QueueInfo]:
+        """The run queue's queues with this tenant's pending, delayed and running runs."""
+        response = await self._request(_QUEUES)
+        return [QueueInfo.model_validate(item) for item in response.json()]
 
     async def _call(self, call: _Call, model: type[M]) -> M:
         return model.model_validate((await self._request(call)).json())

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from longhaul.migrations import prepare
 from longhaul.models import RunRecord, RunStatus, RunUpdate
 from longhaul.queue import Lease, LeaseLostError
 from longhaul.storage import QUEUE_CHANNEL, RunStore
+from longhaul.telemetry import QueueMetrics, runtime
 from longhaul.temporal import connect, is_unavailable
 from starters.service import RPC_TIMEOUT, RunService, TemporalUnavailableError
 from workflows.catalog import load_catalog
@@ -43,6 +45,7 @@ RESTART_AFTER = timedelta(seconds=30)  # a claimed run not noted started by then
 LEASE_SECONDS = 10.0
 POLL_SQLITE = 0.2  # seconds: how soon another process's accept or a freed slot is seen on SQLite
 POLL_POSTGRES = 5.0  # NOTIFY wakes it; the poll is a safety net
+METRICS_EVERY = 2.0  # seconds between two readings of the queue's depth for /metrics
 STOP_WAIT = 15.0  # seconds a stopping dispatcher may take to finish its cycle
 UNAVAILABLE_BACKOFF = (0.5, 10.0)  # first and longest wait while Temporal cannot be reached
 
@@ -60,6 +63,9 @@ class Dispatcher:
         self.lease = Lease("dispatcher", holder, LEASE_SECONDS) if self.queue.db.is_sqlite else None
         self.poll = POLL_SQLITE if self.queue.db.is_sqlite else POLL_POSTGRES
         self.started = 0  # workflows started by this dispatcher (for its log line and tests)
+        bind = service.settings.metrics_bind
+        self.metrics = QueueMetrics(runtime(bind)) if bind else None
+        self._measured = 0.0  # when the queue's gauges were last set (time.monotonic)
 
     def wake(self) -> None:
         self._wake.set()
@@ -108,6 +114,9 @@ class Dispatcher:
         claimed = await self.queue.claim(BATCH, lease=self.lease)
         await self._start_all([*orphaned, *claimed])
         await self._cancel_requested()
+        if self.metrics is not None and time.monotonic() - self._measured >= METRICS_EVERY:
+            self._measured = time.monotonic()
+            self.metrics.record(await self.queue.depth())
         return len(claimed) == BATCH
 
     async def _start_all(self, runs: list[RunRecord]) -> None:
@@ -130,6 +139,8 @@ class Dispatcher:
 
         await asyncio.gather(*(start(run) for run in runs))
         self.started += len(started)
+        if self.metrics is not None and started:
+            self.metrics.started.add(len(started))
         await self.queue.started(started)
         if unavailable:
             await self.queue.unclaim(unavailable)

@@ -3,6 +3,7 @@ metrics by route template and status, and run outcomes counted by the workflows 
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -54,8 +55,27 @@ async def test_api_and_worker_serve_request_sdk_and_run_outcome_metrics(
     assert sample(text, "temporal_workflow_completed", workflow_type="hello") >= 1
     final_record = {"activity_type": "apply_run_updates", "workflow_type": "hello"}
     assert sample(text, "temporal_local_activity_execution_latency_count", **final_record) >= 1
+    assert sample(text, "longhaul_dispatcher_started") >= 1
 
 
 def test_metrics_bind_must_be_host_and_port() -> None:
     with pytest.raises(ValueError, match="metrics_bind"):
         Settings(metrics_bind="9464")
+
+
+async def test_the_run_queue_depth_is_on_metrics_by_queue(temporal_address: str, settings: Settings) -> None:
+    bind = f"127.0.0.1:{free_port()}"
+    settings = settings.model_copy(update={"metrics_bind": bind})
+    async with api_client(create_app(settings)) as http, httpx.AsyncClient() as scraper:
+        later = await http.post(
+            "/api/events/hello", json={"payload": {"name": "Ada"}, "options": {"delay": 600}}
+        )
+        assert later.status_code == 202
+        for _ in range(100):  # the dispatcher reads the queue's depth every 2 s
+            text = (await scraper.get(f"http://{bind}/metrics")).text
+            if sample(text, "longhaul_queue_delayed", queue="hello") == 1:
+                break
+            await asyncio.sleep(0.1)
+    assert sample(text, "longhaul_queue_delayed", queue="hello") == 1
+    assert sample(text, "longhaul_queue_pending", queue="hello") == 0
+    assert "longhaul_queue_oldest_wait_seconds{" in text

@@ -108,6 +108,9 @@ async def test_a_pending_run_says_whose_slot_is_busy_and_starts_once_it_frees(ap
     assert waiting["pending_reason"] == f"1 of 1 slots of solo/default/key={key} busy"
     listed = (await api.get("/api/runs", params={"status": "pending", "workflow": "limited-work"})).json()
     assert second["run_id"] in {run["id"] for run in listed["runs"]}
+    [solo] = [queue for queue in (await api.get("/api/queues")).json() if queue["name"] == "solo"]
+    assert (solo["pending"], solo["running"], solo["rules"]) == (1, 1, ["at most 1 at once per key"])
+    assert solo["oldest_wait_seconds"] > 0 and solo["workflows"] == ["limited-work"]
 
     done_first = await wait_for_status(api, first["run_id"], "completed")
     done_second = await wait_for_status(api, second["run_id"], "completed")

@@ -143,6 +143,31 @@ class Subscription:
     def queue_name(self) -> str:
         return self.queue or self.workflow_name
 
+    def flow_rules(self) -> list[str]:
+        """Its flow control, for people (``longhaul queues``, ``GET /api/queues``)."""
+
+        def per(key: str | None) -> str:
+            return f" per {key}" if key else ""
+
+        rules = [f"at most {c.limit} at once{per(c.key)}" for c in self.concurrency]
+        if self.rate_limit is not None:
+            rate = self.rate_limit
+            rules.append(f"at most {rate.limit} starts per {rate.per.total_seconds():g} s{per(rate.key)}")
+        if self.throttle is not None:
+            throttle = self.throttle
+            every = throttle.per.total_seconds() / throttle.limit
+            rules.append(f"one start every {every:g} s{per(throttle.key)}")
+        if self.singleton is not None:
+            rules.append(f"singleton{per(self.singleton.key)} ({self.singleton.mode})")
+        if self.debounce is not None:
+            debounce = self.debounce
+            rules.append(f"debounce {debounce.delay.total_seconds():g} s{per(debounce.key)} ({debounce.mode})")
+        if self.batch is not None:
+            batch = self.batch
+            rules.append(f"batches of {batch.max_size} or {batch.max_wait.total_seconds():g} s{per(batch.key)}")
+        rules += [f"cancelled by {c.event.name} (same {c.match})" for c in self.cancel_on]
+        return rules
+
     @property
     def flow_keys(self) -> list[str]:
         """The payload fields its flow control is keyed by (checked against the event's schema)."""

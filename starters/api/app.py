@@ -20,7 +20,7 @@ from longhaul.migrations import prepare
 from longhaul.storage import RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, payload_codec
-from starters.api import codec, events, health, runs, schedules, webhooks
+from starters.api import codec, events, health, queues, runs, schedules, webhooks
 from starters.api.errors import add_error_handlers
 from starters.api.events import IngestLimiter
 from starters.api.middleware import BodyLimit, DocsPolicy
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         codec.router,
         schedules.router,
         runs.router,
+        queues.router,
     ):
         app.include_router(router)
     return app

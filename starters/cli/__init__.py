@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from longhaul.config import load_settings
 from longhaul.logs import configure_logging
-from starters.cli import db, events, keys, orders, runs, schedules, stack, videos, webhooks
+from starters.cli import db, events, keys, orders, queues, runs, schedules, stack, videos, webhooks
 
 app = typer.Typer(
     name="longhaul",
@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app)
+app.add_typer(queues.app)
 for name, group in (
     ("events", events),
     ("runs", runs),

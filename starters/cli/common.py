@@ -86,8 +86,10 @@ def fail(error: Exception) -> typer.Exit:
 
 
 def state_of(run: RunRecord) -> str:
-    """What the progress bar shows beside the bar: the status, and the stage while the run is under way."""
-    return run.status if run.status.terminal or not run.stage else f"{run.status} · {run.stage}"
+    """What the progress bar shows beside the bar: the status, and the stage while the run is under way
+    (or why it waits, while it waits in the run queue)."""
+    detail = run.pending_reason or run.stage
+    return run.status if run.status.terminal or not detail else f"{run.status} · {detail}"
 
 
 def print_outcome(run: RunRecord) -> None:

@@ -23,9 +23,12 @@ def events_send(
     data: Annotated[str, typer.Option("--data", help="Payload JSON, or @file.json.")] = "{}",
     event_id: Annotated[str | None, typer.Option("--id", help="Event id / idempotency key.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag for the runs (repeatable).")] = None,
+    delay: Annotated[float | None, typer.Option(help="Seconds before its runs may start.")] = None,
+    ttl: Annotated[float | None, typer.Option(help="Seconds: a run not started by then expires.")] = None,
+    priority: Annotated[int | None, typer.Option(min=1, max=5, help="1 starts first … 5 last.")] = None,
     url: UrlOption = None,
 ) -> None:
-    """Send an event and print the runs it started (or signalled)."""
+    """Send an event and print the runs it reached (started, signalled, or joined)."""
     try:
         raw = Path(data[1:]).read_text() if data.startswith("@") else data
         payload = json.loads(raw)
@@ -33,4 +36,8 @@ def events_send(
         typer.echo(f"--data: {error}", err=True)
         raise typer.Exit(2) from error
     with api_client(url) as client:
-        echo_json(client.send_event(name, payload, id=event_id, tags=tag))
+        options = {"delay": delay, "ttl": ttl, "priority": priority}
+        sent = client.send_event(
+            name, payload, id=event_id, tags=tag, options={k: v for k, v in options.items() if v is not None}
+        )
+        echo_json(sent)

@@ -46,7 +46,13 @@ def runs_list(
     for run in page.runs:
         created = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
-            run.id, run.workflow, run.event_id, run.status, f"{run.progress}%", run.stage or "", created
+            run.id,
+            run.workflow,
+            run.event_id,
+            run.status,
+            f"{run.progress}%",
+            run.pending_reason or run.stage or "",
+            created,
         )
     Console(width=None if sys.stdout.isatty() else 200).print(table)  # piped: don't squeeze columns
     if page.next_cursor:
