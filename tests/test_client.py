@@ -120,7 +120,7 @@ def test_client_retries_a_503_then_reports_unavailable(tmp_path: Path) -> None:
             [run] = client.send_event("order.created", order).runs
             assert run.status == "pending"
             with pytest.raises(UnavailableError) as error:
-                client.signal(run.run_id, "cancel")
+                client.runs.signal(run.run_id, "cancel")
     assert error.value.status_code == 503
     assert error.value.retry_after == 5
 

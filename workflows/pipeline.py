@@ -40,6 +40,10 @@ def workflow_name(workflow_cls: type) -> str:
 TENANT_KEY = "tenant"  # a flow-control key that names the sender's tenant rather than a payload field
 
 
+def _per(key: str | None) -> str:
+    return f" per {key}" if key else ""
+
+
 @dataclass(frozen=True)
 class Concurrency:
     """At most ``limit`` runs of the subscription's queue at once (started and not closed): across the
@@ -48,6 +52,9 @@ class Concurrency:
 
     limit: int
     key: str | None = None
+
+    def rule(self) -> str:
+        return f"at most {self.limit} at once{_per(self.key)}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,9 @@ class RateLimit:
     per: timedelta
     key: str | None = None
 
+    def rule(self) -> str:
+        return f"at most {self.limit} starts per {self.per.total_seconds():g} s{_per(self.key)}"
+
 
 @dataclass(frozen=True)
 class Throttle:
@@ -66,6 +76,9 @@ class Throttle:
     limit: int
     per: timedelta
     key: str | None = None
+
+    def rule(self) -> str:
+        return f"one start every {self.per.total_seconds() / self.limit:g} s{_per(self.key)}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,9 @@ class Singleton:
 
     key: str | None = None
     mode: Literal["skip", "cancel"] = "skip"
+
+    def rule(self) -> str:
+        return f"singleton{_per(self.key)} ({self.mode})"
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,9 @@ class Debounce:
     mode: Literal["trailing", "leading"] = "trailing"
     max_delay: timedelta | None = None
 
+    def rule(self) -> str:
+        return f"debounce {self.delay.total_seconds():g} s{_per(self.key)} ({self.mode})"
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -99,6 +118,9 @@ class Batch:
     max_wait: timedelta
     key: str | None = None
 
+    def rule(self) -> str:
+        return f"batches of {self.max_size} or {self.max_wait.total_seconds():g} s{_per(self.key)}"
+
 
 @dataclass(frozen=True)
 class CancelOn:
@@ -107,6 +129,9 @@ class CancelOn:
 
     event: EventType
     match: str
+
+    def rule(self) -> str:
+        return f"cancelled by {self.event.name} (same {self.match})"
 
 
 @dataclass(frozen=True)
@@ -145,28 +170,15 @@ class Subscription:
 
     def flow_rules(self) -> list[str]:
         """Its flow control, for people (``longhaul queues``, ``GET /api/queues``)."""
-
-        def per(key: str | None) -> str:
-            return f" per {key}" if key else ""
-
-        rules = [f"at most {c.limit} at once{per(c.key)}" for c in self.concurrency]
-        if self.rate_limit is not None:
-            rate = self.rate_limit
-            rules.append(f"at most {rate.limit} starts per {rate.per.total_seconds():g} s{per(rate.key)}")
-        if self.throttle is not None:
-            throttle = self.throttle
-            every = throttle.per.total_seconds() / throttle.limit
-            rules.append(f"one start every {every:g} s{per(throttle.key)}")
-        if self.singleton is not None:
-            rules.append(f"singleton{per(self.singleton.key)} ({self.singleton.mode})")
-        if self.debounce is not None:
-            debounce = self.debounce
-            rules.append(f"debounce {debounce.delay.total_seconds():g} s{per(debounce.key)} ({debounce.mode})")
-        if self.batch is not None:
-            batch = self.batch
-            rules.append(f"batches of {batch.max_size} or {batch.max_wait.total_seconds():g} s{per(batch.key)}")
-        rules += [f"cancelled by {c.event.name} (same {c.match})" for c in self.cancel_on]
-        return rules
+        declared = [
+            *self.concurrency,
+            self.rate_limit,
+            self.throttle,
+            self.singleton,
+            self.debounce,
+            self.batch,
+        ]
+        return [rule.rule() for rule in [*declared, *self.cancel_on] if rule is not None]
 
     @property
     def flow_keys(self) -> list[str]:
