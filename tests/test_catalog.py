@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from activities.hello import HELLO
 from longhaul.config import Settings
 from workflows.catalog import CATALOG, Catalog
+from workflows.hello import HelloWorkflow
 from workflows.maintenance import LONGHAUL
 from workflows.orders import ORDERS
-from workflows.pipeline import Pipeline, Queue, Webhook
+from workflows.pipeline import (
+    Batch,
+    CancelOn,
+    Concurrency,
+    Debounce,
+    Pipeline,
+    Queue,
+    Subscription,
+    Webhook,
+)
 from workflows.video import VIDEO
 
 
@@ -20,6 +33,7 @@ def test_the_catalog_collects_every_pipelines_parts_with_longhauls_own_first() -
         "longhaul",
         "hello",
         "video",
+        "digests",
         "cleanup",
         "orders",
         "tickets",
@@ -30,6 +44,31 @@ def test_the_catalog_collects_every_pipelines_parts_with_longhauls_own_first() -
     assert CATALOG.task_queue_roles("video-processing") == ["media"]
     assert CATALOG.task_queue_roles("hello") == []
     assert {"ticket.created", "order.created", "video.processing.completed"} <= set(CATALOG.events)
+    assert "order.cancelled" in CATALOG.events  # declared by the order subscription's cancel_on
+    assert [s.workflow_name for s, _ in CATALOG.cancellers("order.cancelled")] == ["order-processing"]
+
+
+@pytest.mark.parametrize(
+    ("flow", "refusal"),
+    [
+        (
+            {"debounce": Debounce(timedelta(seconds=1)), "batch": Batch(2, timedelta(seconds=1))},
+            "do not go together",
+        ),
+        (
+            {"batch": Batch(2, timedelta(seconds=1)), "once_per_key": True, "key": "name"},
+            "once per key already",
+        ),
+        ({"batch": Batch(0, timedelta(seconds=1))}, "at least one event"),
+        ({"concurrency": (Concurrency(1, key="nope"),)}, "no field 'nope'"),
+        ({"cancel_on": (CancelOn(HELLO, "nope"),)}, "no field 'nope'"),
+    ],
+)
+def test_flow_control_that_cannot_work_is_refused_when_the_catalog_is_built(
+    flow: dict[str, Any], refusal: str
+) -> None:
+    with pytest.raises(ValueError, match=refusal):
+        Catalog(Pipeline(name="p", entries=(Subscription(HELLO, HelloWorkflow, **flow),)))
 
 
 def test_schedules_come_from_the_pipelines_that_declare_them(tmp_path: Path) -> None:

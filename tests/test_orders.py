@@ -378,6 +378,28 @@ async def test_customer_cancel_during_the_charge_refunds_and_releases(shop: Shop
     assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]
 
 
+async def test_order_cancelled_event_cancels_the_run_waiting_for_confirmation_and_compensates(
+    open_shop_with: ShopOpener, sink: Sink
+) -> None:
+    async with open_shop_with(payment_confirm_timeout=300.0) as shop:
+        await shop.faults(auto_confirm=False)  # the order waits for a confirmation that does not come
+        run_id = await shop.order(("book", 2))
+        waiting = await shop.reached(run_id, "waiting for confirmation")
+        order_id = waiting.input["order_id"]
+        response = await shop.api.post(
+            "/api/events/order.cancelled", json={"payload": {"order_id": order_id, "reason": "changed mind"}}
+        )
+        assert response.status_code == 202, response.text
+        assert [(r["run_id"], r["via"]) for r in response.json()["runs"]] == [(run_id, "cancel")]
+        run = await shop.finished(run_id)
+        assert run.status == RunStatus.CANCELLED
+        assert await shop.ops(order_id) == ["charge", "void"]
+        assert await shop.stock("book") == 10
+        assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]
+        again = await shop.api.post("/api/events/order.cancelled", json={"payload": {"order_id": order_id}})
+        assert again.status_code == 202 and again.json()["runs"] == []  # nothing open is left to cancel
+
+
 async def test_duplicate_order_created_processes_the_order_once(shop: Shop) -> None:
     order_id = f"o-dup-{uuid.uuid4().hex[:8]}"  # the provider is shared by the module's tests
     first = await shop.order(("mug", 1), order_id=order_id, event_id="delivery-1")

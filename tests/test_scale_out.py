@@ -145,7 +145,7 @@ async def test_three_workers_and_two_apis_share_the_load_and_run_each_event_once
     videos: list[str] = []
     for i in range(VIDEOS):
         shutil.copy(video_source, cluster.upload_dir / f"clip-{i}.mp4")
-        payload = {"video_id": f"clip-{i}", "user_id": "u1", "file_path": f"clip-{i}.mp4"}
+        payload = {"video_id": f"clip-{i}", "user_id": f"u{i}", "file_path": f"clip-{i}.mp4"}
         accepted = await cluster.apis[i % APIS].post("/api/events/video.uploaded", json={"payload": payload})
         videos.extend(run["run_id"] for run in accepted.json()["runs"])
 

@@ -8,6 +8,7 @@ import functools
 import shutil
 import signal
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -69,11 +70,35 @@ async def service(dev_client: Client, store: RunStore, settings: Settings) -> As
 async def send_video(
     service: RunService, video_id: str, file_path: str, event_id: str | None = None
 ) -> RunRecord:
-    payload = {"video_id": video_id, "user_id": "u1", "file_path": file_path}
+    payload = {"video_id": video_id, "user_id": f"u-{video_id}", "file_path": file_path}
     accepted = await send_started(
         service, "video.uploaded", EventEnvelope(id=event_id, payload=payload), tenant="default"
     )
     return accepted.deliveries[0].run
+
+
+async def test_one_users_second_video_waits_for_the_first_and_names_the_busy_slot(
+    dev_client: Client, store: RunStore, settings: Settings, sources: Sources
+) -> None:
+    service = RunService(dev_client, store, settings, TEST_CATALOG)  # no worker: the first stays started
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    runs = []
+    for n in range(2):
+        payload = {
+            "video_id": f"{user}-{n}",
+            "user_id": user,
+            "file_path": upload(settings, sources.sd, "a.mp4"),
+        }
+        accepted = await send_started(
+            service, "video.uploaded", EventEnvelope(payload=payload), tenant="default"
+        )
+        runs.append(accepted.deliveries[0].run)
+    first, second = [await service.get(run.id, tenant="default") for run in runs]
+    assert first.status == RunStatus.QUEUED  # in Temporal
+    assert second.status == RunStatus.PENDING
+    assert second.pending_reason == f"1 of 1 slots of video-processing/default/user_id={user} busy"
+    for run in (first, second):
+        await service.cancel(run.id, tenant="default")
 
 
 async def wait_for(store: RunStore, run_id: str, *statuses: RunStatus, limit: float = 120) -> RunRecord:

@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders.models import (
+        ORDER_CANCELLED,
         ORDER_CREATED,
         PAYMENT_CONFIRMED,
         Charge,
@@ -50,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders.webhook import confirmation_of
 
 from workflows import registry
-from workflows.pipeline import DevService, Pipeline, Queue, SignalRoute, Subscription, Webhook
+from workflows.pipeline import CancelOn, DevService, Pipeline, Queue, SignalRoute, Subscription, Webhook
 from workflows.tracking import (
     current_tenant,
     is_cancellation,
@@ -329,7 +330,12 @@ ORDERS = Pipeline(
     name="orders",
     entries=(
         Subscription(
-            ORDER_CREATED, OrderWorkflow, key="order_id", once_per_key=True, priority=order_priority
+            ORDER_CREATED,
+            OrderWorkflow,
+            key="order_id",
+            once_per_key=True,
+            priority=order_priority,
+            cancel_on=(CancelOn(ORDER_CANCELLED, match="order_id"),),
         ),
         SignalRoute(PAYMENT_CONFIRMED, OrderWorkflow, key="order_id"),
     ),

@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import registry
 from workflows.parallel import all_of
-from workflows.pipeline import Pipeline, Queue, Subscription
+from workflows.pipeline import Concurrency, Pipeline, Queue, Subscription
 from workflows.tracking import (
     current_run_id,
     current_tenant,
@@ -226,9 +226,21 @@ def _public(info: VideoInfo) -> VideoInfo:
     return info.model_copy(update={"path": info.path.rsplit("/", 1)[-1]})
 
 
+VIDEOS_PER_TENANT = 4
+
 VIDEO = Pipeline(
     name="video",
-    entries=(Subscription(VIDEO_UPLOADED, VideoProcessingWorkflow, key="video_id", once_per_key=True),),
+    entries=(
+        Subscription(
+            VIDEO_UPLOADED,
+            VideoProcessingWorkflow,
+            key="video_id",
+            once_per_key=True,
+            # One user's uploads are processed one at a time, and a tenant's at most four at once: a bulk
+            # upload neither floods the media workers nor holds up everyone else's videos.
+            concurrency=(Concurrency(1, key="user_id"), Concurrency(VIDEOS_PER_TENANT, key="tenant")),
+        ),
+    ),
     published=(VIDEO_COMPLETED, VIDEO_FAILED),
     queues=(
         Queue(recording_activities),

@@ -134,5 +134,14 @@ class PaymentConfirmed(EventPayload):
     )
 
 
+class OrderCancelled(EventPayload):
+    """Payload of ``order.cancelled``: cancels the order's run, whatever it is doing (its compensation
+    voids or refunds the charge and releases the stock)."""
+
+    order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    reason: str | None = Field(default=None, max_length=500)
+
+
 ORDER_CREATED = EventType(name="order.created", version=1, schema=OrderCreated)
+ORDER_CANCELLED = EventType(name="order.cancelled", version=1, schema=OrderCancelled)
 PAYMENT_CONFIRMED = EventType(name="payment.confirmed", version=1, schema=PaymentConfirmed)

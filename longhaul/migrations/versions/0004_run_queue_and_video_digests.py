@@ -1,8 +1,8 @@
-"""run queue
+"""run queue and video digests
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-01 21:31:12.818399
+Create Date: 2026-12-01 21:35:49.976639
 """
 
 from __future__ import annotations
@@ -25,6 +25,19 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.create_table(
+        "video_digests",
+        sa.Column("run_id", sa.String(length=64), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=100), nullable=False),
+        sa.Column("videos", sa.JSON(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("run_id"),
+    )
+    with op.batch_alter_table("video_digests", schema=None) as batch_op:
+        batch_op.create_index("ix_video_digests_user", ["tenant", "user_id", "created_at"], unique=False)
+
     op.create_table(
         "run_slots",
         sa.Column("run_id", sa.String(length=40), nullable=False),
@@ -76,5 +89,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_run_slots_rate")
 
     op.drop_table("run_slots")
+    with op.batch_alter_table("video_digests", schema=None) as batch_op:
+        batch_op.drop_index("ix_video_digests_user")
+
+    op.drop_table("video_digests")
     op.drop_table("leases")
     # ### end Alembic commands ###
