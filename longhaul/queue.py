@@ -26,6 +26,7 @@ it in the claim's own write transaction); the others stand by.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -156,6 +157,45 @@ class Recorded:
     via: Via = "start"
 
 
+Accepted = tuple[builtins.list[Recorded], builtins.list[tuple[RunRecord, str]]]
+
+
+def _changes(accepted: Accepted) -> bool:
+    """Whether accepting changed the queue (new runs, joined ones, cancelled ones): dispatchers wake."""
+    results, cancelled = accepted
+    return bool(cancelled) or any(r.written or r.via != "start" for r in results)
+
+
+def _refusal(call: _Call, existing: dict[str, RunRecord]) -> Exception | None:
+    """Why ``call`` is refused as a whole (its check raised on a run that exists), if it is."""
+    try:
+        for run in call.runs:
+            if call.check is not None and run.id in existing:
+                call.check(existing[run.id], run)
+    except Exception as refused:  # e.g. an event id reused with another payload
+        return refused
+    return None
+
+
+def _settle(done: asyncio.Future[Accepted], outcome: Accepted | Exception) -> None:
+    if done.done():
+        return
+    if isinstance(outcome, Exception):
+        done.set_exception(outcome)
+    else:
+        done.set_result(outcome)
+
+
+@dataclass
+class _Call:
+    """One caller's runs waiting for the next group commit."""
+
+    runs: builtins.list[NewRun]
+    cancels: builtins.list[str]
+    check: Callable[[RunRecord, NewRun], None] | None
+    done: asyncio.Future[Accepted]
+
+
 @dataclass(frozen=True)
 class Lease:
     """The lease a dispatcher renews with each claim on SQLite."""
@@ -208,6 +248,8 @@ class RunQueue:
         self.db = db
         self._insert_run = insert_ignoring_duplicates(_RUNS, is_sqlite=db.is_sqlite)
         self._listeners: builtins.list[Callable[[], None]] = []
+        self._calls: builtins.list[_Call] = []
+        self._acceptor: asyncio.Task[None] | None = None
 
     def on_accept(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each commit of accepted runs (an in-process dispatcher wakes at once)."""
@@ -216,35 +258,130 @@ class RunQueue:
     # -- accepting ------------------------------------------------------------------------------------------
 
     async def accept(
-        self, runs: Sequence[NewRun], cancels: Sequence[str] = ()
-    ) -> tuple[builtins.list[Recorded], builtins.list[tuple[RunRecord, str]]]:
+        self,
+        runs: Sequence[NewRun],
+        cancels: Sequence[str] = (),
+        *,
+        check: Callable[[RunRecord, NewRun], None] | None = None,
+    ) -> Accepted:
         """Record ``runs`` as pending and cancel the open runs with a slot or mark of ``cancels`` (but not
-        these runs), in one transaction. A run whose id exists already
-        is not written again; a run whose gate an open run holds joins that run. Returns what became of
-        each run, and the runs cancelled with the scope that cancelled each."""
-        results: builtins.list[Recorded] = []
-        async with self.db.engine.begin() as conn:
-            for run in runs:
-                results.append(await self._record(conn, run))
-            now = utcnow()
-            keep = {r.record.id for r in results}
-            cancelled = [
-                (record, scope)
-                for scope in dict.fromkeys(cancels)
-                for record in await self._cancel_marked(conn, scope, keep, now)
-            ]
-            changed = any(r.written or r.via != "start" for r in results) or cancelled
+        these runs), in one transaction. A run whose id exists already is not written again (``check``
+        sees it first and may refuse the whole call by raising: nothing of it is written); a run whose
+        gate an open run holds joins that run. Returns what became of each run, and the runs cancelled
+        with the scope that cancelled each.
+
+        Group commit: calls that arrive while a transaction is being written are written together in the
+        next one, their runs with one multi-row INSERT (and one for tags and slots). The round trips to
+        the database, not the rows, are the cost of accepting; each caller still returns only once its
+        runs are committed."""
+        call = _Call(list(runs), list(cancels), check, asyncio.get_running_loop().create_future())
+        self._calls.append(call)
+        if self._acceptor is None or self._acceptor.done():
+            self._acceptor = asyncio.create_task(self._accept_queued())
+        return await call.done
+
+    async def _accept_queued(self) -> None:
+        while self._calls:
+            group, self._calls = self._calls, []
+            try:
+                async with self.db.engine.begin() as conn:
+                    outcomes = await self._accept_group(conn, group)
+                    changed = any(not isinstance(o, Exception) and _changes(o) for o in outcomes)
+                    if changed:
+                        await notify_queue(conn)
+            except Exception as error:  # the transaction failed (e.g. storage down): each caller retries
+                outcomes, changed = [error] * len(group), False
             if changed:
-                await notify_queue(conn)
-        if changed:
-            for listener in self._listeners:
-                listener()
+                for listener in self._listeners:
+                    listener()
+            for call, outcome in zip(group, outcomes, strict=True):
+                _settle(call.done, outcome)
+
+    async def _accept_group(
+        self, conn: AsyncConnection, group: builtins.list[_Call]
+    ) -> builtins.list[Accepted | Exception]:
+        existing = await self._records_of(conn, [run.id for call in group for run in call.runs])
+        refusals = [_refusal(call, existing) for call in group]
+        fresh = {
+            run.id: run
+            for call, refused in zip(group, refusals, strict=True)
+            if refused is None
+            for run in call.runs
+            if run.id not in existing
+        }
+        written = await self._insert(conn, list(fresh.values()))
+        for run_id in written:
+            existing[run_id] = record_of(fresh[run_id].values, sorted(set(fresh[run_id].tags)))
+        first = set(written)  # a run id two calls share is written by the first, reached by the second
+        return [
+            refused or await self._answer(conn, call, existing, first)
+            for call, refused in zip(group, refusals, strict=True)
+        ]
+
+    async def _answer(
+        self, conn: AsyncConnection, call: _Call, existing: dict[str, RunRecord], first: set[str]
+    ) -> Accepted:
+        """What became of one call's runs (after the group's insert), and the runs its cancels closed."""
+        results = []
+        for run in call.runs:
+            if run.id in first:
+                first.discard(run.id)
+                results.append(Recorded(existing[run.id], True))
+            elif run.id in existing:
+                results.append(Recorded(existing[run.id], False))
+            else:  # its gate is held by an open run: it joins that one
+                results.append(await self._record(conn, run))
+        keep, now = {r.record.id for r in results}, utcnow()
+        cancelled = [
+            (record, scope)
+            for scope in dict.fromkeys(call.cancels)
+            for record in await self._cancel_marked(conn, scope, keep, now)
+        ]
         return results, cancelled
+
+    async def _records_of(self, conn: AsyncConnection, run_ids: builtins.list[str]) -> dict[str, RunRecord]:
+        """The runs among ``run_ids`` that exist, with their tags."""
+        rows = (await conn.execute(select(_RUNS).where(_RUNS.c.id.in_(run_ids)))).mappings().all()
+        if not rows:
+            return {}
+        tags: dict[str, builtins.list[str]] = {row["id"]: [] for row in rows}
+        for run_id, tag in await conn.execute(
+            select(_TAGS.c.run_id, _TAGS.c.tag).where(_TAGS.c.run_id.in_(list(tags))).order_by(_TAGS.c.tag)
+        ):
+            tags[run_id].append(tag)
+        return {row["id"]: record_of(dict(row), tags[row["id"]]) for row in rows}
+
+    async def _insert(self, conn: AsyncConnection, runs: builtins.list[NewRun]) -> set[str]:
+        """Insert ``runs`` (one statement), their tags and slots; the ids written (a run whose gate is
+        held by another is not)."""
+        if not runs:
+            return set()
+        written = set(
+            await conn.scalars(self._insert_run.returning(_RUNS.c.id), [run.values for run in runs])
+        )
+        tags = [{"run_id": run.id, "tag": tag} for run in runs if run.id in written for tag in set(run.tags)]
+        if tags:
+            await conn.execute(insert(_TAGS), tags)
+        slots = [
+            {
+                "run_id": run.id,
+                "scope": slot.scope,
+                "kind": slot.kind.value,
+                "limit": slot.limit,
+                "period_ms": round(slot.period * 1000) if slot.period else None,
+            }
+            for run in runs
+            if run.id in written
+            for slot in run.slots
+        ]
+        if slots:
+            await conn.execute(insert(_SLOTS), slots)
+        return written
 
     async def _record(self, conn: AsyncConnection, run: NewRun) -> Recorded:
         for _ in range(3):  # again if the gate's run was claimed between the insert and the join
-            if getattr(await conn.execute(self._insert_run, run.values), "rowcount", 0):
-                return Recorded(await self._write_parts(conn, run), True)
+            if await self._insert(conn, [run]):
+                return Recorded(record_of(run.values, sorted(set(run.tags))), True)
             existing = await self._row(conn, _RUNS.c.id == run.id)
             if existing is not None:
                 return Recorded(await self._existing(conn, existing), False)
@@ -315,26 +452,6 @@ class RunQueue:
             row.update(values)
             await conn.execute(update(_RUNS).where(_RUNS.c.id == row["id"]).values(**values))
         return [record_of(row, []) for row in rows]
-
-    async def _write_parts(self, conn: AsyncConnection, run: NewRun) -> RunRecord:
-        tags = sorted(set(run.tags))
-        if tags:
-            await conn.execute(insert(_TAGS), [{"run_id": run.id, "tag": tag} for tag in tags])
-        if run.slots:
-            await conn.execute(
-                insert(_SLOTS),
-                [
-                    {
-                        "run_id": run.id,
-                        "scope": slot.scope,
-                        "kind": slot.kind.value,
-                        "limit": slot.limit,
-                        "period_ms": round(slot.period * 1000) if slot.period else None,
-                    }
-                    for slot in run.slots
-                ],
-            )
-        return record_of(run.values, tags)
 
     async def _existing(self, conn: AsyncConnection, row: dict[str, Any]) -> RunRecord:
         tags = (await conn.scalars(select(_TAGS.c.tag).where(_TAGS.c.run_id == row["id"]))).all()

@@ -375,7 +375,6 @@ class RunService:
             planned.append((event_id, runs))
         if errors:
             raise InvalidInputError(errors)
-        await self._check_reuse([run for _, runs in planned for run in runs])
         # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key).
         cancels = [
             [_cancel_mark(name, tenant, cancel.match, payload) for _, cancel in self.catalog.cancellers(name)]
@@ -383,7 +382,9 @@ class RunService:
             for (name, _, payload), (_, runs) in zip(events, planned, strict=True)
         ]
         recorded, cancelled = await self.queue.accept(
-            [run for _, runs in planned for run in runs], [scope for scopes in cancels for scope in scopes]
+            [run for _, runs in planned for run in runs],
+            [scope for scopes in cancels for scope in scopes],
+            check=self._check_reuse if self.settings.event_id_reuse == "reject" else None,
         )
         by_mark = {scope: index for index, scopes in enumerate(cancels) for scope in scopes}
         reached = iter(recorded)
@@ -400,13 +401,11 @@ class RunService:
             results.append(Accepted(event_id=event_id, deliveries=deliveries))
         return results
 
-    async def _check_reuse(self, runs: list[NewRun]) -> None:
-        """Refuse events whose id was sent before with another payload, before anything is recorded."""
-        if self.settings.event_id_reuse != "reject":
-            return
-        planned = {run.id: run for run in runs}
-        for existing in await self.store.get_many(list(planned)):
-            run = planned[existing.id]
+    @staticmethod
+    def _check_reuse(existing: RunRecord, run: NewRun) -> None:
+        """Refuse an event whose id was sent before with another payload (nothing of the call is
+        recorded). A run that events join (debounce, batch) has the input they made, not the first's."""
+        if run.joining is None:
             check_reuse(existing, run.values["event"], run.values["event_id"], run.values["input"])
 
     def _new_run(
