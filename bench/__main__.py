@@ -29,10 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("--runs", type=int, default=300)
     limit.add_argument("--in-flight", type=int, default=100)
 
-    ingest = names.add_parser("ingest", parents=[repeats], help="event API accept rate vs start_workflow")
-    ingest.add_argument("--events", type=int, default=2000)
-    ingest.add_argument("--connections", type=int, default=50)
-    ingest.add_argument("--burst", type=int, default=5000)
+    queue = names.add_parser(
+        "queue", parents=[repeats], help="run queue: accept rate, drain, burst, idle latency"
+    )
+    queue.add_argument("--events", type=int, default=4000, help="events per accept measurement")
+    queue.add_argument("--drain", type=int, default=20_000, help="queued runs the dispatcher starts")
+    queue.add_argument("--burst", type=int, default=50_000, help="events sent at once")
+    queue.add_argument("--idle", type=int, default=200, help="events sent one at a time")
 
     sleepers = names.add_parser("sleepers", help="workflows on durable timers: worker RSS, lateness")
     sleepers.add_argument("--count", type=int, default=10_000)
@@ -63,10 +66,11 @@ def main() -> None:
             from bench import limit
 
             asyncio.run(limit.run(args.runs, args.in_flight, args.repeats)).print_and_save()
-        elif args.name == "ingest":
-            from bench import ingest
+        elif args.name == "queue":
+            from bench import queue
 
-            asyncio.run(ingest.run(args.events, args.connections, args.burst, args.repeats)).print_and_save()
+            run = queue.run(args.events, args.drain, args.burst, args.idle, args.repeats)
+            asyncio.run(run).print_and_save()
         elif args.name == "sleepers":
             from bench import sleepers
 

@@ -168,6 +168,10 @@ class Stack:
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
+    def dispatcher(self, name: str = "dispatcher", **settings: str) -> Service:
+        """``longhaul dispatcher`` (starting the run queue's runs), not waited for."""
+        return self._start(name, [LONGHAUL, "dispatcher"], self.environ(**settings))
+
     async def plain_worker(
         self, task_queue: str, webhook_port: int | None = None, **settings: str
     ) -> Service:

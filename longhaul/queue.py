@@ -233,6 +233,18 @@ def _busy_scopes(now: datetime) -> Any:
 _kept_gate = case((_RUNS.c.gate.like(f"{JoinKind.SINGLETON.value}:%"), _RUNS.c.gate), else_=None)
 
 
+def _closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
+    """The column values of a waiting run closed without ever starting (cancelled, expired)."""
+    return {
+        "status": status.value,
+        "stage": status.value,
+        "error": error,
+        "gate": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+
+
 def _due(now: datetime) -> tuple[Any, ...]:
     return (
         _RUNS.c.status == _PENDING,
@@ -284,7 +296,7 @@ class RunQueue:
         while self._calls:
             group, self._calls = self._calls, []
             try:
-                async with self.db.engine.begin() as conn:
+                async with self._writing() as conn:
                     outcomes = await self._accept_group(conn, group)
                     changed = any(not isinstance(o, Exception) and _changes(o) for o in outcomes)
                     if changed:
@@ -441,14 +453,7 @@ class RunQueue:
         for row in rows:
             values: dict[str, Any] = {"cancel_requested_at": now}
             if row["status"] == _PENDING:
-                values = {
-                    "status": RunStatus.CANCELLED.value,
-                    "stage": "cancelled",
-                    "error": f"cancelled before it started ({scope})",
-                    "gate": None,
-                    "finished_at": now,
-                    "updated_at": now,
-                }
+                values = _closed(RunStatus.CANCELLED, f"cancelled before it started ({scope})", now)
             row.update(values)
             await conn.execute(update(_RUNS).where(_RUNS.c.id == row["id"]).values(**values))
         return [record_of(row, []) for row in rows]
@@ -460,8 +465,10 @@ class RunQueue:
     # -- dispatching ----------------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _claiming(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; on SQLite taken IMMEDIATE, so the lease check and the claim are one."""
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that reads, then writes: on SQLite it takes the write lock at BEGIN (IMMEDIATE).
+        A deferred one would start as a reader, and SQLite refuses at once ("database is locked", no
+        busy wait) to upgrade a reader whose snapshot another connection's commit has made stale."""
         async with self.db.engine.connect() as conn:
             if self.db.is_sqlite:
                 conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
@@ -473,7 +480,7 @@ class RunQueue:
         mark them ``queued`` (claimed, not yet started). Raises LeaseLostError if ``lease`` is held by
         another dispatcher."""
         now = utcnow()
-        async with self._claiming() as conn:
+        async with self._writing() as conn:
             if lease is not None and not await self._renew(conn, lease, now):
                 raise LeaseLostError(lease.name)
             busy = _busy_scopes(now).subquery()
@@ -594,7 +601,7 @@ class RunQueue:
 
     async def take_lease(self, lease: Lease) -> bool:
         """Take or renew ``lease``; False while another holder's is unexpired."""
-        async with self._claiming() as conn:
+        async with self._writing() as conn:
             return await self._renew(conn, lease, utcnow())
 
     async def release_lease(self, lease: Lease) -> None:
@@ -628,14 +635,7 @@ class RunQueue:
             result = await conn.execute(
                 update(_RUNS)
                 .where(_RUNS.c.id == run_id, _RUNS.c.status == _PENDING)
-                .values(
-                    status=RunStatus.CANCELLED.value,
-                    stage="cancelled",
-                    error="cancelled before it started",
-                    gate=None,
-                    finished_at=now,
-                    updated_at=now,
-                )
+                .values(_closed(RunStatus.CANCELLED, "cancelled before it started", now))
             )
         return bool(getattr(result, "rowcount", 0))
 
@@ -711,14 +711,7 @@ class RunQueue:
             result = await conn.execute(
                 update(_RUNS)
                 .where(_RUNS.c.status == _PENDING, _RUNS.c.expires_at <= now)
-                .values(
-                    status=RunStatus.EXPIRED.value,
-                    stage="expired",
-                    error="expired: not started before its TTL ran out",
-                    gate=None,
-                    finished_at=now,
-                    updated_at=now,
-                )
+                .values(_closed(RunStatus.EXPIRED, "expired: not started before its TTL ran out", now))
             )
         return int(getattr(result, "rowcount", 0) or 0)
 

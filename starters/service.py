@@ -70,7 +70,7 @@ from workflows.pipeline import (
 
 # How long one start or signal may wait for Temporal before the caller is answered "unavailable".
 RPC_TIMEOUT = timedelta(seconds=10)
-MAX_BATCH = 100
+MAX_BATCH = 1000
 MAX_WAIT_SECONDS = 366 * 24 * 3600  # the longest delay or TTL a sender may ask for: a year
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"

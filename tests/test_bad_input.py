@@ -204,10 +204,10 @@ CASES: list[tuple[str, str, Any, dict[str, str], int, str]] = [
     (
         "POST",
         "/api/events",
-        {"events": [{"name": "hello", "payload": {"name": "x"}}] * 101},
+        {"events": [{"name": "hello", "payload": {"name": "x"}}] * 1001},
         {},
         422,
-        "at most 100",
+        "at most 1000",
     ),
     ("GET", "/api/runs?limit=0", None, {}, 422, '"loc":["query","limit"]'),
     ("GET", "/api/runs?limit=abc", None, {}, 422, "limit"),

@@ -56,20 +56,19 @@ def test_limit_benchmark_runs_each_pipeline_beside_its_steps_written_by_hand() -
     assert cpu["order pipeline"]["cpu_s"]["payments"] > 0
 
 
-def test_ingest_benchmark_measures_the_api_with_wrk_and_httpx_and_loses_no_event_in_a_burst() -> None:
+def test_queue_benchmark_measures_accept_drain_burst_and_idle_latency_and_loses_nothing() -> None:
     report = run_benchmark(
-        "ingest", "--events", "50", "--connections", "10", "--burst", "700", "--repeats", "1"
+        "queue", "--events", "200", "--drain", "300", "--burst", "600", "--idle", "10", "--repeats", "1"
     )
+    assert set(report["variants"]) == {"raw start_workflow", "accept single (wrk)", "accept batches of 500"}
+    assert report["variants"]["accept single (wrk)"]["cpu_s"]["wrk"] > 0
+    assert report["drain"]["runs"] == 300 and report["drain"]["dispatcher_starts_per_s"] > 0
     burst = report["burst"]
-    assert sum(burst["statuses"].values()) == 700
-    assert set(burst["statuses"]) <= {"202", "429", "503"}
-    assert burst["refusals_without_retry_after"] == 0
-    assert burst["accepted_without_run"] == 0
-    assert burst["refused_with_record_or_workflow"] == 0
-    assert report["accept_latency_ms"]["p99"] >= report["accept_latency_ms"]["p50"] > 0
-    assert set(report["variants"]) == {"raw start_workflow", "event API", "event API (wrk)"}
-    assert report["wrk_accept_latency_ms"]["p99"] >= report["wrk_accept_latency_ms"]["p50"] > 0
-    assert report["variants"]["event API (wrk)"]["cpu_s"]["wrk"] > 0
+    assert burst["statuses"] == {"202": 600}
+    assert burst["runs_recorded"] == burst["workflows"] == 600
+    assert (burst["lost"], burst["extra"]) == (0, 0)
+    idle = report["idle_latency_ms"]
+    assert len(idle["all"]) == 10 and idle["p99"] >= idle["p50"] > 0
 
 
 def test_sleepers_benchmark_reports_lateness_and_worker_memory() -> None:

@@ -173,7 +173,7 @@ def test_cli_reports_bad_input_with_the_field(served: Served) -> None:
     assert "'loc': ['body', 'payload', 'name']" in result.stderr
     unknown = _cli(served, "events", "send", "nope")
     assert unknown.stderr.strip().startswith(
-        "error: 404: unknown event 'nope'; known events: hello, order.created"
+        "error: 404: unknown event 'nope'; known events: hello, order.cancelled, order.created"
     )
     malformed = _cli(served, "events", "send", "hello", "--data", "{oops")
     assert malformed.returncode == 2

@@ -52,7 +52,10 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
         app.state.service = service = RunService(client, RunStore(db), settings, catalog)
         try:
-            async with dispatching(service) if settings.api_dispatcher else contextlib.nullcontext():
+            async with (
+                dispatching(service) if settings.api_dispatcher else contextlib.nullcontext() as running
+            ):
+                app.state.dispatcher = running  # None where `longhaul dispatcher` runs on its own
                 yield
         finally:
             await db.close()

@@ -93,7 +93,8 @@ async def send_event(
     "/api/events", status_code=202, response_model=BatchAccepted, responses=ERRORS, dependencies=JSON_BODY
 )
 async def send_events(batch: BatchRequest, request: Request, service: Service, tenant: Tenant) -> Any:
-    """Send up to 100 events at once. All are validated before any is recorded."""
+    """Send up to 1,000 events at once: all are validated, then recorded in one transaction (none if any
+    is invalid)."""
     _limit_ingest(request, tenant, len(batch.events))
     results = await service.send_batch(batch.events, tenant=tenant)
     return BatchAccepted(results=[_accepted(request, accepted) for accepted in results])
