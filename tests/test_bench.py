@@ -64,8 +64,8 @@ def test_queue_benchmark_measures_accept_drain_burst_and_idle_latency_and_loses_
     assert report["variants"]["accept single (wrk)"]["cpu_s"]["wrk"] > 0
     assert report["drain"]["runs"] == 300 and report["drain"]["dispatcher_starts_per_s"] > 0
     burst = report["burst"]
-    assert burst["statuses"] == {"202": 600}
-    assert burst["runs_recorded"] == burst["workflows"] == 600
+    assert set(burst["statuses"]) == {"202"} and burst["statuses"]["202"] >= 600
+    assert burst["runs_recorded"] == burst["workflows"] >= 600  # wrk may send a few past its quota
     assert (burst["lost"], burst["extra"]) == (0, 0)
     idle = report["idle_latency_ms"]
     assert len(idle["all"]) == 10 and idle["p99"] >= idle["p50"] > 0
