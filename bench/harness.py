@@ -27,6 +27,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.binaries import temporal_cli
@@ -346,6 +347,19 @@ async def post_event(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+async def result_once_started(client: Client, workflow_id: str) -> Any:
+    """The workflow's result; an accepted event's workflow is started by the run queue's dispatcher a
+    moment after the API answered, so "not found" at first means "not started yet"."""
+    for _ in range(3000):
+        try:
+            return await client.get_workflow_handle(workflow_id).result()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await asyncio.sleep(0.02)
+    raise RuntimeError(f"{workflow_id} was never started")
 
 
 def percentile(values: list[float], q: float) -> float:

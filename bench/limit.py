@@ -28,6 +28,7 @@ from bench.harness import (
     free_port,
     interleaved,
     post_event,
+    result_once_started,
     stack,
     warm_up,
 )
@@ -94,7 +95,7 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
                         instance = f"{batch}-{i}"
                         body = {"id": instance, "payload": payload(instance)}
                         await post_event(http, f"/api/events/{event}", body)
-                        await client.get_workflow_handle(workflow_id_for(workflow, TENANT, instance)).result()
+                        await result_once_started(client, workflow_id_for(workflow, TENANT, instance))
 
                     return one
 

@@ -18,6 +18,7 @@ from bench.harness import (
     each,
     interleaved,
     post_event,
+    result_once_started,
     stack,
     warm_up,
 )
@@ -57,9 +58,7 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
                     event_id = f"steps-{batch}-{i}"
                     body = {"id": event_id, "payload": {"item": f"item-{i}"}}
                     await post_event(http, "/api/events/bench.steps", body)
-                    await client.get_workflow_handle(
-                        workflow_id_for(tracked_name, "bench", event_id)
-                    ).result()
+                    await result_once_started(client, workflow_id_for(tracked_name, "bench", event_id))
 
                 return one
 
