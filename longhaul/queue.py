@@ -599,11 +599,6 @@ class RunQueue:
         )
         return bool(getattr(taken, "rowcount", 0))
 
-    async def take_lease(self, lease: Lease) -> bool:
-        """Take or renew ``lease``; False while another holder's is unexpired."""
-        async with self._writing() as conn:
-            return await self._renew(conn, lease, utcnow())
-
     async def release_lease(self, lease: Lease) -> None:
         """Give ``lease`` up (a clean shutdown), so a standby takes over at once."""
         async with self.db.engine.begin() as conn:

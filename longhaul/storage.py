@@ -29,7 +29,6 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     bindparam,
-    delete,
     func,
     insert,
     or_,
@@ -365,14 +364,6 @@ class RunStore:
                 ]
             return _record(row, tags, lines, steps)
 
-    async def get_many(self, run_ids: Sequence[str]) -> builtins.list[RunRecord]:
-        """The runs among ``run_ids`` that exist, without tags, logs or steps (one query)."""
-        if not run_ids:
-            return []
-        async with self._sessions() as session:
-            rows = await session.scalars(select(RunRow).where(RunRow.id.in_(run_ids)))
-            return [_record(row, []) for row in rows]
-
     async def list(self, where: RunFilter, *, limit: int = 50, cursor: str | None = None) -> RunPage:
         """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""
         statement = select(RunRow).where(RunRow.tenant == where.tenant)
@@ -445,13 +436,6 @@ class RunStore:
     async def count_replays(self, run_id: str) -> int:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count()).where(RunRow.replay_of == run_id)) or 0)
-
-    async def delete_if_queued(self, run_id: str) -> None:
-        """Remove a record whose workflow never started, so no record claims a run that does not exist."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(RunRow).where(RunRow.id == run_id, RunRow.status == RunStatus.QUEUED)
-            )
 
     async def apply(self, change: RunUpdate, *, op_id: str) -> bool:
         """Apply a worker-side update; see :meth:`apply_all`. Returns whether the record changed."""
