@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -78,12 +79,20 @@ class Process:
         return self.log.read_text(errors="replace")
 
     def wait_for_output(self, needle: str, timeout: float) -> None:
-        def seen() -> bool:
+        deadline = time.monotonic() + timeout
+        while needle not in self.output:
             if self.popen.poll() is not None:
                 raise AssertionError(f"exited with {self.popen.returncode} before '{needle}':\n{self.output}")
-            return needle in self.output
+            if time.monotonic() > deadline:
+                what = f"timed out after {timeout}s waiting for '{needle}'"
+                raise AssertionError(f"{what} in output:\n{self.output}")
+            time.sleep(0.1)
 
-        wait_until(seen, timeout, f"'{needle}' in output:\n{self.output}")
+    async def ready(self, needle: str, within: float) -> None:
+        """:meth:`wait_for_output` for async tests. Waiting must not block their event loop: an in-process
+        API's dispatcher frozen mid-transaction holds SQLite's write lock, and the process waits on it
+        (a worker's schema check timed out that way in CI)."""
+        await asyncio.to_thread(self.wait_for_output, needle, within)
 
     def stop(self, timeout: float = 60) -> int:
         self.popen.send_signal(signal.SIGTERM)

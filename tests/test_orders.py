@@ -426,7 +426,7 @@ async def test_worker_killed_between_charge_and_confirmation_charges_once(
         await shop.faults(auto_confirm=False)
         first = Process(["worker"], tmp_path, env, tmp_path / "worker-1.log")
         try:
-            first.wait_for_output("worker polling", 60)
+            await first.ready("worker polling", 60)
             run_id = await shop.order(("book", 1))
             await shop.reached(run_id, "waiting for confirmation")
             first.popen.send_signal(signal.SIGKILL)
@@ -437,7 +437,7 @@ async def test_worker_killed_between_charge_and_confirmation_charges_once(
         [charge] = await shop.ledger(order_id)
         second = Process(["worker"], tmp_path, env, tmp_path / "worker-2.log")
         try:
-            second.wait_for_output("worker polling", 60)
+            await second.ready("worker polling", 60)
             await shop.provider.post(
                 f"/admin/charges/{charge['charge_id']}/confirm"
             )  # the webhook arrives now

@@ -105,7 +105,7 @@ async def cluster(dev_client: Client, postgres: PostgresServer, tmp_path: Path) 
     payments = httpx.AsyncClient(base_url=f"http://127.0.0.1:{payments_port}")
     try:
         for worker in workers:
-            worker.wait_for_output("worker polling", 60)
+            await worker.ready("worker polling", 60)
         for port in [*ports, payments_port]:
             wait_until(lambda port=port: _answers(port), 60, f"the server on port {port}")  # type: ignore[misc]
         yield Cluster(clients, workers, task_queue, tmp_path / "uploads", payments, database_url)

@@ -277,7 +277,7 @@ async def test_worker_killed_mid_transcode_and_the_run_completes_on_a_second_wor
     run = await send_video(service, "v-kill", upload(settings, long_source, "long.mp4"))
     first = Process(["worker"], tmp_path, env, tmp_path / "worker-1.log")
     try:
-        first.wait_for_output("worker polling", 60)
+        await first.ready("worker polling", 60)
         await wait_transcoding(store, run.id)
         first.popen.send_signal(signal.SIGKILL)
         first.popen.wait()
@@ -292,7 +292,7 @@ async def test_worker_killed_mid_transcode_and_the_run_completes_on_a_second_wor
 
     second = Process(["worker"], tmp_path, env, tmp_path / "worker-2.log")
     try:
-        second.wait_for_output("worker polling", 60)
+        await second.ready("worker polling", 60)
         done = await wait_for(store, run.id, RunStatus.COMPLETED, RunStatus.FAILED, limit=300)
     finally:
         second.stop()

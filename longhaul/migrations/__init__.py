@@ -12,7 +12,6 @@ predates migrations (made by ``create_all``) is adopted: stamped at the baseline
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, Table, inspect, text
-from sqlalchemy.exc import OperationalError
 
 from longhaul.db import Database
 
@@ -70,27 +68,14 @@ def head() -> str:
     return revision
 
 
-LOCKED_ATTEMPTS = 20  # 10 s of retries when SQLite refuses the upgrade's lock at once
-
-
 async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring the schema to ``revision`` in one locked transaction (see the module docstring); the
     revisions before and after, as seen under the lock. Processes may race; within one process, upgrade
     once at a time (Alembic's migration context is global)."""
-    for attempt in range(LOCKED_ATTEMPTS):
-        try:
-            async with db.engine.connect() as conn:
-                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-                async with conn.begin():
-                    before, after = await conn.run_sync(_upgrade, revision)
-            break
-        except OperationalError as error:
-            # SQLite can refuse the write lock at once rather than wait (seen once in CI as a worker
-            # started right after another was SIGKILLed): the upgrade is one transaction, try again.
-            if "locked" not in str(error) or attempt == LOCKED_ATTEMPTS - 1:
-                raise
-            log.warning("app database locked at start; trying again: %s", error)
-            await asyncio.sleep(0.5)
+    async with db.engine.connect() as conn:
+        conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+        async with conn.begin():
+            before, after = await conn.run_sync(_upgrade, revision)
     if before != after:
         log.info("app database schema upgraded from %s to %s", before or "empty", after)
     return before, after
