@@ -53,6 +53,12 @@ def run_id_for(workflow_id: str) -> str:
     return "run_" + hashlib.sha256(workflow_id.encode()).hexdigest()[:24]
 
 
+def generation_workflow_id(workflow_id: str, generation: int) -> str:
+    """The workflow id of a later run of one event id (sent again after its idempotency key expired):
+    ``~`` is in no event id, so it names no other event's run."""
+    return workflow_id if generation == 1 else f"{workflow_id}~{generation}"
+
+
 class RunOrigin(BaseModel):
     """Who a run is, for a run whose record the API did not write (started by a schedule, or by hand
     in the Temporal UI): the worker then creates the record itself."""
@@ -120,6 +126,16 @@ class RunRecord(BaseModel):
     event: str
     event_id: str
     business_key: str | None = None
+    generation: int = Field(
+        default=1,
+        description="Which run of its event id this is: 2 and up when the id was sent again after its "
+        "idempotency key expired.",
+    )
+    idempotency_key_expires_at: datetime | None = Field(
+        default=None,
+        description="Sending the event id again returns this run until then (never, if unset); after it, "
+        "the same id makes a new run.",
+    )
     tags: list[str] = Field(default_factory=list)
     replay_of: str | None = None
     status: RunStatus

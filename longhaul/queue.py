@@ -37,6 +37,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -58,7 +59,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
-from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus, Via
+from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
 from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -95,7 +96,8 @@ class RunSlotRow(Base):
     scope: Mapped[str] = mapped_column(String(300), primary_key=True, index=True)
     kind: Mapped[str] = mapped_column(String(16))
     limit: Mapped[int] = mapped_column(Integer)
-    period_ms: Mapped[int | None] = mapped_column(Integer)
+    # A month is past 32 bits on PostgreSQL; SQLite's INTEGER has 64.
+    period_ms: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     free_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a rate slot, once claimed
 
 
@@ -245,6 +247,11 @@ def _closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
     }
 
 
+def _key_expired(run: RunRecord, now: datetime) -> bool:
+    """Whether the event id that made ``run`` may make a new run now (``idempotency_key_ttl``)."""
+    return run.idempotency_key_expires_at is not None and run.idempotency_key_expires_at <= now
+
+
 def _due(now: datetime) -> tuple[Any, ...]:
     return (
         _RUNS.c.status == _PENDING,
@@ -313,6 +320,7 @@ class RunQueue:
         self, conn: AsyncConnection, group: builtins.list[_Call]
     ) -> builtins.list[Accepted | Exception]:
         existing = await self._records_of(conn, [run.id for call in group for run in call.runs])
+        await self._follow_expired_keys(conn, group, existing)
         refusals = [_refusal(call, existing) for call in group]
         fresh = {
             run.id: run
@@ -329,6 +337,38 @@ class RunQueue:
             refused or await self._answer(conn, call, existing, first)
             for call, refused in zip(group, refusals, strict=True)
         ]
+
+    async def _follow_expired_keys(
+        self, conn: AsyncConnection, group: builtins.list[_Call], existing: dict[str, RunRecord]
+    ) -> None:
+        """Point each run whose event id reached a run with an expired idempotency key at the newest run
+        of that id, or, if its key expired too, at the next generation (a new run). The generation is in
+        the event's unique key: two accepts making the same one write it once."""
+        now = utcnow()
+        for run in (run for call in group for run in call.runs if run.joining is None):
+            first = existing.get(run.id)
+            if first is None or not _key_expired(first, now):
+                continue
+            newest = await self._newest_generation(conn, first)
+            if _key_expired(newest, now):
+                generation = newest.generation + 1
+                workflow_id = generation_workflow_id(first.workflow_id, generation)
+                run.values.update(id=run_id_for(workflow_id), workflow_id=workflow_id, generation=generation)
+            else:
+                existing[newest.id] = newest
+                run.values.update(id=newest.id, workflow_id=newest.workflow_id, generation=newest.generation)
+
+    async def _newest_generation(self, conn: AsyncConnection, first: RunRecord) -> RunRecord:
+        row = await self._row(
+            conn,
+            _RUNS.c.tenant == first.tenant,
+            _RUNS.c.event == first.event,
+            _RUNS.c.event_id == first.event_id,
+            _RUNS.c.workflow == first.workflow,
+            order_by=_RUNS.c.generation.desc(),
+        )
+        assert row is not None  # ``first`` itself at least
+        return await self._existing(conn, row)
 
     async def _answer(
         self, conn: AsyncConnection, call: _Call, existing: dict[str, RunRecord], first: set[str]
@@ -404,8 +444,10 @@ class RunQueue:
                 return Recorded(joined, False, run.joining.kind.value)
         raise RuntimeError(f"run {run.id}: its gate {run.values['gate']} changed hands three times")
 
-    async def _row(self, conn: AsyncConnection, *where: Any, lock: bool = False) -> dict[str, Any] | None:
-        statement = select(_RUNS).where(*where)
+    async def _row(
+        self, conn: AsyncConnection, *where: Any, lock: bool = False, order_by: Any = None
+    ) -> dict[str, Any] | None:
+        statement = select(_RUNS).where(*where).order_by(order_by).limit(1)
         if lock and not self.db.is_sqlite:
             statement = statement.with_for_update()
         row = (await conn.execute(statement)).mappings().first()

@@ -64,7 +64,9 @@ async def notify_queue(conn: AsyncConnection) -> None:
 class RunRow(Base):
     __tablename__ = "runs"
     __table_args__ = (
-        UniqueConstraint("tenant", "event", "event_id", "workflow", name="uq_runs_event"),
+        # One run per event and workflow, or one per generation where the sender's id expires
+        # (``idempotency_key_ttl``): a duplicate after that makes the next generation.
+        UniqueConstraint("tenant", "event", "event_id", "workflow", "generation", name="uq_runs_event"),
         Index("ix_runs_listing", "tenant", "created_at", "id"),
         Index("ix_runs_key", "tenant", "workflow", "business_key"),
         # The run queue's order: what the dispatcher reads first (longhaul.queue).
@@ -79,6 +81,8 @@ class RunRow(Base):
     event: Mapped[str] = mapped_column(String(100))
     event_id: Mapped[str] = mapped_column(String(200))
     business_key: Mapped[str | None] = mapped_column(String(200))
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    idempotency_key_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replay_of: Mapped[str | None] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     # The run queue (longhaul.queue): which queue, in what order, from when, until when.
@@ -141,7 +145,15 @@ _TAGS = cast(Table, RunTagRow.__table__)
 _OPEN = _RUNS.c.status.not_in([s.value for s in TERMINAL_STATUSES])
 
 
-_TIMES = ("created_at", "started_at", "finished_at", "updated_at", "not_before", "expires_at")
+_TIMES = (
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "not_before",
+    "expires_at",
+    "idempotency_key_expires_at",
+)
 
 
 def record_of(

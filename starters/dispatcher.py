@@ -1,9 +1,11 @@
 """The dispatcher: starts the run queue's runs in Temporal as their flow control lets them.
 
 It runs inside ``longhaul api`` by default (woken in process the moment an accept commits) and as
-``longhaul dispatcher`` on its own. Each cycle it expires runs whose TTL ran out, claims the due runs
-whose slots have room (:meth:`longhaul.queue.RunQueue.claim`), starts their workflows in parallel, and
-notes them started. A dispatcher that dies between a claim and a start leaves its runs claimed but not
+``longhaul dispatcher`` on its own. Each cycle it claims the due runs whose slots have room
+(:meth:`longhaul.queue.RunQueue.claim`), starts their workflows in parallel, and notes them started; woken
+by a timer or poll (and at least each :data:`UPKEEP_EVERY` seconds), it first expires runs whose TTL ran
+out and restarts orphaned claims, which a cycle woken by an accept skips so the new run starts sooner.
+A dispatcher that dies between a claim and a start leaves its runs claimed but not
 started; any dispatcher starts them again after :data:`RESTART_AFTER` (a start is idempotent: the
 workflow id is the run's).
 
@@ -46,6 +48,7 @@ LEASE_SECONDS = 10.0
 POLL_SQLITE = 0.2  # seconds: how soon another process's accept or a freed slot is seen on SQLite
 POLL_POSTGRES = 5.0  # NOTIFY wakes it; the poll is a safety net
 METRICS_EVERY = 2.0  # seconds between two readings of the queue's depth for /metrics
+UPKEEP_EVERY = 1.0  # seconds: expiry and orphan restarts at least this often while accepts keep it busy
 STOP_WAIT = 15.0  # seconds a stopping dispatcher may take to finish its cycle
 UNAVAILABLE_BACKOFF = (0.5, 10.0)  # first and longest wait while Temporal cannot be reached
 
@@ -66,8 +69,12 @@ class Dispatcher:
         bind = service.settings.metrics_bind
         self.metrics = QueueMetrics(runtime(bind)) if bind else None
         self._measured = 0.0  # when the queue's gauges were last set (time.monotonic)
+        self._upkept = 0.0  # when runs were last expired and orphaned claims restarted (time.monotonic)
+        self._accepted = False  # an accept in this process woke it (since it last went to sleep)
 
-    def wake(self) -> None:
+    def _on_accept(self) -> None:
+        """New work (an accept here, or a NOTIFY of another process's accept or closed run)."""
+        self._accepted = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -79,12 +86,12 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatch until cancelled; gives its lease up on the way out."""
         backoff = UNAVAILABLE_BACKOFF[0]
-        self.queue.on_accept(self._wake.set)
+        self.queue.on_accept(self._on_accept)
         async with self._listening():
             try:
                 while not self._stopping:
                     try:
-                        busy = await self.cycle()
+                        busy = await self.cycle(upkeep=self._upkeep_due())
                         backoff = UNAVAILABLE_BACKOFF[0]
                     except LeaseLostError:
                         await self._sleep(LEASE_SECONDS / 2)  # standing by
@@ -105,12 +112,21 @@ class Dispatcher:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self.queue.release_lease(self.lease))
 
-    async def cycle(self) -> bool:
-        """One round: expire, restart the orphaned, claim and start. True if more may be due now."""
-        expired = await self.queue.expire()
-        if expired:
-            log.info("expired %d run(s) not started before their TTL", expired)
-        orphaned = await self.queue.unstarted(utcnow() - RESTART_AFTER, BATCH)
+    def _upkeep_due(self) -> bool:
+        """Whether this cycle also expires and restarts: not when an accept woke it (the hot path: the new
+        run's start waits for nothing else), unless the last upkeep is :data:`UPKEEP_EVERY` old."""
+        return not self._accepted or time.monotonic() - self._upkept >= UPKEEP_EVERY
+
+    async def cycle(self, *, upkeep: bool = True) -> bool:
+        """One round: expire and restart the orphaned (``upkeep``), claim and start. True if more may be
+        due now."""
+        orphaned: list[RunRecord] = []
+        if upkeep:
+            self._upkept = time.monotonic()
+            expired = await self.queue.expire()
+            if expired:
+                log.info("expired %d run(s) not started before their TTL", expired)
+            orphaned = await self.queue.unstarted(utcnow() - RESTART_AFTER, BATCH)
         claimed = await self.queue.claim(BATCH, lease=self.lease)
         await self._start_all([*orphaned, *claimed])
         await self._cancel_requested()
@@ -183,6 +199,7 @@ class Dispatcher:
         await self._sleep(timeout)
 
     async def _sleep(self, seconds: float) -> None:
+        self._accepted = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
@@ -198,7 +215,7 @@ class Dispatcher:
             driver: Any = raw.driver_connection
 
             def woken(*_args: Any) -> None:
-                self._wake.set()
+                self._on_accept()
 
             await driver.add_listener(QUEUE_CHANNEL, woken)
             try:

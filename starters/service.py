@@ -148,6 +148,14 @@ class RunOptions(BaseModel):
     priority: int | None = Field(
         default=None, ge=1, le=5, description="1 starts first … 5 last (default: 3, or the subscription's)."
     )
+    idempotency_key_ttl: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds the event id returns the run it made; the same id sent after that makes a new "
+        "run (default: it always returns the first). For runs named by the event id: not those a business "
+        "key names, nor those events join (debounce, batch, singleton).",
+    )
     concurrency_key: str | None = Field(
         default=None,
         min_length=1,
@@ -450,6 +458,8 @@ class RunService:
             "event": event_name,
             "event_id": event_id,
             "business_key": key,
+            "generation": 1,
+            "idempotency_key_expires_at": None,
             "replay_of": replay_of,
             "status": RunStatus.PENDING.value,
             "queue": sub.queue_name,
@@ -473,6 +483,14 @@ class RunService:
             "updated_at": now,
         }
         joining = _gathering(sub, payload, tenant, override, values)
+        ttl = options.idempotency_key_ttl
+        if (
+            ttl is not None
+            and joining is None
+            and instance is None
+            and _instance(sub, event_id, key) == event_id
+        ):
+            values["idempotency_key_expires_at"] = now + timedelta(seconds=ttl)
         slots = _slots(sub, payload, tenant, override)
         cancels = []
         if sub.singleton is not None and sub.singleton.mode == "cancel":

@@ -78,6 +78,7 @@ CANCELLABLE = EventType("cancellable.work", 1, LimitedWork)  # cancelled by stop
 STOP = EventType("stop.work", 1, LimitedWork)
 DEBOUNCED = EventType("debounced.work", 1, LimitedWork)  # quiet 1 s, at most 3 s; last payload
 LEADING = EventType("leading.work", 1, LimitedWork)  # quiet 1 s; first payload
+SLOW_DEBOUNCED = EventType("slow.debounced.work", 1, LimitedWork)  # quiet 1 h, at most 6 h (a moved clock)
 BATCHED = EventType("batched.work", 1, LimitedWork)  # 3 per run, or what came within 1.5 s
 
 
@@ -299,6 +300,12 @@ TESTS = Pipeline(
             LimitedWorkflow,
             queue="leading",
             debounce=Debounce(timedelta(seconds=1), "key", "leading"),
+        ),
+        Subscription(
+            SLOW_DEBOUNCED,
+            LimitedWorkflow,
+            queue="slow-debounced",
+            debounce=Debounce(timedelta(hours=1), "key", max_delay=timedelta(hours=6)),
         ),
         Subscription(BATCHED, WorkBatchWorkflow, batch=Batch(3, timedelta(seconds=1.5), "key")),
         Subscription(

@@ -69,6 +69,35 @@ async def test_a_database_made_before_migrations_is_adopted_with_its_data(empty_
     assert record.priority == 3  # a new column's default
 
 
+async def test_an_upgrade_that_rebuilds_the_runs_table_keeps_the_rows_that_reference_runs(
+    empty_db: Database,
+) -> None:
+    # 0005 rebuilds ``runs`` on SQLite (to change a unique constraint): with foreign keys on, dropping the
+    # old table would cascade to the run's tags, logs and slots.
+    await upgrade(empty_db, "0004")
+    async with empty_db.engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "INSERT INTO runs (id, tenant, workflow, workflow_id, event, event_id, status, priority, "
+            "progress, input, attempts, created_at, updated_at) VALUES ('run_1', 't1', 'hello', "
+            "'hello/t1/e1', 'hello', 'e1', 'running', 3, 50, '{}', 0, '2026-01-01 00:00:00+00:00', "
+            "'2026-01-01 00:00:00+00:00')"
+        )
+        await conn.exec_driver_sql("INSERT INTO run_tags (run_id, tag) VALUES ('run_1', 'vip')")
+        await conn.exec_driver_sql(
+            "INSERT INTO run_logs (run_id, at, level, message, op_id) "
+            "VALUES ('run_1', '2026-01-01 00:00:00+00:00', 'info', 'started', 'op-1')"
+        )
+        await conn.exec_driver_sql(
+            "INSERT INTO run_slots (run_id, scope, kind, \"limit\") VALUES ('run_1', 'q/k', 'concurrency', 1)"
+        )
+    await upgrade(empty_db)
+    record = await RunStore(empty_db).get("run_1")
+    assert record is not None and record.generation == 1
+    assert record.tags == ["vip"] and [line.message for line in record.logs] == ["started"]
+    async with empty_db.engine.connect() as conn:
+        assert (await conn.exec_driver_sql("SELECT count(*) FROM run_slots")).scalar() == 1
+
+
 async def test_processes_starting_together_upgrade_once_without_errors(
     settings: Settings, empty_db: Database
 ) -> None:

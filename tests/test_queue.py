@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,10 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+import longhaul.queue
+import longhaul.storage
+import starters.dispatcher
+import starters.service
 from longhaul.config import Settings
 from longhaul.db import as_utc
 from longhaul.storage import RunRow, RunStore
@@ -135,6 +139,59 @@ async def test_a_delayed_run_waits_its_time_even_across_an_api_restart(
     assert datetime.fromisoformat(done["not_before"]) <= datetime.fromisoformat(done["started_at"])
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
+    """Moves app time (what the queue and the dispatcher compare delays, debounces and TTLs with) forward
+    by the given amount: hours pass in a test, as a time-skipping clock would let them."""
+    offset = timedelta(0)
+
+    def now() -> datetime:
+        return datetime.now(UTC) + offset
+
+    for module in (longhaul.queue, longhaul.storage, starters.dispatcher, starters.service):
+        monkeypatch.setattr(module, "utcnow", now)
+
+    def advance(by: timedelta) -> None:
+        nonlocal offset
+        offset += by
+
+    return advance
+
+
+async def _still_waiting(http: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    # An accept wakes the dispatcher (its idle sleep was timed by the clock before the move): it claims
+    # whatever is due now.
+    await _send(http, "limited.work", {"key": uuid.uuid4().hex, "seconds": 0})
+    await asyncio.sleep(0.6)
+    run: dict[str, Any] = (await http.get(f"/api/runs/{run_id}")).json()
+    assert run["status"] == "delayed" and run["started_at"] is None, run
+    return run
+
+
+async def test_delays_and_debounces_of_hours_wait_exactly_their_time_on_a_moved_clock(
+    api: httpx.AsyncClient, clock: Callable[[timedelta], None]
+) -> None:
+    # One peer's long delays (over an hour) silently never fired: these wait hours of app time.
+    key = f"slow-{uuid.uuid4().hex[:8]}"
+    later = await _send(
+        api, "limited.work", {"key": key, "seconds": 0}, options={"delay": 7200, "ttl": 86400}
+    )
+    first = await _send(api, "slow.debounced.work", {"key": key, "seconds": 0})
+    clock(timedelta(minutes=50))
+    again = await _send(api, "slow.debounced.work", {"key": key, "seconds": 0.1})  # quiet hour starts again
+    assert again["run_id"] == first["run_id"] and again["via"] == "debounce"
+    clock(timedelta(minutes=59))  # 1 h 49 min: the debounce's hour counts from the second event
+    shown = await _still_waiting(api, first["run_id"])
+    assert shown["pending_reason"].startswith("delayed until ")
+    await _still_waiting(api, later["run_id"])
+    clock(timedelta(minutes=2))  # 1 h 51 min
+    debounced = await wait_for_status(api, first["run_id"], "completed")
+    assert debounced["input"]["seconds"] == 0.1  # trailing: the last payload
+    await _still_waiting(api, later["run_id"])
+    clock(timedelta(minutes=10))  # 2 h 1 min
+    await wait_for_status(api, later["run_id"], "completed")
+
+
 async def test_a_run_not_started_before_its_ttl_expires_and_never_reaches_temporal(
     api: httpx.AsyncClient, dev_client: Client
 ) -> None:
@@ -196,6 +253,7 @@ async def test_cancelling_a_pending_run_closes_it_without_starting_it(
         ({"not_before": "2026-01-01T00:00:00"}, '"options","not_before"', "timezone"),
         ({"concurrency_key": "nope"}, '"options","concurrency_key"', "has no field 'nope'"),
         ({"priority": 9}, '"options","priority"', "less than or equal to 5"),
+        ({"idempotency_key_ttl": 0}, '"options","idempotency_key_ttl"', "greater than 0"),
     ],
 )
 async def test_bad_flow_control_options_are_refused_naming_the_field_and_nothing_is_written(
@@ -212,6 +270,31 @@ async def test_bad_flow_control_options_are_refused_naming_the_field_and_nothing
     )  # fmt: skip
     assert batch.status_code == 422, batch.text
     assert await store.count() == before
+
+
+async def test_an_event_id_makes_a_new_run_once_its_idempotency_key_expired(api: httpx.AsyncClient) -> None:
+    event_id, key = f"idem-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+    work = {"key": key, "seconds": 0}
+    first = await _send(api, "limited.work", work, id=event_id, options={"idempotency_key_ttl": 1})
+    assert (await _send(api, "limited.work", work, id=event_id))["run_id"] == first["run_id"]
+    done = await wait_for_status(api, first["run_id"], "completed")
+    expires = datetime.fromisoformat(done["idempotency_key_expires_at"])
+    await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.1)
+    # After it, the same id makes the next run (another payload is no conflict), once, even when it comes
+    # twice in one call.
+    other = {"key": key, "seconds": 0.1}
+    answer = await api.post(
+        "/api/events",
+        json={"events": [{"name": "limited.work", "id": event_id, "payload": other}] * 2},
+    )
+    assert answer.status_code == 202, answer.text
+    [second], [twin] = (result["runs"] for result in answer.json()["results"])
+    assert second["run_id"] == twin["run_id"] != first["run_id"], answer.text
+    kept = await _send(api, "limited.work", other, id=event_id)  # (its event had no TTL: kept for ever)
+    assert kept["run_id"] == second["run_id"]
+    run = await wait_for_status(api, second["run_id"], "completed")
+    assert (run["generation"], run["event_id"], run["input"]) == (2, event_id, other)
+    assert run["workflow_id"] == f"{done['workflow_id']}~2" and run["idempotency_key_expires_at"] is None
 
 
 async def test_a_singleton_skips_an_event_while_its_key_has_an_open_run(api: httpx.AsyncClient) -> None:

@@ -13,7 +13,8 @@ predates migrations (made by ``create_all``) is adopted: stamped at the baseline
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, Table, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.db import Database
 
@@ -72,13 +74,30 @@ async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str
     """Bring the schema to ``revision`` in one locked transaction (see the module docstring); the
     revisions before and after, as seen under the lock. Processes may race; within one process, upgrade
     once at a time (Alembic's migration context is global)."""
-    async with db.engine.connect() as conn:
+    async with db.engine.connect() as conn, _sqlite_foreign_keys_off(conn):
         conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
         async with conn.begin():
             before, after = await conn.run_sync(_upgrade, revision)
     if before != after:
         log.info("app database schema upgraded from %s to %s", before or "empty", after)
     return before, after
+
+
+@asynccontextmanager
+async def _sqlite_foreign_keys_off(conn: AsyncConnection) -> AsyncIterator[None]:
+    """SQLite: foreign keys off while migrating (the pragma is ignored inside a transaction, so it is set
+    on the driver's connection before the upgrade begins). A revision that rebuilds a table (Alembic's
+    batch mode: copy, drop, rename, SQLite's way to drop a constraint) would otherwise cascade the drop
+    of the old table to every row referencing it; :func:`_upgrade` checks the keys before committing."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    await driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        await driver.execute("PRAGMA foreign_keys=ON")
 
 
 def _upgrade(conn: Connection, revision: str) -> tuple[str | None, str | None]:
@@ -91,6 +110,8 @@ def _upgrade(conn: Connection, revision: str) -> tuple[str | None, str | None]:
         log.info("app database made before migrations: adopted at revision %s", BASELINE)
     before = MigrationContext.configure(conn).get_current_revision()
     command.upgrade(config, revision)
+    if conn.dialect.name == "sqlite" and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
+        raise RuntimeError(f"the upgrade would leave rows referencing missing ones: {broken[:5]}")
     return before, MigrationContext.configure(conn).get_current_revision()
 
 

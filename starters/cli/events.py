@@ -26,6 +26,10 @@ def events_send(
     delay: Annotated[float | None, typer.Option(help="Seconds before its runs may start.")] = None,
     ttl: Annotated[float | None, typer.Option(help="Seconds: a run not started by then expires.")] = None,
     priority: Annotated[int | None, typer.Option(min=1, max=5, help="1 starts first … 5 last.")] = None,
+    idempotency_key_ttl: Annotated[
+        float | None,
+        typer.Option(help="Seconds --id returns its run; after that the same id makes a new one."),
+    ] = None,
     url: UrlOption = None,
 ) -> None:
     """Send an event and print the runs it reached (started, signalled, or joined)."""
@@ -36,7 +40,12 @@ def events_send(
         typer.echo(f"--data: {error}", err=True)
         raise typer.Exit(2) from error
     with api_client(url) as client:
-        options = {"delay": delay, "ttl": ttl, "priority": priority}
+        options = {
+            "delay": delay,
+            "ttl": ttl,
+            "priority": priority,
+            "idempotency_key_ttl": idempotency_key_ttl,
+        }
         sent = client.send_event(
             name, payload, id=event_id, tags=tag, options={k: v for k, v in options.items() if v is not None}
         )
