@@ -247,6 +247,16 @@ def _closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
     }
 
 
+def _startable_at_once(run: NewRun, now: datetime) -> bool:
+    """Due now, joined by no later event, and held back by no limit (see :meth:`RunQueue.hand_over`)."""
+    due = run.values["not_before"]
+    return (
+        run.joining is None
+        and (due is None or due <= now)
+        and all(slot.kind == SlotKind.MARK for slot in run.slots)
+    )
+
+
 def _key_expired(run: RunRecord, now: datetime) -> bool:
     """Whether the event id that made ``run`` may make a new run now (``idempotency_key_ttl``)."""
     return run.idempotency_key_expires_at is not None and run.idempotency_key_expires_at <= now
@@ -269,10 +279,22 @@ class RunQueue:
         self._listeners: builtins.list[Callable[[], None]] = []
         self._calls: builtins.list[_Call] = []
         self._acceptor: asyncio.Task[None] | None = None
+        self._taker: Callable[[builtins.list[RunRecord]], None] | None = None
+        self._willing: Callable[[], bool] = lambda: False
 
     def on_accept(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each commit of accepted runs (an in-process dispatcher wakes at once)."""
         self._listeners.append(listener)
+
+    def hand_over(
+        self, taker: Callable[[builtins.list[RunRecord]], None], willing: Callable[[], bool]
+    ) -> None:
+        """Claim at accept, for an idle dispatcher in this process: while ``willing()``, the runs an accept
+        writes that are due now and have no limit to fit in are written claimed, and handed to ``taker``
+        once committed, so their start waits for no claim. Under a backlog (not willing) every run waits
+        its turn in the queue's order. Runs handed to a process that dies before starting them are
+        restarted like any orphaned claim."""
+        self._taker, self._willing = taker, willing
 
     # -- accepting ------------------------------------------------------------------------------------------
 
@@ -302,14 +324,17 @@ class RunQueue:
     async def _accept_queued(self) -> None:
         while self._calls:
             group, self._calls = self._calls, []
+            handed: builtins.list[RunRecord] = []
             try:
                 async with self._writing() as conn:
-                    outcomes = await self._accept_group(conn, group)
+                    outcomes = await self._accept_group(conn, group, handed)
                     changed = any(not isinstance(o, Exception) and _changes(o) for o in outcomes)
                     if changed:
                         await notify_queue(conn)
             except Exception as error:  # the transaction failed (e.g. storage down): each caller retries
-                outcomes, changed = [error] * len(group), False
+                outcomes, changed, handed = [error] * len(group), False, []
+            if handed and self._taker is not None:
+                self._taker(handed)
             if changed:
                 for listener in self._listeners:
                     listener()
@@ -317,7 +342,7 @@ class RunQueue:
                 _settle(call.done, outcome)
 
     async def _accept_group(
-        self, conn: AsyncConnection, group: builtins.list[_Call]
+        self, conn: AsyncConnection, group: builtins.list[_Call], handed: builtins.list[RunRecord]
     ) -> builtins.list[Accepted | Exception]:
         existing = await self._records_of(conn, [run.id for call in group for run in call.runs])
         await self._follow_expired_keys(conn, group, existing)
@@ -329,9 +354,16 @@ class RunQueue:
             for run in call.runs
             if run.id not in existing
         }
+        claiming = self._taker is not None and self._willing()
+        now = utcnow()
+        for run in fresh.values():
+            if claiming and _startable_at_once(run, now):
+                run.values.update(status=RunStatus.QUEUED.value, claimed_at=now)
         written = await self._insert(conn, list(fresh.values()))
         for run_id in written:
             existing[run_id] = record_of(fresh[run_id].values, sorted(set(fresh[run_id].tags)))
+            if fresh[run_id].values["claimed_at"] is not None:
+                handed.append(existing[run_id])
         first = set(written)  # a run id two calls share is written by the first, reached by the second
         return [
             refused or await self._answer(conn, call, existing, first)

@@ -66,11 +66,23 @@ class Dispatcher:
         self.lease = Lease("dispatcher", holder, LEASE_SECONDS) if self.queue.db.is_sqlite else None
         self.poll = POLL_SQLITE if self.queue.db.is_sqlite else POLL_POSTGRES
         self.started = 0  # workflows started by this dispatcher (for its log line and tests)
+        self.taken = 0  # of them, runs claimed by their accept and handed over (RunQueue.hand_over)
         bind = service.settings.metrics_bind
         self.metrics = QueueMetrics(runtime(bind)) if bind else None
         self._measured = 0.0  # when the queue's gauges were last set (time.monotonic)
         self._upkept = 0.0  # when runs were last expired and orphaned claims restarted (time.monotonic)
         self._accepted = False  # an accept in this process woke it (since it last went to sleep)
+        self._handed: list[RunRecord] = []  # claimed at accept, to start first (RunQueue.hand_over)
+        self._backlogged = False  # the last cycle claimed a full batch: more is waiting its turn
+
+    def _take(self, runs: list[RunRecord]) -> None:
+        self.taken += len(runs)
+        self._handed.extend(runs)
+        self._wake.set()
+
+    def _willing(self) -> bool:
+        """Take runs claimed at accept only when idle: under a backlog they wait their turn."""
+        return not self._stopping and not self._backlogged and len(self._handed) < PARALLEL_STARTS
 
     def _on_accept(self) -> None:
         """New work (an accept here, or a NOTIFY of another process's accept or closed run)."""
@@ -87,6 +99,7 @@ class Dispatcher:
         """Dispatch until cancelled; gives its lease up on the way out."""
         backoff = UNAVAILABLE_BACKOFF[0]
         self.queue.on_accept(self._on_accept)
+        self.queue.hand_over(self._take, self._willing)
         async with self._listening():
             try:
                 while not self._stopping:
@@ -108,6 +121,9 @@ class Dispatcher:
                     if not busy:
                         await self._idle()
             finally:
+                if self._handed:  # back in the queue for the next dispatcher, rather than orphaned
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self.queue.unclaim([run.id for run in self._handed]))
                 if self.lease is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(self.queue.release_lease(self.lease))
@@ -120,6 +136,8 @@ class Dispatcher:
     async def cycle(self, *, upkeep: bool = True) -> bool:
         """One round: expire and restart the orphaned (``upkeep``), claim and start. True if more may be
         due now."""
+        handed, self._handed = self._handed, []
+        await self._start_all(handed)  # first: nothing to claim, their start waits for nothing
         orphaned: list[RunRecord] = []
         if upkeep:
             self._upkept = time.monotonic()
@@ -133,7 +151,8 @@ class Dispatcher:
         if self.metrics is not None and time.monotonic() - self._measured >= METRICS_EVERY:
             self._measured = time.monotonic()
             self.metrics.record(await self.queue.depth())
-        return len(claimed) == BATCH
+        self._backlogged = len(claimed) == BATCH
+        return self._backlogged
 
     async def _start_all(self, runs: list[RunRecord]) -> None:
         if not runs:

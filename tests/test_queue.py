@@ -101,6 +101,20 @@ async def test_at_most_two_runs_per_key_at_any_moment_across_200_events_over_10_
     assert max(most.values()) == 2, most  # the limit was reached, and never passed
 
 
+async def test_an_idle_dispatcher_is_handed_an_unlimited_run_by_its_accept_and_claims_a_limited_one(
+    temporal_address: str, settings: Settings, worker: None
+) -> None:
+    app = create_app(settings, TEST_CATALOG)
+    async with api_client(app) as http:
+        dispatcher = app.state.dispatcher
+        free = await _send(http, "count.requested", {"steps": 1, "pause_seconds": 0})
+        await wait_for_status(http, free["run_id"], "completed")
+        assert dispatcher.taken == 1  # written claimed: its start waited for no claim
+        limited = await _send(http, "limited.work", {"key": uuid.uuid4().hex, "seconds": 0})
+        await wait_for_status(http, limited["run_id"], "completed")
+        assert (dispatcher.taken, dispatcher.started) == (1, 2)  # its slots were counted by a claim
+
+
 async def test_a_pending_run_says_whose_slot_is_busy_and_starts_once_it_frees(api: httpx.AsyncClient) -> None:
     key = f"user-{uuid.uuid4().hex[:8]}"
     first = await _send(api, "solo.work", {"key": key, "seconds": 3})

@@ -62,11 +62,14 @@ def api(
     """Run the HTTP API."""
     import uvicorn
 
+    from longhaul.processes import settle_heap
     from starters.api import create_app
 
     settings = cli_settings(api_host=host, api_port=port, data_dir=data_dir)
+    app = create_app(settings)
+    settle_heap()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
@@ -78,8 +81,10 @@ def api(
 def dispatcher(data_dir: DataDir = None) -> None:
     """Run the run queue's dispatcher on its own (with `LONGHAUL_API_DISPATCHER=false` for the APIs).
     On PostgreSQL several share the queue; on SQLite one dispatches and the others stand by."""
+    from longhaul.processes import settle_heap
     from starters.dispatcher import run_dispatcher
 
+    settle_heap()
     asyncio.run(run_dispatcher(cli_settings(data_dir=data_dir)))
 
 
