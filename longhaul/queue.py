@@ -168,13 +168,24 @@ def _changes(accepted: Accepted) -> bool:
     return bool(cancelled) or any(r.written or r.via != "start" for r in results)
 
 
-def _refusal(call: _Call, existing: dict[str, RunRecord]) -> Exception | None:
-    """Why ``call`` is refused as a whole (its check raised on a run that exists), if it is."""
+def _refusal(call: _Call, existing: dict[str, RunRecord], fresh: dict[str, NewRun]) -> Exception | None:
+    """Why ``call`` is refused as a whole, if it is: its check raised on a run that exists, or that an
+    earlier run of its group (of an earlier call, or of its own) is to write. Otherwise its new runs join
+    ``fresh``, the runs the group writes (the first of each id)."""
+    added = []
     try:
         for run in call.runs:
-            if call.check is not None and run.id in existing:
-                call.check(existing[run.id], run)
-    except Exception as refused:  # e.g. an event id reused with another payload
+            if call.check is not None:
+                if run.id in existing:
+                    call.check(existing[run.id], run)
+                elif run.id in fresh:
+                    call.check(record_of(fresh[run.id].values, []), run)
+            if run.id not in existing and run.id not in fresh:
+                fresh[run.id] = run
+                added.append(run.id)
+    except Exception as refused:  # e.g. an event id reused with another payload: nothing of it is written
+        for run_id in added:
+            del fresh[run_id]
         return refused
     return None
 
@@ -346,14 +357,8 @@ class RunQueue:
     ) -> builtins.list[Accepted | Exception]:
         existing = await self._records_of(conn, [run.id for call in group for run in call.runs])
         await self._follow_expired_keys(conn, group, existing)
-        refusals = [_refusal(call, existing) for call in group]
-        fresh = {
-            run.id: run
-            for call, refused in zip(group, refusals, strict=True)
-            if refused is None
-            for run in call.runs
-            if run.id not in existing
-        }
+        fresh: dict[str, NewRun] = {}
+        refusals = [_refusal(call, existing, fresh) for call in group]
         claiming = self._taker is not None and self._willing()
         now = utcnow()
         for run in fresh.values():

@@ -311,6 +311,25 @@ async def test_an_event_id_makes_a_new_run_once_its_idempotency_key_expired(api:
     assert run["workflow_id"] == f"{done['workflow_id']}~2" and run["idempotency_key_expires_at"] is None
 
 
+async def test_one_event_id_with_two_payloads_in_one_batch_is_a_conflict_and_writes_nothing(
+    api: httpx.AsyncClient, store: RunStore
+) -> None:
+    event_id, key = f"twice-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+    before = await store.count()
+    same = {"name": "limited.work", "id": event_id, "payload": {"key": key, "seconds": 0}}
+    other = {**same, "payload": {"key": key, "seconds": 1}}
+    answer = await api.post(
+        "/api/events", json={"events": [{"name": "hello", "payload": {"name": "x"}}, same, other]}
+    )
+    assert answer.status_code == 409 and "seconds" in answer.text, answer.text
+    assert await store.count() == before
+    answer = await api.post("/api/events", json={"events": [same, same]})  # the same payload twice: one run
+    assert answer.status_code == 202, answer.text
+    [first], [second] = (result["runs"] for result in answer.json()["results"])
+    assert first["run_id"] == second["run_id"]
+    assert await store.count() == before + 1
+
+
 async def test_a_singleton_skips_an_event_while_its_key_has_an_open_run(api: httpx.AsyncClient) -> None:
     key = f"s-{uuid.uuid4().hex[:8]}"
     first = await _send(api, "single.work", {"key": key, "seconds": 1})
