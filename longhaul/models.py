@@ -82,6 +82,9 @@ class RunUpdate(BaseModel):
     attempt: int | None = None
     log: str | None = Field(default=None, description="A log line to append to the run's log.")
     log_level: str = "info"
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="The run's whole metadata as the workflow holds it now (replaces it)."
+    )
     origin: RunOrigin | None = Field(
         default=None, description="Create the record from this if it is missing."
     )
@@ -152,6 +155,11 @@ class RunRecord(BaseModel):
     )
     progress: int
     stage: str | None
+    metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the workflow reports about itself as it goes (set, increment, append from its "
+        "code: workflows/metadata.py), e.g. each rendition's state or the payment's; at most 64 KiB.",
+    )
     input: Any
     output: Any
     error: str | None

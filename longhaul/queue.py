@@ -431,14 +431,19 @@ class RunQueue:
     async def _records_of(self, conn: AsyncConnection, run_ids: builtins.list[str]) -> dict[str, RunRecord]:
         """The runs among ``run_ids`` that exist, with their tags."""
         rows = (await conn.execute(select(_RUNS).where(_RUNS.c.id.in_(run_ids)))).mappings().all()
-        if not rows:
-            return {}
-        tags: dict[str, builtins.list[str]] = {row["id"]: [] for row in rows}
-        for run_id, tag in await conn.execute(
-            select(_TAGS.c.run_id, _TAGS.c.tag).where(_TAGS.c.run_id.in_(list(tags))).order_by(_TAGS.c.tag)
-        ):
-            tags[run_id].append(tag)
-        return {row["id"]: record_of(dict(row), tags[row["id"]]) for row in rows}
+        tags = await self._tags_of(conn, [row["id"] for row in rows])
+        return {row["id"]: record_of(dict(row), tags.get(row["id"], [])) for row in rows}
+
+    async def _tags_of(
+        self, conn: AsyncConnection, run_ids: builtins.list[str]
+    ) -> dict[str, builtins.list[str]]:
+        tags: dict[str, builtins.list[str]] = {}
+        if run_ids:
+            for run_id, tag in await conn.execute(
+                select(_TAGS.c.run_id, _TAGS.c.tag).where(_TAGS.c.run_id.in_(run_ids)).order_by(_TAGS.c.tag)
+            ):
+                tags.setdefault(run_id, []).append(tag)
+        return tags
 
     async def _insert(self, conn: AsyncConnection, runs: builtins.list[NewRun]) -> set[str]:
         """Insert ``runs`` (one statement), their tags and slots; the ids written (a run whose gate is
@@ -578,7 +583,13 @@ class RunQueue:
             chosen = await self._fit(conn, rows, now)
             if chosen:
                 await self._mark_claimed(conn, chosen, now)
-        return [record_of({**row, "status": RunStatus.QUEUED.value, "claimed_at": now}, []) for row in chosen]
+            tags = await self._tags_of(
+                conn, [row["id"] for row in chosen]
+            )  # (the start sets them in Temporal)
+        return [
+            record_of({**row, "status": RunStatus.QUEUED.value, "claimed_at": now}, tags.get(row["id"], []))
+            for row in chosen
+        ]
 
     async def _fit(
         self, conn: AsyncConnection, rows: builtins.list[dict[str, Any]], now: datetime
@@ -776,7 +787,9 @@ class RunQueue:
             .limit(limit)
         )
         async with self.db.engine.connect() as conn:
-            return [record_of(dict(row), []) for row in (await conn.execute(statement)).mappings()]
+            rows = [dict(row) for row in (await conn.execute(statement)).mappings()]
+            tags = await self._tags_of(conn, [row["id"] for row in rows])
+        return [record_of(row, tags.get(row["id"], [])) for row in rows]
 
     async def expire(self) -> int:
         """Close the waiting runs whose TTL ran out before they started, as ``expired``."""

@@ -98,6 +98,8 @@ class RunRow(Base):
     traceparent: Mapped[str | None] = mapped_column(String(100))  # the accepting request's trace
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(200))
+    # The run's metadata (RunRecord.metadata); ``metadata`` itself is taken by SQLAlchemy's declarative base.
+    run_metadata: Mapped[Any] = mapped_column(JSON, nullable=True)
     input: Mapped[Any] = mapped_column(JSON)
     output: Mapped[Any] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
@@ -165,6 +167,7 @@ def record_of(
     """The run record of a row's column values: times in UTC, and a waiting run whose time has not come
     shown as ``delayed``."""
     values = {**values, **{key: as_utc(values.get(key)) for key in _TIMES}}
+    values["metadata"] = values.pop("run_metadata", None) or {}
     if values["status"] == RunStatus.PENDING and values["not_before"] and values["not_before"] > utcnow():
         values["status"] = RunStatus.DELAYED
     if values["status"] == RunStatus.QUEUED and values.get("claimed_at") and not values.get("dispatched_at"):
@@ -235,6 +238,8 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
         value = getattr(change, field)
         if value is not None:
             values[field] = value
+    if change.metadata is not None:
+        values["run_metadata"] = change.metadata
     if change.attempt is not None:
         values["attempts"] = change.attempt
     return values
@@ -312,6 +317,7 @@ class RunStore:
         values: dict[str, Any] = dict.fromkeys(_RUNS.columns.keys())
         values.update(
             priority=3,
+            generation=1,
             id=run_id,
             tenant=tenant,
             workflow=workflow,

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import HeaderCodecBehavior, SearchAttributeKey
+from temporalio.common import HeaderCodecBehavior, SearchAttributeIndexedValueType, SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,7 +20,8 @@ TENANT = SearchAttributeKey.for_keyword("LonghaulTenant")
 EVENT = SearchAttributeKey.for_keyword("LonghaulEvent")
 RUN_ID = SearchAttributeKey.for_keyword("LonghaulRunId")
 BUSINESS_KEY = SearchAttributeKey.for_keyword("LonghaulKey")
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (TENANT, EVENT, RUN_ID, BUSINESS_KEY)
+TAGS = SearchAttributeKey.for_keyword_list("LonghaulTags")  # the run's tags: LonghaulTags = 'user:42'
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (TENANT, EVENT, RUN_ID, BUSINESS_KEY, TAGS)
 # Memo key of the task queues a workflow's activities run on, by role ({"media": "longhaul-media"}).
 TASK_QUEUES_MEMO = "longhaul.task_queues"
 
@@ -102,6 +103,12 @@ def data_converter(settings: Settings) -> DataConverter:
     )
 
 
+def search_attribute_flag(key: SearchAttributeKey[Any]) -> str:
+    """``temporal server start-dev --search-attribute`` value of ``key`` (``LonghaulTags=KeywordList``)."""
+    words = SearchAttributeIndexedValueType(key.indexed_value_type).name.split("_")
+    return f"{key.name}={''.join(word.capitalize() for word in words)}"
+
+
 async def ensure_search_attributes(client: Client) -> None:
     """Register longhaul's search attributes on the namespace; already registered ones are left alone.
 
@@ -116,7 +123,7 @@ async def ensure_search_attributes(client: Client) -> None:
         ListSearchAttributesRequest(namespace=namespace)
     )
     missing = {
-        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
         for key in SEARCH_ATTRIBUTES
         if key.name not in listed.custom_attributes
     }

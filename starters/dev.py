@@ -45,6 +45,7 @@ from longhaul.temporal import (
     SQLITE_FAST,
     connect,
     ensure_search_attributes,
+    search_attribute_flag,
 )
 from starters.schedules import sync as sync_schedules
 from workflows.catalog import Catalog, load_catalog
@@ -185,7 +186,7 @@ class DevStack:
             *PRIORITY_MATCHING,
         ]  # fmt: skip
         for key in SEARCH_ATTRIBUTES:
-            argv += ["--search-attribute", f"{key.name}=Keyword"]
+            argv += ["--search-attribute", search_attribute_flag(key)]
         if s.dev_sqlite_fast:
             argv += SQLITE_FAST
         return self._spawn("temporal", argv, stop_timeout=15, log_file=s.data_dir / "temporal.log")

@@ -53,6 +53,7 @@ from longhaul.temporal import (
     BUSINESS_KEY,
     EVENT,
     RUN_ID,
+    TAGS,
     TASK_QUEUES_MEMO,
     TENANT,
     is_unavailable,
@@ -74,6 +75,7 @@ MAX_BATCH = 1000
 MAX_WAIT_SECONDS = 366 * 24 * 3600  # the longest delay or TTL a sender may ask for: a year
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
+TAG_PATTERN = r"^[^\s,'\"]+$"  # e.g. user:42, video:abc: no spaces, commas or quotes (lists, queries)
 
 
 class NotFoundError(LookupError):
@@ -193,10 +195,11 @@ class EventEnvelope(BaseModel):
     payload: Annotated[dict[str, Any], AfterValidator(check_json)] = Field(
         default_factory=dict, description="The event's data (its schema)."
     )
-    tags: list[Annotated[StoredText, Field(min_length=1, max_length=100)]] = Field(
+    tags: list[Annotated[StoredText, Field(min_length=1, max_length=100, pattern=TAG_PATTERN)]] = Field(
         default_factory=list,
         max_length=10,
-        description="Labels copied to every run of the event, to filter runs by (1 to 100 characters each).",
+        description="Labels copied to every run of the event, to filter runs by, here and in the Temporal "
+        "UI (LonghaulTags = 'user:42'): 1 to 100 characters each, no spaces, commas or quotes.",
     )
     options: RunOptions = Field(default_factory=RunOptions, description="Per-event flow control.")
 
@@ -500,13 +503,15 @@ class RunService:
     async def start(self, run: RunRecord) -> None:
         """Start the workflow of a claimed run (the dispatcher's step). Idempotent: a workflow that
         exists already, running or closed, is left as it is. Raises TemporalUnavailableError."""
-        attributes = [
+        attributes: list[SearchAttributePair[Any]] = [
             SearchAttributePair(TENANT, run.tenant),
             SearchAttributePair(EVENT, run.event),
             SearchAttributePair(RUN_ID, run.id),
         ]
         if run.business_key is not None:
             attributes.append(SearchAttributePair(BUSINESS_KEY, run.business_key))
+        if run.tags:
+            attributes.append(SearchAttributePair(TAGS, run.tags))
         summary = f"{run.event} {run.event_id} → {run.workflow} ({run.id})"
         sub = self.catalog.subscription(run.event, run.workflow)
         if run.business_key and sub is not None and sub.key:
@@ -631,7 +636,7 @@ class RunService:
         payload = self.validate(run.event, run.input, "input")
         suffix = f".replay-{await self.store.count_replays(run_id) + 1}"
         instance = run.workflow_id.split("/", 2)[2] + suffix
-        envelope = EventEnvelope(payload=run.input, tags=run.tags)
+        envelope = EventEnvelope.model_construct(payload=run.input, tags=run.tags)  # stored: validated then
         new = self._new_run(
             sub, run.event, run.event_id + suffix, payload, tenant, envelope, utcnow(),
             instance=instance, replay_of=run.id,

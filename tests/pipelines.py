@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import registry
 from workflows.catalog import Catalog
 from workflows.hello import HELLO_PIPELINE
+from workflows.metadata import metadata
 from workflows.pipeline import (
     Batch,
     CancelOn,
@@ -48,6 +49,13 @@ class ApprovalDecided(EventPayload):
     by: str
 
 
+class Reported(EventPayload):
+    """What :class:`ReportingWorkflow` counts into its metadata; ``oversize`` sets a value past the cap."""
+
+    items: int = Field(ge=0, le=20)
+    oversize: bool = False
+
+
 class Counted(EventPayload):
     steps: int = Field(ge=1, le=20)
     pause_seconds: float = Field(default=0.3, ge=0)
@@ -67,6 +75,7 @@ class LimitedWork(EventPayload):
 APPROVAL_REQUESTED = EventType("approval.requested", 1, ApprovalRequested)
 APPROVAL_DECIDED = EventType("approval.decided", 1, ApprovalDecided)
 COUNT = EventType("count.requested", 1, Counted)
+REPORTED = EventType("report.requested", 1, Reported)
 GATE = EventType("gate.requested", 1, GateRequested)
 LIMITED = EventType("limited.work", 1, LimitedWork)  # at most 2 at once per key
 SOLO = EventType("solo.work", 1, LimitedWork)  # at most 1 at once per key
@@ -172,6 +181,26 @@ class CountWorkflow:
         return event.steps
 
 
+@registry.defn(name="reporting")
+class ReportingWorkflow:
+    """Reports itself through run metadata: set, increment and append, with timers in between."""
+
+    @workflow.run
+    async def run(self, event: Reported) -> dict[str, Any]:
+        return await tracked(self._report(event))
+
+    async def _report(self, event: Reported) -> dict[str, Any]:
+        metadata.set("phase", "counting")
+        for item in range(event.items):
+            await workflow.sleep(timedelta(milliseconds=300))
+            metadata.increment("counted")
+            metadata.append("seen", f"item-{item}")
+        if event.oversize:
+            metadata.set("blob", "x" * 70_000)
+        metadata.set("phase", "done")
+        return metadata.current()
+
+
 OPEN_GATES: set[str] = set()
 
 
@@ -275,6 +304,7 @@ TESTS = Pipeline(
         Subscription(APPROVAL_REQUESTED, ApprovalWorkflow, key="document_id"),
         SignalRoute(APPROVAL_DECIDED, ApprovalWorkflow, key="document_id"),
         Subscription(COUNT, CountWorkflow),
+        Subscription(REPORTED, ReportingWorkflow),
         Subscription(GATE, GateWorkflow),
         Subscription(SLEEP, BusyWorkflow),
         # Subscribes to the video pipeline's announcements, as another pipeline would.

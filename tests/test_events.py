@@ -7,6 +7,7 @@ replay, listing with filters and cursors, and what bad input leaves behind (noth
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from temporalio.client import Client
 
 from longhaul.config import Settings
 from longhaul.storage import RunStore
-from longhaul.temporal import BUSINESS_KEY, EVENT, RUN_ID, TENANT
+from longhaul.temporal import BUSINESS_KEY, EVENT, RUN_ID, TAGS, TENANT
 from starters.api import create_app
 from starters.worker import build_worker
 from tests.apps import api_client, sse_events, wait_for_status
@@ -137,6 +138,24 @@ async def test_started_workflows_carry_search_attributes_and_summary(
     await api.post(f"/api/runs/{run['id']}/cancel")
 
 
+async def test_a_runs_tags_are_a_list_search_attribute_the_temporal_ui_can_filter_by(
+    api: httpx.AsyncClient, dev_client: Client
+) -> None:
+    tag = f"video:{uuid.uuid4().hex[:8]}"
+    handed = await send(api, "count.requested", {"steps": 1, "pause_seconds": 0}, tags=["user:42", tag])
+    claimed = await send(api, "limited.work", {"key": uuid.uuid4().hex, "seconds": 0}, tags=[tag])
+    runs = [await wait_for_status(api, a["runs"][0]["run_id"], "completed") for a in (handed, claimed)]
+    for run, tags in zip(runs, (["user:42", tag], [tag]), strict=True):
+        described = await dev_client.get_workflow_handle(run["workflow_id"]).describe()
+        assert described.typed_search_attributes.get(TAGS) == tags
+    for _ in range(100):  # visibility is updated behind the start
+        found = [e.id async for e in dev_client.list_workflows(f"LonghaulTags = '{tag}'")]
+        if len(found) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(found) == sorted(run["workflow_id"] for run in runs)
+
+
 async def test_routed_event_signals_the_running_workflow_found_by_key(api: httpx.AsyncClient) -> None:
     started = await send(api, "approval.requested", {"document_id": "doc-7", "title": "Contract"})
     run_id = started["runs"][0]["run_id"]
@@ -199,6 +218,29 @@ async def test_stream_sends_progress_until_the_run_completes(api: httpx.AsyncCli
     assert "step 2 of 4" in [run["stage"] for run in runs]
     assert runs[-1]["status"] == "completed" and runs[-1]["progress"] == 100
     assert events[-1] == ("end", {"status": "completed"})
+
+
+async def test_run_metadata_set_incremented_and_appended_by_the_workflow_streams_to_the_record(
+    api: httpx.AsyncClient,
+) -> None:
+    run_id = (await send(api, "report.requested", {"items": 3}))["runs"][0]["run_id"]
+    events = sse_events((await api.get(f"/api/runs/{run_id}/stream")).text)
+    seen = [data["metadata"] for kind, data in events if kind == "run"]
+    counted = [m.get("counted", 0) for m in seen]
+    assert counted == sorted(counted) and {1, 2} <= set(counted)  # live, as the run goes (timers between)
+    final = {"phase": "done", "counted": 3, "seen": ["item-0", "item-1", "item-2"]}
+    run = await wait_for_status(api, run_id, "completed")
+    assert run["metadata"] == final and run["output"] == final
+
+
+async def test_metadata_past_its_cap_fails_the_run_naming_the_key_and_keeps_what_it_had(
+    api: httpx.AsyncClient,
+) -> None:
+    run_id = (await send(api, "report.requested", {"items": 1, "oversize": True}))["runs"][0]["run_id"]
+    run = await wait_for_status(api, run_id, "failed")
+    assert "after changing 'blob', over the 65,536-byte limit" in run["error"], run["error"]
+    assert run["metadata"] == {"phase": "counting", "counted": 1, "seen": ["item-0"]}
+    assert run["attempts"] == 1  # not retried: the same code would fail the same way
 
 
 async def test_stream_of_unknown_run_is_404(api: httpx.AsyncClient) -> None:

@@ -256,6 +256,10 @@ async def test_order_is_reserved_charged_confirmed_and_notified_once(
     order_id = run.input["order_id"]
     assert await shop.ops(order_id) == ["charge", "confirm"]
     assert [e["amount"] for e in await shop.ledger(order_id)] == ["94.90", "94.90"]
+    [charge, _] = await shop.ledger(order_id)
+    assert run.metadata == {
+        "payment": {"charge_id": charge["charge_id"], "status": "confirmed", "amount": "94.90"}
+    }
     assert await shop.stock("book") == 8 and await shop.stock("mug") == 99
     [(key, notice)] = sink.for_order(order_id)
     assert key == f"default/{order_id}/completed" and notice["outcome"] == "completed"
@@ -394,6 +398,7 @@ async def test_order_cancelled_event_cancels_the_run_waiting_for_confirmation_an
         run = await shop.finished(run_id)
         assert run.status == RunStatus.CANCELLED
         assert await shop.ops(order_id) == ["charge", "void"]
+        assert run.metadata["payment"]["status"] == "voided"
         assert await shop.stock("book") == 10
         assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]
         again = await shop.api.post("/api/events/order.cancelled", json={"payload": {"order_id": order_id}})

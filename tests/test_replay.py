@@ -30,12 +30,15 @@ def _history(path: Path) -> WorkflowHistory:
 
 
 def _replayer(workflows: Sequence[type], settings: Settings) -> Replayer:
-    """Replays as `longhaul worker` runs workflows: its sandbox and its workflow interceptor."""
+    """Replays as `longhaul worker` runs workflows: its sandbox and its workflow interceptor. Without the
+    2 s deadlock detector: replay checks determinism, and a garbage-collector pause of the test process
+    inside an activation tripped it once in CI."""
     return Replayer(
         workflows=workflows,
         data_converter=pydantic_data_converter,
         workflow_runner=workflow_runner(settings, workflows),
         interceptors=[CarryRunUpdates()],
+        debug_mode=True,
     )
 
 

@@ -157,6 +157,11 @@ async def test_video_is_transcoded_thumbnailed_analysed_recorded_and_announced(
 
     assert [r["name"] for r in output["renditions"]] == ["720p", "480p"]
     assert output["skipped"] == ["1080p"]  # never upscaled
+    done_states = {
+        r["name"]: {"status": "done", "size_bytes": r["size_bytes"], "width": r["width"]}
+        for r in output["renditions"]
+    }
+    assert done.metadata["renditions"] == {"1080p": {"status": "skipped"}, **done_states}
     for rendition in output["renditions"]:
         info = probe(settings.media_root / "default" / rendition["path"])  # it plays
         assert info.height == int(rendition["name"].removesuffix("p"))

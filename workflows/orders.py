@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders.webhook import confirmation_of
 
 from workflows import registry
+from workflows.metadata import metadata
 from workflows.pipeline import CancelOn, DevService, Pipeline, Queue, SignalRoute, Subscription, Webhook
 from workflows.tracking import (
     current_tenant,
@@ -82,6 +83,7 @@ Compensations = list[tuple[str, Callable[[], Awaitable[object]]]]
 
 # Runs started before this check existed replay without it (docs/upgrades.md).
 CONFIRMATION_MUST_MATCH = "confirmation-must-match-charge"
+REPORT_PAYMENT = "report-payment"  # workflow.patched: the payment's state in the run's metadata
 PAYMENT_MISMATCH = "PaymentMismatch"
 
 
@@ -119,6 +121,7 @@ class OrderWorkflow:
         # Keyed by charge: a confirmation may arrive before the charge call's answer does.
         self.confirmations: dict[str, PaymentConfirmed] = {}
         self.cancel_reason: str | None = None
+        self.report_payment = False  # whether this run reports its payment in its metadata
 
     @workflow.run
     async def run(self, order: OrderCreated) -> OrderResult:
@@ -178,6 +181,8 @@ class OrderWorkflow:
     ) -> OrderResult:
         """The saga's steps; each registers its compensation in ``compensations`` as it succeeds."""
         operation = workflow.info().workflow_id  # operation ids derive from it: once per order, ever
+        # The payment's state in the run's metadata (runs started before it was reported replay without).
+        self.report_payment = workflow.patched(REPORT_PAYMENT)
         await self._stage(5, "validating")
         # Validation and the stock reservation are short app-storage steps with idempotent retries:
         # local activities (no activity task, no extra workflow task; docs/benchmarks.md).
@@ -229,6 +234,7 @@ class OrderWorkflow:
         if workflow.patched(CONFIRMATION_MUST_MATCH):
             _check_confirmation(self.confirmations[charge.charge_id], plan.total, plan.currency)
         self.state.confirmed = True
+        self._payment(status="confirmed")
 
         await self._stage(90, "notifying")
         result = OrderResult(
@@ -270,21 +276,27 @@ class OrderWorkflow:
 
     def _charged(self, charge: Charge, compensations: Compensations, operation: str) -> None:
         self.state.charge_id = charge.charge_id
+        self._payment(charge_id=charge.charge_id, status=charge.status, amount=str(charge.amount))
         refund = RefundRequest(idempotency_key=f"{operation}/refund", charge_id=charge.charge_id)
-        compensations.append(
-            (
-                f"refund {charge.charge_id}",
-                lambda: workflow.execute_activity_method(
-                    PaymentActivities.refund,
-                    refund,
-                    task_queue=task_queue(PAYMENTS),
-                    start_to_close_timeout=CALL,
-                    schedule_to_close_timeout=PAYMENT_BUDGET,
-                    retry_policy=PAYMENT_RETRY,
-                    summary=f"refund {charge.charge_id}",
-                ),
-            )
+        compensations.append((f"refund {charge.charge_id}", lambda: self._refund(refund)))
+
+    async def _refund(self, refund: RefundRequest) -> None:
+        """Refund the charge (or void it, if not confirmed yet)."""
+        reversed_charge = await workflow.execute_activity_method(
+            PaymentActivities.refund,
+            refund,
+            task_queue=task_queue(PAYMENTS),
+            start_to_close_timeout=CALL,
+            schedule_to_close_timeout=PAYMENT_BUDGET,
+            retry_policy=PAYMENT_RETRY,
+            summary=f"refund {refund.charge_id}",
         )
+        self._payment(status=reversed_charge.status)
+
+    def _payment(self, **state: str) -> None:
+        """Merge ``state`` into the run metadata's ``payment`` (from the charge on)."""
+        if self.report_payment:
+            metadata.set("payment", {**metadata.get("payment", {}), **state})
 
     async def _call(self, activity: Callable[..., Awaitable[object]], request: object) -> object:
         return await workflow.execute_local_activity_method(

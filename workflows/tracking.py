@@ -139,7 +139,8 @@ def _recorder() -> _Recorder:
     return recorder
 
 
-def _queue(**fields: Any) -> None:
+def queue_update(**fields: Any) -> None:
+    """Queue a change to the run record (a :class:`RunUpdate` field each), delivered with the next step."""
     _recorder().add(fields)
 
 
@@ -164,12 +165,12 @@ async def progress(percent: int, stage: str) -> None:
     """Report progress: percent (0 to 100) and the current stage, to the run record (and its log) and
     the Temporal UI. Returns at once; the update travels with the workflow's next step."""
     workflow.set_current_details(f"**{percent}%** {stage}")
-    _queue(progress=percent, stage=stage, log=f"{percent}% {stage}")
+    queue_update(progress=percent, stage=stage, log=f"{percent}% {stage}")
 
 
 async def log(message: str, level: str = "info") -> None:
     """Append a line to the run's log (shown with the run record); delivered like progress."""
-    _queue(log=message, log_level=level)
+    queue_update(log=message, log_level=level)
 
 
 class RunUpdatesInterceptor(WorkflowInboundInterceptor):
@@ -217,7 +218,7 @@ async def tracked(body: Awaitable[T], *, final_stage: Callable[[T], str] | None 
     completed run ends in (default "completed"), e.g. an order's business outcome."""
     attempt = workflow.info().attempt
     try:
-        _queue(
+        queue_update(
             status=RunStatus.RUNNING, attempt=attempt, log=f"running (attempt {attempt})", origin=_origin()
         )
         result = await body

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.video.store import VideoRow
 
 from workflows import registry
+from workflows.metadata import metadata
 from workflows.parallel import all_of
 from workflows.pipeline import Concurrency, Pipeline, Queue, Subscription
 from workflows.tracking import (
@@ -67,6 +68,7 @@ FFMPEG_RETRY = RetryPolicy(
     non_retryable_error_types=[INVALID_VIDEO],
 )
 SHORT = timedelta(minutes=2)
+REPORT_RENDITIONS = "report-renditions"  # workflow.patched: runs started before it keep their history
 
 
 def _ffmpeg_timeout(duration: float) -> timedelta:
@@ -96,7 +98,14 @@ class VideoProcessingWorkflow:
         names = ", ".join(name for name, _ in planned) or "nothing"
         note = f" (skipped {', '.join(skipped)}: above the {info.height}p source)" if skipped else ""
         await progress(10, f"transcoding {names}{note}")
-        renditions = await all_of(*(self._transcode(event, info, name, height) for name, height in planned))
+        # Each rendition's state in the run's metadata (runs started before it was reported replay without).
+        report = workflow.patched(REPORT_RENDITIONS)
+        if report:
+            states = {name: "transcoding" for name, _ in planned} | {name: "skipped" for name in skipped}
+            metadata.set("renditions", {name: {"status": status} for name, status in states.items()})
+        renditions = await all_of(
+            *(self._transcoded(event, info, name, height, report=report) for name, height in planned)
+        )
         await progress(70, f"{THUMBNAILS} thumbnails")
         thumbnails = await all_of(*(self._thumbnail(event, info, index) for index in range(THUMBNAILS)))
         await progress(80, "analysing scenes, loudness, black and silent stretches")
@@ -147,6 +156,15 @@ class VideoProcessingWorkflow:
             if isinstance(error.cause, ApplicationError) and error.cause.type == INVALID_VIDEO:
                 raise ApplicationError(error.cause.message, type=INVALID_VIDEO, non_retryable=True) from error
             raise
+
+    async def _transcoded(
+        self, event: VideoUploaded, info: VideoInfo, name: str, height: int, *, report: bool
+    ) -> Rendition:
+        rendition = await self._transcode(event, info, name, height)
+        if report:
+            done = {"status": "done", "size_bytes": rendition.size_bytes, "width": rendition.width}
+            metadata.set("renditions", {**metadata.get("renditions", {}), name: done})
+        return rendition
 
     def _transcode(
         self, event: VideoUploaded, info: VideoInfo, name: str, height: int

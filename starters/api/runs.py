@@ -51,7 +51,7 @@ async def get_run(run_id: str, service: Service, tenant: Tenant) -> RunRecord:
     response_class=StreamingResponse,
 )
 async def stream_run(run_id: str, request: Request, service: Service, tenant: Tenant) -> StreamingResponse:
-    """Server-sent events: ``run`` with the record whenever status, progress or stage change, then
+    """Server-sent events: ``run`` with the record whenever status, progress, stage or metadata change, then
     ``end`` once the run has finished."""
     await service.get(run_id, tenant=tenant)  # 404 before the stream starts
     return StreamingResponse(
@@ -96,7 +96,7 @@ async def _run_events(request: Request, service: RunService, run_id: str, tenant
         if found is None:
             return
         [run] = await service.explain([found])
-        snapshot = (run.status, run.pending_reason, run.progress, run.stage, run.error)
+        snapshot = (run.status, run.pending_reason, run.progress, run.stage, run.error, run.metadata)
         if snapshot != last:
             last, last_sent = snapshot, time.monotonic()
             yield f"event: run\ndata: {run.model_dump_json()}\n\n"
