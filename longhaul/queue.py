@@ -60,7 +60,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
-from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of
+from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of, tags_of
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _PENDING = RunStatus.PENDING.value
@@ -431,19 +431,8 @@ class RunQueue:
     async def _records_of(self, conn: AsyncConnection, run_ids: builtins.list[str]) -> dict[str, RunRecord]:
         """The runs among ``run_ids`` that exist, with their tags."""
         rows = (await conn.execute(select(_RUNS).where(_RUNS.c.id.in_(run_ids)))).mappings().all()
-        tags = await self._tags_of(conn, [row["id"] for row in rows])
+        tags = await tags_of(conn, [row["id"] for row in rows])
         return {row["id"]: record_of(dict(row), tags.get(row["id"], [])) for row in rows}
-
-    async def _tags_of(
-        self, conn: AsyncConnection, run_ids: builtins.list[str]
-    ) -> dict[str, builtins.list[str]]:
-        tags: dict[str, builtins.list[str]] = {}
-        if run_ids:
-            for run_id, tag in await conn.execute(
-                select(_TAGS.c.run_id, _TAGS.c.tag).where(_TAGS.c.run_id.in_(run_ids)).order_by(_TAGS.c.tag)
-            ):
-                tags.setdefault(run_id, []).append(tag)
-        return tags
 
     async def _insert(self, conn: AsyncConnection, runs: builtins.list[NewRun]) -> set[str]:
         """Insert ``runs`` (one statement), their tags and slots; the ids written (a run whose gate is
@@ -583,9 +572,7 @@ class RunQueue:
             chosen = await self._fit(conn, rows, now)
             if chosen:
                 await self._mark_claimed(conn, chosen, now)
-            tags = await self._tags_of(
-                conn, [row["id"] for row in chosen]
-            )  # (the start sets them in Temporal)
+            tags = await tags_of(conn, [row["id"] for row in chosen])  # the start sets them in Temporal
         return [
             record_of({**row, "status": RunStatus.QUEUED.value, "claimed_at": now}, tags.get(row["id"], []))
             for row in chosen
@@ -788,7 +775,7 @@ class RunQueue:
         )
         async with self.db.engine.connect() as conn:
             rows = [dict(row) for row in (await conn.execute(statement)).mappings()]
-            tags = await self._tags_of(conn, [row["id"] for row in rows])
+            tags = await tags_of(conn, [row["id"] for row in rows])
         return [record_of(row, tags.get(row["id"], [])) for row in rows]
 
     async def expire(self) -> int:

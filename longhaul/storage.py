@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import Insert, Update
 
@@ -287,6 +287,18 @@ async def _apply_in(
     return results
 
 
+async def tags_of(executor: AsyncConnection | AsyncSession, run_ids: list[str]) -> dict[str, list[str]]:
+    """The tags of each of ``run_ids`` that has any, sorted (one query; none for no ids)."""
+    tags: dict[str, list[str]] = {}
+    if run_ids:
+        statement = (
+            select(_TAGS.c.run_id, _TAGS.c.tag).where(_TAGS.c.run_id.in_(run_ids)).order_by(_TAGS.c.tag)
+        )
+        for run_id, tag in await executor.execute(statement):
+            tags.setdefault(run_id, []).append(tag)
+    return tags
+
+
 class RunStore:
     """Reads and writes run records. One per process; safe to share across tasks of one event loop."""
 
@@ -403,17 +415,9 @@ class RunStore:
         async with self._sessions() as session:
             rows = list(await session.scalars(statement))
             page, more = rows[:limit], len(rows) > limit
-            tags: dict[str, list[str]] = {row.id: [] for row in page}
-            if page:
-                tag_rows = await session.execute(
-                    select(RunTagRow.run_id, RunTagRow.tag)
-                    .where(RunTagRow.run_id.in_(tags))
-                    .order_by(RunTagRow.tag)
-                )
-                for run_id, tag in tag_rows:
-                    tags[run_id].append(tag)
+            tags = await tags_of(session, [row.id for row in page])
         return RunPage(
-            runs=[_record(row, tags[row.id]) for row in page],
+            runs=[_record(row, tags.get(row.id, [])) for row in page],
             next_cursor=_encode_cursor(page[-1]) if more else None,
         )
 
