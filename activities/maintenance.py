@@ -1,5 +1,6 @@
 """longhaul's own activities, which every worker runs: run-record updates from workflows, events emitted by
-workflows, and the sweep that repairs run records whose workflow closed without writing them."""
+workflows, waitpoint tokens, and the sweep that repairs run records whose workflow closed without writing
+them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.events import EventActivities
 from activities.resources import Resources
 from activities.runs import RunActivities
+from activities.waitpoints import WaitpointActivities
 from longhaul.db import utcnow
 from longhaul.models import RunStatus, RunUpdate
 from longhaul.storage import RunStore
@@ -96,7 +98,10 @@ class MaintenanceActivities:
 def longhaul_activities(resources: Resources) -> list[Callable[..., Any]]:
     """The activities of longhaul itself, on the main task queue of every worker."""
     maintenance = MaintenanceActivities(resources.store, resources.client)
+    waitpoints = WaitpointActivities(resources.store.waitpoints, resources.settings)
     return [
+        waitpoints.create,
+        waitpoints.time_out,
         RunActivities(resources.store).apply_run_updates,
         EventActivities(resources.emit).emit_event,
         maintenance.reconcile,

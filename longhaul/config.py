@@ -10,6 +10,7 @@ CLI loads it (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -168,6 +169,17 @@ class Settings(BaseSettings):
     payment_confirm_timeout: float = Field(
         default=300.0, gt=0, description="Seconds an order waits for payment.confirmed before cancelling."
     )
+    order_approval_above: Decimal | None = Field(
+        default=Decimal(1000),
+        ge=0,
+        description="Orders whose total is above this wait for a person's approval (a waitpoint token) "
+        "before they are charged; unset: none wait.",
+    )
+    order_approval_timeout: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="Seconds an order waits for its approval; then it is cancelled (stock released).",
+    )
     currency: str = Field(default="EUR", min_length=3, max_length=3, description="Currency of order amounts.")
     notify_url: str | None = Field(
         default=None, description="Where order outcomes are POSTed (webhook); unset: recorded only."
@@ -204,6 +216,11 @@ class Settings(BaseSettings):
     codec_cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8233"],
         description="Temporal UI origins allowed to call the API's /codec endpoint from the browser.",
+    )
+    waitpoint_secret: str | None = Field(
+        default=None,
+        description="Key that signs waitpoint callback URLs; unset: one made once in <data_dir>/waitpoint-"
+        "secret. Set it where the API and workers run on several machines (all the same value).",
     )
     max_body_bytes: int = Field(
         default=1_048_576,

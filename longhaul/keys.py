@@ -34,10 +34,12 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who an API request acts for: the key's tenant and role."""
+    """Who an API request acts for: the key's tenant and role (and the key's id, for the record of who
+    did what, e.g. completed a waitpoint)."""
 
     tenant: str
     role: Role
+    key_id: str | None = None
 
     @property
     def admin(self) -> bool:
@@ -124,7 +126,7 @@ class KeyStore:
             return None
         if not hmac.compare_digest(row.secret_hash, _hash(secret)):
             return None
-        caller = Caller(row.tenant, Role(row.role))
+        caller = Caller(row.tenant, Role(row.role), row.id)
         if self.cache_seconds > 0:
             self._valid[digest] = (caller, time.monotonic() + self.cache_seconds)
         return caller

@@ -119,6 +119,43 @@ class StepProgress(BaseModel):
     detail: str | None = None
 
 
+class WaitpointStatus(StrEnum):
+    """Where a waitpoint token is: ``waiting`` for its completion; then completed, timed out (nobody
+    completed it in time) or cancelled (its run closed first)."""
+
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+class Waitpoint(BaseModel):
+    """A waitpoint token: a run waits (durably) until someone completes it or its time runs out."""
+
+    id: str
+    tenant: str
+    run_id: str
+    workflow_id: str
+    kind: str = Field(
+        description="What it waits for (e.g. order.approval); a declared kind's output is typed."
+    )
+    status: WaitpointStatus
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    timeout_at: datetime = Field(description="No completion is taken after this time.")
+    created_at: datetime
+    completed_at: datetime | None = None
+    completed_by: str | None = Field(
+        default=None, description="Who completed it: an API key (key:<id>) or the callback URL (callback)."
+    )
+    output: Any = Field(default=None, description="What its completion carried (JSON).")
+    callback_url: str | None = Field(
+        default=None,
+        description="A signed URL that completes it with a POST of the output as the JSON body, without an "
+        "API key (for an approver's link or another service's webhook); single use, void after timeout_at.",
+    )
+
+
 class RunRecord(BaseModel):
     """A run as the product sees it: the durable record in app storage."""
 
@@ -173,6 +210,10 @@ class RunRecord(BaseModel):
     )
     steps: list[StepProgress] = Field(
         default_factory=list, description="Progress of parallel parts, e.g. each transcode (run detail only)."
+    )
+    waitpoints: list[Waitpoint] = Field(
+        default_factory=list,
+        description="Its waitpoint tokens, oldest first, with the callback URL of each (run detail only).",
     )
 
 

@@ -50,6 +50,7 @@ from longhaul.models import (
     RunUpdate,
     StepProgress,
 )
+from longhaul.waitpoints import WaitpointStore, cancel_waiting
 
 MAX_LOG_LINES = 500  # a run's detail shows its newest lines; the table keeps them all
 QUEUE_CHANNEL = "longhaul_queue"  # PostgreSQL NOTIFY channel: new work or a freed slot for the dispatchers
@@ -263,7 +264,7 @@ async def _apply_in(
 ) -> builtins.list[bool]:
     """Apply ``changes`` in order within ``conn``'s transaction; per change, whether it changed."""
     results = []
-    closing = False
+    closed: builtins.list[str] = []
     for change in changes:
         now = utcnow()
         values = _update_values(change, now)
@@ -281,8 +282,10 @@ async def _apply_in(
             # A retry's line is there already: the unique (run, op id) key keeps one.
             await conn.execute(insert_log, line)
         results.append(changed)
-        closing = closing or (changed and change.status is not None and change.status.terminal)
-    if closing:
+        if changed and change.status is not None and change.status.terminal:
+            closed.append(change.run_id)
+    if closed:
+        await cancel_waiting(conn, closed)  # a closed run waits for no token
         await notify_queue(conn)  # a closed run frees its slots: wake the dispatchers
     return results
 
@@ -307,6 +310,7 @@ class RunStore:
         self._sessions = db.sessions
         self._insert_run = insert_ignoring_duplicates(_RUNS, is_sqlite=db.is_sqlite)
         self._insert_log = insert_ignoring_duplicates(_LOGS, is_sqlite=db.is_sqlite)
+        self.waitpoints = WaitpointStore(db)
         self._queued: builtins.list[tuple[Sequence[RunUpdate], asyncio.Future[builtins.list[bool]]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -360,7 +364,8 @@ class RunStore:
         return existing, False
 
     async def get(self, run_id: str, *, tenant: str | None = None, logs: bool = True) -> RunRecord | None:
-        """One run with its tags (and newest log lines); ``tenant`` scopes the lookup when given."""
+        """One run with its tags (and, with ``logs``, its newest log lines, parallel steps and waitpoint
+        tokens); ``tenant`` scopes the lookup when given."""
         async with self._sessions() as session:
             row = await session.get(RunRow, run_id)
             if row is None or (tenant is not None and row.tenant != tenant):
@@ -392,7 +397,10 @@ class RunStore:
                     StepProgress(group=r.group, step=r.step, percent=r.percent, detail=r.detail)
                     for r in step_rows
                 ]
-            return _record(row, tags, lines, steps)
+            record = _record(row, tags, lines, steps)
+        if logs:
+            record.waitpoints = await self.waitpoints.of_run(run_id)
+        return record
 
     async def list(self, where: RunFilter, *, limit: int = 50, cursor: str | None = None) -> RunPage:
         """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""

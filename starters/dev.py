@@ -35,7 +35,7 @@ from temporalio.client import Client
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
-from longhaul.keys import Caller, KeyStore, Role
+from longhaul.keys import KeyStore, Role
 from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
 from longhaul.processes import die_with_parent
@@ -258,10 +258,11 @@ class DevStack:
         """An admin key of the default tenant (the developer is the operator here too), kept in
         <data dir>/api-key (mode 0600) for the local CLI."""
         path = self.settings.dev_key_file
-        wanted = Caller(DEFAULT_TENANT, Role.ADMIN)
-        if path.is_file() and await keys.caller_of(path.read_text().strip()) == wanted:
-            self.api_key = path.read_text().strip()
-            return
+        if path.is_file():
+            caller = await keys.caller_of(path.read_text().strip())
+            if caller is not None and (caller.tenant, caller.role) == (DEFAULT_TENANT, Role.ADMIN):
+                self.api_key = path.read_text().strip()
+                return
         _, self.api_key = await keys.create(DEFAULT_TENANT, "longhaul dev", Role.ADMIN)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)

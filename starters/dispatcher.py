@@ -4,7 +4,8 @@ It runs inside ``longhaul api`` by default (woken in process the moment an accep
 ``longhaul dispatcher`` on its own. Each cycle it claims the due runs whose slots have room
 (:meth:`longhaul.queue.RunQueue.claim`), starts their workflows in parallel, and notes them started; woken
 by a timer or poll (and at least each :data:`UPKEEP_EVERY` seconds), it first expires runs whose TTL ran
-out and restarts orphaned claims, which a cycle woken by an accept skips so the new run starts sooner.
+out, restarts orphaned claims and sends again waitpoint completions their run has not received (every
+:data:`REDELIVER_EVERY` seconds), which a cycle woken by an accept skips so the new run starts sooner.
 A dispatcher that dies between a claim and a start leaves its runs claimed but not
 started; any dispatcher starts them again after :data:`RESTART_AFTER` (a start is idempotent: the
 workflow id is the run's).
@@ -37,6 +38,7 @@ from longhaul.storage import QUEUE_CHANNEL, RunStore
 from longhaul.telemetry import QueueMetrics, runtime
 from longhaul.temporal import connect, is_unavailable
 from starters.service import RPC_TIMEOUT, RunService, TemporalUnavailableError
+from starters.waitpoints import WaitpointService
 from workflows.catalog import load_catalog
 
 log = logging.getLogger("longhaul.dispatcher")
@@ -49,6 +51,7 @@ POLL_SQLITE = 0.2  # seconds: how soon another process's accept or a freed slot 
 POLL_POSTGRES = 5.0  # NOTIFY wakes it; the poll is a safety net
 METRICS_EVERY = 2.0  # seconds between two readings of the queue's depth for /metrics
 UPKEEP_EVERY = 1.0  # seconds: expiry and orphan restarts at least this often while accepts keep it busy
+REDELIVER_EVERY = 5.0  # seconds between two looks for waitpoint completions not delivered to their run
 STOP_WAIT = 15.0  # seconds a stopping dispatcher may take to finish its cycle
 UNAVAILABLE_BACKOFF = (0.5, 10.0)  # first and longest wait while Temporal cannot be reached
 
@@ -71,6 +74,10 @@ class Dispatcher:
         self.metrics = QueueMetrics(runtime(bind)) if bind else None
         self._measured = 0.0  # when the queue's gauges were last set (time.monotonic)
         self._upkept = 0.0  # when runs were last expired and orphaned claims restarted (time.monotonic)
+        self._redelivered = 0.0  # when undelivered waitpoint completions were last sent again
+        self.waitpoints = WaitpointService(
+            service.client, service.store.waitpoints, service.settings, service.catalog
+        )
         self._accepted = False  # an accept in this process woke it (since it last went to sleep)
         self._handed: list[RunRecord] = []  # claimed at accept, to start first (RunQueue.hand_over)
         self._backlogged = False  # the last cycle claimed a full batch: more is waiting its turn
@@ -145,6 +152,9 @@ class Dispatcher:
             if expired:
                 log.info("expired %d run(s) not started before their TTL", expired)
             orphaned = await self.queue.unstarted(utcnow() - RESTART_AFTER, BATCH)
+            if time.monotonic() - self._redelivered >= REDELIVER_EVERY:
+                self._redelivered = time.monotonic()
+                await self.waitpoints.redeliver()
         claimed = await self.queue.claim(BATCH, lease=self.lease)
         await self._start_all([*orphaned, *claimed])
         await self._cancel_requested()

@@ -33,8 +33,10 @@ from workflows.pipeline import (
     Singleton,
     Subscription,
     Throttle,
+    WaitpointKind,
 )
 from workflows.tracking import log, progress, task_queue, tracked
+from workflows.waitpoints import wait_for_token
 from workflows.video import VIDEO
 
 
@@ -96,6 +98,24 @@ class WorkBatch(BaseModel):
     event_ids: list[str]
 
 
+class Verdict(BaseModel):
+    """What completes a review token (the test pipeline's waitpoint kind)."""
+
+    approved: bool
+    reason: str | None = Field(default=None, max_length=200)
+
+
+REVIEW = WaitpointKind("test.review", Verdict, "a reviewer's verdict")
+
+
+class ReviewAsked(EventPayload):
+    document_id: str
+    timeout_seconds: float = 60
+
+
+REVIEW_ASKED = EventType("review.asked", 1, ReviewAsked)
+
+
 class Decision(BaseModel):
     approved: bool
     by: str
@@ -139,6 +159,38 @@ class ApprovalWorkflow:
     @workflow.query
     def pending(self) -> bool:
         return self.decision is None
+
+
+@registry.defn(name="review")
+class ReviewWorkflow:
+    """Waits for a review token (twice when the first is rejected: a second token of the same run)."""
+
+    @workflow.run
+    async def run(self, asked: ReviewAsked) -> dict[str, Any]:
+        return await tracked(self._review(asked))
+
+    async def _review(self, asked: ReviewAsked) -> dict[str, Any]:
+        await progress(10, f"waiting for a review of {asked.document_id}")
+        timeout = timedelta(seconds=asked.timeout_seconds)
+        rounds = []
+        for _ in range(2):
+            result = await wait_for_token(
+                REVIEW,
+                timeout=timeout,
+                description=f"review {asked.document_id}",
+                tags=[f"doc:{asked.document_id}"],
+            )
+            rounds.append(
+                {
+                    "token": result.token.id,
+                    "status": result.token.status.value,
+                    "by": result.token.completed_by,
+                    "verdict": result.output.model_dump() if result.output else None,
+                }
+            )
+            if not result.ok or result.output is None or result.output.approved:
+                break
+        return {"rounds": rounds}
 
 
 @registry.defn(name="limited-work")
@@ -311,6 +363,7 @@ TESTS = Pipeline(
         Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
         Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
         Subscription(QUEUE_ASKED, QueueOfWorkflow),
+        Subscription(REVIEW_ASKED, ReviewWorkflow, key="document_id"),
         Subscription(LIMITED, LimitedWorkflow, concurrency=(Concurrency(2, key="key"),)),
         Subscription(SOLO, LimitedWorkflow, queue="solo", concurrency=(Concurrency(1, key="key"),)),
         Subscription(
@@ -343,5 +396,6 @@ TESTS = Pipeline(
         ),
     ),
     queues=(Queue(lambda resources: [pass_gate, busy]), Queue(lambda resources: [where_am_i], role=SPARE)),
+    waitpoints=(REVIEW,),
 )
 TEST_CATALOG = Catalog(HELLO_PIPELINE, VIDEO, TESTS)

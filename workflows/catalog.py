@@ -27,6 +27,7 @@ from workflows.pipeline import (
     Queue,
     SignalRoute,
     Subscription,
+    WaitpointKind,
     Webhook,
     signal_names,
     workflow_name,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 class Catalog:
     """The pipelines longhaul serves (longhaul's own, :data:`~workflows.maintenance.LONGHAUL`, always
     first), checked for consistency when built: one schema per event name, routes to declared signals,
-    one declaration per task-queue role, webhook source and table."""
+    one declaration per task-queue role, webhook source, waitpoint kind and table."""
 
     def __init__(self, *pipelines: Pipeline) -> None:
         self.pipelines = tuple(dict.fromkeys([LONGHAUL, *pipelines]))
@@ -61,6 +62,9 @@ class Catalog:
         self._pipeline_of = {workflow_name(w): p for p in self.pipelines for w in p.all_workflows}
         self.webhooks: dict[str, Webhook] = _unique(
             "webhook source", [(h.source, h) for p in self.pipelines for h in p.webhooks]
+        )
+        self.waitpoint_kinds: dict[str, WaitpointKind[Any]] = _unique(
+            "waitpoint kind", [(k.name, k) for p in self.pipelines for k in p.waitpoints]
         )
         self.queues: dict[str | None, list[Queue]] = {}
         for pipeline in self.pipelines:

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from longhaul.keys import ApiKeyRow
     from longhaul.queue import LeaseRow, RunSlotRow
     from longhaul.storage import RunLogRow, RunRow, RunStepRow, RunTagRow
+    from longhaul.waitpoints import WaitpointRow
 
 from workflows import registry
 from workflows.pipeline import Pipeline, Queue
@@ -66,6 +67,16 @@ LONGHAUL = Pipeline(
     name="longhaul",
     workflows=(ReconcileWorkflow,),
     queues=(Queue(longhaul_activities),),
-    tables=(RunRow, RunTagRow, RunLogRow, RunStepRow, RunSlotRow, LeaseRow, ApiKeyRow, DeadLetterRow),
+    tables=(
+        RunRow,
+        RunTagRow,
+        RunLogRow,
+        RunStepRow,
+        RunSlotRow,
+        LeaseRow,
+        ApiKeyRow,
+        DeadLetterRow,
+        WaitpointRow,
+    ),
     schedules=_schedules,
 )

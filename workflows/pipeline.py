@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -263,12 +263,28 @@ class DevService:
     note: str = ""  # shown after its URL in the banner
 
 
+Output = TypeVar("Output", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class WaitpointKind(Generic[Output]):
+    """A kind of waitpoint token the pipeline's workflows wait on (:func:`workflows.waitpoints.
+    wait_for_token`), and the model of what completes it: a completion is validated against ``output``
+    where it arrives (the API answers 422 naming the field, and the token stays waiting), so the workflow
+    receives an ``output`` instance."""
+
+    name: str
+    output: type[Output]
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """One pipeline. ``entries``: what its events start or signal (another pipeline's events may be
     subscribed to as well). ``published``: events its workflows emit, declared even while nothing
     subscribes. ``workflows``: those not started by an event (scheduled ones); the entries' are added.
-    ``tables``: its app-storage tables (mapped classes), which migrations compare with.
+    ``tables``: its app-storage tables (mapped classes), which migrations compare with. ``waitpoints``:
+    the kinds of token its workflows wait on (what completes each).
     ``schedules``: its schedules, built from the settings. ``dev_services`` and ``dev_seed`` (demo
     data for a tenant; returns the rows added): what ``longhaul dev`` starts and seeds for it."""
 
@@ -279,6 +295,7 @@ class Pipeline:
     queues: Sequence[Queue] = ()
     tables: Sequence[type] = ()
     webhooks: Sequence[Webhook] = ()
+    waitpoints: Sequence[WaitpointKind[Any]] = ()
     schedules: Callable[[Settings], Sequence[ScheduleDecl]] = field(default=lambda _settings: ())
     dev_services: Sequence[DevService] = ()
     dev_seed: Callable[[Database, str], Awaitable[int]] | None = None

@@ -54,10 +54,10 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 # App storage may be down for a while: keep retrying (no attempt limit) with a capped backoff.
-_RECORD_RETRY = RetryPolicy(
+RECORD_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=20)
 )
-_RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_TIMEOUT = timedelta(seconds=30)
 
 
 def current_run_id() -> str:
@@ -119,8 +119,8 @@ class _Recorder:
             await workflow.execute_local_activity_method(
                 RunActivities.apply_run_updates,
                 RunUpdates(updates=taken),
-                start_to_close_timeout=_RECORD_TIMEOUT,
-                retry_policy=_RECORD_RETRY,
+                start_to_close_timeout=RECORD_TIMEOUT,
+                retry_policy=RECORD_RETRY,
                 summary=f"run record: {taken[-1].status or taken[-1].stage or 'update'}",
             )
 

@@ -20,12 +20,13 @@ from longhaul.migrations import prepare
 from longhaul.storage import RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, payload_codec
-from starters.api import codec, events, health, queues, runs, schedules, webhooks
+from starters.api import codec, events, health, queues, runs, schedules, waitpoints, webhooks
 from starters.api.errors import add_error_handlers
 from starters.api.events import IngestLimiter
 from starters.api.middleware import BodyLimit, DocsPolicy
 from starters.dispatcher import dispatching
 from starters.service import RunService
+from starters.waitpoints import WaitpointService
 from workflows.catalog import Catalog, load_catalog
 
 log = logging.getLogger("longhaul.api")
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.dead_letters = DeadLetters(db)
         app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
         app.state.service = service = RunService(client, RunStore(db), settings, catalog)
+        app.state.waitpoints = WaitpointService(client, service.store.waitpoints, settings, catalog)
         try:
             async with (
                 dispatching(service) if settings.api_dispatcher else contextlib.nullcontext() as running
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         schedules.router,
         runs.router,
         queues.router,
+        waitpoints.router,
     ):
         app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from longhaul.keys import Caller
 from longhaul.models import RunRecord, RunRef, Via
 from longhaul.storage import RunStore
 from starters.service import RunService
+from starters.waitpoints import WaitpointService
 
 RUN_PATH = "/api/runs/{run_id}"
 
@@ -87,6 +88,11 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
+async def _waitpoints(request: Request) -> WaitpointService:
+    waitpoints: WaitpointService = request.app.state.waitpoints
+    return waitpoints
+
+
 async def _dead_letters(request: Request) -> DeadLetters:
     letters: DeadLetters = request.app.state.dead_letters
     return letters
@@ -101,6 +107,7 @@ Store = Annotated[RunStore, Depends(_store)]
 TemporalClient = Annotated[Client, Depends(_client)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Letters = Annotated[DeadLetters, Depends(_dead_letters)]
+Waitpoints = Annotated[WaitpointService, Depends(_waitpoints)]
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

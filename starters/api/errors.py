@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from longhaul.storage import InvalidCursorError
 from starters.service import ConflictError, InvalidInputError, NotFoundError, TemporalUnavailableError
+from starters.waitpoints import BadCallbackSignatureError, WaitpointClosedError, WaitpointCompletedError
 
 RETRY_AFTER_SECONDS = 5
 
@@ -34,9 +35,16 @@ def add_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(NotFoundError, handler(404))
     app.add_exception_handler(ConflictError, handler(409))
+    app.add_exception_handler(WaitpointClosedError, handler(410))
+    app.add_exception_handler(BadCallbackSignatureError, handler(403))
     app.add_exception_handler(
         TemporalUnavailableError, handler(503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
     )
+
+    @app.exception_handler(WaitpointCompletedError)
+    async def _completed_already(request: Request, error: WaitpointCompletedError) -> JSONResponse:
+        first = error.token.model_dump(mode="json", exclude={"callback_url"})
+        return ErrorJSON(status_code=409, content={"detail": str(error), "waitpoint": first})
 
     @app.exception_handler(InvalidInputError)
     async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResponse:

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from longhaul.models import RunPage, RunRecord, RunRef, RunStatus
 from longhaul.storage import RunFilter
-from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, ref
+from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, ref
 from starters.service import EventEnvelope, RunService
 
 router = APIRouter(tags=["runs"])
@@ -40,9 +40,11 @@ async def list_runs(
 
 
 @router.get(RUN_PATH, response_model=RunRecord, name="get_run", responses=ERRORS)
-async def get_run(run_id: str, service: Service, tenant: Tenant) -> RunRecord:
-    """A run's durable record: status, progress, stage, logs, output, error, timestamps."""
-    return await service.get(run_id, tenant=tenant)
+async def get_run(run_id: str, service: Service, waitpoints: Waitpoints, tenant: Tenant) -> RunRecord:
+    """A run's durable record: status, progress, stage, logs, output, error, timestamps, and its waitpoint
+    tokens with their callback URLs."""
+    run = await service.get(run_id, tenant=tenant)
+    return run.model_copy(update={"waitpoints": [waitpoints.shown(token) for token in run.waitpoints]})
 
 
 @router.get(
