@@ -36,8 +36,8 @@ from workflows.pipeline import (
     WaitpointKind,
 )
 from workflows.tracking import log, progress, task_queue, tracked
-from workflows.waitpoints import wait_for_token
 from workflows.video import VIDEO
+from workflows.waitpoints import wait_for_token
 
 
 class ApprovalRequested(EventPayload):

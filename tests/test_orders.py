@@ -405,6 +405,82 @@ async def test_order_cancelled_event_cancels_the_run_waiting_for_confirmation_an
         assert again.status_code == 202 and again.json()["runs"] == []  # nothing open is left to cancel
 
 
+async def approval_token(shop: Shop, run_id: str) -> dict[str, Any]:
+    """The order's approval token, once the order waits for it (from the run record in the API)."""
+    await shop.reached(run_id, "waiting for approval")
+    for _ in range(200):
+        tokens = (await shop.api.get(f"/api/runs/{run_id}")).json()["waitpoints"]
+        if tokens:
+            token: dict[str, Any] = tokens[0]
+            return token
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{run_id} has no approval token")
+
+
+async def test_an_order_above_the_threshold_is_charged_only_once_approved_and_rejected_ones_never(
+    open_shop_with: ShopOpener, sink: Sink
+) -> None:
+    async with open_shop_with(order_approval_above=Decimal("100")) as shop:
+        approved_run, rejected_run = await shop.order(("book", 3)), await shop.order(("book", 4))
+        token = await approval_token(shop, approved_run)
+        assert token["kind"] == "order.approval" and token["status"] == "waiting"
+        assert token["description"].endswith(": 127.50 EUR")
+        order_id = (await shop.record(approved_run)).input["order_id"]
+        assert await shop.ops(order_id) == []  # nothing charged while it waits; its stock is held
+        assert await shop.stock("book") == 3
+        # The approver's link: the callback URL, with no API key.
+        async with httpx.AsyncClient() as approver:
+            response = await approver.post(
+                # As configured (LONGHAUL_URL unset: localhost:8000); this test's API listens elsewhere.
+                token["callback_url"].replace("http://localhost:8000", str(shop.api.base_url).rstrip("/")),
+                json={"approved": True},
+            )
+        assert response.status_code == 200, response.text
+        run = await shop.finished(approved_run)
+        assert run.output["outcome"] == "completed"
+        assert await shop.ops(order_id) == ["charge", "confirm"]
+        assert run.metadata["approval"] == {
+            "status": "approved",
+            "token": token["id"],
+            "by": "callback",
+            "reason": None,
+        }
+
+        rejected = await approval_token(shop, rejected_run)
+        no_reason = await shop.api.post(
+            f"/api/waitpoints/{rejected['id']}/complete", json={"output": {"approved": False}}
+        )
+        assert no_reason.status_code == 422 and "a rejection needs a reason" in no_reason.text
+        response = await shop.api.post(
+            f"/api/waitpoints/{rejected['id']}/complete",
+            json={"output": {"approved": False, "reason": "customer is over their credit limit"}},
+        )
+        assert response.status_code == 200, response.text
+        run = await shop.finished(rejected_run)
+        assert run.output["outcome"] == "cancelled"
+        assert run.output["reason"] == "rejected: customer is over their credit limit"
+        order_id = run.input["order_id"]
+        assert await shop.ops(order_id) == []  # never charged
+        assert (
+            await shop.stock("book") == 7
+        )  # the approved order's 3 are gone; the rejected order's 4 are back
+        assert run.metadata["approval"]["status"] == "rejected"
+        assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]
+
+
+async def test_an_order_nobody_approves_in_time_is_cancelled_and_its_stock_released(
+    open_shop_with: ShopOpener,
+) -> None:
+    async with open_shop_with(order_approval_above=Decimal("100"), order_approval_timeout=2.0) as shop:
+        run_id = await shop.order(("book", 3))
+        token = await approval_token(shop, run_id)
+        run = await shop.finished(run_id)
+        assert run.output["outcome"] == "cancelled" and run.output["reason"] == "not approved within 2s"
+        assert await shop.ops(run.input["order_id"]) == [] and await shop.stock("book") == 10
+        assert run.metadata["approval"]["status"] == "timed_out"
+        assert (await shop.api.get(f"/api/waitpoints/{token['id']}")).json()["status"] == "timed_out"
+
+
 async def test_duplicate_order_created_processes_the_order_once(shop: Shop) -> None:
     order_id = f"o-dup-{uuid.uuid4().hex[:8]}"  # the provider is shared by the module's tests
     first = await shop.order(("mug", 1), order_id=order_id, event_id="delivery-1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -258,7 +259,7 @@ async def test_a_completion_that_reached_storage_but_not_the_run_is_delivered_ag
     redelivered = await ask_review(api, "doc-10")
     token = await waiting_token(api, redelivered)
     await store.waitpoints.complete(token["id"], {"approved": True, "reason": "redelivered"}, by="tests")
-    monkeypatch.setattr(waitpoint_service, "REDELIVER_AFTER", waitpoint_service.timedelta(0))
+    monkeypatch.setattr(waitpoint_service, "REDELIVER_AFTER", timedelta(0))
     service = WaitpointService(dev_client, store.waitpoints, settings, TEST_CATALOG)
     assert await service.redeliver() == 1
     assert await service.redeliver() == 0  # delivered: not sent again

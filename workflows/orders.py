@@ -1,9 +1,12 @@
-"""The order pipeline: validate → reserve stock → charge → wait for confirmation → notify, as a saga.
+"""The order pipeline: validate → reserve stock → (approval) → charge → wait for confirmation → notify, as
+a saga.
 
 Every step after the reservation registers its compensation; on any failure or cancellation they run in
 reverse order (refund or void the charge, release the stock), each idempotent. The customer may cancel
 (signal ``cancel``) until the payment is confirmed; no confirmation within the configured time cancels the
-order. ``state`` (query) and the run record tell where the order is at any time.
+order. An order above the approval threshold waits, with its stock reserved, for a person to approve it
+(a waitpoint token): rejected, or no answer in time, it is cancelled and its stock released. ``state``
+(query) and the run record tell where the order is at any time.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ with workflow.unsafe.imports_passed_through():
         ORDER_CANCELLED,
         ORDER_CREATED,
         PAYMENT_CONFIRMED,
+        Approval,
         Charge,
         ChargeRequest,
         Notification,
         OrderCreated,
         OrderOutcome,
+        OrderPlan,
         OrderResult,
         OrderState,
         PaymentConfirmed,
@@ -52,7 +57,16 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import registry
 from workflows.metadata import metadata
-from workflows.pipeline import CancelOn, DevService, Pipeline, Queue, SignalRoute, Subscription, Webhook
+from workflows.pipeline import (
+    CancelOn,
+    DevService,
+    Pipeline,
+    Queue,
+    SignalRoute,
+    Subscription,
+    WaitpointKind,
+    Webhook,
+)
 from workflows.tracking import (
     current_tenant,
     is_cancellation,
@@ -62,6 +76,7 @@ from workflows.tracking import (
     task_queue,
     tracked,
 )
+from workflows.waitpoints import wait_for_token
 
 # Payment calls have their own task queue, so Temporal can rate-limit them across all workers.
 PAYMENTS = "payments"
@@ -85,6 +100,9 @@ Compensations = list[tuple[str, Callable[[], Awaitable[object]]]]
 CONFIRMATION_MUST_MATCH = "confirmation-must-match-charge"
 REPORT_PAYMENT = "report-payment"  # workflow.patched: the payment's state in the run's metadata
 PAYMENT_MISMATCH = "PaymentMismatch"
+APPROVAL = WaitpointKind(
+    "order.approval", Approval, "A person approves an order above the approval threshold, or rejects it."
+)
 
 
 def _check_confirmation(confirmation: PaymentConfirmed, amount: Decimal, currency: str) -> None:
@@ -205,6 +223,8 @@ class OrderWorkflow:
         await self._call(OrderActivities.reserve, reserve)
         self.state.reserved = True
         self._check_cancel()
+        if plan.approval_timeout_seconds is not None:  # plans recorded before approvals have none
+            await self._approval(order, plan, plan.approval_timeout_seconds)
 
         await self._stage(40, f"charging {plan.total} {plan.currency}")
         charge = await self._charge(
@@ -273,6 +293,34 @@ class OrderWorkflow:
             raise
         self._charged(charge, compensations, operation)
         return charge
+
+    async def _approval(self, order: OrderCreated, plan: OrderPlan, timeout_seconds: float) -> None:
+        """Wait for a person to approve the order (its stock held); rejected or unanswered: cancelled."""
+        await self._stage(30, f"waiting for approval of {plan.total} {plan.currency}")
+        metadata.set("approval", {"status": "waiting"})
+        result = await wait_for_token(
+            APPROVAL,
+            timeout=timedelta(seconds=timeout_seconds),
+            description=f"order {order.order_id} of {order.user_id}: {plan.total} {plan.currency}",
+            tags=[f"order:{order.order_id}", f"user:{order.user_id}"],
+        )
+        token = result.token
+        decision = result.output
+        status = "timed_out" if decision is None else "approved" if decision.approved else "rejected"
+        metadata.set(
+            "approval",
+            {
+                "status": status,
+                "token": token.id,
+                "by": token.completed_by,
+                "reason": decision and decision.reason,
+            },
+        )
+        if decision is None:
+            raise OrderCancelledError(f"not approved within {timeout_seconds:g}s")
+        if not decision.approved:
+            raise OrderCancelledError(f"rejected: {decision.reason}")
+        await log(f"approved by {token.completed_by}" + (f": {decision.reason}" if decision.reason else ""))
 
     def _charged(self, charge: Charge, compensations: Compensations, operation: str) -> None:
         self.state.charge_id = charge.charge_id
@@ -361,6 +409,7 @@ ORDERS = Pipeline(
         ),
     ),
     tables=(ProductRow, ReservationRow, NotificationRow),
+    waitpoints=(APPROVAL,),
     dev_services=(
         DevService(
             command="payments",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from longhaul.events import EventPayload, EventType
 from longhaul.models import DEFAULT_TENANT
@@ -29,6 +29,24 @@ class OrderPlan(BaseModel):
     total: Decimal
     currency: str
     confirm_timeout_seconds: float
+    approval_timeout_seconds: float | None = Field(
+        default=None,
+        description="Set when the total is above the approval threshold: how long the order waits for a "
+        "person's approval before it is cancelled (plans recorded before approvals have none).",
+    )
+
+
+class Approval(BaseModel):
+    """What completes an order's approval token: approve, or reject with a reason."""
+
+    approved: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _rejection_says_why(self) -> Approval:
+        if not self.approved and not (self.reason and self.reason.strip()):
+            raise ValueError("a rejection needs a reason")
+        return self
 
 
 class Charge(BaseModel):

@@ -71,12 +71,17 @@ class OrderActivities:
             raise ApplicationError(
                 "invalid order: " + "; ".join(problems), type=INVALID_ORDER, non_retryable=True
             )
+        total = sum((line.amount for line in lines), Decimal("0.00"))
+        threshold = self.settings.order_approval_above
         return OrderPlan(
             order_id=order.order_id,
             lines=lines,
-            total=sum((line.amount for line in lines), Decimal("0.00")),
+            total=total,
             currency=self.settings.currency,
             confirm_timeout_seconds=self.settings.payment_confirm_timeout,
+            approval_timeout_seconds=(
+                self.settings.order_approval_timeout if threshold is not None and total > threshold else None
+            ),
         )
 
     @activity.defn(name="orders.reserve")
