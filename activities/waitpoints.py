@@ -10,7 +10,8 @@ from temporalio import activity
 
 from longhaul.config import Settings
 from longhaul.models import Waitpoint
-from longhaul.waitpoints import WaitpointStore, callback_url, signing_key
+from longhaul.signing import signing_key
+from longhaul.waitpoints import WaitpointStore, callback_url
 
 
 class WaitpointActivities:

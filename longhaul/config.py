@@ -217,10 +217,15 @@ class Settings(BaseSettings):
         default_factory=lambda: ["http://localhost:8233"],
         description="Temporal UI origins allowed to call the API's /codec endpoint from the browser.",
     )
-    waitpoint_secret: str | None = Field(
+    signing_secret: str | None = Field(
         default=None,
-        description="Key that signs waitpoint callback URLs; unset: one made once in <data_dir>/waitpoint-"
-        "secret. Set it where the API and workers run on several machines (all the same value).",
+        description="Key that signs waitpoint callback URLs and public access tokens; unset: one made once "
+        "in <data_dir>/signing-secret. Set it where the API and workers run on several machines (one value).",
+    )
+    realtime_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins of pages that may open run streams from the browser (with a public access "
+        'token), e.g. ["https://app.example.com"]; empty: same-origin pages only.',
     )
     max_body_bytes: int = Field(
         default=1_048_576,

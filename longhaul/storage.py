@@ -402,6 +402,24 @@ class RunStore:
             record.waitpoints = await self.waitpoints.of_run(run_id)
         return record
 
+    async def changed_with_tag(
+        self, tenant: str, tag: str, *, since: datetime | None, limit: int = 100
+    ) -> builtins.list[RunRecord]:
+        """Runs of ``tenant`` carrying ``tag`` changed at or after ``since``, oldest change first (without
+        ``since``: the ``limit`` changed last). What a stream of the tag reads on each poll."""
+        statement = select(RunRow).where(
+            RunRow.tenant == tenant, RunRow.id.in_(select(RunTagRow.run_id).where(RunTagRow.tag == tag))
+        )
+        if since is None:
+            statement = statement.order_by(RunRow.updated_at.desc()).limit(limit)
+        else:
+            statement = statement.where(RunRow.updated_at >= since).order_by(RunRow.updated_at).limit(limit)
+        async with self._sessions() as session:
+            rows = list(await session.scalars(statement))
+            tags = await tags_of(session, [row.id for row in rows])
+        records = [_record(row, tags.get(row.id, [])) for row in rows]
+        return records[::-1] if since is None else records
+
     async def list(self, where: RunFilter, *, limit: int = 50, cursor: str | None = None) -> RunPage:
         """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""
         statement = select(RunRow).where(RunRow.tenant == where.tenant)

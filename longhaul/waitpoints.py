@@ -9,7 +9,7 @@ undelivered and is sent again (:meth:`WaitpointStore.undelivered`), and the work
 fires, reads the row before it gives up, so a completion is never lost.
 
 Ids derive from the workflow run and the wait's sequence number in it, so a retried create finds its
-row (primary key). Callback URLs are signed (HMAC-SHA256 of the id with :func:`signing_key`): anyone
+row (primary key). Callback URLs are signed (:mod:`longhaul.signing`, HMAC-SHA256 of the id): anyone
 holding the URL can complete that one token, once, before it times out, and nothing else.
 """
 
@@ -17,12 +17,8 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import hmac
 import json
-import os
-import secrets
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from typing import cast as typed
 
@@ -33,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from longhaul.config import Settings
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.models import Waitpoint, WaitpointStatus
+from longhaul.signing import signature, signed, signing_key
 
 WAITPOINT_SIGNAL = "longhaul.waitpoint"  # the signal that carries a completion to its run
 CALLBACK_PATH = "/api/waitpoints/{id}/callback/{signature}"
@@ -70,43 +67,17 @@ def waitpoint_id(workflow_id: str, run_id: str, sequence: int) -> str:
     return "wp_" + hashlib.sha256(f"{workflow_id}/{run_id}/waitpoint/{sequence}".encode()).hexdigest()[:24]
 
 
-def signing_key(settings: Settings) -> bytes:
-    """The key callback URLs are signed with: ``LONGHAUL_WAITPOINT_SECRET``, else one made once for the data
-    dir (``<data_dir>/waitpoint-secret``, shared by the processes of one machine; processes on several
-    machines must share the setting)."""
-    if settings.waitpoint_secret:
-        return settings.waitpoint_secret.encode()
-    path = settings.data_dir / "waitpoint-secret"
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        return _create_secret(path)
-
-
-def _create_secret(path: Path) -> bytes:
-    """Write a new random secret, unless another process just did (exclusive create): theirs wins."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32).encode()
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(secret)
-    return secret
-
-
 def callback_signature(key: bytes, token_id: str) -> str:
-    return hmac.new(key, f"waitpoint:{token_id}".encode(), hashlib.sha256).hexdigest()
+    return signature(key, "waitpoint", token_id)
 
 
-def signature_matches(key: bytes, token_id: str, signature: str) -> bool:
-    return hmac.compare_digest(callback_signature(key, token_id), signature)
+def signature_matches(key: bytes, token_id: str, presented: str) -> bool:
+    return signed(key, "waitpoint", token_id, presented)
 
 
 def callback_url(settings: Settings, token_id: str, key: bytes | None = None) -> str:
-    signature = callback_signature(key or signing_key(settings), token_id)
-    return settings.api_url + CALLBACK_PATH.format(id=token_id, signature=signature)
+    signed_id = callback_signature(key or signing_key(settings), token_id)
+    return settings.api_url + CALLBACK_PATH.format(id=token_id, signature=signed_id)
 
 
 def _waitpoint(row: WaitpointRow) -> Waitpoint:

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from longhaul.dead_letters import DeadLetterPage, WebhookOutcome
-from longhaul.models import EventAccepted, QueueInfo, RunPage, RunRecord, RunRef
+from longhaul.models import EventAccepted, QueueInfo, RunPage, RunRecord, RunRef, Waitpoint
 
 DEFAULT_URL = "http://localhost:8000"
 MAX_RETRY_WAIT = 30.0
@@ -164,6 +164,7 @@ class Client:
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=_auth(api_key))
         self.retries = retries
         self.runs = Runs(self)
+        self.waitpoints = Waitpoints(self)
         self.dead_letters = DeadLetters(self)
 
     def __enter__(self) -> Client:
@@ -274,6 +275,44 @@ def _redeliver(letter_id: str) -> _Call:
     return _Call("POST", f"/api/webhooks/dead-letters/{letter_id}/redeliver")
 
 
+_WAITPOINT_LIST = TypeAdapter(list[Waitpoint])
+
+
+def _waitpoints(**filters: Any) -> _Call:
+    return _Call("GET", "/api/waitpoints", params={k: v for k, v in filters.items() if v is not None})
+
+
+def _complete(waitpoint_id: str, output: Any) -> _Call:
+    # Not retried: a completion is taken once, and a retry of one that was taken is answered 409.
+    return _Call("POST", f"/api/waitpoints/{waitpoint_id}/complete", body={"output": output})
+
+
+class Waitpoints:
+    """``client.waitpoints``: the tokens runs wait on; complete one to let its run go on."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        run_id: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+    ) -> list[Waitpoint]:
+        call = _waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
+        return _WAITPOINT_LIST.validate_python(self._client._request(call).json())
+
+    def get(self, waitpoint_id: str) -> Waitpoint:
+        return self._client._call(_Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
+
+    def complete(self, waitpoint_id: str, output: Any = None) -> Waitpoint:
+        """Complete the token with ``output``; a token completed before raises LonghaulError 409."""
+        return self._client._call(_complete(waitpoint_id, output), Waitpoint)
+
+
 class DeadLetters:
     """``client.dead_letters``: signed webhooks that could not be processed (admin keys)."""
 
@@ -304,6 +343,7 @@ class AsyncClient:
         self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=_auth(api_key))
         self.retries = retries
         self.runs = AsyncRuns(self)
+        self.waitpoints = AsyncWaitpoints(self)
         self.dead_letters = AsyncDeadLetters(self)
 
     async def __aenter__(self) -> AsyncClient:
@@ -414,6 +454,31 @@ class AsyncRuns:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {run_id} is still {run.status} after {timeout}s")
             await asyncio.sleep(poll)
+
+
+class AsyncWaitpoints:
+    """``client.waitpoints`` of the async client."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        run_id: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+    ) -> list[Waitpoint]:
+        call = _waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
+        return _WAITPOINT_LIST.validate_python((await self._client._request(call)).json())
+
+    async def get(self, waitpoint_id: str) -> Waitpoint:
+        return await self._client._call(_Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
+
+    async def complete(self, waitpoint_id: str, output: Any = None) -> Waitpoint:
+        return await self._client._call(_complete(waitpoint_id, output), Waitpoint)
 
 
 class AsyncDeadLetters:

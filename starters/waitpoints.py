@@ -20,13 +20,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from longhaul.config import Settings
 from longhaul.db import utcnow
 from longhaul.models import Waitpoint, WaitpointStatus
+from longhaul.signing import signing_key
 from longhaul.temporal import is_unavailable, signal_once
 from longhaul.waitpoints import (
     WAITPOINT_SIGNAL,
     WaitpointStore,
     callback_url,
     signature_matches,
-    signing_key,
 )
 from starters.service import ConflictError, InvalidInputError, NotFoundError
 from workflows.catalog import Catalog

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -218,3 +219,36 @@ def test_requests_without_a_valid_key_are_refused_and_a_revoked_key_stops_workin
             client.runs.list()
     assert revoked.value.status_code == 401
     assert "invalid or revoked" in str(revoked.value.detail)
+
+
+async def test_an_order_approval_is_listed_and_completed_from_the_cli_and_both_clients(
+    served: Served,
+) -> None:
+    assert _cli(served, "orders", "seed").returncode == 0
+    order = {"order_id": f"big-{uuid.uuid4().hex[:6]}", "user_id": "ann",
+             "items": [{"product_id": "sku-book", "quantity": 30, "price": "42.50"}]}  # fmt: skip
+    with Client(served.url, api_key=served.key) as client:
+        [ref] = client.send_event("order.created", order).runs  # 1,275 EUR: above the 1,000 threshold
+        for _ in range(300):
+            waiting = client.waitpoints.list(status="waiting", run_id=ref.run_id)
+            if waiting:
+                break
+            await asyncio.sleep(0.1)
+        [token] = waiting
+        assert token.kind == "order.approval" and token.callback_url is not None
+    listed = _cli(served, "waitpoints", "list", "--status", "waiting", "--kind", "order.approval")
+    assert token.id in listed.stdout and ref.run_id in listed.stdout
+    bad = _cli(served, "waitpoints", "complete", token.id, "--output", '{"approved": false}')
+    assert bad.returncode == 1 and "a rejection needs a reason" in bad.stderr
+    done = _cli(
+        served, "waitpoints", "complete", token.id, "--output", '{"approved": false, "reason": "fraud check"}'
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "completed"
+    async with AsyncClient(served.url, api_key=served.key) as client:
+        run = await client.runs.wait(ref.run_id, timeout=60)
+        assert run.output["outcome"] == "cancelled" and run.output["reason"] == "rejected: fraud check"
+        assert (await client.waitpoints.get(token.id)).output == {"approved": False, "reason": "fraud check"}
+        with pytest.raises(LonghaulError) as again:
+            await client.waitpoints.complete(token.id, {"approved": True})
+        assert again.value.status_code == 409

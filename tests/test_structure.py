@@ -20,6 +20,8 @@ ENGINE = {
     "workflows.pipeline",
     "workflows.registry",
     "workflows.tracking",
+    "workflows.metadata",
+    "workflows.waitpoints",
     "workflows.parallel",
     "workflows.schedules",
     "workflows.maintenance",
@@ -27,12 +29,14 @@ ENGINE = {
     "activities.runs",
     "activities.resources",
     "activities.maintenance",
+    "activities.waitpoints",
 }
 # Entry points that serve every pipeline from the catalog.
 GENERIC = (
     "starters.api",
     "starters.worker",
     "starters.service",
+    "starters.waitpoints",
     "starters.webhooks",
     "starters.schedules",
     "starters.dev",

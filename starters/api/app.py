@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from longhaul.config import Settings, load_settings
@@ -20,10 +19,10 @@ from longhaul.migrations import prepare
 from longhaul.storage import RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, payload_codec
-from starters.api import codec, events, health, queues, runs, schedules, waitpoints, webhooks
+from starters.api import codec, events, health, queues, realtime, runs, schedules, waitpoints, webhooks
 from starters.api.errors import add_error_handlers
 from starters.api.events import IngestLimiter
-from starters.api.middleware import BodyLimit, DocsPolicy
+from starters.api.middleware import BodyLimit, DocsPolicy, PathCORS
 from starters.dispatcher import dispatching
 from starters.service import RunService
 from starters.waitpoints import WaitpointService
@@ -79,10 +78,18 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     if settings.metrics_bind:  # around BodyLimit: refusals are counted too
         app.add_middleware(RequestMetrics, runtime=runtime(settings.metrics_bind))
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.codec_cors_origins,
-        allow_methods=["POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        PathCORS,
+        pattern=r"/codec/[^/]+",
+        origins=settings.codec_cors_origins,
+        methods=["POST"],
+        headers=["Authorization", "Content-Type", "X-Namespace"],
+    )
+    app.add_middleware(
+        PathCORS,
+        pattern=r"/api/runs/(stream|[^/]+/stream)",
+        origins=settings.realtime_cors_origins,
+        methods=["GET"],
+        headers=["Authorization", "Last-Event-ID"],
     )
     add_error_handlers(app)
     for router in (
@@ -91,6 +98,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         webhooks.router_for(catalog),
         codec.router,
         schedules.router,
+        realtime.router,  # before runs: /api/runs/stream is no run id
         runs.router,
         queues.router,
         waitpoints.router,

@@ -1,12 +1,17 @@
-"""ASGI middleware of the API: a content policy for the documentation pages and a limit on body size."""
+"""ASGI middleware of the API: a content policy for the documentation pages, a limit on body size, and
+CORS per browser-facing surface."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import HTTPException
+from starlette import types
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -94,3 +99,22 @@ class BodyLimit:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class PathCORS:
+    """CORS for the paths ``pattern`` matches, and no others: each surface a browser calls from another
+    origin (the Temporal UI's codec calls, a product's pages streaming runs) names its own origins,
+    methods and headers."""
+
+    def __init__(
+        self, app: ASGIApp, *, pattern: str, origins: list[str], methods: list[str], headers: list[str]
+    ) -> None:
+        self.app = app
+        self.pattern = re.compile(pattern)
+        self.cors = CORSMiddleware(app, allow_origins=origins, allow_methods=methods, allow_headers=headers)
+
+    async def __call__(self, scope: types.Scope, receive: types.Receive, send: types.Send) -> None:
+        if scope["type"] == "http" and self.pattern.fullmatch(scope["path"]):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

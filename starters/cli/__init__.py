@@ -15,7 +15,19 @@ from pydantic import ValidationError
 
 from longhaul.config import load_settings
 from longhaul.logs import configure_logging
-from starters.cli import db, events, keys, orders, queues, runs, schedules, stack, videos, webhooks
+from starters.cli import (
+    db,
+    events,
+    keys,
+    orders,
+    queues,
+    runs,
+    schedules,
+    stack,
+    videos,
+    waitpoints,
+    webhooks,
+)
 
 app = typer.Typer(
     name="longhaul",
@@ -29,6 +41,7 @@ app.add_typer(queues.app)
 for name, group in (
     ("events", events),
     ("runs", runs),
+    ("waitpoints", waitpoints),
     ("videos", videos),
     ("orders", orders),
     ("schedules", schedules),

@@ -1,0 +1,240 @@
+"""Realtime: runs streamed as server-sent events — one run, or every run with a tag — to API keys, and to
+browsers holding a public access token (read-only, expiring, scoped to one run or one tag), which the
+backend mints here with its API key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field, model_validator
+
+from longhaul.access import MAX_TTL_SECONDS, PREFIX, AccessScope, InvalidAccessTokenError, mint, verify
+from longhaul.db import utcnow
+from longhaul.models import RunRecord
+from longhaul.signing import signing_key
+from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, current_caller
+from starters.service import ID_PATTERN, TAG_PATTERN, RunService
+
+router = APIRouter(tags=["realtime"])
+
+STREAM_POLL_SECONDS = 0.25
+STREAM_KEEPALIVE_SECONDS = 15.0
+TAG_STREAM_BATCH = 200  # runs read per poll of a tag stream
+# What a public access token shows of a run: its progress and outcome, not its input or trace.
+PUBLIC_FIELDS = frozenset(
+    {
+        "id", "workflow", "status", "pending_reason", "progress", "stage", "metadata", "tags", "output",
+        "error", "created_at", "started_at", "finished_at", "updated_at",
+    }
+)  # fmt: skip
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}},
+    **ERRORS,
+    401: {"description": "No API key or access token, or an invalid, expired one"},
+    403: {"description": "The access token is scoped to another run or tag"},
+}
+
+
+class AccessTokenRequest(BaseModel):
+    """What the token may watch: one run, or every run with a tag (now and later) — exactly one."""
+
+    run_id: str | None = Field(default=None, max_length=40, pattern=ID_PATTERN)
+    tag: str | None = Field(default=None, min_length=1, max_length=100, pattern=TAG_PATTERN)
+    ttl_seconds: int = Field(default=3600, ge=60, le=MAX_TTL_SECONDS, description="How long it works.")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> AccessTokenRequest:
+        if (self.run_id is None) == (self.tag is None):
+            raise ValueError("give run_id or tag (one of them)")
+        return self
+
+
+class AccessToken(BaseModel):
+    token: str = Field(description="Hand it to the browser: ?access_token=<token> or Authorization: Bearer.")
+    expires_at: datetime
+    run_id: str | None
+    tag: str | None
+    stream_url: str = Field(description="The stream it opens, token included (for an EventSource).")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who watches: an API key's tenant (``scope`` None: all its runs), or a public access token."""
+
+    tenant: str
+    scope: AccessScope | None = None
+
+    def may_see(self, run: RunRecord) -> bool:
+        return self.scope is None or self.scope.allows(run.id, run.tags)
+
+    def shown(self, run: RunRecord) -> str:
+        return run.model_dump_json(include=set(PUBLIC_FIELDS) if self.scope else None)
+
+
+async def current_viewer(
+    request: Request,
+    access_token: Annotated[
+        str | None, Query(description="A public access token (browsers' EventSource cannot send headers).")
+    ] = None,
+) -> Viewer:
+    header = request.headers.get("authorization", "")
+    bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    presented = access_token or (bearer if bearer.startswith(PREFIX) else None)
+    if presented is None:
+        caller = await current_caller(request)
+        return Viewer(caller.tenant)
+    try:
+        scope = verify(signing_key(request.app.state.service.settings), presented)
+    except InvalidAccessTokenError as error:
+        raise HTTPException(status_code=401, detail=str(error)) from error
+    return Viewer(scope.tenant, scope)
+
+
+ViewerOf = Annotated[Viewer, Depends(current_viewer)]
+
+
+@router.post(
+    "/api/access-tokens",
+    status_code=201,
+    response_model=AccessToken,
+    responses=ERRORS,
+    dependencies=JSON_BODY,
+)
+async def create_access_token(
+    asked: AccessTokenRequest, request: Request, service: Service, tenant: Tenant
+) -> AccessToken:
+    """Mint a public access token for a browser: it can stream one run, or the runs with a tag, of this
+    key's tenant until it expires, and do nothing else."""
+    if asked.run_id is not None:
+        await service.get(asked.run_id, tenant=tenant)  # 404 for an unknown run or another tenant's
+    expires_at = (utcnow() + timedelta(seconds=asked.ttl_seconds)).replace(microsecond=0)
+    scope = AccessScope(tenant=tenant, run_id=asked.run_id, tag=asked.tag, expires_at=expires_at)
+    token = mint(signing_key(service.settings), scope)
+    base = str(request.base_url).rstrip("/")
+    path = f"/api/runs/{asked.run_id}/stream" if asked.run_id else f"/api/runs/stream?tag={asked.tag}"
+    separator = "&" if "?" in path else "?"
+    return AccessToken(
+        token=token,
+        expires_at=expires_at,
+        run_id=asked.run_id,
+        tag=asked.tag,
+        stream_url=f"{base}{path}{separator}access_token={token}",
+    )
+
+
+@router.get("/api/runs/stream", response_class=StreamingResponse, responses=STREAM_RESPONSES)
+async def stream_tagged_runs(
+    request: Request,
+    service: Service,
+    viewer: ViewerOf,
+    tag: Annotated[str, Query(min_length=1, max_length=100, pattern=TAG_PATTERN)],
+) -> StreamingResponse:
+    """Server-sent events: ``run`` with a run's record whenever a run with ``tag`` starts or changes
+    (first the tag's most recently changed runs), until the client leaves or its token expires."""
+    if viewer.scope is not None and viewer.scope.tag != tag:
+        scoped = f"run {viewer.scope.run_id}" if viewer.scope.run_id else f"tag {viewer.scope.tag}"
+        raise HTTPException(status_code=403, detail=f"this access token watches {scoped} only")
+    return _sse(_expiring(viewer, _tag_events(request, service, viewer, tag)))
+
+
+@router.get(RUN_PATH + "/stream", response_class=StreamingResponse, responses=STREAM_RESPONSES)
+async def stream_run(run_id: str, request: Request, service: Service, viewer: ViewerOf) -> StreamingResponse:
+    """Server-sent events: ``run`` with the record whenever status, progress, stage or metadata change, then
+    ``end`` once the run has finished."""
+    run = await service.store.get(run_id, tenant=viewer.tenant, logs=False)
+    if run is None or not viewer.may_see(run):
+        raise HTTPException(status_code=404, detail=f"no run '{run_id}'")  # before the stream starts
+    return _sse(_expiring(viewer, _run_events(request, service, viewer, run_id)))
+
+
+def _sse(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _snapshot(run: RunRecord) -> tuple[Any, ...]:
+    return (run.status, run.pending_reason, run.progress, run.stage, run.error, run.metadata)
+
+
+async def _expiring(viewer: Viewer, events: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``events`` until the viewer's token expires: then ``expired``, and the stream ends."""
+    async for event in events:
+        if viewer.scope is not None and utcnow() >= viewer.scope.expires_at:
+            expired = json.dumps({"expired_at": viewer.scope.expires_at.isoformat()})
+            yield f"event: expired\ndata: {expired}\n\n"
+            return
+        yield event
+
+
+async def _polled(
+    request: Request, poll: Callable[[], Awaitable[tuple[list[str], bool]]]
+) -> AsyncIterator[str]:
+    """The events ``poll`` returns each round (and a keep-alive comment when quiet) until it says it is
+    done or the client leaves."""
+    last_sent = time.monotonic()
+    while not await request.is_disconnected():
+        events, done = await poll()
+        if events:
+            last_sent = time.monotonic()
+            for event in events:
+                yield event
+        elif time.monotonic() - last_sent > STREAM_KEEPALIVE_SECONDS:
+            last_sent = time.monotonic()
+            yield ": keep-alive\n\n"
+        if done:
+            return
+        await asyncio.sleep(STREAM_POLL_SECONDS)
+
+
+def _run_events(request: Request, service: RunService, viewer: Viewer, run_id: str) -> AsyncIterator[str]:
+    last: list[tuple[Any, ...]] = []
+
+    async def poll() -> tuple[list[str], bool]:
+        found = await service.store.get(run_id, tenant=viewer.tenant, logs=False)
+        if found is None:
+            return [], True
+        [run] = await service.explain([found])
+        events = []
+        if [_snapshot(run)] != last:
+            last[:] = [_snapshot(run)]
+            events.append(f"event: run\ndata: {viewer.shown(run)}\n\n")
+        if run.status.terminal:
+            events.append(f"event: end\ndata: {json.dumps({'status': run.status})}\n\n")
+        return events, run.status.terminal
+
+    return _polled(request, poll)
+
+
+def _tag_events(request: Request, service: RunService, viewer: Viewer, tag: str) -> AsyncIterator[str]:
+    sent: dict[str, tuple[Any, ...]] = {}  # run id → what was sent last, for runs changed since ``since``
+    since: list[datetime] = []
+
+    async def poll() -> tuple[list[str], bool]:
+        found = await service.store.changed_with_tag(
+            viewer.tenant, tag, since=since[0] if since else None, limit=TAG_STREAM_BATCH
+        )
+        events = []
+        for run in await service.explain(found):
+            if sent.get(run.id) != _snapshot(run):
+                sent[run.id] = _snapshot(run)
+                events.append(f"event: run\ndata: {viewer.shown(run)}\n\n")
+        if found:
+            # Read again from the newest change seen (writes of the same instant are not missed); what
+            # changed before it is not read again, so it need not be remembered.
+            since[:] = [max(run.updated_at for run in found)]
+            for run_id in [r for r in sent if r not in {run.id for run in found}]:
+                del sent[run_id]
+        return events, False
+
+    return _polled(request, poll)
