@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from longhaul.models import ID_PATTERN, TAG_PATTERN
 from longhaul.signing import signature, signed
 
 PREFIX = "pat_"
@@ -40,6 +41,28 @@ class AccessScope(BaseModel):
     def allows(self, run_id: str, tags: list[str]) -> bool:
         """Whether the token may watch run ``run_id`` carrying ``tags``."""
         return run_id == self.run_id if self.run_id is not None else self.tag in tags
+
+
+class AccessTokenRequest(BaseModel):
+    """What the token may watch: one run, or every run with a tag (now and later) — exactly one."""
+
+    run_id: str | None = Field(default=None, max_length=40, pattern=ID_PATTERN)
+    tag: str | None = Field(default=None, min_length=1, max_length=100, pattern=TAG_PATTERN)
+    ttl_seconds: int = Field(default=3600, ge=60, le=MAX_TTL_SECONDS, description="How long it works.")
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> AccessTokenRequest:
+        if (self.run_id is None) == (self.tag is None):
+            raise ValueError("give run_id or tag (one of them)")
+        return self
+
+
+class AccessToken(BaseModel):
+    token: str = Field(description="Hand it to the browser: ?access_token=<token> or Authorization: Bearer.")
+    expires_at: datetime
+    run_id: str | None
+    tag: str | None
+    stream_url: str = Field(description="The stream it opens, token included (for an EventSource).")
 
 
 class _Claims(BaseModel):

@@ -10,6 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 DEFAULT_TENANT = "default"
+ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"  # event ids, business keys, run ids
+TAG_PATTERN = r"^[^\s,'\"]+$"  # e.g. user:42, video:abc: no spaces, commas or quotes (lists, queries)
 
 
 class RunStatus(StrEnum):

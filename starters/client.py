@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from longhaul.access import AccessToken
 from longhaul.dead_letters import DeadLetterPage, WebhookOutcome
 from longhaul.models import EventAccepted, QueueInfo, RunPage, RunRecord, RunRef, Waitpoint
 
@@ -102,6 +103,11 @@ def _send_event(
 _QUEUES = _Call("GET", "/api/queues")
 
 
+def _access_token(run_id: str | None, tag: str | None, ttl_seconds: int) -> _Call:
+    body = {"run_id": run_id, "tag": tag, "ttl_seconds": ttl_seconds}
+    return _Call("POST", "/api/access-tokens", body={k: v for k, v in body.items() if v is not None})
+
+
 def _list(**filters: Any) -> _Call:
     return _Call("GET", "/api/runs", params={k: v for k, v in filters.items() if v is not None})
 
@@ -170,6 +176,11 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
+    @property
+    def base_url(self) -> str:
+        """The API's address (no trailing slash)."""
+        return str(self._http.base_url).rstrip("/")
+
     def __exit__(self, *_: object) -> None:
         self.close()
 
@@ -188,6 +199,13 @@ class Client:
         """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
         (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
         return self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+
+    def create_access_token(
+        self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600
+    ) -> AccessToken:
+        """A public access token for a browser: it streams one run, or the runs with ``tag``, read-only,
+        until it expires (docs/realtime.md)."""
+        return self._call(_access_token(run_id, tag, ttl_seconds), AccessToken)
 
     def queues(self) -> list[QueueInfo]:
         """The run queue's queues with this tenant's pending, delayed and running runs."""
@@ -246,7 +264,15 @@ class Runs:
 
     def stream(self, run_id: str) -> Iterator[RunRecord]:
         """Yield the run's record at every change of status, progress or stage, until it finishes."""
-        with self._client._http.stream("GET", f"/api/runs/{run_id}/stream", timeout=None) as response:
+        return self._stream(f"/api/runs/{run_id}/stream")
+
+    def stream_tagged(self, tag: str) -> Iterator[RunRecord]:
+        """Yield the record of every run with ``tag`` (first those changed last) as it starts and changes,
+        for as long as you iterate."""
+        return self._stream("/api/runs/stream", {"tag": tag})
+
+    def _stream(self, path: str, params: dict[str, str] | None = None) -> Iterator[RunRecord]:
+        with self._client._http.stream("GET", path, params=params, timeout=None) as response:
             if not response.is_success:
                 response.read()
                 _raise_for(response)
@@ -368,6 +394,11 @@ class AsyncClient:
         (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
         return await self._call(_send_event(name, payload, id, tags, options), EventAccepted)
 
+    async def create_access_token(
+        self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600
+    ) -> AccessToken:
+        return await self._call(_access_token(run_id, tag, ttl_seconds), AccessToken)
+
     async def queues(self) -> list[QueueInfo]:
         """The run queue's queues with this tenant's pending, delayed and running runs."""
         response = await self._request(_QUEUES)
@@ -425,10 +456,17 @@ class AsyncRuns:
     ) -> RunRef:
         return await self._client._call(_signal(run_id, name, payload, id), RunRef)
 
-    async def stream(self, run_id: str) -> AsyncIterator[RunRecord]:
+    def stream(self, run_id: str) -> AsyncIterator[RunRecord]:
         """Yield the run's record at every change of status, progress or stage, until it finishes."""
+        return self._stream(f"/api/runs/{run_id}/stream")
+
+    def stream_tagged(self, tag: str) -> AsyncIterator[RunRecord]:
+        """Yield the record of every run with ``tag`` as it starts and changes, for as long as you iterate."""
+        return self._stream("/api/runs/stream", {"tag": tag})
+
+    async def _stream(self, path: str, params: dict[str, str] | None = None) -> AsyncIterator[RunRecord]:
         parser = _SseParser()
-        async with self._client._http.stream("GET", f"/api/runs/{run_id}/stream", timeout=None) as response:
+        async with self._client._http.stream("GET", path, params=params, timeout=None) as response:
             if not response.is_success:
                 await response.aread()
                 _raise_for(response)

@@ -38,7 +38,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from longhaul.config import Settings
 from longhaul.db import utcnow
 from longhaul.models import (
+    ID_PATTERN,
     REPLAYABLE_STATUSES,
+    TAG_PATTERN,
     WAITING_STATUSES,
     RunRecord,
     RunStatus,
@@ -73,9 +75,6 @@ from workflows.pipeline import (
 RPC_TIMEOUT = timedelta(seconds=10)
 MAX_BATCH = 1000
 MAX_WAIT_SECONDS = 366 * 24 * 3600  # the longest delay or TTL a sender may ask for: a year
-
-ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"
-TAG_PATTERN = r"^[^\s,'\"]+$"  # e.g. user:42, video:abc: no spaces, commas or quotes (lists, queries)
 
 
 class NotFoundError(LookupError):

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from longhaul.keys import Role
+from tests.processes import free_port
 
 
 @asynccontextmanager
@@ -48,3 +50,20 @@ def sse_events(text: str) -> list[tuple[str, Any]]:
         if "data" in fields:
             events.append((fields.get("event", "message"), json.loads(fields["data"])))
     return events
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app listening on a free local port (uvicorn, in this event loop), for what must reach it over
+    the network: a browser, a server-sent events stream read as it comes, another process."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the API did not start"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -252,3 +252,40 @@ async def test_an_order_approval_is_listed_and_completed_from_the_cli_and_both_c
         with pytest.raises(LonghaulError) as again:
             await client.waitpoints.complete(token.id, {"approved": True})
         assert again.value.status_code == 409
+
+
+def test_runs_are_followed_by_tag_from_the_cli_and_with_an_access_token_from_the_client(
+    served: Served,
+) -> None:
+    minted = _cli(served, "runs", "access-token", "--tag", "follow:1", "--ttl", "600")
+    assert minted.returncode == 0, minted.stderr
+    token = json.loads(minted.stdout)["token"]
+    assert f"/examples/realtime.html#tag=follow:1&token={token}" in minted.stderr
+    follower = subprocess.Popen(
+        [LONGHAUL, "runs", "follow", "--tag", "follow:1"],
+        cwd=served.cwd, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        with Client(served.url, api_key=served.key) as client:
+            sent = {client.send_event("hello", {"name": n}, tags=["follow:1"]).runs[0].run_id for n in "AB"}
+        with Client(served.url, api_key=token) as browser:  # the token, as a browser would hold it
+            completed = set()
+            for run in browser.runs.stream_tagged("follow:1"):
+                assert run.input is None  # the public view: no input
+                if run.status == RunStatus.COMPLETED:
+                    completed.add(run.id)
+                if completed >= sent:
+                    break
+            with pytest.raises(LonghaulError) as refused:
+                browser.runs.list()
+            assert refused.value.status_code == 401
+        lines: list[str] = []
+        assert follower.stdout is not None
+        while not all(
+            any(line.startswith(f"{run_id} hello completed 100%") for line in lines) for run_id in sent
+        ):
+            lines.append(follower.stdout.readline())
+            assert lines[-1], follower.stderr.read() if follower.stderr else "no output"
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)

@@ -3,34 +3,21 @@ are served by the API itself (the machines this runs on have no network)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from longhaul.config import Settings
 from starters.api import create_app
+from tests.apps import serving
 from tests.browser import offline_page
-from tests.processes import free_port
 
 
 @pytest.fixture
 async def api_url(temporal_address: str, settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the API did not start"
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(create_app(settings)) as url:
+        yield url
 
 
 async def test_swagger_ui_renders_the_api_offline(api_url: str, tmp_path: Path) -> None:

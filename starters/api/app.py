@@ -7,8 +7,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from longhaul.config import Settings, load_settings
@@ -29,6 +31,7 @@ from starters.waitpoints import WaitpointService
 from workflows.catalog import Catalog, load_catalog
 
 log = logging.getLogger("longhaul.api")
+EXAMPLES = Path(__file__).parent / "examples"
 
 
 def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         headers=["Authorization", "Last-Event-ID"],
     )
     add_error_handlers(app)
+    # Static pages showing how a product uses the API from the browser (served here: no CDN, no build).
+    app.mount("/examples", StaticFiles(directory=EXAMPLES, html=True), name="examples")
     for router in (
         health.router,
         events.router,

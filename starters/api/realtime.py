@@ -14,55 +14,36 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, model_validator
 
-from longhaul.access import MAX_TTL_SECONDS, PREFIX, AccessScope, InvalidAccessTokenError, mint, verify
+from longhaul.access import (
+    PREFIX,
+    AccessScope,
+    AccessToken,
+    AccessTokenRequest,
+    InvalidAccessTokenError,
+    mint,
+    verify,
+)
 from longhaul.db import utcnow
-from longhaul.models import RunRecord
+from longhaul.models import TAG_PATTERN, RunRecord
 from longhaul.signing import signing_key
 from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, current_caller
-from starters.service import ID_PATTERN, TAG_PATTERN, RunService
+from starters.service import RunService
 
 router = APIRouter(tags=["realtime"])
 
 STREAM_POLL_SECONDS = 0.25
 STREAM_KEEPALIVE_SECONDS = 15.0
 TAG_STREAM_BATCH = 200  # runs read per poll of a tag stream
-# What a public access token shows of a run: its progress and outcome, not its input or trace.
-PUBLIC_FIELDS = frozenset(
-    {
-        "id", "workflow", "status", "pending_reason", "progress", "stage", "metadata", "tags", "output",
-        "error", "created_at", "started_at", "finished_at", "updated_at",
-    }
-)  # fmt: skip
+# What a public access token does not show of a run: what it was given (its input) and the trace of the
+# request that sent it. The rest keeps its place, so a token's stream parses as run records too.
+HIDDEN_FROM_TOKENS: dict[str, Any] = {"input": None, "traceparent": None}
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}},
     **ERRORS,
     401: {"description": "No API key or access token, or an invalid, expired one"},
     403: {"description": "The access token is scoped to another run or tag"},
 }
-
-
-class AccessTokenRequest(BaseModel):
-    """What the token may watch: one run, or every run with a tag (now and later) — exactly one."""
-
-    run_id: str | None = Field(default=None, max_length=40, pattern=ID_PATTERN)
-    tag: str | None = Field(default=None, min_length=1, max_length=100, pattern=TAG_PATTERN)
-    ttl_seconds: int = Field(default=3600, ge=60, le=MAX_TTL_SECONDS, description="How long it works.")
-
-    @model_validator(mode="after")
-    def _one_scope(self) -> AccessTokenRequest:
-        if (self.run_id is None) == (self.tag is None):
-            raise ValueError("give run_id or tag (one of them)")
-        return self
-
-
-class AccessToken(BaseModel):
-    token: str = Field(description="Hand it to the browser: ?access_token=<token> or Authorization: Bearer.")
-    expires_at: datetime
-    run_id: str | None
-    tag: str | None
-    stream_url: str = Field(description="The stream it opens, token included (for an EventSource).")
 
 
 @dataclass(frozen=True)
@@ -76,7 +57,7 @@ class Viewer:
         return self.scope is None or self.scope.allows(run.id, run.tags)
 
     def shown(self, run: RunRecord) -> str:
-        return run.model_dump_json(include=set(PUBLIC_FIELDS) if self.scope else None)
+        return (run.model_copy(update=HIDDEN_FROM_TOKENS) if self.scope else run).model_dump_json()
 
 
 async def current_viewer(

@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
-from longhaul.models import Waitpoint, WaitpointStatus
+from longhaul.models import TAG_PATTERN, Waitpoint, WaitpointStatus
 from starters.api.deps import ERRORS, JSON_BODY, CallerOf, Tenant, Waitpoints
-from starters.service import TAG_PATTERN
 
 router = APIRouter(tags=["waitpoints"])
 

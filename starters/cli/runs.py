@@ -86,3 +86,32 @@ def runs_replay(run_id: str, url: UrlOption = None) -> None:
     """Start a failed or cancelled run again with the same input, as a new run linked to it."""
     with api_client(url) as client:
         echo_json(client.runs.replay(run_id))
+
+
+@app.command("follow")
+def runs_follow(
+    tag: Annotated[str, typer.Option(help="Follow the runs with this tag.")],
+    url: UrlOption = None,
+) -> None:
+    """Print a line for every run with TAG as it starts and changes (first those changed last), until
+    interrupted."""
+    with api_client(url) as client:
+        for run in client.runs.stream_tagged(tag):
+            detail = run.pending_reason or run.stage or ""
+            typer.echo(f"{run.id} {run.workflow} {run.status} {run.progress}% {detail}".rstrip(), nl=True)
+
+
+@app.command("access-token")
+def runs_access_token(
+    run: Annotated[str | None, typer.Option(help="The run the token may watch.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Or: the tag whose runs it may watch.")] = None,
+    ttl: Annotated[int, typer.Option(help="Seconds it works.")] = 3600,
+    url: UrlOption = None,
+) -> None:
+    """Mint a public access token (read-only, expiring) for a browser; prints it as JSON, and the example
+    page that shows it live on stderr."""
+    with api_client(url) as client:
+        minted = client.create_access_token(run_id=run, tag=tag, ttl_seconds=ttl)
+    echo_json(minted)
+    scope = f"run={minted.run_id}" if minted.run_id else f"tag={minted.tag}"
+    typer.echo(f"live: {client.base_url}/examples/realtime.html#{scope}&token={minted.token}", err=True)
