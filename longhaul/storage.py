@@ -485,6 +485,26 @@ class RunStore:
         async with self._sessions() as session:
             return int(await session.scalar(select(func.count()).where(RunRow.replay_of == run_id)) or 0)
 
+    async def reopen(self, change: RunUpdate, *, stage: str) -> bool:
+        """The one way back from a final status: a failed run that is resumed (starters/resume.py) is
+        ``running`` again, its error and finish cleared; ``change``'s log line is added. False if the run
+        is not failed (resumed already by another call)."""
+        now = utcnow()
+        reopened = (
+            update(_RUNS)
+            .where(_RUNS.c.id == change.run_id, _RUNS.c.status == RunStatus.FAILED.value)
+            .values(status=RunStatus.RUNNING.value, error=None, output=None, finished_at=None, stage=stage,
+                    updated_at=now)
+        )  # fmt: skip
+        async with self.db.engine.begin() as conn:
+            if not getattr(await conn.execute(reopened), "rowcount", 0):
+                return False
+            if change.log:
+                line = {"run_id": change.run_id, "at": now, "level": change.log_level, "message": change.log,
+                        "op_id": f"reopen-{now.timestamp()}"}  # fmt: skip
+                await conn.execute(self._insert_log, line)
+        return True
+
     async def apply(self, change: RunUpdate, *, op_id: str) -> bool:
         """Apply a worker-side update; see :meth:`apply_all`. Returns whether the record changed."""
         [changed] = await self.apply_all([change.model_copy(update={"op_id": op_id})])

@@ -257,6 +257,10 @@ class Runs:
     def replay(self, run_id: str) -> RunRef:
         return self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
 
+    def resume(self, run_id: str) -> RunRecord:
+        """Resume a failed run from its failed step on the code running now (docs/events.md)."""
+        return self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
+
     def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
     ) -> RunRef:
@@ -450,6 +454,9 @@ class AsyncRuns:
 
     async def replay(self, run_id: str) -> RunRef:
         return await self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
+
+    async def resume(self, run_id: str) -> RunRecord:
+        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
 
     async def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None

@@ -254,6 +254,38 @@ class ReportingWorkflow:
 
 
 OPEN_GATES: set[str] = set()
+STEP = timedelta(seconds=30)
+FIXED: set[str] = set()  # keys whose "bug" the test has fixed (as a deploy of the fix would)
+RAN: list[str] = []  # every execution of the resumable workflow's steps, in order
+EFFECTS: list[str] = []  # their effects: once per step, however often it ran (they are idempotent)
+
+
+class ResumeAsked(EventPayload):
+    key: str
+    local: bool = False  # the fragile step as a local activity
+    compensate: bool = False  # on failure, undo the first step (a step that runs after the failure)
+
+
+RESUME_ASKED = EventType("resume.asked", 1, ResumeAsked)
+
+
+@activity.defn(name="tests.record_step")
+async def record_step(step: str) -> str:
+    """Idempotent, as every activity must be: a step done before finds its effect."""
+    RAN.append(step)
+    if step not in EFFECTS:
+        EFFECTS.append(step)
+    return step
+
+
+@activity.defn(name="tests.fragile_step")
+async def fragile_step(key: str) -> str:
+    """Fails for good until the test fixes it: a bug, then its fix."""
+    if key not in FIXED:
+        raise ApplicationError(f"bug in the fragile step of {key}", non_retryable=True)
+    RAN.append(f"fragile:{key}")
+    EFFECTS.append(f"fragile:{key}")
+    return f"fragile:{key}"
 
 
 @activity.defn
@@ -262,6 +294,35 @@ async def pass_gate(gate: str) -> str:
     if gate not in OPEN_GATES:
         raise ApplicationError(f"gate {gate} is closed", non_retryable=True)
     return f"passed {gate}"
+
+
+@registry.defn(name="resumable")
+class ResumableWorkflow:
+    """Four steps (activity, local activity, the fragile one, activity); the third fails until fixed."""
+
+    @workflow.run
+    async def run(self, asked: ResumeAsked) -> list[str]:
+        return await tracked(self._steps(asked))
+
+    async def _steps(self, asked: ResumeAsked) -> list[str]:
+        done = [await workflow.execute_activity(record_step, f"one:{asked.key}", start_to_close_timeout=STEP)]
+        await progress(25, "one done")
+        two = workflow.execute_local_activity(record_step, f"two:{asked.key}", start_to_close_timeout=STEP)
+        done.append(await two)
+        await progress(50, "two done")
+        run_step = workflow.execute_local_activity if asked.local else workflow.execute_activity
+        try:
+            done.append(await run_step(fragile_step, asked.key, start_to_close_timeout=STEP))
+        except Exception:
+            if asked.compensate:
+                undo = f"undo-one:{asked.key}"
+                await workflow.execute_activity(record_step, undo, start_to_close_timeout=STEP)
+            raise
+        await progress(75, "fragile done")
+        done.append(
+            await workflow.execute_activity(record_step, f"four:{asked.key}", start_to_close_timeout=STEP)
+        )
+        return done
 
 
 @registry.defn(name="gate")
@@ -364,6 +425,7 @@ TESTS = Pipeline(
         Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
         Subscription(QUEUE_ASKED, QueueOfWorkflow),
         Subscription(REVIEW_ASKED, ReviewWorkflow, key="document_id"),
+        Subscription(RESUME_ASKED, ResumableWorkflow, key="key"),
         Subscription(LIMITED, LimitedWorkflow, concurrency=(Concurrency(2, key="key"),)),
         Subscription(SOLO, LimitedWorkflow, queue="solo", concurrency=(Concurrency(1, key="key"),)),
         Subscription(
@@ -395,7 +457,10 @@ TESTS = Pipeline(
             THROTTLED, LimitedWorkflow, queue="throttled", throttle=Throttle(2, timedelta(seconds=2), "key")
         ),
     ),
-    queues=(Queue(lambda resources: [pass_gate, busy]), Queue(lambda resources: [where_am_i], role=SPARE)),
+    queues=(
+        Queue(lambda resources: [pass_gate, busy, record_step, fragile_step]),
+        Queue(lambda resources: [where_am_i], role=SPARE),
+    ),
     waitpoints=(REVIEW,),
 )
 TEST_CATALOG = Catalog(HELLO_PIPELINE, VIDEO, TESTS)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from longhaul.models import RunPage, RunRecord, RunRef, RunStatus
 from longhaul.storage import RunFilter
 from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, ref
+from starters.resume import resume
 from starters.service import EventEnvelope
 
 router = APIRouter(tags=["runs"])
@@ -64,3 +65,11 @@ async def signal_run(
 async def replay_run(run_id: str, request: Request, service: Service, tenant: Tenant) -> RunRef:
     """Start a failed, cancelled or timed-out run again with the same input, as a new linked run."""
     return ref(request, await service.replay(run_id, tenant=tenant), "replay")
+
+
+@router.post("/api/runs/{run_id}/resume", status_code=202, response_model=RunRecord, responses=ERRORS)
+async def resume_run(run_id: str, service: Service, tenant: Tenant) -> RunRecord:
+    """Resume a failed run from the step that failed, on the code running now (a Temporal reset): the
+    steps before it are not done again. 409 for a run that is not failed, or whose failure was followed
+    by steps that reacted to it (compensations): replay those instead."""
+    return await resume(service, run_id, tenant=tenant)

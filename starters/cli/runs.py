@@ -88,6 +88,14 @@ def runs_replay(run_id: str, url: UrlOption = None) -> None:
         echo_json(client.runs.replay(run_id))
 
 
+@app.command("resume")
+def runs_resume(run_id: str, url: UrlOption = None) -> None:
+    """Resume a failed run from the step that failed, on the code running now (the steps before it are
+    not done again)."""
+    with api_client(url) as client:
+        echo_json(client.runs.resume(run_id))
+
+
 @app.command("follow")
 def runs_follow(
     tag: Annotated[str, typer.Option(help="Follow the runs with this tag.")],
