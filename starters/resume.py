@@ -138,8 +138,8 @@ async def resume(service: RunService, run_id: str, *, tenant: str) -> RunRecord:
         raise ConflictError(f"run '{run_id}' is {status} in Temporal, not failed: nothing to resume")
     point = resume_point(history)
     again = f"; run again, idempotent: {', '.join(point.again)}" if point.again else ""
-    reset = f"Temporal reset to event {point.workflow_task_completed} of execution {description.run_id}"
-    reopened = RunUpdate(run_id=run_id, log=f"resuming from {point.step} ({reset}{again})")
+    how = f"Temporal reset to event {point.workflow_task_completed} of execution {description.run_id}"
+    reopened = RunUpdate(run_id=run_id, log=f"resuming from {point.step} ({how}{again})")
     if not await service.store.reopen(reopened, stage=f"resuming from {point.step}"):
         raise ConflictError(f"run '{run_id}' is being resumed already")
     try:
