@@ -145,9 +145,9 @@ async def resume(service: RunService, run_id: str, *, tenant: str) -> RunRecord:
     try:
         await _reset(service.client, run.workflow_id, description.run_id, point, run_id)
     except Exception as error:
-        again = RunUpdate(run_id=run_id, status=RunStatus.FAILED, error=run.error, stage=run.stage,
-                          log=f"resume failed: {error}", log_level="error")  # fmt: skip
-        await service.store.apply(again, op_id=f"resume/{description.run_id}/undo")
+        undone = RunUpdate(run_id=run_id, status=RunStatus.FAILED, error=run.error, stage=run.stage,
+                           log=f"resume failed: {error}", log_level="error")  # fmt: skip
+        await service.store.apply(undone, op_id=f"resume/{description.run_id}/undo")
         raise
     return await service.get(run_id, tenant=tenant)
 
