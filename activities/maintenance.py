@@ -1,6 +1,6 @@
 """longhaul's own activities, which every worker runs: run-record updates from workflows, events emitted by
-workflows, waitpoint tokens, and the sweep that repairs run records whose workflow closed without writing
-them."""
+workflows, waitpoint tokens, bulk actions, and the sweep that repairs run records whose workflow closed
+without writing them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.bulk import BulkActivities
 from activities.events import EventActivities
 from activities.resources import Resources
 from activities.runs import RunActivities
@@ -99,7 +100,10 @@ def longhaul_activities(resources: Resources) -> list[Callable[..., Any]]:
     """The activities of longhaul itself, on the main task queue of every worker."""
     maintenance = MaintenanceActivities(resources.store, resources.client)
     waitpoints = WaitpointActivities(resources.store.waitpoints, resources.settings)
+    bulk = BulkActivities(resources.store, resources.act)
     return [
+        bulk.count,
+        bulk.act_page,
         waitpoints.create,
         waitpoints.time_out,
         RunActivities(resources.store).apply_run_updates,

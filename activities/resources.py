@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import httpx
 from temporalio.client import Client
 
+from activities.bulk import RunActor
 from activities.events import Emitter
 from longhaul.config import Settings
 from longhaul.db import Database
@@ -21,6 +22,7 @@ class Resources:
     client: Client  # the worker's Temporal client
     http: httpx.AsyncClient  # one connection pool for the process's HTTP calls
     emit: Emitter  # sends an event through the catalog, as the API would
+    act: RunActor  # cancels, replays or resumes a run, as the API would (bulk actions)
 
     @property
     def db(self) -> Database:

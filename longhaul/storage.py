@@ -191,6 +191,8 @@ class RunFilter:
     workflow: str | None = None
     event: str | None = None
     tag: str | None = None
+    created_after: datetime | None = None  # created at or after
+    created_before: datetime | None = None  # created strictly before
 
 
 def _status_is(status: RunStatus) -> tuple[Any, ...]:
@@ -203,6 +205,24 @@ def _status_is(status: RunStatus) -> tuple[Any, ...]:
             or_(RunRow.not_before.is_(None), RunRow.not_before <= utcnow()),
         )
     return (RunRow.status == status,)
+
+
+def _matching(where: RunFilter) -> list[Any]:
+    """The conditions of ``where``."""
+    conditions: list[Any] = [RunRow.tenant == where.tenant]
+    if where.status is not None:
+        conditions.extend(_status_is(where.status))
+    if where.workflow is not None:
+        conditions.append(RunRow.workflow == where.workflow)
+    if where.event is not None:
+        conditions.append(RunRow.event == where.event)
+    if where.tag is not None:
+        conditions.append(RunRow.id.in_(select(RunTagRow.run_id).where(RunTagRow.tag == where.tag)))
+    if where.created_after is not None:
+        conditions.append(RunRow.created_at >= where.created_after)
+    if where.created_before is not None:
+        conditions.append(RunRow.created_at < where.created_before)
+    return conditions
 
 
 class InvalidCursorError(ValueError):
@@ -420,18 +440,16 @@ class RunStore:
         records = [_record(row, tags.get(row.id, [])) for row in rows]
         return records[::-1] if since is None else records
 
+    async def count_matching(self, where: RunFilter) -> int:
+        """How many runs ``where`` matches."""
+        async with self._sessions() as session:
+            return int(
+                await session.scalar(select(func.count()).select_from(RunRow).where(*_matching(where))) or 0
+            )
+
     async def list(self, where: RunFilter, *, limit: int = 50, cursor: str | None = None) -> RunPage:
         """Runs newest first, filtered, one page at a time (keyset pagination: stable under inserts)."""
-        statement = select(RunRow).where(RunRow.tenant == where.tenant)
-        if where.status is not None:
-            statement = statement.where(*_status_is(where.status))
-        if where.workflow is not None:
-            statement = statement.where(RunRow.workflow == where.workflow)
-        if where.event is not None:
-            statement = statement.where(RunRow.event == where.event)
-        if where.tag is not None:
-            tagged = select(RunTagRow.run_id).where(RunTagRow.tag == where.tag)
-            statement = statement.where(RunRow.id.in_(tagged))
+        statement = select(RunRow).where(*_matching(where))
         if cursor is not None:
             created, run_id = _decode_cursor(cursor)
             statement = statement.where(

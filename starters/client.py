@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from activities.bulk import BulkAnswer
 from longhaul.access import AccessToken
 from longhaul.dead_letters import DeadLetterPage, WebhookOutcome
 from longhaul.models import EventAccepted, QueueInfo, RunPage, RunRecord, RunRef, Waitpoint
@@ -101,6 +102,13 @@ def _send_event(
 
 
 _QUEUES = _Call("GET", "/api/queues")
+
+
+def _bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | None) -> _Call:
+    # Named before the first attempt (like an event), so a retried request starts one bulk action.
+    body = {"action": action, "filter": {k: v for k, v in filters.items() if v is not None},
+            "dry_run": dry_run, "reason": reason, "id": f"bulk_{uuid.uuid4().hex}"}  # fmt: skip
+    return _Call("POST", "/api/bulk-actions", body=json.loads(json.dumps(body, default=str)), retry=True)
 
 
 def _access_token(run_id: str | None, tag: str | None, ttl_seconds: int) -> _Call:
@@ -260,6 +268,14 @@ class Runs:
     def resume(self, run_id: str) -> RunRecord:
         """Resume a failed run from its failed step on the code running now (docs/events.md)."""
         return self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
+
+    def bulk(
+        self, action: str, *, dry_run: bool = False, reason: str | None = None, **filters: Any
+    ) -> BulkAnswer:
+        """Cancel, replay or resume every run the filters match (``workflow``, ``status``, ``tag``, ``event``,
+        ``created_after``, ``created_before``); ``dry_run`` counts only. The answer's ``run`` is the
+        bulk-action run carrying it out: follow it like any run."""
+        return self._client._call(_bulk(action, filters, dry_run, reason), BulkAnswer)
 
     def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
@@ -457,6 +473,11 @@ class AsyncRuns:
 
     async def resume(self, run_id: str) -> RunRecord:
         return await self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
+
+    async def bulk(
+        self, action: str, *, dry_run: bool = False, reason: str | None = None, **filters: Any
+    ) -> BulkAnswer:
+        return await self._client._call(_bulk(action, filters, dry_run, reason), BulkAnswer)
 
     async def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None

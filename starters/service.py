@@ -622,8 +622,9 @@ class RunService:
         await self.store.apply(change, op_id="api/cancel")
         return await self.get(run_id, tenant=tenant)
 
-    async def replay(self, run_id: str, *, tenant: str) -> RunRecord:
-        """Start a failed, cancelled or timed-out run again with the same input, as a new run linked to it."""
+    async def replay(self, run_id: str, *, tenant: str, key: str | None = None) -> RunRecord:
+        """Start a failed, cancelled or timed-out run again with the same input, as a new run linked to it.
+        ``key`` names the replay (a bulk action's): replayed again with it, the run finds that replay."""
         run = await self.get(run_id, tenant=tenant)
         if run.status not in REPLAYABLE_STATUSES:
             raise ConflictError(
@@ -633,7 +634,7 @@ class RunService:
         if sub is None:
             raise ConflictError(f"'{run.event}' no longer starts {run.workflow}; nothing to replay with")
         payload = self.validate(run.event, run.input, "input")
-        suffix = f".replay-{await self.store.count_replays(run_id) + 1}"
+        suffix = f".{key}" if key else f".replay-{await self.store.count_replays(run_id) + 1}"
         instance = run.workflow_id.split("/", 2)[2] + suffix
         envelope = EventEnvelope.model_construct(payload=run.input, tags=run.tags)  # stored: validated then
         new = self._new_run(

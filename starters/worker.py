@@ -23,6 +23,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.bulk import BulkAction, Outcome
 from activities.events import EmitRequest, InvalidEmitError
 from activities.resources import Resources
 from activities.runs import ApplyCarriedUpdates
@@ -32,7 +33,16 @@ from longhaul.migrations import prepare
 from longhaul.storage import RunStore
 from longhaul.telemetry import start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes
-from starters.service import EventEnvelope, InvalidInputError, RunService, UnknownEventError
+from starters.resume import resume
+from starters.service import (
+    ConflictError,
+    EventEnvelope,
+    InvalidInputError,
+    NotFoundError,
+    RunService,
+    TemporalUnavailableError,
+    UnknownEventError,
+)
 from workflows.catalog import Catalog, load_catalog
 from workflows.pipeline import Queue
 from workflows.tracking import RunUpdatesInterceptor
@@ -91,6 +101,28 @@ class RunRecords(CarryRunUpdates):
         return ApplyCarriedUpdates(next, self.store)
 
 
+class _ServiceActor:
+    """Acts on a run for a bulk action as the API would for one request; a run whose state does not allow
+    it is skipped, with the reason."""
+
+    def __init__(self, service: RunService) -> None:
+        self.service = service
+
+    async def __call__(self, action: BulkAction, run_id: str, tenant: str, key: str) -> tuple[Outcome, str]:
+        try:
+            if action == BulkAction.CANCEL:
+                return Outcome.DONE, (await self.service.cancel(run_id, tenant=tenant)).status
+            if action == BulkAction.REPLAY:
+                return Outcome.DONE, (await self.service.replay(run_id, tenant=tenant, key=key)).id
+            return Outcome.DONE, (await resume(self.service, run_id, tenant=tenant)).status
+        except (ConflictError, NotFoundError) as refused:
+            return Outcome.SKIPPED, str(refused)
+        except TemporalUnavailableError:
+            raise  # the page is retried once Temporal is back
+        except Exception as error:
+            return Outcome.FAILED, f"{type(error).__name__}: {error}"
+
+
 class _CatalogEmitter:
     """Emits a workflow's event as if it were sent to the API: validated, recorded, subscribers started."""
 
@@ -131,8 +163,15 @@ def build_worker(
     pipeline declares for itself, with that queue's limits (tests build theirs here too)."""
     catalog = catalog or load_catalog(settings.catalog)
     http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
-    emitter = _CatalogEmitter(RunService(client, store, settings, catalog))
-    resources = Resources(settings=settings, store=store, client=client, http=http, emit=emitter)
+    service = RunService(client, store, settings, catalog)
+    resources = Resources(
+        settings=settings,
+        store=store,
+        client=client,
+        http=http,
+        emit=_CatalogEmitter(service),
+        act=_ServiceActor(service),
+    )
     workers = [
         _queue_worker(client, resources, role, queues, catalog.workflows)
         for role, queues in catalog.queues.items()

@@ -22,6 +22,7 @@ ENGINE = {
     "workflows.tracking",
     "workflows.metadata",
     "workflows.waitpoints",
+    "workflows.bulk",
     "workflows.parallel",
     "workflows.schedules",
     "workflows.maintenance",
@@ -30,6 +31,7 @@ ENGINE = {
     "activities.resources",
     "activities.maintenance",
     "activities.waitpoints",
+    "activities.bulk",
 }
 # Entry points that serve every pipeline from the catalog.
 GENERIC = (
@@ -37,6 +39,7 @@ GENERIC = (
     "starters.worker",
     "starters.service",
     "starters.waitpoints",
+    "starters.resume",
     "starters.webhooks",
     "starters.schedules",
     "starters.dev",

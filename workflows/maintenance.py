@@ -1,6 +1,7 @@
 """longhaul's own workflows and what every worker runs besides the pipelines: run-record updates and
-events emitted by workflows (activities), the engine's tables, and the sweep that repairs run records whose
-workflow closed or never started (a schedule). The catalog always includes :data:`LONGHAUL`."""
+events emitted by workflows (activities), the engine's tables, bulk actions on runs (the event
+``longhaul.bulk.requested``), and the sweep that repairs run records whose workflow closed or never
+started (a schedule). The catalog always includes :data:`LONGHAUL`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.bulk import BULK_REQUESTED
     from activities.maintenance import (
         MaintenanceActivities,
         ReconcileReport,
@@ -24,7 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from longhaul.waitpoints import WaitpointRow
 
 from workflows import registry
-from workflows.pipeline import Pipeline, Queue
+from workflows.bulk import BulkActionWorkflow
+from workflows.pipeline import Pipeline, Queue, Subscription
 from workflows.schedules import ScheduleDecl
 from workflows.tracking import tracked
 
@@ -65,6 +68,7 @@ def _schedules(settings: Settings) -> list[ScheduleDecl]:
 
 LONGHAUL = Pipeline(
     name="longhaul",
+    entries=(Subscription(BULK_REQUESTED, BulkActionWorkflow),),
     workflows=(ReconcileWorkflow,),
     queues=(Queue(longhaul_activities),),
     tables=(

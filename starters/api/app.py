@@ -21,7 +21,18 @@ from longhaul.migrations import prepare
 from longhaul.storage import RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, payload_codec
-from starters.api import codec, events, health, queues, realtime, runs, schedules, waitpoints, webhooks
+from starters.api import (
+    bulk,
+    codec,
+    events,
+    health,
+    queues,
+    realtime,
+    runs,
+    schedules,
+    waitpoints,
+    webhooks,
+)
 from starters.api.errors import add_error_handlers
 from starters.api.events import IngestLimiter
 from starters.api.middleware import BodyLimit, DocsPolicy, PathCORS
@@ -105,6 +116,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         schedules.router,
         realtime.router,  # before runs: /api/runs/stream is no run id
         runs.router,
+        bulk.router,
         queues.router,
         waitpoints.router,
     ):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from activities.bulk import BulkAction
 from longhaul.models import RunStatus
 from starters.cli.common import (
     UrlOption,
@@ -123,3 +125,32 @@ def runs_access_token(
     echo_json(minted)
     scope = f"run={minted.run_id}" if minted.run_id else f"tag={minted.tag}"
     typer.echo(f"live: {client.base_url}/examples/realtime.html#{scope}&token={minted.token}", err=True)
+
+
+@app.command("bulk")
+def runs_bulk(
+    action: Annotated[BulkAction, typer.Argument(help="What to do to every matching run.")],
+    workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
+    status: Annotated[RunStatus | None, typer.Option(help="Only runs with this status.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+    event: Annotated[str | None, typer.Option(help="Only runs started by this event.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Only runs created at or after (ISO time).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Only runs created before (ISO time).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why: kept in the action's record.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count the matching runs; change nothing.")
+    ] = False,
+    url: UrlOption = None,
+) -> None:
+    """Cancel, replay or resume every matching run: counted first, then carried out by a bulk-action run
+    followed here with a progress bar (exit 0 when it completes)."""
+    filters = {"workflow": workflow, "status": status, "tag": tag, "event": event, "created_after": since,
+               "created_before": until}  # fmt: skip
+    with api_client(url) as client:
+        answer = client.runs.bulk(action, dry_run=dry_run, reason=reason, **filters)
+        shown = ", ".join(answer.sample) + (" …" if answer.matched > len(answer.sample) else "")
+        typer.echo(f"{answer.matched} run(s) match{': ' + shown if shown else ''}", err=True)
+        if answer.run is None:
+            return
+        run = follow(client, answer.run.run_id)
+    print_outcome(run)
