@@ -321,6 +321,13 @@ async def test_runs_list_filters_and_pages_with_a_cursor(api: httpx.AsyncClient)
     assert [run["id"] for run in failed] == [gate]
     by_event = (await api.get("/api/runs", params={"event": "gate.requested"})).json()["runs"]
     assert [run["id"] for run in by_event] == [gate]
+    third = (await api.get(f"/api/runs/{ids[2]}")).json()["created_at"]
+    window = {"workflow": "count", "created_after": third}
+    assert [run["id"] for run in (await api.get("/api/runs", params=window)).json()["runs"]] == ids[:1:-1]
+    window = {"workflow": "count", "created_before": third}
+    assert [run["id"] for run in (await api.get("/api/runs", params=window)).json()["runs"]] == ids[1::-1]
+    bad_time = await api.get("/api/runs", params={"created_after": "last week"})
+    assert bad_time.status_code == 422 and bad_time.json()["detail"][0]["loc"] == ["query", "created_after"]
     bad_cursor = await api.get("/api/runs", params={"cursor": "not-a-cursor"})
     assert bad_cursor.status_code == 422
     assert bad_cursor.json()["detail"][0]["loc"] == ["query", "cursor"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -23,11 +24,16 @@ async def list_runs(
     workflow: str | None = None,
     event: str | None = None,
     tag: str | None = None,
+    created_after: Annotated[datetime | None, Query(description="Created at or after (ISO time).")] = None,
+    created_before: Annotated[datetime | None, Query(description="Created before (ISO time).")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> RunPage:
     """Runs, newest first, filtered; follow ``next_cursor`` for the next page."""
-    where = RunFilter(tenant=tenant, status=status, workflow=workflow, event=event, tag=tag)
+    where = RunFilter(
+        tenant=tenant, status=status, workflow=workflow, event=event, tag=tag,
+        created_after=created_after, created_before=created_before,
+    )  # fmt: skip
     page = await service.store.list(where, limit=limit, cursor=cursor)
     return page.model_copy(update={"runs": await service.explain(page.runs)})
 
