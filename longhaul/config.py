@@ -213,6 +213,10 @@ class Settings(BaseSettings):
     payload_key_id: str | None = Field(
         default=None, description="The key new payloads are encrypted with (default: the only key)."
     )
+    temporal_ui_url: str = Field(
+        default="http://localhost:8233",
+        description="The Temporal UI that links to runs point at (alerts, the dashboard).",
+    )
     codec_cors_origins: list[str] = Field(
         default_factory=lambda: ["http://localhost:8233"],
         description="Temporal UI origins allowed to call the API's /codec endpoint from the browser.",

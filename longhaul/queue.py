@@ -58,6 +58,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from longhaul.alerts import AlertKind, enqueue
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
 from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of, tags_of
@@ -782,12 +783,16 @@ class RunQueue:
         """Close the waiting runs whose TTL ran out before they started, as ``expired``."""
         now = utcnow()
         async with self.db.engine.begin() as conn:
-            result = await conn.execute(
-                update(_RUNS)
-                .where(_RUNS.c.status == _PENDING, _RUNS.c.expires_at <= now)
-                .values(_closed(RunStatus.EXPIRED, "expired: not started before its TTL ran out", now))
+            expired = list(
+                await conn.scalars(
+                    update(_RUNS)
+                    .where(_RUNS.c.status == _PENDING, _RUNS.c.expires_at <= now)
+                    .values(_closed(RunStatus.EXPIRED, "expired: not started before its TTL ran out", now))
+                    .returning(_RUNS.c.id)
+                )
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+            await enqueue(conn, AlertKind.RUN_EXPIRED, [(run_id, run_id) for run_id in expired])
+        return len(expired)
 
     async def next_due(self) -> datetime | None:
         """When the earliest delayed run (or TTL) comes due: how long an idle dispatcher may sleep."""

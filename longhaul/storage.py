@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import Insert, Update
 
+from longhaul.alerts import AlertKind, enqueue
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, insert_new, utcnow
 from longhaul.models import (
     TERMINAL_STATUSES,
@@ -285,6 +286,7 @@ async def _apply_in(
     """Apply ``changes`` in order within ``conn``'s transaction; per change, whether it changed."""
     results = []
     closed: builtins.list[str] = []
+    failed: builtins.list[tuple[str, str]] = []
     for change in changes:
         now = utcnow()
         values = _update_values(change, now)
@@ -304,6 +306,9 @@ async def _apply_in(
         results.append(changed)
         if changed and change.status is not None and change.status.terminal:
             closed.append(change.run_id)
+            if change.status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+                failed.append((change.run_id, change.run_id))
+    await enqueue(conn, AlertKind.RUN_FAILED, failed)  # alerts, in the transaction of the failure
     if closed:
         await cancel_waiting(conn, closed)  # a closed run waits for no token
         await notify_queue(conn)  # a closed run frees its slots: wake the dispatchers

@@ -26,6 +26,7 @@ from sqlalchemy import JSON, DateTime, Index, String, Table, Text, cast, select,
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from longhaul.alerts import AlertKind, enqueue
 from longhaul.config import Settings
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.models import Waitpoint, WaitpointStatus
@@ -194,9 +195,11 @@ class WaitpointStore:
             update(_TABLE)
             .where(_TABLE.c.id == token_id, _TABLE.c.status == WaitpointStatus.WAITING.value)
             .values(status=WaitpointStatus.TIMED_OUT.value, completed_at=utcnow())
+            .returning(_TABLE.c.run_id)
         )
         async with self.db.engine.begin() as conn:
-            await conn.execute(statement)
+            timed_out = [(token_id, run_id) for run_id in await conn.scalars(statement)]
+            await enqueue(conn, AlertKind.WAITPOINT_TIMED_OUT, timed_out)  # alerts, in its transaction
         return await self.get(token_id)
 
     async def undelivered(self, completed_before: datetime, limit: int = 100) -> builtins.list[Waitpoint]:

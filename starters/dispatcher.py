@@ -27,8 +27,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from temporalio.service import RPCError, RPCStatusCode
 
+from longhaul.alerts import AlertStore
 from longhaul.config import Settings
 from longhaul.db import Database, utcnow
 from longhaul.migrations import prepare
@@ -37,6 +39,7 @@ from longhaul.queue import Lease, LeaseLostError
 from longhaul.storage import QUEUE_CHANNEL, RunStore
 from longhaul.telemetry import QueueMetrics, runtime
 from longhaul.temporal import connect, is_unavailable
+from starters.alerts import Notifier
 from starters.service import RPC_TIMEOUT, RunService, TemporalUnavailableError
 from starters.waitpoints import WaitpointService
 from workflows.catalog import load_catalog
@@ -259,15 +262,27 @@ async def dispatching(service: RunService) -> Any:
     """A dispatcher running beside the caller (the API process, tests) until the block ends."""
     dispatcher = Dispatcher(service)
     task = asyncio.create_task(dispatcher.run(), name="longhaul-dispatcher")
-    try:
-        yield dispatcher
-    finally:
-        dispatcher.stop()
-        done, _ = await asyncio.wait([task], timeout=STOP_WAIT)
-        if not done:  # a start hangs on an unreachable server: give up on it (a start is idempotent)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    stop_alerts = asyncio.Event()
+    async with httpx.AsyncClient() as http:
+        notifier = Notifier(AlertStore(service.store.db), service.store, service.settings, http)
+        alerts = asyncio.create_task(notifier.run(stop_alerts), name="longhaul-alerts")
+        try:
+            yield dispatcher
+        finally:
+            stop_alerts.set()
+            dispatcher.stop()
+            await _finish(task, alerts)
+
+
+async def _finish(task: asyncio.Task[None], alerts: asyncio.Task[None]) -> None:
+    """Let the dispatcher finish its cycle and the notifier its deliveries, for a while."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(alerts, STOP_WAIT)  # a delivery cut short is sent again (its lease)
+    done, _ = await asyncio.wait([task], timeout=STOP_WAIT)
+    if not done:  # a start hangs on an unreachable server: give up on it (a start is idempotent)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def run_dispatcher(settings: Settings) -> None:

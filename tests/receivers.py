@@ -15,18 +15,21 @@ from typing import Any
 class Received:
     url: str = ""
     posts: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)  # (headers, body)
+    raw: list[bytes] = field(default_factory=list)  # the bodies as sent (to check signatures)
 
 
 @contextmanager
-def receiver(path: str = "/hook", status: int = 204) -> Iterator[Received]:
-    """Answers every POST to ``url`` with ``status`` and keeps its headers and JSON body."""
+def receiver(path: str = "/hook", status: int = 204, fail_first: int = 0) -> Iterator[Received]:
+    """Answers every POST to ``url`` with ``status`` (the first ``fail_first`` with 503) and keeps its
+    headers and JSON body."""
     received = Received()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            received.posts.append((dict(self.headers.items()), body))
-            self.send_response(status)
+            raw = self.rfile.read(int(self.headers["content-length"]))
+            received.raw.append(raw)
+            received.posts.append((dict(self.headers.items()), json.loads(raw)))
+            self.send_response(503 if len(received.posts) <= fail_first else status)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:

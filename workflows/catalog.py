@@ -84,6 +84,10 @@ class Catalog:
         """The workflow class registered under ``name``."""
         return self._by_name.get(name)
 
+    @property
+    def workflow_names(self) -> list[str]:
+        return sorted(self._by_name)
+
     def cancellers(self, event_name: str) -> list[tuple[Subscription, CancelOn]]:
         """The subscriptions whose runs ``event_name`` cancels, with how it matches them."""
         return [(s, c) for s in self.subscriptions for c in s.cancel_on if c.event.name == event_name]

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         ReconcileRequest,
         longhaul_activities,
     )
+    from longhaul.alerts import AlertDeliveryRow, AlertDestinationRow
     from longhaul.config import Settings
     from longhaul.dead_letters import DeadLetterRow
     from longhaul.keys import ApiKeyRow
@@ -81,6 +82,8 @@ LONGHAUL = Pipeline(
         ApiKeyRow,
         DeadLetterRow,
         WaitpointRow,
+        AlertDestinationRow,
+        AlertDeliveryRow,
     ),
     schedules=_schedules,
 )

@@ -22,6 +22,7 @@ from longhaul.storage import RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, payload_codec
 from starters.api import (
+    alerts,
     bulk,
     codec,
     events,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         realtime.router,  # before runs: /api/runs/stream is no run id
         runs.router,
         bulk.router,
+        alerts.router,
         queues.router,
         waitpoints.router,
     ):
