@@ -23,6 +23,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from activities.bulk import BulkAnswer
 from longhaul.access import AccessToken
+from longhaul.alerts import AlertDestination
 from longhaul.dead_letters import DeadLetterPage, WebhookOutcome
 from longhaul.models import EventAccepted, QueueInfo, RunPage, RunRecord, RunRef, Waitpoint
 
@@ -179,6 +180,7 @@ class Client:
         self.retries = retries
         self.runs = Runs(self)
         self.waitpoints = Waitpoints(self)
+        self.alerts = Alerts(self)
         self.dead_letters = DeadLetters(self)
 
     def __enter__(self) -> Client:
@@ -359,6 +361,37 @@ class Waitpoints:
         return self._client._call(_complete(waitpoint_id, output), Waitpoint)
 
 
+_DESTINATION_LIST = TypeAdapter(list[AlertDestination])
+
+
+def _add_destination(url: str | None, workflow: str | None, kinds: list[str] | None) -> _Call:
+    body: dict[str, Any] = {"type": "webhook" if url else "log", "url": url, "workflow": workflow}
+    if kinds:
+        body["kinds"] = kinds
+    return _Call("POST", "/api/alert-destinations", body=body)
+
+
+class Alerts:
+    """``client.alerts``: where this tenant's failure alerts go (docs/alerts.md)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def add(
+        self, url: str | None = None, *, workflow: str | None = None, kinds: list[str] | None = None
+    ) -> AlertDestination:
+        """A signed webhook to ``url`` (its secret is in the answer, once), or the log without one."""
+        return self._client._call(_add_destination(url, workflow, kinds), AlertDestination)
+
+    def list(self) -> list[AlertDestination]:
+        return _DESTINATION_LIST.validate_python(
+            self._client._request(_Call("GET", "/api/alert-destinations")).json()
+        )
+
+    def remove(self, destination_id: str) -> None:
+        self._client._request(_Call("DELETE", f"/api/alert-destinations/{destination_id}"))
+
+
 class DeadLetters:
     """``client.dead_letters``: signed webhooks that could not be processed (admin keys)."""
 
@@ -390,6 +423,7 @@ class AsyncClient:
         self.retries = retries
         self.runs = AsyncRuns(self)
         self.waitpoints = AsyncWaitpoints(self)
+        self.alerts = AsyncAlerts(self)
         self.dead_letters = AsyncDeadLetters(self)
 
     async def __aenter__(self) -> AsyncClient:
@@ -545,6 +579,25 @@ class AsyncWaitpoints:
 
     async def complete(self, waitpoint_id: str, output: Any = None) -> Waitpoint:
         return await self._client._call(_complete(waitpoint_id, output), Waitpoint)
+
+
+class AsyncAlerts:
+    """``client.alerts`` of the async client."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def add(
+        self, url: str | None = None, *, workflow: str | None = None, kinds: list[str] | None = None
+    ) -> AlertDestination:
+        return await self._client._call(_add_destination(url, workflow, kinds), AlertDestination)
+
+    async def list(self) -> list[AlertDestination]:
+        response = await self._client._request(_Call("GET", "/api/alert-destinations"))
+        return _DESTINATION_LIST.validate_python(response.json())
+
+    async def remove(self, destination_id: str) -> None:
+        await self._client._request(_Call("DELETE", f"/api/alert-destinations/{destination_id}"))
 
 
 class AsyncDeadLetters:

@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from longhaul.models import RunStatus
 from starters.client import AsyncClient, Client, LonghaulError, UnavailableError
 from tests.processes import LONGHAUL, Process, clean_env, free_port
+from tests.receivers import receiver
 
 
 @dataclass
@@ -174,7 +175,7 @@ def test_cli_reports_bad_input_with_the_field(served: Served) -> None:
     assert "'loc': ['body', 'payload', 'name']" in result.stderr
     unknown = _cli(served, "events", "send", "nope")
     assert unknown.stderr.strip().startswith(
-        "error: 404: unknown event 'nope'; known events: hello, order.cancelled, order.created"
+        "error: 404: unknown event 'nope'; known events: hello, longhaul.bulk.requested, order.cancelled"
     )
     malformed = _cli(served, "events", "send", "hello", "--data", "{oops")
     assert malformed.returncode == 2
@@ -289,3 +290,28 @@ def test_runs_are_followed_by_tag_from_the_cli_and_with_an_access_token_from_the
     finally:
         follower.terminate()
         follower.wait(timeout=30)
+
+
+def test_alerts_are_added_from_the_cli_and_a_failed_run_reaches_the_webhook(served: Served) -> None:
+    with receiver() as received:
+        added = _cli(served, "alerts", "add", "--webhook", received.url, "--kind", "run.failed")
+        assert added.returncode == 0, added.stderr
+        destination = json.loads(added.stdout)
+        assert destination["secret"].startswith("whsec_") and destination["kinds"] == ["run.failed"]
+        assert destination["id"] in _cli(served, "alerts", "list").stdout
+        order = {"order_id": f"bad-{uuid.uuid4().hex[:6]}", "user_id": "ann",
+                 "items": [{"product_id": "no-such-thing", "quantity": 1, "price": "1.00"}]}  # fmt: skip
+        with Client(served.url, api_key=served.key) as client:
+            [ref] = client.send_event("order.created", order).runs
+            assert client.runs.wait(ref.run_id, timeout=60).status == RunStatus.FAILED
+            for _ in range(300):
+                if received.posts:
+                    break
+                time.sleep(0.1)
+            [(_, alert)] = received.posts
+            assert alert["type"] == "run.failed" and alert["run"]["id"] == ref.run_id
+            assert "unknown product no-such-thing" in alert["run"]["error"]
+            assert [d.id for d in client.alerts.list()] == [destination["id"]]
+        removed = _cli(served, "alerts", "remove", destination["id"])
+        assert removed.returncode == 0 and removed.stdout.strip() == f"removed {destination['id']}"
+        assert json.loads(_cli(served, "alerts", "list").stdout) == []

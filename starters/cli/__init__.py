@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from longhaul.config import load_settings
 from longhaul.logs import configure_logging
 from starters.cli import (
+    alerts,
     db,
     events,
     keys,
@@ -42,6 +43,7 @@ for name, group in (
     ("events", events),
     ("runs", runs),
     ("waitpoints", waitpoints),
+    ("alerts", alerts),
     ("videos", videos),
     ("orders", orders),
     ("schedules", schedules),
