@@ -12,7 +12,9 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from longhaul.keys import Role
+from longhaul.config import Settings
+from longhaul.db import Database
+from longhaul.keys import KeyStore, Role
 from tests.processes import free_port
 
 
@@ -27,6 +29,16 @@ async def api_client(
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers) as http:
             yield http
+
+
+async def other_tenant(settings: Settings, tenant: str = "other-tenant") -> dict[str, str]:
+    """Headers carrying a fresh key of another tenant (made in app storage, as ``longhaul keys`` does)."""
+    db = Database(settings.app_database_url)
+    try:
+        _, key = await KeyStore(db).create(tenant, "tests")
+    finally:
+        await db.close()
+    return {"Authorization": f"Bearer {key}"}
 
 
 async def wait_for_status(

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -19,8 +20,13 @@ from longhaul.db import Database
 from longhaul.migrations import upgrade
 from longhaul.storage import RunStore
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES
+from starters.api import create_app
+from starters.worker import build_worker
 from tests import recording
+from tests.apps import api_client
+from tests.pipelines import TEST_CATALOG
 from tests.postgres import PostgresServer, postgres_server
+from workflows.catalog import Catalog
 
 POSTGRES_NAMESPACE = "postgresql"
 
@@ -125,6 +131,25 @@ async def store(settings: Settings) -> AsyncIterator[RunStore]:
         yield RunStore(db)
     finally:
         await db.close()
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    """The catalog the ``api`` fixture serves (a module overrides it to serve another)."""
+    return TEST_CATALOG
+
+
+@pytest.fixture
+async def api(
+    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings, catalog: Catalog
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in process (with its lifespan: dispatcher, alert notifier) serving ``catalog``, a client
+    holding a key of the tenant ``default``, and a worker for the catalog."""
+    async with (
+        api_client(create_app(settings, catalog)) as http,
+        build_worker(dev_client, store, settings, catalog),
+    ):
+        yield http
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -18,29 +17,13 @@ from temporalio.client import Client
 from longhaul.alerts import AlertStore
 from longhaul.config import Settings
 from longhaul.db import Database
-from longhaul.keys import KeyStore
-from longhaul.storage import RunStore
 from longhaul.webhooks import verify
 from starters.alerts import SIGNATURE_HEADER
-from starters.api import create_app
-from starters.worker import build_worker
-from tests.apps import api_client, wait_for_status
-from tests.pipelines import TEST_CATALOG
+from tests.apps import other_tenant, wait_for_status
 from tests.postgres import both_databases
 from tests.receivers import Received, receiver
 
 pytestmark = both_databases
-
-
-@pytest.fixture
-async def api(
-    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        api_client(create_app(settings, TEST_CATALOG)) as http,
-        build_worker(dev_client, store, settings, TEST_CATALOG),
-    ):
-        yield http
 
 
 async def destination(api: httpx.AsyncClient, **asked: Any) -> dict[str, Any]:
@@ -112,12 +95,7 @@ async def test_alerts_go_to_the_runs_tenant_and_workflow_only(
     with receiver() as for_count, receiver() as for_other_tenant, receiver() as for_all:
         await destination(api, url=for_count.url, workflow="count")
         await destination(api, url=for_all.url, kinds=["run.failed"])
-        db = Database(settings.app_database_url)
-        try:
-            _, other_key = await KeyStore(db).create("other-tenant", "tests")
-        finally:
-            await db.close()
-        other = {"Authorization": f"Bearer {other_key}"}
+        other = await other_tenant(settings)
         response = await api.post(
             "/api/alert-destinations", json={"url": for_other_tenant.url}, headers=other
         )
@@ -199,12 +177,7 @@ async def test_a_destination_is_removed_by_its_tenant_only(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
     added = await destination(api, type="log")
-    db = Database(settings.app_database_url)
-    try:
-        _, other_key = await KeyStore(db).create("other-tenant", "tests")
-    finally:
-        await db.close()
-    other = {"Authorization": f"Bearer {other_key}"}
+    other = await other_tenant(settings)
     assert (await api.delete(f"/api/alert-destinations/{added['id']}", headers=other)).status_code == 404
     assert (await api.delete(f"/api/alert-destinations/{added['id']}")).status_code == 204
     assert (await api.get("/api/alert-destinations")).json() == []

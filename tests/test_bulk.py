@@ -4,7 +4,6 @@ carried out by a bulk-action run whose record tells the progress and outcome."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,25 +13,12 @@ from temporalio.client import Client
 from longhaul.config import Settings
 from longhaul.db import utcnow
 from longhaul.storage import RunFilter, RunStore
-from starters.api import create_app
 from starters.service import RunService
-from starters.worker import build_worker
-from tests.apps import api_client, wait_for_status
+from tests.apps import wait_for_status
 from tests.pipelines import EFFECTS, FIXED, TEST_CATALOG
 from tests.postgres import both_databases
 
 pytestmark = both_databases
-
-
-@pytest.fixture
-async def api(
-    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        api_client(create_app(settings, TEST_CATALOG)) as http,
-        build_worker(dev_client, store, settings, TEST_CATALOG),
-    ):
-        yield http
 
 
 async def send(api: httpx.AsyncClient, event: str, payload: dict[str, Any], tag: str) -> str:

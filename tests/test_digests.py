@@ -4,19 +4,14 @@ dev server, a real worker and real SQLite."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sqlalchemy import select
-from temporalio.client import Client
 
 from activities.digests import DigestActivities, DigestRequest, VideoDigestRow
-from longhaul.config import Settings
 from longhaul.storage import RunStore
-from starters.api import create_app
-from starters.worker import build_worker
-from tests.apps import api_client, wait_for_status
+from tests.apps import wait_for_status
 from workflows.catalog import Catalog
 from workflows.digests import DIGESTS
 
@@ -24,14 +19,9 @@ CATALOG = Catalog(DIGESTS)
 
 
 @pytest.fixture
-async def api(
-    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        api_client(create_app(settings, CATALOG)) as http,
-        build_worker(dev_client, store, settings, CATALOG),
-    ):
-        yield http
+def catalog() -> Catalog:
+    """What the ``api`` fixture serves: the digest pipeline alone."""
+    return CATALOG
 
 
 def _completed(video_id: str, user_id: str) -> dict[str, object]:

@@ -27,18 +27,6 @@ from tests.postgres import both_databases
 pytestmark = both_databases
 
 
-@pytest.fixture
-async def api(
-    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API with the test catalog, and a worker for it."""
-    async with (
-        api_client(create_app(settings, TEST_CATALOG)) as http,
-        build_worker(dev_client, store, settings, TEST_CATALOG),
-    ):
-        yield http
-
-
 async def send(http: httpx.AsyncClient, name: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
     response = await http.post(f"/api/events/{name}", json={"payload": payload, **extra})
     assert response.status_code == 202, response.text

@@ -4,33 +4,17 @@ a real dev server; the steps before it happened once. Runs whose failure was com
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.client import Client
 
-from longhaul.config import Settings
-from longhaul.storage import RunStore
-from starters.api import create_app
-from starters.worker import build_worker
-from tests.apps import api_client, wait_for_status
-from tests.pipelines import EFFECTS, FIXED, RAN, TEST_CATALOG
+from tests.apps import wait_for_status
+from tests.pipelines import EFFECTS, FIXED, RAN
 from tests.postgres import both_databases
 
 pytestmark = both_databases
-
-
-@pytest.fixture
-async def api(
-    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        api_client(create_app(settings, TEST_CATALOG)) as http,
-        build_worker(dev_client, store, settings, TEST_CATALOG),
-    ):
-        yield http
 
 
 def mine(steps: list[str], key: str) -> list[str]:

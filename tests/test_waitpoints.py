@@ -8,7 +8,6 @@ a timeout times the token out, and a completion that reached storage but not the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,30 +17,14 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from longhaul.config import Settings
-from longhaul.db import Database
-from longhaul.keys import KeyStore
 from longhaul.storage import RunStore
 from starters import waitpoints as waitpoint_service
-from starters.api import create_app
 from starters.waitpoints import WaitpointService
-from starters.worker import build_worker
-from tests.apps import api_client, wait_for_status
+from tests.apps import other_tenant, wait_for_status
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import both_databases
 
 pytestmark = both_databases
-
-
-@pytest.fixture
-async def api(
-    temporal_address: str, dev_client: Client, store: RunStore, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API with the test catalog, and a worker for it."""
-    async with (
-        api_client(create_app(settings, TEST_CATALOG)) as http,
-        build_worker(dev_client, store, settings, TEST_CATALOG),
-    ):
-        yield http
 
 
 def anonymous(api: httpx.AsyncClient) -> httpx.AsyncClient:
@@ -179,12 +162,7 @@ async def test_another_tenants_token_is_not_found_and_unknown_tokens_are_404(
 ) -> None:
     run_id = await ask_review(api, "doc-5")
     token = await waiting_token(api, run_id)
-    db = Database(settings.app_database_url)
-    try:
-        _, other_key = await KeyStore(db).create("other-tenant", "tests")
-    finally:
-        await db.close()
-    other = {"Authorization": f"Bearer {other_key}"}
+    other = await other_tenant(settings)
     assert (await api.get(f"/api/waitpoints/{token['id']}", headers=other)).status_code == 404
     stolen = await api.post(
         f"/api/waitpoints/{token['id']}/complete", json={"output": {"approved": True}}, headers=other

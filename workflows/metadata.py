@@ -18,10 +18,9 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.tracking import queue_update
+from workflows.tracking import instance_state, queue_update
 
 MAX_METADATA_BYTES = 64 * 1024
 
@@ -70,19 +69,14 @@ class RunMetadata:
         self._change(key, [*now, _json(key, value)])
 
     def _state(self) -> dict[str, Any]:
-        instance = workflow.instance()
-        state: dict[str, Any] | None = getattr(instance, _STATE, None)
-        if state is None:
-            state = {}
-            setattr(instance, _STATE, state)
-        return state
+        return instance_state(_STATE, dict)
 
     def _change(self, key: str, value: Any) -> None:
         changed = {**self._state(), key: value}
         size = len(json.dumps(changed, separators=(",", ":")).encode())
         if size > MAX_METADATA_BYTES:
             raise MetadataTooLargeError(key, size)
-        setattr(workflow.instance(), _STATE, changed)
+        self._state()[key] = value
         queue_update(metadata=copy.deepcopy(changed))
 
 

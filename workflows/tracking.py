@@ -130,13 +130,20 @@ class _Recorder:
 _RECORDER = "_longhaul_run_updates"
 
 
-def _recorder() -> _Recorder:
+def instance_state(name: str, make: Callable[[], T]) -> T:
+    """What the helpers keep per workflow execution, on its instance (a replay makes a new instance, and
+    the state with it), made by ``make`` on first use. On the instance rather than in a module, because the
+    sandbox may load a helper's module more than once."""
     instance = workflow.instance()
-    recorder: _Recorder | None = getattr(instance, _RECORDER, None)
-    if recorder is None:
-        recorder = _Recorder()
-        setattr(instance, _RECORDER, recorder)
-    return recorder
+    state: T | None = getattr(instance, name, None)
+    if state is None:
+        state = make()
+        setattr(instance, name, state)
+    return state
+
+
+def _recorder() -> _Recorder:
+    return instance_state(_RECORDER, _Recorder)
 
 
 def queue_update(**fields: Any) -> None:

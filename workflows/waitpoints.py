@@ -29,7 +29,14 @@ with workflow.unsafe.imports_passed_through():
     from longhaul.waitpoints import WAITPOINT_SIGNAL, waitpoint_id
 
 from workflows.pipeline import Output, WaitpointKind
-from workflows.tracking import RECORD_RETRY, RECORD_TIMEOUT, current_run_id, current_tenant, log
+from workflows.tracking import (
+    RECORD_RETRY,
+    RECORD_TIMEOUT,
+    current_run_id,
+    current_tenant,
+    instance_state,
+    log,
+)
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,7 @@ _WAITS = "_longhaul_waits"  # on the workflow instance: one per execution, rebui
 
 
 def _waits() -> _Waits:
-    instance = workflow.instance()
-    waits: _Waits | None = getattr(instance, _WAITS, None)
-    if waits is None:
-        waits = _Waits()
-        setattr(instance, _WAITS, waits)
-    return waits
+    return instance_state(_WAITS, _Waits)
 
 
 async def wait_for_token(
