@@ -6,9 +6,9 @@ Kept free of test-framework imports: Temporal's sandbox re-imports this module f
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
@@ -52,10 +52,27 @@ class ApprovalDecided(EventPayload):
 
 
 class Reported(EventPayload):
-    """What :class:`ReportingWorkflow` counts into its metadata; ``oversize`` sets a value past the cap."""
+    """What :class:`ReportingWorkflow` counts into its metadata; ``oversize`` sets a value past the cap;
+    ``typed`` declares the metadata's shape (:class:`ReportShape`), which ``bad_phase`` breaks."""
 
     items: int = Field(ge=0, le=20)
     oversize: bool = False
+    typed: bool = False
+    bad_phase: bool = False
+
+
+class ReportShape(BaseModel):
+    """The shape a typed reporting run declares for its metadata."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phase: Literal["counting", "done"] = "counting"
+    counted: int = 0
+    seen: list[str] = Field(default_factory=list)
+
+
+class ReportDone(BaseModel):
+    phase: Literal["done"] = "done"
 
 
 class Counted(EventPayload):
@@ -242,6 +259,8 @@ class ReportingWorkflow:
         return await tracked(self._report(event))
 
     async def _report(self, event: Reported) -> dict[str, Any]:
+        if event.typed:
+            metadata.declare(ReportShape)
         metadata.set("phase", "counting")
         for item in range(event.items):
             await workflow.sleep(timedelta(milliseconds=300))
@@ -249,7 +268,12 @@ class ReportingWorkflow:
             metadata.append("seen", f"item-{item}")
         if event.oversize:
             metadata.set("blob", "x" * 70_000)
-        metadata.set("phase", "done")
+        if event.bad_phase:
+            metadata.set("phase", "exploded")
+        if event.typed:
+            metadata.update(ReportDone())
+        else:
+            metadata.set("phase", "done")
         return metadata.current()
 
 

@@ -231,6 +231,21 @@ async def test_metadata_past_its_cap_fails_the_run_naming_the_key_and_keeps_what
     assert run["attempts"] == 1  # not retried: the same code would fail the same way
 
 
+async def test_metadata_of_a_declared_shape_is_checked_at_each_change_naming_key_and_field(
+    api: httpx.AsyncClient,
+) -> None:
+    fits = (await send(api, "report.requested", {"items": 2, "typed": True}))["runs"][0]["run_id"]
+    done = await wait_for_status(api, fits, "completed")
+    assert done["metadata"] == {"phase": "done", "counted": 2, "seen": ["item-0", "item-1"]}
+    breaks = (await send(api, "report.requested", {"items": 1, "typed": True, "bad_phase": True}))["runs"]
+    run = await wait_for_status(api, breaks[0]["run_id"], "failed")
+    assert (
+        "run metadata after changing 'phase' does not fit ReportShape: phase: Input should be" in run["error"]
+    )
+    assert run["metadata"] == {"phase": "counting", "counted": 1, "seen": ["item-0"]}  # as it was
+    assert run["attempts"] == 1
+
+
 async def test_stream_of_unknown_run_is_404(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/runs/run_missing/stream")).status_code == 404
 

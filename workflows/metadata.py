@@ -8,7 +8,9 @@ so a retried or replayed delivery writes the same value, and updates are applied
 
 The object is capped at :data:`MAX_METADATA_BYTES` of JSON: a change past it fails with a clear,
 non-retryable error naming the key, and leaves the metadata as it was. Values are JSON (pydantic models
-are stored as their JSON form).
+are stored as their JSON form). A workflow may declare the object's shape, a pydantic model
+(``metadata.declare(OrderMetadata)``, first thing in its run): every change must then leave an object
+the model accepts, or it fails the run the same way (``MetadataInvalid``), naming the key and the field.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import copy
 import json
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from workflows.tracking import instance_state, queue_update
@@ -26,6 +28,7 @@ MAX_METADATA_BYTES = 64 * 1024
 
 # One object per workflow execution (a replay makes a new instance and rebuilds it from the same code).
 _STATE = "_longhaul_metadata"
+_SHAPE = "_longhaul_metadata_shape"  # the model declared for it, in a one-item list (empty: none)
 
 
 class MetadataTooLargeError(ApplicationError):
@@ -40,8 +43,31 @@ class MetadataTooLargeError(ApplicationError):
         )
 
 
+class MetadataInvalidError(ApplicationError):
+    """A change would leave metadata that the model the workflow declared does not accept."""
+
+    def __init__(self, key: str, model: type[BaseModel], error: ValidationError) -> None:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or key}: {e['msg']}" for e in error.errors())
+        super().__init__(
+            f"run metadata after changing '{key}' does not fit {model.__name__}: {problems}",
+            type="MetadataInvalid",
+            non_retryable=True,
+        )
+
+
 class RunMetadata:
     """The running workflow's metadata (use the module's :data:`metadata`)."""
+
+    def declare(self, model: type[BaseModel]) -> None:
+        """Declare the metadata's shape: from now on each change must leave an object ``model`` accepts
+        (give its fields defaults: the object fills in as the run goes)."""
+        shape: list[type[BaseModel]] = instance_state(_SHAPE, list)
+        shape[:] = [model]
+
+    def update(self, values: BaseModel) -> None:
+        """Set each field of ``values`` as a key, in one change."""
+        fields = values.model_dump(mode="json")
+        self._apply(fields, ", ".join(fields))
 
     def current(self) -> dict[str, Any]:
         """A copy of the metadata as it is now."""
@@ -72,11 +98,21 @@ class RunMetadata:
         return instance_state(_STATE, dict)
 
     def _change(self, key: str, value: Any) -> None:
-        changed = {**self._state(), key: value}
+        self._apply({key: value}, key)
+
+    def _apply(self, changes: dict[str, Any], named: str) -> None:
+        """Make ``changes`` (keys named ``named`` in errors) if the result fits the cap and the shape."""
+        changed = {**self._state(), **changes}
         size = len(json.dumps(changed, separators=(",", ":")).encode())
         if size > MAX_METADATA_BYTES:
-            raise MetadataTooLargeError(key, size)
-        self._state()[key] = value
+            raise MetadataTooLargeError(named, size)
+        shape: list[type[BaseModel]] = instance_state(_SHAPE, list)
+        for model in shape:
+            try:
+                model.model_validate(changed)
+            except ValidationError as error:
+                raise MetadataInvalidError(named, model, error) from None
+        self._state().update(changes)
         queue_update(metadata=copy.deepcopy(changed))
 
 
