@@ -205,8 +205,10 @@ async def test_a_cancelled_run_cancels_its_waiting_token_which_then_takes_no_com
 
 
 async def test_tokens_are_listed_by_status_kind_run_and_tag(api: httpx.AsyncClient) -> None:
-    first, second = await ask_review(api, "doc-8"), await ask_review(api, "doc-9")
-    one, two = await waiting_token(api, first), await waiting_token(api, second)
+    first = await ask_review(api, "doc-8")
+    one = await waiting_token(api, first)
+    second = await ask_review(api, "doc-9")  # after the first token exists: listed newer
+    two = await waiting_token(api, second)
     await api.post(f"/api/waitpoints/{one['id']}/complete", json={"output": {"approved": True}})
 
     async def ids(**query: str) -> list[str]:
