@@ -247,9 +247,12 @@ async def test_a_completion_that_reached_storage_but_not_the_run_is_delivered_ag
     assert done["output"]["rounds"][0]["verdict"] == {"approved": True, "reason": "redelivered"}
 
     # Never delivered at all: the run's timer fires, and it takes the completion it finds in storage.
-    found = await ask_review(api, "doc-11", timeout_seconds=2)
+    found = await ask_review(api, "doc-11", timeout_seconds=6)  # time to complete it first, however slow
     token = await waiting_token(api, found)
-    await store.waitpoints.complete(token["id"], {"approved": True, "reason": "found"}, by="tests")
+    _, completed = await store.waitpoints.complete(
+        token["id"], {"approved": True, "reason": "found"}, by="tests"
+    )
+    assert completed
     done = await wait_for_status(api, found, "completed")
     assert done["output"]["rounds"][0] == {
         "token": token["id"],
