@@ -18,6 +18,7 @@ class WaitpointActivities:
     def __init__(self, store: WaitpointStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self.key = signing_key(settings)  # read once, not per token
 
     @activity.defn(name="waitpoints.create")
     async def create(self, token: Waitpoint) -> Waitpoint:
@@ -34,5 +35,5 @@ class WaitpointActivities:
         return self._with_url(token)
 
     def _with_url(self, token: Waitpoint) -> Waitpoint:
-        url = callback_url(self.settings, token.id, signing_key(self.settings))
+        url = callback_url(self.settings, token.id, self.key)
         return token.model_copy(update={"callback_url": url})

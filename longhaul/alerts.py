@@ -211,19 +211,12 @@ class AlertStore:
         now = utcnow()
         due = (
             select(
-                _DELIVERIES.c.destination_id,
+                _DESTINATIONS,  # its columns by their names: what _destination reads
                 _DELIVERIES.c.kind,
                 _DELIVERIES.c.subject,
                 _DELIVERIES.c.run_id,
                 _DELIVERIES.c.attempts,
-                _DELIVERIES.c.created_at,
-                _DESTINATIONS.c.tenant,
-                _DESTINATIONS.c.type,
-                _DESTINATIONS.c.url,
-                _DESTINATIONS.c.secret,
-                _DESTINATIONS.c.workflow,
-                _DESTINATIONS.c.kinds,
-                _DESTINATIONS.c.created_at.label("destination_created_at"),
+                _DELIVERIES.c.created_at.label("delivery_created_at"),
             )
             .join(_DESTINATIONS, _DESTINATIONS.c.id == _DELIVERIES.c.destination_id)
             .where(_DELIVERIES.c.delivered_at.is_(None), _DELIVERIES.c.next_attempt_at <= now)
@@ -233,23 +226,18 @@ class AlertStore:
         taken: builtins.list[Delivery] = []
         async with self.db.engine.begin() as conn:
             for row in list(await conn.execute(due)):
-                key = _key(row.destination_id, row.kind, row.subject)
+                key = _key(row.id, row.kind, row.subject)
                 claimed = await conn.execute(
                     update(_DELIVERIES)
                     .where(key, _DELIVERIES.c.next_attempt_at <= now, _DELIVERIES.c.delivered_at.is_(None))
                     .values(next_attempt_at=now + lease, attempts=_DELIVERIES.c.attempts + 1)
                 )
                 if getattr(claimed, "rowcount", 0):
-                    destination = AlertDestination(
-                        id=row.destination_id, tenant=row.tenant, type=DestinationType(row.type), url=row.url,
-                        workflow=row.workflow, kinds=row.kinds,
-                        created_at=as_utc(row.destination_created_at) or row.destination_created_at,
-                    )  # fmt: skip
                     taken.append(
                         Delivery(
-                            destination=destination, secret=row.secret, kind=AlertKind(row.kind),
+                            destination=_destination(row), secret=row.secret, kind=AlertKind(row.kind),
                             subject=row.subject, run_id=row.run_id, attempts=row.attempts + 1,
-                            created_at=as_utc(row.created_at) or row.created_at,
+                            created_at=as_utc(row.delivery_created_at) or row.delivery_created_at,
                         )
                     )  # fmt: skip
         return taken

@@ -30,7 +30,7 @@ from longhaul.alerts import AlertKind, enqueue
 from longhaul.config import Settings
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.models import Waitpoint, WaitpointStatus
-from longhaul.signing import signature, signed, signing_key
+from longhaul.signing import signature, signed
 
 WAITPOINT_SIGNAL = "longhaul.waitpoint"  # the signal that carries a completion to its run
 CALLBACK_PATH = "/api/waitpoints/{id}/callback/{signature}"
@@ -76,8 +76,9 @@ def signature_matches(key: bytes, token_id: str, presented: str) -> bool:
     return signed(key, "waitpoint", token_id, presented)
 
 
-def callback_url(settings: Settings, token_id: str, key: bytes | None = None) -> str:
-    signed_id = callback_signature(key or signing_key(settings), token_id)
+def callback_url(settings: Settings, token_id: str, key: bytes) -> str:
+    """The token's callback URL, signed with ``key`` (:func:`longhaul.signing.signing_key`)."""
+    signed_id = callback_signature(key, token_id)
     return settings.api_url + CALLBACK_PATH.format(id=token_id, signature=signed_id)
 
 

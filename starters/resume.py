@@ -52,12 +52,13 @@ def _local_activity_type(event: HistoryEvent) -> str:
     return str(json.loads(data[0].data).get("activity_type", "?")) if data else "?"
 
 
-def _is_failed_local_activity(event: HistoryEvent) -> bool:
+def _local_activity(event: HistoryEvent, *, failed: bool) -> bool:
+    """Whether ``event`` records a local activity that failed (``failed``) or completed."""
     attributes = event.marker_recorded_event_attributes
     return (
         event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         and attributes.marker_name == LOCAL_ACTIVITY_MARKER
-        and attributes.HasField("failure")
+        and attributes.HasField("failure") == failed
     )
 
 
@@ -66,14 +67,7 @@ def _completed_step(event: HistoryEvent, by_id: dict[int, HistoryEvent]) -> str 
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
         scheduled = by_id[event.activity_task_completed_event_attributes.scheduled_event_id]
         return str(scheduled.activity_task_scheduled_event_attributes.activity_type.name)
-    attributes = event.marker_recorded_event_attributes
-    if (
-        event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        and attributes.marker_name == LOCAL_ACTIVITY_MARKER
-        and not attributes.HasField("failure")
-    ):
-        return _local_activity_type(event)
-    return None
+    return _local_activity_type(event) if _local_activity(event, failed=False) else None
 
 
 def resume_point(history: WorkflowHistory) -> ResumePoint:
@@ -81,7 +75,7 @@ def resume_point(history: WorkflowHistory) -> ResumePoint:
     events = list(history.events)
     by_id = {event.event_id: event for event in events}
     failed = next(
-        (e for e in events if e.event_type in _FAILED_ACTIVITY or _is_failed_local_activity(e)), None
+        (e for e in events if e.event_type in _FAILED_ACTIVITY or _local_activity(e, failed=True)), None
     )
     if failed is None:  # the workflow's own code failed: its last task runs again
         tasks = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]

@@ -64,7 +64,7 @@ class WaitpointService:
         self.store = store
         self.settings = settings
         self.catalog = catalog
-        self.key = signing_key(settings)
+        self.key = signing_key(settings)  # read once; the realtime routes sign access tokens with it too
 
     def shown(self, token: Waitpoint) -> Waitpoint:
         """``token`` with its callback URL (for a caller of its tenant)."""

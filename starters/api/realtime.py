@@ -26,8 +26,7 @@ from longhaul.access import (
 )
 from longhaul.db import utcnow
 from longhaul.models import TAG_PATTERN, RunRecord
-from longhaul.signing import signing_key
-from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, current_caller
+from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, current_caller
 from starters.service import RunService
 
 router = APIRouter(tags=["realtime"])
@@ -73,7 +72,7 @@ async def current_viewer(
         caller = await current_caller(request)
         return Viewer(caller.tenant)
     try:
-        scope = verify(signing_key(request.app.state.service.settings), presented)
+        scope = verify(request.app.state.waitpoints.key, presented)
     except InvalidAccessTokenError as error:
         raise HTTPException(status_code=401, detail=str(error)) from error
     return Viewer(scope.tenant, scope)
@@ -90,7 +89,7 @@ ViewerOf = Annotated[Viewer, Depends(current_viewer)]
     dependencies=JSON_BODY,
 )
 async def create_access_token(
-    asked: AccessTokenRequest, request: Request, service: Service, tenant: Tenant
+    asked: AccessTokenRequest, request: Request, service: Service, waitpoints: Waitpoints, tenant: Tenant
 ) -> AccessToken:
     """Mint a public access token for a browser: it can stream one run, or the runs with a tag, of this
     key's tenant until it expires, and do nothing else."""
@@ -98,7 +97,7 @@ async def create_access_token(
         await service.get(asked.run_id, tenant=tenant)  # 404 for an unknown run or another tenant's
     expires_at = (utcnow() + timedelta(seconds=asked.ttl_seconds)).replace(microsecond=0)
     scope = AccessScope(tenant=tenant, run_id=asked.run_id, tag=asked.tag, expires_at=expires_at)
-    token = mint(signing_key(service.settings), scope)
+    token = mint(waitpoints.key, scope)  # the deployment's signing key, read once
     base = str(request.base_url).rstrip("/")
     path = f"/api/runs/{asked.run_id}/stream" if asked.run_id else f"/api/runs/stream?tag={asked.tag}"
     separator = "&" if "?" in path else "?"
