@@ -14,6 +14,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import Field, computed_field
 from pydantic_settings import (
@@ -290,6 +291,11 @@ class Settings(BaseSettings):
             return self.dev_key_file.read_text().strip() or None
         except OSError:
             return None
+
+    def temporal_ui_link(self, workflow_id: str) -> str:
+        """Where the Temporal UI shows a workflow (its latest run)."""
+        ui = self.temporal_ui_url.rstrip("/")
+        return f"{ui}/namespaces/{self.namespace}/workflows/{quote(workflow_id, safe='')}"
 
     @property
     def api_url(self) -> str:

@@ -16,7 +16,6 @@ import logging
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -36,12 +35,6 @@ ALERTED_RUN_FIELDS = {
     "id", "workflow", "workflow_id", "status", "stage", "error", "event", "event_id", "tags", "created_at",
     "finished_at",
 }  # fmt: skip
-
-
-def temporal_ui_link(settings: Settings, workflow_id: str) -> str:
-    """Where the Temporal UI shows the workflow (its latest run)."""
-    ui = settings.temporal_ui_url.rstrip("/")
-    return f"{ui}/namespaces/{settings.namespace}/workflows/{quote(workflow_id, safe='')}"
 
 
 class Notifier:
@@ -122,7 +115,7 @@ class Notifier:
             else None,
             "links": {
                 "run": f"{self.settings.api_url}/api/runs/{run.id}",
-                "temporal_ui": temporal_ui_link(self.settings, run.workflow_id),
+                "temporal_ui": self.settings.temporal_ui_link(run.workflow_id),
             },
         }
 

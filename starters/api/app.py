@@ -31,6 +31,7 @@ from starters.api import (
     realtime,
     runs,
     schedules,
+    ui,
     waitpoints,
     webhooks,
 )
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
     add_error_handlers(app)
     # Static pages showing how a product uses the API from the browser (served here: no CDN, no build).
     app.mount("/examples", StaticFiles(directory=EXAMPLES, html=True), name="examples")
+    app.mount("/ui/static", StaticFiles(directory=ui.STATIC), name="ui-static")
     for router in (
         health.router,
         events.router,
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         alerts.router,
         queues.router,
         waitpoints.router,
+        ui.router,
     ):
         app.include_router(router)
     return app
