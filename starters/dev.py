@@ -39,6 +39,7 @@ from longhaul.keys import KeyStore, Role
 from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
 from longhaul.processes import die_with_parent
+from longhaul.signing import signing_key
 from longhaul.temporal import (
     PRIORITY_MATCHING,
     SEARCH_ATTRIBUTES,
@@ -47,6 +48,7 @@ from longhaul.temporal import (
     ensure_search_attributes,
     search_attribute_flag,
 )
+from starters.api.codec import codec_url
 from starters.schedules import sync as sync_schedules
 from workflows.catalog import Catalog, load_catalog
 from workflows.pipeline import DevService
@@ -187,6 +189,8 @@ class DevStack:
         ]  # fmt: skip
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", search_attribute_flag(key)]
+        if s.payload_keys:  # the UI decodes through the API, at the URL that is its own credential
+            argv += ["--ui-codec-endpoint", codec_url(s.api_url, signing_key(s))]
         if s.dev_sqlite_fast:
             argv += SQLITE_FAST
         return self._spawn("temporal", argv, stop_timeout=15, log_file=s.data_dir / "temporal.log")
@@ -387,7 +391,8 @@ def _print_banner(stack: DevStack) -> None:
     lines = [
         "longhaul dev is up",
         f"  HTTP API     {s.api_url}  (docs: {s.api_url}/docs)",
-        f"  Temporal UI  {stack.ui_url}",
+        f"  Dashboard    {s.api_url}/ui  (sign in with the API key below)",
+        f"  Temporal UI  {stack.ui_url}" + ("  (decodes payloads through the API)" if s.payload_keys else ""),
         f"  Temporal     {stack.temporal_address}  namespace {s.namespace}, task queue {s.task_queue}",
         *(_service_line(stack, service) for service in stack.catalog.dev_services),
         f"  API key      {stack.api_key}  (tenant {DEFAULT_TENANT}, admin; in {s.dev_key_file})",

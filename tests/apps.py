@@ -65,10 +65,11 @@ def sse_events(text: str) -> list[tuple[str, Any]]:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app listening on a free local port (uvicorn, in this event loop), for what must reach it over
-    the network: a browser, a server-sent events stream read as it comes, another process."""
-    port = free_port()
+async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """The app listening on a local port (a free one unless given; uvicorn, in this event loop), for what
+    must reach it over the network: a browser, a server-sent events stream read as it comes, another
+    process."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:

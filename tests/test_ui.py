@@ -1,32 +1,50 @@
 """The runs dashboard in a real browser (Debian's Chromium, offline): signing in, the runs list with its
-filters and pages, a run's page, another tenant's run as not found, and hostile strings shown as text."""
+filters, search and pages, live progress without a reload, a run's page with its steps from the Temporal
+history and its buttons, queues, schedules, the overview chart, another tenant's run as not found, and
+hostile strings shown as text everywhere."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
+from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
+from longhaul.keys import KeyStore, Role
+from longhaul.signing import signing_key
 from longhaul.storage import RunStore
+from longhaul.temporal import SEARCH_ATTRIBUTES, connect
 from starters.api import create_app
+from starters.api.codec import codec_url
+from starters.schedules import schedule_id, sync
 from starters.worker import build_worker
 from tests.apps import serving, wait_for_status
 from tests.browser import OfflinePage, offline_page
-from tests.pipelines import TEST_CATALOG
+from tests.pipelines import OPEN_GATES, TEST_CATALOG
+from tests.processes import free_port
+from workflows.maintenance import ReconcileInput, ReconcileWorkflow
+from workflows.schedules import ScheduleDecl
 
 HOSTILE = "<script>window.pwned=1</script><img/src=x/onerror=window.pwned=2>"
+FINISHED = ("completed", "failed", "cancelled")
 
 
 @dataclass
 class Dashboard:
     url: str
-    http: httpx.AsyncClient  # the API with a key of the tenant "default"
+    http: httpx.AsyncClient  # the API with an admin key of the tenant "default"
     key: str
     other_key: str  # a key of another tenant
 
@@ -37,7 +55,7 @@ async def dashboard(
 ) -> AsyncIterator[Dashboard]:
     app = create_app(settings, TEST_CATALOG)
     async with serving(app) as url, build_worker(dev_client, store, settings, TEST_CATALOG):
-        _, key = await app.state.keys.create("default", "tests")
+        _, key = await app.state.keys.create("default", "tests", role=Role.ADMIN)
         _, other_key = await app.state.keys.create("other-tenant", "tests")
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
@@ -62,6 +80,13 @@ async def sign_in(offline: OfflinePage, url: str, key: str, path: str = "/ui/run
     await offline.page.wait_for_url(f"{url}{path}*")
 
 
+async def shown_runs(offline: OfflinePage) -> list[str]:
+    ids: list[str] = await offline.page.locator("tbody tr[data-run]").evaluate_all(
+        "rows => rows.map(r => r.dataset.run)"
+    )
+    return ids
+
+
 async def test_signing_in_lists_the_tenants_runs_and_opens_one_with_hostile_strings_as_text(
     dashboard: Dashboard, dev_client: Client
 ) -> None:
@@ -80,7 +105,8 @@ async def test_signing_in_lists_the_tenants_runs_and_opens_one_with_hostile_stri
         assert await row.locator(".tag").inner_text() == "<b>bold</b>"  # shown, not rendered
         await row.locator("a").click()
         await page.wait_for_url(f"{dashboard.url}/ui/runs/{run_id}")
-        assert HOSTILE in await page.locator("pre").nth(1).inner_text()  # the input, as text
+        assert HOSTILE in await page.locator("pre.input").inner_text()  # the input, as text
+        assert HOSTILE in await page.locator("table.timeline").inner_text()  # the step's input too
         assert await page.evaluate("window.pwned") is None  # no script ran
         link = await page.locator("a.temporal").get_attribute("href")
         workflow_path = quote(done["workflow_id"], safe="")
@@ -88,43 +114,280 @@ async def test_signing_in_lists_the_tenants_runs_and_opens_one_with_hostile_stri
         # Another tenant's key sees none of it.
         await page.click("text=Sign out")
         await sign_in(offline, dashboard.url, dashboard.other_key)
-        assert await page.locator(f'tr[data-run="{run_id}"]').count() == 0
+        assert run_id not in await shown_runs(offline)
         response = await page.goto(f"{dashboard.url}/ui/runs/{run_id}")
         assert response is not None and response.status == 404
         assert f"No run '{run_id}'." in await page.locator(".problem").inner_text()
+        live = await page.goto(f"{dashboard.url}/ui/live?run={run_id}")  # its stream: nothing
+        assert live is not None and "event: run" not in await live.text()
     assert offline.refused == []
 
 
-async def test_the_runs_list_filters_and_pages_through_older_runs(dashboard: Dashboard) -> None:
+async def test_the_runs_list_filters_searches_and_pages_through_older_runs(dashboard: Dashboard) -> None:
     ids = [
         await send(dashboard, "count.requested", {"steps": 1, "pause_seconds": 0}, ["paged"])
         for _ in range(3)
     ]
     gate = await send(dashboard, "gate.requested", {"gate": "shut"}, ["paged"])
+    keyed = await send(dashboard, "approval.requested", {"document_id": "Invoice-2026-0042", "title": "t"})
     for run_id in ids:
         await wait_for_status(dashboard.http, run_id, "completed")
     await wait_for_status(dashboard.http, gate, "failed")
     async with offline_page() as offline:
         page = offline.page
         await sign_in(offline, dashboard.url, dashboard.key, "/ui/runs?tag=paged&workflow=count&limit=2")
-        first = await page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+        first = await shown_runs(offline)
         await page.click("a.more")
-        second = await page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
+        second = await shown_runs(offline)
         assert first + second == ids[::-1]  # newest first, each once
+        await page.click("a.first")
+        assert await shown_runs(offline) == first
         await page.goto(f"{dashboard.url}/ui/runs")
         await page.select_option("select[name=status]", "failed")
         await page.fill("input[name=tag]", "paged")
-        await page.click("button[type=submit]")
+        await page.click("form.filters button")
         await page.wait_for_url("**status=failed**")
-        failed = await page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.run)")
-        assert failed == [gate]
+        assert await shown_runs(offline) == [gate]
+        await page.goto(f"{dashboard.url}/ui/runs")
+        await page.fill("input[name=q]", "invoice-2026")  # part of the business key, any case
+        await page.click("form.filters button")
+        await page.wait_for_url("**q=invoice-2026**")
+        assert await shown_runs(offline) == [keyed]
+        # Bad filters: the API's refusal, as a page naming each field.
+        bad = await page.goto(f"{dashboard.url}/ui/runs?status=sleeping&limit=0&tag=a%20b&colour=red")
+        assert bad is not None and bad.status == 422
+        problem = await page.locator(".problem").inner_text()
+        for field in ("query.status", "query.limit", "query.tag", "query.colour"):
+            assert field in problem
+        bad_cursor = await page.goto(f"{dashboard.url}/ui/runs?cursor=nonsense")
+        assert bad_cursor is not None and bad_cursor.status == 422
+        assert "query.cursor" in await page.locator(".problem").inner_text()
     async with httpx.AsyncClient(base_url=dashboard.url, cookies={"longhaul_key": dashboard.key}) as browser:
-        bad = await browser.get("/ui/runs", params={"status": "sleeping", "limit": "0"})
-        assert bad.status_code == 422  # the API's answer, naming the fields
-        assert {tuple(e["loc"]) for e in bad.json()["detail"]} == {("query", "status"), ("query", "limit")}
+        api = await dashboard.http.get("/api/runs", params={"status": "sleeping", "limit": "0"})
+        assert api.status_code == 422  # the API answers the same query the same way
+        assert {tuple(e["loc"]) for e in api.json()["detail"]} == {("query", "status"), ("query", "limit")}
+        found = await dashboard.http.get("/api/runs", params={"q": "INVOICE-2026-0042"})
+        assert [run["id"] for run in found.json()["runs"]] == [keyed]
         # The sign-in form sends nobody to another site afterwards.
         signed = await browser.post(
             "/ui/signin", content=f"key={dashboard.key}&next=https://evil.example/", follow_redirects=False,
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )  # fmt: skip
         assert signed.status_code == 303 and signed.headers["location"] == "/ui/runs"
+        # A form posted from another site (a forged cancel) is refused, the run untouched.
+        forged = await browser.post(f"/ui/runs/{keyed}/cancel", headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403
+    assert (await dashboard.http.get(f"/api/runs/{keyed}")).json()["status"] == "running"
+
+
+async def test_progress_advances_live_to_completed_without_a_reload_on_the_list_and_the_run_page(
+    dashboard: Dashboard,
+) -> None:
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key)
+        slow = await send(dashboard, "count.requested", {"steps": 6, "pause_seconds": 1.0})
+        await page.goto(f"{dashboard.url}/ui/runs")
+        await page.evaluate("window.notReloaded = true")
+        row = page.locator(f'tr[data-run="{slow}"]')
+        await page.wait_for_function(
+            f"""() => Number(document.querySelector('tr[data-run="{slow}"] progress').value) > 0"""
+        )
+        assert "step" in await row.locator(".stage").inner_text()
+        await page.goto(f"{dashboard.url}/ui/runs/{slow}")
+        await page.evaluate("window.notReloaded = true")
+        seen = set()
+        while (status := await page.locator("#run .status").inner_text()) != "completed":
+            assert status in ("queued", "running"), status
+            seen.add(await page.locator("#run progress").get_attribute("value"))
+            await page.wait_for_timeout(150)
+        assert len(seen) >= 2  # it moved while watched
+        assert await page.evaluate("window.notReloaded") is True  # no reload: the page updated itself
+        await page.wait_for_selector("pre.output")  # and fetched the finished run's output in place
+        assert await page.locator("pre.output").inner_text() == "6"
+        assert await page.evaluate("window.notReloaded") is True
+    assert offline.refused == []
+
+
+async def test_a_run_is_cancelled_and_its_waitpoint_completed_from_its_page(dashboard: Dashboard) -> None:
+    waiting = await send(dashboard, "approval.requested", {"document_id": "doc-1", "title": HOSTILE})
+    review = await send(dashboard, "review.asked", {"document_id": "doc-2", "timeout_seconds": 120})
+    await wait_for_status(dashboard.http, waiting, "running")
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{waiting}")
+        await page.click("button[name=cancel]")
+        assert "Cancellation requested" in await page.locator(".done").inner_text()
+        await wait_for_status(dashboard.http, waiting, "cancelled")
+        await page.goto(f"{dashboard.url}/ui/runs/{waiting}")
+        assert await page.locator("button[name=cancel]").count() == 0  # nothing left to cancel
+
+        # A waitpoint: bad output is the API's 422 naming the field; good output completes it.
+        await wait_for_status(dashboard.http, review, "running")
+        await page.goto(f"{dashboard.url}/ui/runs/{review}")
+        await page.wait_for_selector("form.complete")
+        await page.fill("textarea[name=output]", '{"approved": "perhaps"}')
+        await page.click("button[name=complete]")
+        assert "output.approved" in await page.locator(".problem").inner_text()
+        await page.go_back()
+        await page.fill("textarea[name=output]", '{"approved": true, "reason": "fine"}')
+        await page.click("button[name=complete]")
+        assert "completed" in await page.locator(".done").inner_text()
+        done = await wait_for_status(dashboard.http, review, "completed")
+        assert done["output"]["rounds"][0]["verdict"] == {"approved": True, "reason": "fine"}
+        await page.goto(f"{dashboard.url}/ui/runs/{review}")
+        kinds = await page.locator("tr.step").evaluate_all("rows => rows.map(r => r.dataset.kind)")
+        assert {"workflow", "local_activity", "signal", "timer"} <= set(kinds)
+        assert await page.evaluate("window.pwned") is None
+    assert offline.refused == []
+
+
+async def test_a_failed_runs_steps_show_its_failure_and_it_is_replayed_and_resumed_from_its_page(
+    dashboard: Dashboard,
+) -> None:
+    gate = await send(dashboard, "gate.requested", {"gate": "ui-gate"})
+    await wait_for_status(dashboard.http, gate, "failed")
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{gate}")
+        # The failed run's steps come from its Temporal history: the activity, its failure and stack.
+        step = page.locator('tr.step[data-kind="activity"]', has_text="pass_gate")
+        assert await step.get_attribute("data-status") == "failed"
+        assert "gate ui-gate is closed" in await step.locator(".problem").inner_text()
+        stack = await step.locator("pre.stack").text_content()  # folded away: its text, not shown
+        assert "pass_gate" in (stack or "")
+        assert '"ui-gate"' in (await step.locator("details pre").first.text_content() or "")
+        OPEN_GATES.add("ui-gate")
+        try:
+            await page.click("button[name=replay]")
+            await page.wait_for_url("**/ui/runs/*done=Replay*")
+            replay_id = page.url.split("/ui/runs/")[1].split("?")[0]
+            assert replay_id != gate
+            assert (await wait_for_status(dashboard.http, replay_id, "completed"))["replay_of"] == gate
+            await page.goto(f"{dashboard.url}/ui/runs/{gate}")
+            assert replay_id in await page.locator("ul.related").inner_text()
+            await page.click("button[name=resume]")  # the gate is open now: from the failed step
+            assert "Resumed" in await page.locator(".done").inner_text()
+            await wait_for_status(dashboard.http, gate, "completed")
+        finally:
+            OPEN_GATES.discard("ui-gate")
+
+    assert offline.refused == []
+
+
+async def test_queues_schedules_and_the_overview_chart(  # noqa: PLR0915 - one walk through three pages
+    dashboard: Dashboard, dev_client: Client, settings: Settings
+) -> None:
+    counted = await send(dashboard, "count.requested", {"steps": 1, "pause_seconds": 0})
+    gate = await send(dashboard, "gate.requested", {"gate": "shut"})
+    busy = [await send(dashboard, "solo.work", {"key": "k", "seconds": 30}) for _ in range(2)]
+    await wait_for_status(dashboard.http, gate, "failed")
+    await wait_for_status(dashboard.http, counted, "completed")
+    await wait_for_status(dashboard.http, busy[0], "running")
+    name = f"ui-{uuid.uuid4().hex[:6]}"
+    hourly = ScheduleDecl(name, ReconcileWorkflow, ReconcileInput(), every=timedelta(hours=1))
+    await sync(dev_client, [hourly], settings)
+    sid = schedule_id(name)
+    try:
+        async with offline_page() as offline:
+            page = offline.page
+            await sign_in(offline, dashboard.url, dashboard.key, "/ui/overview")
+            hour = page.locator('[data-window="hour"]')
+            assert int(await hour.locator(".total").inner_text()) >= 4
+            assert await hour.locator('[data-status-count="failed"]').inner_text() == "1"
+            rate = await hour.locator(".failure-rate").inner_text()
+            assert rate == "50.0%"  # of the 2 finished (the counted one, the gate): 1 failed
+            assert await hour.locator("svg.chart rect").count() >= 2  # bars, stacked by status
+            assert await page.locator('tr[data-workflow="count"] .p50').inner_text() != ""
+
+            await page.goto(f"{dashboard.url}/ui/queues")
+            solo = page.locator('tr[data-queue="solo"]')
+            assert await solo.locator(".running").inner_text() == "1"
+            assert await solo.locator(".pending").inner_text() == "1"
+            assert "at most 1 at once per key" in await solo.inner_text()
+
+            await page.goto(f"{dashboard.url}/ui/schedules")  # an admin key: schedules and buttons
+            row = page.locator(f'tr[data-schedule="{sid}"]')
+            assert "reconcile-runs" in await row.inner_text()
+            await row.locator("button[name=pause]").click()
+            assert f"{sid}: pause done." in await page.locator(".done").inner_text()
+            assert (await dev_client.get_schedule_handle(sid).describe()).schedule.state.paused
+            await page.locator(f'tr[data-schedule="{sid}"] button[name=unpause]').click()
+            assert not (await dev_client.get_schedule_handle(sid).describe()).schedule.state.paused
+            await page.locator(f'tr[data-schedule="{sid}"] button[name=trigger]').click()
+            assert f"{sid}: trigger done." in await page.locator(".done").inner_text()
+            for _ in range(100):
+                if (await dev_client.get_schedule_handle(sid).describe()).info.recent_actions:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the trigger started nothing")
+            await page.click("text=Sign out")
+            await sign_in(offline, dashboard.url, dashboard.other_key, "/ui/schedules")
+            assert "admin key" in await page.locator("main").inner_text()
+            assert await page.locator("tr[data-schedule]").count() == 0
+        async with httpx.AsyncClient(
+            base_url=dashboard.url, cookies={"longhaul_key": dashboard.other_key}
+        ) as t:
+            refused = await t.post(f"/ui/schedules/{sid}/pause", headers={"Origin": dashboard.url})
+            assert refused.status_code == 403 and "admin key" in refused.text
+        assert offline.refused == []
+    finally:
+        await sync(dev_client, [], settings)
+
+
+async def test_the_temporal_ui_link_opens_the_workflow_and_the_temporal_ui_decodes_its_payloads(
+    store: RunStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dev server with its Web UI, started as ``longhaul dev`` starts it: the codec endpoint is the
+    API's signed URL, so the UI decodes encrypted payloads without sending any credential."""
+    api_port, ui_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    encrypted = settings.model_copy(
+        update={
+            "payload_keys": {"k1": base64.b64encode(os.urandom(32)).decode()},
+            "temporal_ui_url": f"http://localhost:{ui_port}",
+            "codec_cors_origins": [f"http://localhost:{ui_port}"],
+        }
+    )
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), ui=True, ui_port=ui_port,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--ui-codec-endpoint", codec_url(api_url, signing_key(encrypted))],
+    )  # fmt: skip
+    try:
+        monkeypatch.setenv("TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+        client = await connect(encrypted)
+        app = create_app(encrypted, TEST_CATALOG)
+        async with serving(app, api_port), build_worker(client, store, encrypted, TEST_CATALOG):
+            _, key = await KeyStore(store.db).create("default", "tests")
+            headers = {"Authorization": f"Bearer {key}"}
+            async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as http:
+                sent = await http.post("/api/events/hello", json={"payload": {"name": "Zephyrine"}})
+                run_id = sent.json()["runs"][0]["run_id"]
+                done = await wait_for_status(http, run_id, "completed")
+                forged = await http.post("/codec/signed/forged/decode", json={"payloads": []})
+                assert forged.status_code == 403
+            async with offline_page() as offline:
+                page = offline.page
+                await sign_in(offline, api_url, key, f"/ui/runs/{run_id}")
+                # The dashboard decodes the history for its tenant's user.
+                assert "Zephyrine" in (await page.locator("table.timeline").text_content() or "")
+                async with page.context.expect_page() as opened:
+                    await page.click("a.temporal")
+                temporal = await opened.value
+                await temporal.wait_for_load_state()
+                assert temporal.url.startswith(f"http://localhost:{ui_port}/namespaces/default/workflows/")
+                # The Temporal UI's own page of the workflow, its input decoded through the codec URL.
+                await temporal.get_by_text(done["workflow_id"]).first.wait_for(timeout=30_000)
+                await temporal.get_by_text("Zephyrine").first.wait_for(timeout=30_000)
+                # What Temporal stores is ciphertext: without the codec the name is nowhere.
+                history = [
+                    event.SerializeToString()
+                    async for event in env.client.get_workflow_handle(
+                        done["workflow_id"]
+                    ).fetch_history_events()
+                ]
+                assert not any(b"Zephyrine" in event for event in history)
+    finally:
+        await env.shutdown()

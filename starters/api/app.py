@@ -95,10 +95,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.add_middleware(RequestMetrics, runtime=runtime(settings.metrics_bind))
     app.add_middleware(
         PathCORS,
-        pattern=r"/codec/[^/]+",
+        pattern=r"/codec/(signed/[^/]+/)?[^/]+",
         origins=settings.codec_cors_origins,
         methods=["POST"],
         headers=["Authorization", "Content-Type", "X-Namespace"],
+        credentials=True,  # a Temporal UI with codec.includeCredentials sends the dashboard's cookie
     )
     app.add_middleware(
         PathCORS,

@@ -1,18 +1,28 @@
 """Temporal's remote codec protocol, so the Temporal UI (or ``temporal --codec-endpoint``) shows
-decrypted payloads to an operator holding an API key."""
+decrypted payloads to an operator.
+
+Who may decode: a caller with an API key (``temporal --codec-auth``), a browser signed in to the dashboard
+(its session cookie: a Temporal UI configured with ``codec.includeCredentials`` sends it, same site), or
+whoever holds the signed codec URL (:func:`codec_url`): for a Temporal UI that sends no credentials at
+all, as the dev server's (``--ui-codec-endpoint`` has no credentials option). ``longhaul dev`` gives its
+Temporal UI that URL, so the developer's UI decodes with no setup.
+"""
 
 from __future__ import annotations
 
 import base64
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from longhaul.codec import CodecError
-from starters.api.deps import JSON_BODY, Tenant
+from longhaul.keys import Caller
+from longhaul.signing import signature, signed
+from starters.api.deps import JSON_BODY, current_caller
+from starters.api.ui.session import caller_of_cookie
 
 router = APIRouter(tags=["codec"])
 
@@ -41,11 +51,48 @@ class CodecPayloads(BaseModel):
     payloads: list[CodecPayload]
 
 
+SIGNED_PURPOSE = "codec"
+SIGNED_SUBJECT = "temporal-ui"
+
+
+def codec_url(api_url: str, key: bytes) -> str:
+    """The codec endpoint whose path is its own credential (for a Temporal UI that sends none). Anyone
+    with it can decode: give it to an operator's UI only; a new signing secret voids it."""
+    return f"{api_url.rstrip('/')}/codec/signed/{signature(key, SIGNED_PURPOSE, SIGNED_SUBJECT)}"
+
+
+async def codec_caller(request: Request) -> Caller:
+    """An API key in the header, or else the dashboard's session cookie."""
+    if request.headers.get("authorization") or request.headers.get("x-api-key"):
+        return await current_caller(request)
+    caller = await caller_of_cookie(request)
+    if caller is None:
+        return await current_caller(request)  # the 401 naming what to send
+    return caller
+
+
+@router.post("/codec/signed/{signed_by}/{operation}", response_model=CodecPayloads, dependencies=JSON_BODY)
+async def signed_codec(
+    signed_by: str, operation: Literal["encode", "decode"], body: CodecPayloads, request: Request
+) -> CodecPayloads:
+    """The codec at its signed URL (:func:`codec_url`): the path is the credential."""
+    if not signed(request.app.state.waitpoints.key, SIGNED_PURPOSE, SIGNED_SUBJECT, signed_by):
+        raise HTTPException(status_code=403, detail="this codec URL's signature was not issued here")
+    return await _run(operation, body, request)
+
+
 @router.post("/codec/{operation}", response_model=CodecPayloads, dependencies=JSON_BODY)
 async def codec(
-    operation: Literal["encode", "decode"], body: CodecPayloads, request: Request, tenant: Tenant
+    operation: Literal["encode", "decode"],
+    body: CodecPayloads,
+    request: Request,
+    caller: Annotated[Caller, Depends(codec_caller)],
 ) -> CodecPayloads:
     """Encode or decode payloads with the deployment's payload keys (404 while encryption is off)."""
+    return await _run(operation, body, request)
+
+
+async def _run(operation: str, body: CodecPayloads, request: Request) -> CodecPayloads:
     payload_codec: PayloadCodec | None = request.app.state.codec
     if payload_codec is None:
         raise HTTPException(status_code=404, detail="payload encryption is off (LONGHAUL_PAYLOAD_KEYS)")

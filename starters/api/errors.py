@@ -8,10 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from longhaul.storage import InvalidCursorError
+from starters.api.ui.render import error_page
 from starters.service import ConflictError, InvalidInputError, NotFoundError, TemporalUnavailableError
 from starters.waitpoints import BadCallbackSignatureError, WaitpointClosedError, WaitpointCompletedError
 
@@ -26,10 +29,19 @@ class ErrorJSON(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
+def answer(
+    request: Request, status: int, content: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    """The refusal as JSON, or as a page for the dashboard's pages (same status, same message)."""
+    if request.url.path.startswith("/ui/"):
+        return error_page(request, status, content["detail"])
+    return ErrorJSON(status_code=status, content=content, headers=headers)
+
+
 def add_error_handlers(app: FastAPI) -> None:
-    def handler(status: int, headers: dict[str, str] | None = None) -> Callable[..., Awaitable[JSONResponse]]:
-        async def handle(request: Request, error: Exception) -> JSONResponse:
-            return ErrorJSON(status_code=status, content={"detail": str(error)}, headers=headers)
+    def handler(status: int, headers: dict[str, str] | None = None) -> Callable[..., Awaitable[Response]]:
+        async def handle(request: Request, error: Exception) -> Response:
+            return answer(request, status, {"detail": str(error)}, headers)
 
         return handle
 
@@ -42,25 +54,29 @@ def add_error_handlers(app: FastAPI) -> None:
     )
 
     @app.exception_handler(WaitpointCompletedError)
-    async def _completed_already(request: Request, error: WaitpointCompletedError) -> JSONResponse:
+    async def _completed_already(request: Request, error: WaitpointCompletedError) -> Response:
         first = error.token.model_dump(mode="json", exclude={"callback_url"})
-        return ErrorJSON(status_code=409, content={"detail": str(error), "waitpoint": first})
+        return answer(request, 409, {"detail": str(error), "waitpoint": first})
 
     @app.exception_handler(InvalidInputError)
-    async def _invalid_input(request: Request, error: InvalidInputError) -> JSONResponse:
-        return ErrorJSON(
-            status_code=422, content={"detail": [{**e, "loc": ["body", *e["loc"]]} for e in error.errors]}
-        )
+    async def _invalid_input(request: Request, error: InvalidInputError) -> Response:
+        return answer(request, 422, {"detail": [{**e, "loc": ["body", *e["loc"]]} for e in error.errors]})
 
     @app.exception_handler(InvalidCursorError)
-    async def _invalid_cursor(request: Request, error: InvalidCursorError) -> JSONResponse:
+    async def _invalid_cursor(request: Request, error: InvalidCursorError) -> Response:
         detail = [{"type": "value_error", "loc": ["query", "cursor"], "msg": str(error)}]
-        return ErrorJSON(status_code=422, content={"detail": detail})
+        return answer(request, 422, {"detail": detail})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/ui/") and error.status_code >= 400:
+            return error_page(request, error.status_code, error.detail)
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid_request(request: Request, error: RequestValidationError) -> Response:
         errors = error.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return ErrorJSON(status_code=400, content={"detail": "malformed JSON body"})
+            return answer(request, 400, {"detail": "malformed JSON body"})
         detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in errors]
-        return ErrorJSON(status_code=422, content={"detail": detail})
+        return answer(request, 422, {"detail": detail})

@@ -107,11 +107,21 @@ class PathCORS:
     methods and headers."""
 
     def __init__(
-        self, app: ASGIApp, *, pattern: str, origins: list[str], methods: list[str], headers: list[str]
+        self,
+        app: ASGIApp,
+        *,
+        pattern: str,
+        origins: list[str],
+        methods: list[str],
+        headers: list[str],
+        credentials: bool = False,
     ) -> None:
         self.app = app
         self.pattern = re.compile(pattern)
-        self.cors = CORSMiddleware(app, allow_origins=origins, allow_methods=methods, allow_headers=headers)
+        self.cors = CORSMiddleware(
+            app, allow_origins=origins, allow_methods=methods, allow_headers=headers,
+            allow_credentials=credentials,
+        )  # fmt: skip
 
     async def __call__(self, scope: types.Scope, receive: types.Receive, send: types.Send) -> None:
         if scope["type"] == "http" and self.pattern.fullmatch(scope["path"]):

@@ -122,7 +122,7 @@ async def stream_tagged_runs(
     if viewer.scope is not None and viewer.scope.tag != tag:
         scoped = f"run {viewer.scope.run_id}" if viewer.scope.run_id else f"tag {viewer.scope.tag}"
         raise HTTPException(status_code=403, detail=f"this access token watches {scoped} only")
-    return _sse(_expiring(viewer, _tag_events(request, service, viewer, tag)))
+    return sse(_expiring(viewer, _tag_events(request, service, viewer, tag)))
 
 
 @router.get(RUN_PATH + "/stream", response_class=StreamingResponse, responses=STREAM_RESPONSES)
@@ -132,10 +132,10 @@ async def stream_run(run_id: str, request: Request, service: Service, viewer: Vi
     run = await service.store.get(run_id, tenant=viewer.tenant, logs=False)
     if run is None or not viewer.may_see(run):
         raise HTTPException(status_code=404, detail=f"no run '{run_id}'")  # before the stream starts
-    return _sse(_expiring(viewer, _run_events(request, service, viewer, run_id)))
+    return sse(_expiring(viewer, _run_events(request, service, viewer, run_id)))
 
 
-def _sse(events: AsyncIterator[str]) -> StreamingResponse:
+def sse(events: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(
         events,
         media_type="text/event-stream",
@@ -157,7 +157,7 @@ async def _expiring(viewer: Viewer, events: AsyncIterator[str]) -> AsyncIterator
         yield event
 
 
-async def _polled(
+async def polled(
     request: Request, poll: Callable[[], Awaitable[tuple[list[str], bool]]]
 ) -> AsyncIterator[str]:
     """The events ``poll`` returns each round (and a keep-alive comment when quiet) until it says it is
@@ -193,7 +193,7 @@ def _run_events(request: Request, service: RunService, viewer: Viewer, run_id: s
             events.append(f"event: end\ndata: {json.dumps({'status': run.status})}\n\n")
         return events, run.status.terminal
 
-    return _polled(request, poll)
+    return polled(request, poll)
 
 
 def _tag_events(request: Request, service: RunService, viewer: Viewer, tag: str) -> AsyncIterator[str]:
@@ -217,4 +217,4 @@ def _tag_events(request: Request, service: RunService, viewer: Viewer, tag: str)
                 del sent[run_id]
         return events, False
 
-    return _polled(request, poll)
+    return polled(request, poll)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from longhaul.models import RunPage, RunRecord, RunRef, RunStatus
+from longhaul.models import TAG_PATTERN, RunPage, RunRecord, RunRef, RunStatus
 from longhaul.storage import RunFilter
 from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, ref
 from starters.resume import resume
@@ -16,25 +17,42 @@ from starters.service import EventEnvelope
 router = APIRouter(tags=["runs"])
 
 
+class RunQuery(BaseModel):
+    """What a list of runs is filtered on: the API's ``GET /api/runs`` and the dashboard's runs page take
+    the same query (so the same bad filter is the same 422, naming the parameter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: RunStatus | None = None
+    workflow: Annotated[str | None, Field(max_length=100)] = None
+    event: Annotated[str | None, Field(max_length=100)] = None
+    tag: Annotated[str | None, Field(max_length=100, pattern=TAG_PATTERN)] = None
+    q: Annotated[
+        str | None,
+        Field(max_length=200, description="Part of the business key (any case), or a run or event id."),
+    ] = None
+    created_after: Annotated[datetime | None, Field(description="Created at or after (ISO time).")] = None
+    created_before: Annotated[datetime | None, Field(description="Created before (ISO time).")] = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_any(cls, data: Any) -> Any:
+        """An empty field means "any" (a browser's form sends ``status=`` for an unchosen select)."""
+        return {k: v for k, v in data.items() if v != ""} if isinstance(data, dict) else data
+
+    def filter(self, tenant: str) -> RunFilter:
+        return RunFilter(
+            tenant=tenant, status=self.status, workflow=self.workflow, event=self.event, tag=self.tag,
+            search=self.q, created_after=self.created_after, created_before=self.created_before,
+        )  # fmt: skip
+
+
 @router.get("/api/runs", response_model=RunPage, responses=ERRORS)
-async def list_runs(
-    service: Service,
-    tenant: Tenant,
-    status: RunStatus | None = None,
-    workflow: str | None = None,
-    event: str | None = None,
-    tag: str | None = None,
-    created_after: Annotated[datetime | None, Query(description="Created at or after (ISO time).")] = None,
-    created_before: Annotated[datetime | None, Query(description="Created before (ISO time).")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
-) -> RunPage:
+async def list_runs(service: Service, tenant: Tenant, query: Annotated[RunQuery, Query()]) -> RunPage:
     """Runs, newest first, filtered; follow ``next_cursor`` for the next page."""
-    where = RunFilter(
-        tenant=tenant, status=status, workflow=workflow, event=event, tag=tag,
-        created_after=created_after, created_before=created_before,
-    )  # fmt: skip
-    page = await service.store.list(where, limit=limit, cursor=cursor)
+    page = await service.store.list(query.filter(tenant), limit=query.limit, cursor=query.cursor)
     return page.model_copy(update={"runs": await service.explain(page.runs)})
 
 

@@ -1,5 +1,21 @@
-"""The runs dashboard: server-rendered pages at ``/ui`` (see :mod:`starters.api.ui.pages`)."""
+"""The runs dashboard at ``/ui``: server-rendered pages (Jinja2, escaped by default) with one small script
+for live progress, no JavaScript build step.
 
-from starters.api.ui.pages import STATIC, router
+Why server-rendered: pages of tens of thousands of runs are paged in the database (keyset cursors, like
+the API) and sent as HTML; there is no framework to download, build or keep up to date, and what a page
+shows is exactly what the API would answer the same key. The script only keeps visible runs live (SSE).
+"""
+
+from fastapi import APIRouter
+
+from starters.api.ui.actions import router as actions
+from starters.api.ui.live import router as live
+from starters.api.ui.pages import router as pages
+from starters.api.ui.render import STATIC
+from starters.api.ui.session import router as session
+
+router = APIRouter()
+for part in (session, pages, actions, live):
+    router.include_router(part)
 
 __all__ = ["STATIC", "router"]
