@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     sleepers.add_argument("--concurrency", type=int, default=100, help="start calls at a time")
     sleepers.add_argument("--workers", type=int, default=1, help="longhaul worker processes sharing them")
 
+    dashboard = names.add_parser(
+        "dashboard", parents=[repeats], help="dashboard pages: 20,000 runs in storage vs 200"
+    )
+    dashboard.add_argument("--small", type=int, default=200, help="runs in the small storage")
+    dashboard.add_argument("--large", type=int, default=20_000, help="runs in the large storage")
+
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
 
     transcode = names.add_parser("transcode", parents=[repeats], help="workflow vs direct FFmpeg")
@@ -66,6 +72,10 @@ def main() -> None:
             from bench import limit
 
             asyncio.run(limit.run(args.runs, args.in_flight, args.repeats)).print_and_save()
+        elif args.name == "dashboard":
+            from bench import dashboard
+
+            asyncio.run(dashboard.run(args.small, args.large, args.repeats)).print_and_save()
         elif args.name == "queue":
             from bench import queue
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from longhaul.db import utcnow
 from longhaul.models import RunStatus
-from longhaul.storage import RunStore, RunTimes
+from longhaul.storage import RunStore
 
 FAILED = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.EXPIRED})
 # The chart's stack order and colours (the dashboard's status colours).
@@ -90,13 +90,12 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def _window(title: str, runs: list[RunTimes], start: datetime, bucket: timedelta, buckets: int) -> Window:
-    inside = [run for run in runs if run.created_at >= start]
-    counts = Counter(run.status.value for run in inside)
+def _window(title: str, counted: list[tuple[int, RunStatus, int]], start: datetime, bucket: timedelta,
+            buckets: int) -> Window:  # fmt: skip
     per_bucket: list[Counter[RunStatus]] = [Counter() for _ in range(buckets)]
-    for run in inside:
-        index = min(int((run.created_at - start) / bucket), buckets - 1)
-        per_bucket[index][run.status] += 1
+    for index, status, count in counted:
+        per_bucket[min(max(index, 0), buckets - 1)][status] += count
+    counts: Counter[RunStatus] = sum(per_bucket, Counter())
     peak = max([sum(c.values()) for c in per_bucket] + [1])
     width = CHART_WIDTH / buckets
     bars = []
@@ -110,45 +109,53 @@ def _window(title: str, runs: list[RunTimes], start: datetime, bucket: timedelta
                 y -= height
                 bar.segments.append(Segment(status.value, colour, y, height, count))
         bars.append(bar)
-    finished = [run for run in inside if run.status.terminal]
+    finished = sum(n for status, n in counts.items() if status.terminal)
     return Window(
-        title=title, counts=dict(counts.most_common()), total=len(inside), finished=len(finished),
-        failed=sum(run.status in FAILED for run in finished), bars=bars, peak=peak,
+        title=title, counts={status.value: n for status, n in counts.most_common()},
+        total=sum(counts.values()), finished=finished,
+        failed=sum(n for status, n in counts.items() if status in FAILED), bars=bars, peak=peak,
     )  # fmt: skip
 
 
-def _durations(runs: list[RunTimes]) -> list[WorkflowDurations]:
-    by_workflow: dict[str, list[RunTimes]] = defaultdict(list)
-    for run in runs:
-        by_workflow[run.workflow].append(run)
-    rows = []
-    for workflow, its in sorted(by_workflow.items()):
-        seconds = [
-            (run.finished_at - run.started_at).total_seconds()
-            for run in its
-            if run.status == RunStatus.COMPLETED and run.started_at and run.finished_at
-        ]
-        finished = [run for run in its if run.status.terminal]
-        failed = sum(run.status in FAILED for run in finished)
-        p50, p95 = percentile(seconds, 50), percentile(seconds, 95)
-        rows.append(WorkflowDurations(workflow, len(its), len(finished), failed, p50, p95))
-    return rows
+def _workflows(
+    counted: list[tuple[str, RunStatus, int]], durations: list[tuple[str, float]]
+) -> list[WorkflowDurations]:
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for workflow, took in durations:
+        seconds[workflow].append(took)
+    per: dict[str, Counter[RunStatus]] = defaultdict(Counter)
+    for workflow, status, count in counted:
+        per[workflow][status] += count
+    return [
+        WorkflowDurations(
+            workflow,
+            runs=sum(c.values()),
+            finished=sum(n for s, n in c.items() if s.terminal),
+            failed=sum(n for s, n in c.items() if s in FAILED),
+            p50=percentile(seconds[workflow], 50),
+            p95=percentile(seconds[workflow], 95),
+        )
+        for workflow, c in sorted(per.items())
+    ]
 
 
 async def overview(store: RunStore, tenant: str, now: datetime | None = None) -> Overview:
-    """The tenant's last hour (12 bars of 5 minutes) and last day (24 bars of an hour); durations of the
-    runs of the last day that completed."""
+    """The tenant's last hour (12 bars of 5 minutes) and last day (24 bars of an hour), counted in the
+    database; durations of the runs of the last day that completed."""
     now = now or utcnow()
     day_start = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     hour_start = now - timedelta(hours=1)
     hour_start = hour_start.replace(minute=hour_start.minute - hour_start.minute % 5, second=0,
                                     microsecond=0) + timedelta(minutes=5)  # fmt: skip
-    runs = await store.created_since(tenant, min(day_start, hour_start))
+    hour = await store.created_per_bucket(tenant, hour_start, timedelta(minutes=5))
+    day = await store.created_per_bucket(tenant, day_start, timedelta(hours=1))
     return Overview(
         windows=[
-            _window("hour", runs, hour_start, timedelta(minutes=5), 12),
-            _window("day", runs, day_start, timedelta(hours=1), 24),
+            _window("hour", hour, hour_start, timedelta(minutes=5), 12),
+            _window("day", day, day_start, timedelta(hours=1), 24),
         ],
-        workflows=_durations([run for run in runs if run.created_at >= day_start]),
+        workflows=_workflows(
+            await store.per_workflow(tenant, day_start), await store.durations(tenant, day_start)
+        ),
         legend={status.value: colour for status, colour in CHART_STATUSES.items()},
     )

@@ -114,3 +114,13 @@ def test_sleepers_benchmark_shares_the_timers_between_two_workers() -> None:
     assert report["benchmark"] == "sleepers_workers2" and report["workers"] == 2
     assert len(report["variants"]["timer lateness"]["runs_s"]) == 40
     assert report["worker_rss_mb"]["asleep_peak"] > 0
+
+
+def test_dashboard_benchmark_serves_every_page_from_both_storages() -> None:
+    report = run_benchmark("dashboard", "--repeats", "1", "--small", "20", "--large", "400")
+    ratios = report["ratios (small / large time: 1.0 = no slower with 100x the runs)"]
+    assert set(ratios) == {
+        "runs, first page", "runs, 50th page", "runs, by status", "runs, by tag", "runs, search", "overview",
+        "queues",
+    }  # fmt: skip
+    assert all(ratio > 0 for ratio in ratios.values())
