@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dev test lint install tools histories clean
+.PHONY: dev test lint install tools histories screenshots clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -46,3 +46,7 @@ histories: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The dashboard's screenshots in docs/ (a dev server, worker, API and a few real runs; Chromium shoots).
+screenshots: $(STAMP) tools
+	$(PY) docs/screenshots.py docs

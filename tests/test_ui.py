@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +40,7 @@ from tests.processes import free_port
 from workflows.maintenance import ReconcileInput, ReconcileWorkflow
 from workflows.schedules import ScheduleDecl
 
+ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "<script>window.pwned=1</script><img/src=x/onerror=window.pwned=2>"
 FINISHED = ("completed", "failed", "cancelled")
 
@@ -391,3 +395,15 @@ async def test_the_temporal_ui_link_opens_the_workflow_and_the_temporal_ui_decod
                 assert not any(b"Zephyrine" in event for event in history)
     finally:
         await env.shutdown()
+
+
+def test_the_screenshot_command_writes_each_main_page(tmp_path: Path) -> None:
+    """``make screenshots`` keeps working: it writes a PNG of each main page (here into a temp dir)."""
+    result = subprocess.run(
+        [sys.executable, "docs/screenshots.py", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+        timeout=240, env={k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LONGHAUL_"))},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("runs", "run", "overview", "queues"):
+        shot = tmp_path / f"dashboard-{name}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

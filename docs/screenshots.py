@@ -1,0 +1,97 @@
+"""Regenerate the dashboard's screenshots in docs/ (``make screenshots``, or ``python docs/screenshots.py
+[OUT_DIR]``): a dev server, the worker and the API of the shipped catalog, a few real runs (finished,
+failed, in flight), then Chromium (offline, as the browser tests drive it) signs in and shoots each page."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from longhaul.binaries import temporal_cli  # noqa: E402 - after the repository is importable
+from longhaul.config import Settings  # noqa: E402
+from longhaul.db import Database  # noqa: E402
+from longhaul.keys import KeyStore, Role  # noqa: E402
+from longhaul.migrations import upgrade  # noqa: E402
+from longhaul.storage import RunStore  # noqa: E402
+from longhaul.temporal import SEARCH_ATTRIBUTES, connect  # noqa: E402
+from starters.api import create_app  # noqa: E402
+from starters.worker import build_worker  # noqa: E402
+from tests.apps import serving  # noqa: E402
+from tests.browser import offline_page  # noqa: E402
+
+PAGES = {"runs": "/ui/runs", "overview": "/ui/overview", "queues": "/ui/queues"}
+NAMES = ["Ada", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Frances"]
+
+
+async def shoot(out: Path) -> list[Path]:
+    with tempfile.TemporaryDirectory(prefix="longhaul-screenshots-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data", task_queue="screenshots")
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), search_attributes=SEARCH_ATTRIBUTES
+        )
+        db = Database(settings.app_database_url)
+        await upgrade(db)
+        try:
+            os.environ["TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host
+            client = await connect(settings)
+            app = create_app(settings)
+            async with serving(app) as url, build_worker(client, RunStore(db), settings):
+                _, key = await KeyStore(db).create("default", "screenshots", Role.ADMIN)
+                headers = {"Authorization": f"Bearer {key}"}
+                async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+                    shown = await _runs(http)
+                return await _pages(url, key, shown, out)
+        finally:
+            await db.close()
+            await env.shutdown()
+
+
+async def _runs(http: httpx.AsyncClient) -> str:
+    """A few greetings (some still waiting), and the id of a finished one to show."""
+    ids = []
+    for index, name in enumerate(NAMES):
+        payload = {"name": name, "wait_seconds": 120 if index % 3 == 0 else 0}
+        sent = await http.post(
+            "/api/events/hello",
+            json={"payload": payload, "tags": [f"team:{index % 2}", f"user:{name.lower()}"]},
+        )
+        ids.append(sent.json()["runs"][0]["run_id"])
+    for _ in range(200):
+        runs = (await http.get("/api/runs", params={"status": "completed"})).json()["runs"]
+        if len(runs) >= 4:
+            return str(runs[0]["id"])
+        await asyncio.sleep(0.1)
+    return ids[1]
+
+
+async def _pages(url: str, key: str, run_id: str, out: Path) -> list[Path]:
+    written = []
+    async with offline_page() as offline:
+        page = offline.page
+        await page.set_viewport_size({"width": 1280, "height": 800})
+        await page.goto(f"{url}/ui/signin")
+        await page.fill("input[name=key]", key)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{url}/ui/runs")
+        for name, path in {**PAGES, "run": f"/ui/runs/{run_id}"}.items():
+            await page.goto(f"{url}{path}")
+            target = out / f"dashboard-{name}.png"
+            await page.screenshot(path=str(target), full_page=True)
+            written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs"
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in asyncio.run(shoot(directory)):
+        print(path)
