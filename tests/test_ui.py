@@ -399,9 +399,10 @@ async def test_the_temporal_ui_link_opens_the_workflow_and_the_temporal_ui_decod
 
 def test_the_screenshot_command_writes_each_main_page(tmp_path: Path) -> None:
     """``make screenshots`` keeps working: it writes a PNG of each main page (here into a temp dir)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LONGHAUL_"))}
     result = subprocess.run(
         [sys.executable, "docs/screenshots.py", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-        timeout=240, env={k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LONGHAUL_"))},
+        timeout=240, env=clean,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("runs", "run", "overview", "queues"):
