@@ -200,7 +200,7 @@ class RunFilter:
     created_before: datetime | None = None  # created strictly before
     search: str | None = None  # part of the business key (any case), or a run or event id
     ids: tuple[str, ...] | None = None  # these runs only (what a page shows, followed live)
-    replay_of: str | None = None  # the replays of this run
+    children_of: str | None = None  # the runs this run started: its replays, and runs of events it emitted
 
 
 def _status_is(status: RunStatus) -> tuple[Any, ...]:
@@ -241,8 +241,10 @@ def _matching(where: RunFilter) -> list[Any]:
         )
     if where.ids is not None:
         conditions.append(RunRow.id.in_(where.ids))
-    if where.replay_of is not None:
-        conditions.append(RunRow.replay_of == where.replay_of)
+    if where.children_of is not None:
+        # An emitted event's id is the emitting run's id and a suffix (activities/events.py).
+        emitted = RunRow.event_id.startswith(f"{where.children_of}.", autoescape=True)
+        conditions.append(or_(RunRow.replay_of == where.children_of, emitted))
     return conditions
 
 
@@ -496,7 +498,9 @@ class RunStore:
         """How many of ``tenant``'s runs created since ``start`` have each status, per ``bucket`` of time
         (0: the first after ``start``): counted in the database over the listing index, so the overview
         reads a few rows however many runs there are."""
-        index = sql_cast(self._seconds(RunRow.created_at, start) / bucket.total_seconds(), Integer)
+        offset = self._seconds(RunRow.created_at, start) / bucket.total_seconds()
+        # Whole buckets: SQLite's CAST truncates (offsets are ≥ 0); PostgreSQL's rounds, so floor first.
+        index = sql_cast(offset if self.db.is_sqlite else func.floor(offset), Integer)
         statement = (
             select(index, RunRow.status, func.count())
             .where(RunRow.tenant == tenant, RunRow.created_at >= start)

@@ -119,3 +119,51 @@ async def test_a_cached_key_is_trusted_until_its_time_is_up_but_revoking_it_here
     assert await cached.tenant_of(second) == "acme"
     await cached.revoke(again.id)
     assert await cached.tenant_of(second) is None  # revoked by this process: at once
+
+
+async def test_runs_are_found_by_business_key_part_in_any_case_by_id_and_by_the_run_that_started_them(
+    store: RunStore,
+) -> None:
+    await store.create_queued(**_run(1, business_key="Invoice-2026_0042"))
+    await store.create_queued(**_run(2, business_key="invoice-2026-0043"))
+    await store.create_queued(**_run(3, business_key="receipt-%_"))
+    await store.create_queued(**{**_run(4), "event_id": "run_1.completed", "workflow_id": "notice/t1/x"})
+    await store.create_queued(**_run(5, replay_of="run_1"))
+    await store.create_queued(**{**_run(6), "event_id": "run_10.completed", "workflow_id": "notice/t1/y"})
+
+    async def found(**where: Any) -> list[str]:
+        return sorted(run.id for run in (await store.list(RunFilter(tenant="t1", **where))).runs)
+
+    assert await found(search="INVOICE-2026") == ["run_1", "run_2"]
+    assert await found(search="2026_") == ["run_1"]  # _ and % are literal text, not wildcards
+    assert await found(search="%") == ["run_3"]
+    assert await found(search="run_2") == ["run_2"]  # a run id, whole
+    assert await found(search="e3") == ["run_3"]  # an event id, whole
+    assert await found(children_of="run_1") == ["run_4", "run_5"]  # its event's run, its replay
+    assert await found(ids=("run_2", "run_3", "run_99")) == ["run_2", "run_3"]
+
+
+async def test_the_overview_is_counted_per_bucket_workflow_and_status_with_durations(store: RunStore) -> None:
+    from datetime import timedelta
+
+    from longhaul.db import utcnow
+
+    for n, status in enumerate(["completed", "completed", "failed", "running"]):
+        await store.create_queued(**_run(n, workflow="hello" if n < 3 else "video"))
+        await store.apply(RunUpdate(run_id=f"run_{n}", status=RunStatus.RUNNING, attempt=1), op_id=f"s{n}")
+        if status != "running":
+            await asyncio.sleep(0.05 * (n + 1))
+            await store.apply(RunUpdate(run_id=f"run_{n}", status=RunStatus(status)), op_id=f"e{n}")
+    await store.create_queued(**{**_run(9), "tenant": "t2", "workflow_id": "hello/t2/e9"})
+    start = utcnow() - timedelta(minutes=7, seconds=30)
+    buckets = await store.created_per_bucket("t1", start, timedelta(minutes=5))
+    assert sorted((status, n) for _, status, n in buckets) == [
+        (RunStatus.COMPLETED, 2), (RunStatus.FAILED, 1), (RunStatus.RUNNING, 1),
+    ]  # fmt: skip
+    assert {index for index, _, _ in buckets} == {1}  # 7.5 minutes after the start, less the test's time: the second bucket
+    assert sorted(await store.per_workflow("t1", start)) == [
+        ("hello", RunStatus.COMPLETED, 2), ("hello", RunStatus.FAILED, 1), ("video", RunStatus.RUNNING, 1),
+    ]  # fmt: skip
+    took = await store.durations("t1", start)
+    assert [workflow for workflow, _ in took] == ["hello", "hello"]  # completed ones only
+    assert all(0.03 < seconds < 5 for _, seconds in took), took

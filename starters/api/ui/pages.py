@@ -58,9 +58,9 @@ async def run_page(
         return page(request, "error.html", status=404, caller=caller, title="Not found",
                     message=f"No run '{run_id}'.")  # fmt: skip
     steps = await timeline(service.client, run)
-    replays = await service.store.list(RunFilter(tenant=caller.tenant, replay_of=run.id), limit=20)
+    children = await service.store.list(RunFilter(tenant=caller.tenant, children_of=run.id), limit=50)
     return page(
-        request, "run.html", caller=caller, run=run, timeline=steps, replays=replays.runs,
+        request, "run.html", caller=caller, run=run, timeline=steps, children=children.runs,
         temporal_link=service.settings.temporal_ui_link(run.workflow_id),
         waitpoints=[waitpoints.shown(token) for token in run.waitpoints],
         output_fields={
