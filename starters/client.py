@@ -255,10 +255,12 @@ class Runs:
         workflow: str | None = None,
         event: str | None = None,
         tag: str | None = None,
+        q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        call = _list(status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor)
+        """Runs newest first; ``q``: part of the business key (any case), or a run or event id."""
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor)
         return self._client._call(call, RunPage)
 
     def cancel(self, run_id: str) -> RunRecord:
@@ -493,10 +495,12 @@ class AsyncRuns:
         workflow: str | None = None,
         event: str | None = None,
         tag: str | None = None,
+        q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        call = _list(status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor)
+        """Runs newest first; ``q``: part of the business key (any case), or a run or event id."""
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor)
         return await self._client._call(call, RunPage)
 
     async def cancel(self, run_id: str) -> RunRecord:

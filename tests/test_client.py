@@ -78,6 +78,7 @@ def test_sync_client_sends_waits_streams_and_lists(served: Served) -> None:
         run = client.runs.wait(ref.run_id, timeout=30)
         assert run.output == {"message": "Hello, Sync!"}
         assert run.id in [r.id for r in client.runs.list(tag="sdk").runs]
+        assert [r.id for r in client.runs.list(q=accepted.event_id).runs] == [ref.run_id]  # found by its id
         again = client.send_event("hello", {"name": "Sync"}, id=accepted.event_id)
         assert [r.run_id for r in again.runs] == [ref.run_id]
         with pytest.raises(LonghaulError) as missing:
@@ -152,6 +153,8 @@ def test_cli_sends_from_a_file_watches_to_completion_and_shows(served: Served, t
     assert [run["id"] for run in json.loads(listed.stdout)["runs"]] == [run_id]
     table = _cli(served, "runs", "list", "--tag", "cli")
     assert run_id in table.stdout and "completed" in table.stdout
+    searched = _cli(served, "runs", "list", "--search", run_id, "--json")
+    assert [run["id"] for run in json.loads(searched.stdout)["runs"]] == [run_id]
 
 
 def test_cli_cancel_replay_and_watch_exit_with_the_outcome(served: Served) -> None:

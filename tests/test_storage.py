@@ -160,7 +160,8 @@ async def test_the_overview_is_counted_per_bucket_workflow_and_status_with_durat
     assert sorted((status, n) for _, status, n in buckets) == [
         (RunStatus.COMPLETED, 2), (RunStatus.FAILED, 1), (RunStatus.RUNNING, 1),
     ]  # fmt: skip
-    assert {index for index, _, _ in buckets} == {1}  # 7.5 minutes after the start, less the test's time: the second bucket
+    # 7.5 minutes after the start, less the test's time: the second bucket
+    assert {index for index, _, _ in buckets} == {1}
     assert sorted(await store.per_workflow("t1", start)) == [
         ("hello", RunStatus.COMPLETED, 2), ("hello", RunStatus.FAILED, 1), ("video", RunStatus.RUNNING, 1),
     ]  # fmt: skip

@@ -29,6 +29,10 @@ def runs_list(
     workflow: Annotated[str | None, typer.Option(help="Only runs of this workflow.")] = None,
     event: Annotated[str | None, typer.Option(help="Only runs started by this event.")] = None,
     tag: Annotated[str | None, typer.Option(help="Only runs with this tag.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", "-q", help="Part of the business key (any case), a run or event id."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
     cursor: Annotated[str | None, typer.Option(help="Page cursor from a previous listing.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the page as JSON.")] = False,
@@ -37,7 +41,7 @@ def runs_list(
     """List runs, newest first."""
     with api_client(url) as client:
         page = client.runs.list(
-            status=status, workflow=workflow, event=event, tag=tag, limit=limit, cursor=cursor
+            status=status, workflow=workflow, event=event, tag=tag, q=search, limit=limit, cursor=cursor
         )
     if as_json:
         echo_json(page)
