@@ -95,3 +95,48 @@ async def test_event_data_and_results_are_ciphertext_in_temporal_and_the_codec_e
     plain = [base64.b64decode(p["data"]) for p in decoded.json()["payloads"]]
     assert any(b"Zoe" in data for data in plain) and any(b"Hello, Zoe!" in data for data in plain)
     assert anonymous.status_code == 401
+
+
+async def test_the_codec_takes_the_dashboards_session_cookie_and_its_signed_url_with_cors_credentials(
+    settings: Settings,
+) -> None:
+    """A Temporal UI configured with codec.includeCredentials sends the dashboard's cookie; one that sends
+    nothing is given the signed URL. Neither opens it to anyone else."""
+    from longhaul.signing import signing_key
+    from starters.api.codec import codec_url
+
+    ui = "http://localhost:8233"
+    encrypted = settings.model_copy(update={"payload_keys": {"k1": key()}, "codec_cors_origins": [ui]})
+    app = create_app(encrypted)
+    async with api_client(app) as http:
+        sealed = await http.post(
+            "/codec/encode", json={"payloads": [{"data": base64.b64encode(b'"x"').decode()}]}
+        )
+        body = sealed.json()
+        _, signed_in = await app.state.keys.create("default", "dashboard user")
+        anonymous = {"Authorization": ""}
+        by_cookie = await http.post(
+            "/codec/decode", json=body, headers=anonymous, cookies={"longhaul_key": signed_in}
+        )
+        assert by_cookie.status_code == 200
+        assert base64.b64decode(by_cookie.json()["payloads"][0]["data"]) == b'"x"'
+        wrong = await http.post(
+            "/codec/decode", json=body, headers=anonymous, cookies={"longhaul_key": "lh_nope"}
+        )
+        assert wrong.status_code == 401
+        path = codec_url("http://api", signing_key(encrypted)).removeprefix("http://api")
+        assert (await http.post(f"{path}/decode", json=body, headers=anonymous)).status_code == 200
+        forged = path[:-4] + ("AAAA" if not path.endswith("AAAA") else "BBBB")
+        assert (await http.post(f"{forged}/decode", json=body, headers=anonymous)).status_code == 403
+        for target in ("/codec/decode", f"{path}/decode"):
+            preflight = await http.options(
+                target, headers={"Origin": ui, "Access-Control-Request-Method": "POST",
+                                 "Access-Control-Request-Headers": "content-type,x-namespace"},
+            )  # fmt: skip
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == ui
+            assert preflight.headers["access-control-allow-credentials"] == "true"
+            elsewhere = await http.options(
+                target, headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+            )
+            assert "access-control-allow-origin" not in elsewhere.headers
