@@ -116,12 +116,12 @@ async def test_the_codec_takes_the_dashboards_session_cookie_and_its_signed_url_
         _, signed_in = await app.state.keys.create("default", "dashboard user")
         anonymous = {"Authorization": ""}
         by_cookie = await http.post(
-            "/codec/decode", json=body, headers=anonymous, cookies={"longhaul_key": signed_in}
+            "/codec/decode", json=body, headers={**anonymous, "Cookie": f"longhaul_key={signed_in}"}
         )
         assert by_cookie.status_code == 200
         assert base64.b64decode(by_cookie.json()["payloads"][0]["data"]) == b'"x"'
         wrong = await http.post(
-            "/codec/decode", json=body, headers=anonymous, cookies={"longhaul_key": "lh_nope"}
+            "/codec/decode", json=body, headers={**anonymous, "Cookie": "longhaul_key=lh_nope"}
         )
         assert wrong.status_code == 401
         path = codec_url("http://api", signing_key(encrypted)).removeprefix("http://api")
