@@ -163,6 +163,9 @@ async def test_the_runs_list_filters_searches_and_pages_through_older_runs(dashb
         problem = await page.locator(".problem").inner_text()
         for field in ("query.status", "query.limit", "query.tag", "query.colour"):
             assert field in problem
+        bad_live = await page.goto(f"{dashboard.url}/ui/live?newer=status%3Dsleeping")
+        assert bad_live is not None and bad_live.status == 422
+        assert "query.newer.status" in await page.locator(".problem").inner_text()
         bad_cursor = await page.goto(f"{dashboard.url}/ui/runs?cursor=nonsense")
         assert bad_cursor is not None and bad_cursor.status == 422
         assert "query.cursor" in await page.locator(".problem").inner_text()
@@ -198,6 +201,15 @@ async def test_progress_advances_live_to_completed_without_a_reload_on_the_list_
             f"""() => Number(document.querySelector('tr[data-run="{slow}"] progress').value) > 0"""
         )
         assert "step" in await row.locator(".stage").inner_text()
+        # A run sent after the page was drawn is counted on it, live; the link shows it.
+        assert await page.locator("p.newer").is_hidden()
+        later = await send(dashboard, "hello", {"name": "Later"})
+        newer = page.locator("p.newer a")
+        await newer.wait_for()
+        assert await newer.inner_text() == "2 newer runs — show"  # hello starts two workflows here
+        assert await page.evaluate("window.notReloaded") is True
+        await newer.click()
+        await page.wait_for_selector(f'tr[data-run="{later}"]')
         await page.goto(f"{dashboard.url}/ui/runs/{slow}")
         await page.evaluate("window.notReloaded = true")
         seen = set()

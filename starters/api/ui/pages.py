@@ -3,6 +3,7 @@ renders it; the forms that change something are in :mod:`starters.api.ui.actions
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -39,8 +40,15 @@ async def runs_page(
     runs = await service.explain(listed.runs)
     kept = query.model_dump(exclude={"cursor"}, exclude_defaults=True, mode="json")
     older = f"?{urlencode({**kept, 'cursor': listed.next_cursor})}" if listed.next_cursor else None
+    newer = None
+    if query.cursor is None:  # the first page counts, live, the runs created after its newest
+        after = runs[0].created_at + timedelta(microseconds=1) if runs else None
+        if after is not None and query.created_after is not None:
+            after = max(after, query.created_after)
+        since = after or query.created_after
+        newer = urlencode({**kept, **({"created_after": since.isoformat()} if since else {})})
     return page(
-        request, "runs.html", caller=caller, runs=runs, query=query, older=older,
+        request, "runs.html", caller=caller, runs=runs, query=query, older=older, newer=newer,
         first_page=f"?{urlencode(kept)}" if query.cursor else None,
         live=[run.id for run in runs if not run.status.terminal],
         statuses=list(RunStatus), workflows=service.catalog.workflow_names,

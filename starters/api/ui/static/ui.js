@@ -1,13 +1,25 @@
-// Live runs: the page names the runs it shows that have not finished (data-live); one EventSource
-// (signed in by the session cookie) updates their status, progress and stage in place. Text only:
-// nothing from a run is ever written as HTML.
+// Live runs: the page names the runs it shows that have not finished (data-live) and, on the list's first
+// page, its filter (data-newer); one EventSource (signed in by the session cookie) updates their status,
+// progress and stage in place and says how many newer runs match. Text only: nothing from a run is ever
+// written as HTML.
 "use strict";
 
 function follow(holder) {
   const ids = (holder.dataset.live || "").split(" ").filter(Boolean);
-  if (ids.length === 0) return;
-  const query = ids.map((id) => "run=" + encodeURIComponent(id)).join("&");
-  const source = new EventSource("/ui/live?" + query);
+  const newer = holder.dataset.newer;
+  if (ids.length === 0 && !newer) return;
+  const query = ids.map((id) => "run=" + encodeURIComponent(id));
+  if (newer) query.push("newer=" + encodeURIComponent(newer));
+  const source = new EventSource("/ui/live?" + query.join("&"));
+  source.addEventListener("newer", (event) => {
+    const count = JSON.parse(event.data).count;
+    const line = document.querySelector("p.newer");
+    if (!line) return;
+    line.hidden = count === 0;
+    const link = line.querySelector("a");
+    link.href = location.href; // the first page again, with its filters
+    link.textContent = count + (count === 1 ? " newer run" : " newer runs") + " — show";
+  });
   source.addEventListener("run", (event) => {
     const run = JSON.parse(event.data);
     for (const element of document.querySelectorAll("[data-run]")) {
