@@ -172,9 +172,10 @@ class DevStack:
             if out:
                 out.close()
 
-    def _start_temporal(self) -> Child:
+    def temporal_argv(self) -> list[str]:
+        """The embedded server's command line: SQLite file, ports, search attributes, and (with payload
+        encryption on) its Web UI's codec endpoint."""
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             temporal_cli(),
             "server",
@@ -193,7 +194,14 @@ class DevStack:
             argv += ["--ui-codec-endpoint", codec_url(s.api_url, signing_key(s))]
         if s.dev_sqlite_fast:
             argv += SQLITE_FAST
-        return self._spawn("temporal", argv, stop_timeout=15, log_file=s.data_dir / "temporal.log")
+        return argv
+
+    def _start_temporal(self) -> Child:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        return self._spawn(
+            "temporal", self.temporal_argv(), stop_timeout=15, log_file=s.data_dir / "temporal.log"
+        )
 
     async def _start_service(self, service: DevService) -> None:
         """Run a pipeline's stand-in system; the children started after it find it by its setting."""

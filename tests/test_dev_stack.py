@@ -215,3 +215,22 @@ async def test_a_child_that_keeps_dying_stops_the_stack_after_the_restart_limit(
     assert "crasher exited (exit code 3); restarting in 0.1s (restart 2 of at most 2 within 600s)" in said
     assert "crasher exited (exit code 3) after 2 restarts within 600s; stopping" in said
     assert len(crashing.restarts) == 2 and not steady.restarts  # the steady one was left alone
+
+
+def test_dev_gives_its_temporal_ui_the_signed_codec_url_when_payloads_are_encrypted(tmp_path: Path) -> None:
+    """The dev server's UI sends no credentials to a codec endpoint: it gets the API's signed codec URL
+    (tests/test_ui.py drives a real Temporal UI decoding through it)."""
+    import base64
+
+    from longhaul.config import Settings
+    from longhaul.signing import signing_key
+    from starters.api.codec import codec_url
+    from starters.dev import DevStack, RestartPolicy
+
+    plain = Settings(data_dir=tmp_path)
+    assert "--ui-codec-endpoint" not in DevStack(plain, RestartPolicy()).temporal_argv()
+    encrypted = plain.model_copy(update={"payload_keys": {"k1": base64.b64encode(b"k" * 32).decode()}})
+    argv = DevStack(encrypted, RestartPolicy()).temporal_argv()
+    endpoint = argv[argv.index("--ui-codec-endpoint") + 1]
+    assert endpoint == codec_url(encrypted.api_url, signing_key(encrypted))
+    assert endpoint.startswith(f"{encrypted.api_url}/codec/signed/")
