@@ -234,8 +234,9 @@ async def timeline(client: Client, run: RunRecord) -> Timeline:
         async for event in client.get_workflow_handle(run.workflow_id).fetch_history_events():
             count += 1
             await reader.read(event)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:  # never started (pending, expired) or past retention
+    except (RPCError, RuntimeError) as error:  # a lazy client's first connection fails as a RuntimeError
+        if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
+            # Never started in Temporal (pending, expired) or past the namespace's retention.
             return Timeline(run_id=run.id, workflow_id=run.workflow_id, events=0, steps=[])
         if is_unavailable(error):
             raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error

@@ -273,6 +273,10 @@ async def test_a_failed_runs_steps_show_its_failure_and_it_is_replayed_and_resum
         stack = await step.locator("pre.stack").text_content()  # folded away: its text, not shown
         assert "pass_gate" in (stack or "")
         assert '"ui-gate"' in (await step.locator("details pre").first.text_content() or "")
+        steps = (await dashboard.http.get(f"/api/runs/{gate}/timeline")).json()["steps"]  # the API's
+        assert [(s["kind"], s["name"], s["status"]) for s in steps if not s["bookkeeping"]] == [
+            ("workflow", "gate", "failed"), ("activity", "pass_gate", "failed"),
+        ]  # fmt: skip
         OPEN_GATES.add("ui-gate")
         try:
             await page.click("button[name=replay]")
@@ -420,3 +424,28 @@ def test_the_screenshot_command_writes_each_main_page(tmp_path: Path) -> None:
     for name in ("runs", "run", "overview", "queues"):
         shot = tmp_path / f"dashboard-{name}.png"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+async def test_a_runs_page_still_shows_its_record_while_temporal_is_down(
+    store: RunStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")  # nothing listens there
+    app = create_app(settings, TEST_CATALOG)
+    async with serving(app) as url:
+        _, key = await KeyStore(store.db).create("default", "tests")
+        record, _ = await store.create_queued(
+            run_id="run_down", tenant="default", workflow="hello", workflow_id="hello/default/e-down",
+            event="hello", event_id="e-down", input={"name": HOSTILE},
+        )  # fmt: skip
+        async with httpx.AsyncClient(base_url=url, cookies={"longhaul_key": key}, timeout=30) as browser:
+            shown = await browser.get(f"/ui/runs/{record.id}")
+            assert shown.status_code == 200
+            assert (
+                "Temporal is unavailable" in shown.text
+                and "the steps show again when it is back" in shown.text
+            )
+            assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in shown.text  # the input, escaped
+            api = await browser.get(
+                f"/api/runs/{record.id}/timeline", headers={"Authorization": f"Bearer {key}"}
+            )
+            assert api.status_code == 503 and api.headers["retry-after"]

@@ -13,6 +13,7 @@ from longhaul.storage import RunFilter
 from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, ref
 from starters.resume import resume
 from starters.service import EventEnvelope
+from starters.timeline import Timeline, timeline
 
 router = APIRouter(tags=["runs"])
 
@@ -62,6 +63,14 @@ async def get_run(run_id: str, service: Service, waitpoints: Waitpoints, tenant:
     tokens with their callback URLs."""
     run = await service.get(run_id, tenant=tenant)
     return run.model_copy(update={"waitpoints": [waitpoints.shown(token) for token in run.waitpoints]})
+
+
+@router.get(RUN_PATH + "/timeline", response_model=Timeline, responses=ERRORS)
+async def get_timeline(run_id: str, service: Service, tenant: Tenant) -> Timeline:
+    """A run's steps as its Temporal history records them: each activity's start, end, attempts, input and
+    result (decoded, cut to 600 characters), failure and stack; local activities, timers, signals,
+    updates, child workflows. Empty for a run not started in Temporal."""
+    return await timeline(service.client, await service.get(run_id, tenant=tenant))
 
 
 @router.post("/api/runs/{run_id}/cancel", status_code=202, response_model=RunRecord, responses=ERRORS)

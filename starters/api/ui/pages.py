@@ -19,7 +19,7 @@ from starters.api.runs import RunQuery
 from starters.api.ui.render import page
 from starters.api.ui.session import SignedIn
 from starters.overview import overview
-from starters.service import NotFoundError
+from starters.service import NotFoundError, TemporalUnavailableError
 from starters.timeline import timeline
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -65,10 +65,14 @@ async def run_page(
     except NotFoundError:
         return page(request, "error.html", status=404, caller=caller, title="Not found",
                     message=f"No run '{run_id}'.")  # fmt: skip
-    steps = await timeline(service.client, run)
+    try:
+        steps, steps_problem = await timeline(service.client, run), None
+    except TemporalUnavailableError as error:  # the record still shows; the steps say why they do not
+        steps, steps_problem = None, str(error)
     children = await service.store.list(RunFilter(tenant=caller.tenant, children_of=run.id), limit=50)
     return page(
-        request, "run.html", caller=caller, run=run, timeline=steps, children=children.runs,
+        request, "run.html", caller=caller, run=run, timeline=steps, steps_problem=steps_problem,
+        children=children.runs,
         temporal_link=service.settings.temporal_ui_link(run.workflow_id),
         waitpoints=[waitpoints.shown(token) for token in run.waitpoints],
         output_fields={
