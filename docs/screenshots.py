@@ -24,11 +24,13 @@ from longhaul.migrations import upgrade  # noqa: E402
 from longhaul.storage import RunStore  # noqa: E402
 from longhaul.temporal import SEARCH_ATTRIBUTES, connect  # noqa: E402
 from starters.api import create_app  # noqa: E402
+from starters.schedules import sync as sync_schedules  # noqa: E402
 from starters.worker import build_worker  # noqa: E402
 from tests.apps import serving  # noqa: E402
 from tests.browser import offline_page  # noqa: E402
+from workflows.catalog import CATALOG  # noqa: E402
 
-PAGES = {"runs": "/ui/runs", "overview": "/ui/overview", "queues": "/ui/queues"}
+PAGES = {"runs": "/ui/runs", "overview": "/ui/overview", "queues": "/ui/queues", "schedules": "/ui/schedules"}
 NAMES = ["Ada", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Frances"]
 
 
@@ -43,6 +45,7 @@ async def shoot(out: Path) -> list[Path]:
         try:
             os.environ["TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host
             client = await connect(settings)
+            await sync_schedules(client, CATALOG.schedules(settings), settings)  # as `longhaul dev` does
             app = create_app(settings)
             async with serving(app) as url, build_worker(client, RunStore(db), settings):
                 _, key = await KeyStore(db).create("default", "screenshots", Role.ADMIN)

@@ -421,7 +421,7 @@ def test_the_screenshot_command_writes_each_main_page(tmp_path: Path) -> None:
         timeout=240, env=clean,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ("runs", "run", "overview", "queues"):
+    for name in ("runs", "run", "overview", "queues", "schedules"):
         shot = tmp_path / f"dashboard-{name}.png"
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
