@@ -163,6 +163,9 @@ async def test_the_runs_list_filters_searches_and_pages_through_older_runs(dashb
         problem = await page.locator(".problem").inner_text()
         for field in ("query.status", "query.limit", "query.tag", "query.colour"):
             assert field in problem
+        naive = await page.goto(f"{dashboard.url}/ui/runs?created_after=2020-01-01T00:00&q=invoice-2026")
+        assert naive is not None and naive.status == 200  # a time without a zone is UTC
+        assert await shown_runs(offline) == [keyed]
         bad_live = await page.goto(f"{dashboard.url}/ui/live?newer=status%3Dsleeping")
         assert bad_live is not None and bad_live.status == 422
         assert "query.newer.status" in await page.locator(".problem").inner_text()

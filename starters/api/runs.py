@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from longhaul.models import TAG_PATTERN, RunPage, RunRecord, RunRef, RunStatus
 from longhaul.storage import RunFilter
@@ -42,6 +42,12 @@ class RunQuery(BaseModel):
     def _blank_is_any(cls, data: Any) -> Any:
         """An empty field means "any" (a browser's form sends ``status=`` for an unchosen select)."""
         return {k: v for k, v in data.items() if v != ""} if isinstance(data, dict) else data
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is UTC (as every time longhaul shows)."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     def filter(self, tenant: str) -> RunFilter:
         return RunFilter(

@@ -43,9 +43,7 @@ async def runs_page(
     newer = None
     if query.cursor is None:  # the first page counts, live, the runs created after its newest
         after = runs[0].created_at + timedelta(microseconds=1) if runs else None
-        if after is not None and query.created_after is not None:
-            after = max(after, query.created_after)
-        since = after or query.created_after
+        since = max((t for t in (after, query.created_after) if t is not None), default=None)
         newer = urlencode({**kept, **({"created_after": since.isoformat()} if since else {})})
     return page(
         request, "runs.html", caller=caller, runs=runs, query=query, older=older, newer=newer,
