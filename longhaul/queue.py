@@ -856,7 +856,11 @@ class RunQueue:
             .group_by(_RUNS.c.queue)
         )
         if tenant is not None:
-            statement = statement.where(_RUNS.c.tenant == tenant)
+            # SQLite would read all the tenant's runs by the listing index: the queue's index reads only
+            # the waiting and running ones (measured: 60 ms → 6 ms with 20,000 runs, bench/dashboard.py).
+            # (``tenant || ''`` keeps SQLite's planner off the listing index; PostgreSQL keeps statistics.)
+            column = _RUNS.c.tenant.concat("") if self.db.is_sqlite else _RUNS.c.tenant
+            statement = statement.where(column == tenant)
         async with self.db.engine.connect() as conn:
             for queue, pending, delayed, active, oldest in await conn.execute(statement):
                 oldest = as_utc(oldest)
