@@ -67,7 +67,8 @@ class _Reader:
     timers: dict[str, TimelineStep] = field(default_factory=dict)  # timer id → its step
     updates: dict[str, TimelineStep] = field(default_factory=dict)  # update id → its step
 
-    async def text(self, payloads: Payloads) -> str | None:
+    async def text(self, payloads: Payloads, *, plain: bool = False) -> str | None:
+        """The payloads decoded, as JSON (``plain``: a string as itself), cut to a readable length."""
         if not payloads.payloads:
             return None
         try:
@@ -76,7 +77,11 @@ class _Reader:
             return f"(cannot decode: {error})"
         value: Any = values[0] if len(values) == 1 else values
         try:
-            shown = json.dumps(value, ensure_ascii=False, default=str)
+            shown = (
+                value
+                if plain and isinstance(value, str)
+                else json.dumps(value, ensure_ascii=False, default=str)
+            )
         except (TypeError, ValueError):
             shown = repr(value)
         return shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 1] + "…"
@@ -91,8 +96,7 @@ class _Reader:
 
     async def add(self, event: HistoryEvent, step: TimelineStep) -> TimelineStep:
         if event.HasField("user_metadata") and event.user_metadata.HasField("summary"):
-            summary = await self.text(Payloads(payloads=[event.user_metadata.summary]))
-            step.summary = summary.strip('"') if summary else None  # a string, shown without quotes
+            step.summary = await self.text(Payloads(payloads=[event.user_metadata.summary]), plain=True)
         self.steps.append(step)
         self.by_event[event.event_id] = step
         return step
