@@ -1,6 +1,7 @@
 """Regenerate the dashboard's screenshots in docs/ (``make screenshots``, or ``python docs/screenshots.py
-[OUT_DIR]``): a dev server, the worker and the API of the shipped catalog, a few real runs (finished,
-failed, in flight), then Chromium (offline, as the browser tests drive it) signs in and shoots each page."""
+[OUT_DIR]``): a dev server, the worker and the API of the shipped catalog, a few real runs (finished and
+waiting) and the shipped schedules, then Chromium (offline, as the browser tests drive it) signs in and
+shoots each page."""
 
 from __future__ import annotations
 

@@ -498,8 +498,8 @@ class RunStore:
         self, tenant: str, start: datetime, bucket: timedelta
     ) -> builtins.list[tuple[int, RunStatus, int]]:
         """How many of ``tenant``'s runs created since ``start`` have each status, per ``bucket`` of time
-        (0: the first after ``start``): counted in the database over the listing index, so the overview
-        reads a few rows however many runs there are."""
+        (0: the first after ``start``): counted in the database from the overview index, so the overview
+        reads a few rows back however many runs there are."""
         offset = self._seconds(RunRow.created_at, start) / bucket.total_seconds()
         # Whole buckets: SQLite's CAST truncates (offsets are ≥ 0); PostgreSQL's rounds, so floor first.
         index = sql_cast(offset if self.db.is_sqlite else func.floor(offset), Integer)

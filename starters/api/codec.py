@@ -62,13 +62,11 @@ def codec_url(api_url: str, key: bytes) -> str:
 
 
 async def codec_caller(request: Request) -> Caller:
-    """An API key in the header, or else the dashboard's session cookie."""
-    if request.headers.get("authorization") or request.headers.get("x-api-key"):
-        return await current_caller(request)
-    caller = await caller_of_cookie(request)
-    if caller is None:
-        return await current_caller(request)  # the 401 naming what to send
-    return caller
+    """An API key in the header, or else the dashboard's session cookie (neither: the API's 401)."""
+    keyed = request.headers.get("authorization") or request.headers.get("x-api-key")
+    if not keyed and (caller := await caller_of_cookie(request)) is not None:
+        return caller
+    return await current_caller(request)
 
 
 @router.post("/codec/signed/{signed_by}/{operation}", response_model=CodecPayloads, dependencies=JSON_BODY)

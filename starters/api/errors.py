@@ -29,11 +29,15 @@ class ErrorJSON(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
+def _on_dashboard(request: Request) -> bool:
+    return request.url.path.startswith("/ui/")
+
+
 def answer(
     request: Request, status: int, content: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
     """The refusal as JSON, or as a page for the dashboard's pages (same status, same message)."""
-    if request.url.path.startswith("/ui/"):
+    if _on_dashboard(request):
         return error_page(request, status, content["detail"])
     return ErrorJSON(status_code=status, content=content, headers=headers)
 
@@ -69,7 +73,7 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
-        if request.url.path.startswith("/ui/") and error.status_code >= 400:
+        if _on_dashboard(request) and error.status_code >= 400:  # a sign-in redirect stays one
             return error_page(request, error.status_code, error.detail)
         return await http_exception_handler(request, error)
 

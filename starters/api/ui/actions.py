@@ -9,11 +9,11 @@ import json
 from typing import Literal
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from starters import schedules
-from starters.api.deps import Service, Waitpoints
+from starters.api.deps import Service, Waitpoints, current_admin
 from starters.api.schedules import act_on_schedule
 from starters.api.ui.session import Acting, form_of
 from starters.resume import resume
@@ -65,8 +65,6 @@ async def complete_waitpoint(
 async def act(
     schedule: str, action: Literal["pause", "unpause", "trigger"], service: Service, caller: Acting
 ) -> RedirectResponse:
-    if not caller.admin:
-        raise HTTPException(status_code=403, detail="schedules are acted on with an admin key")
-    await act_on_schedule(schedule, action, service.client, caller)
+    await act_on_schedule(schedule, action, service.client, await current_admin(caller))
     done = f"{schedules.schedule_id(schedule)}: {action} done."
     return RedirectResponse(f"/ui/schedules?{urlencode({'done': done})}", status_code=303)
