@@ -232,6 +232,17 @@ class Settings(BaseSettings):
         description="Origins of pages that may open run streams from the browser (with a public access "
         'token), e.g. ["https://app.example.com"]; empty: same-origin pages only.',
     )
+    alert_private_hosts: list[str] = Field(
+        default_factory=list,
+        description="Private hosts or networks alert webhooks may reach (names, addresses or CIDRs, e.g. "
+        '["alerts.internal", "10.1.0.0/16"]); empty: public addresses only (loopback, link-local, private, '
+        "multicast and unspecified addresses are refused at registration and at delivery).",
+    )
+    frame_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins whose pages may frame the realtime example page (CSP frame-ancestors); every "
+        "other page of the API, and this one by default, may be framed by no site.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

@@ -27,12 +27,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.alerts import AlertStore
 from longhaul.config import Settings
 from longhaul.db import Database, utcnow
+from longhaul.egress import EgressPolicy, guarded_client
 from longhaul.migrations import prepare
 from longhaul.models import RunRecord, RunStatus, RunUpdate
 from longhaul.queue import Lease, LeaseLostError
@@ -263,7 +263,8 @@ async def dispatching(service: RunService) -> Any:
     dispatcher = Dispatcher(service)
     task = asyncio.create_task(dispatcher.run(), name="longhaul-dispatcher")
     stop_alerts = asyncio.Event()
-    async with httpx.AsyncClient() as http:
+    # Alert webhooks go where tenants say: only to addresses the deployment allows, checked per connection.
+    async with guarded_client(EgressPolicy.allowing(service.settings.alert_private_hosts)) as http:
         notifier = Notifier(AlertStore(service.store.db), service.store, service.settings, http)
         alerts = asyncio.create_task(notifier.run(stop_alerts), name="longhaul-alerts")
         try:

@@ -19,9 +19,15 @@ class Received:
 
 
 @contextmanager
-def receiver(path: str = "/hook", status: int = 204, fail_first: int = 0) -> Iterator[Received]:
-    """Answers every POST to ``url`` with ``status`` (the first ``fail_first`` with 503) and keeps its
-    headers and JSON body."""
+def receiver(
+    path: str = "/hook",
+    status: int = 204,
+    fail_first: int = 0,
+    host: str = "127.0.0.1",
+    location: str | None = None,
+) -> Iterator[Received]:
+    """Answers every POST to ``url`` with ``status`` (the first ``fail_first`` with 503; a redirect to
+    ``location`` where given) and keeps its headers and JSON body."""
     received = Received()
 
     class Handler(BaseHTTPRequestHandler):
@@ -30,14 +36,16 @@ def receiver(path: str = "/hook", status: int = 204, fail_first: int = 0) -> Ite
             received.raw.append(raw)
             received.posts.append((dict(self.headers.items()), json.loads(raw)))
             self.send_response(503 if len(received.posts) <= fail_first else status)
+            if location is not None:
+                self.send_header("Location", location)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((host, 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    received.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    received.url = f"http://{host}:{server.server_address[1]}{path}"
     try:
         yield received
     finally:

@@ -26,6 +26,12 @@ from tests.receivers import Received, receiver
 pytestmark = both_databases
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receivers listen on 127.0.0.1, which a deployment must allow (tests/test_egress.py)."""
+    return settings.model_copy(update={"alert_private_hosts": ["127.0.0.1"]})
+
+
 async def destination(api: httpx.AsyncClient, **asked: Any) -> dict[str, Any]:
     response = await api.post("/api/alert-destinations", json=asked)
     assert response.status_code == 201, response.text

@@ -181,7 +181,7 @@ async def test_the_runs_list_filters_searches_and_pages_through_older_runs(dashb
         # The sign-in form sends nobody to another site afterwards.
         signed = await browser.post(
             "/ui/signin", content=f"key={dashboard.key}&next=https://evil.example/", follow_redirects=False,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": dashboard.url},
         )  # fmt: skip
         assert signed.status_code == 303 and signed.headers["location"] == "/ui/runs"
         # A form posted from another site (a forged cancel) is refused, the run untouched.

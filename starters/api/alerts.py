@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from longhaul.alerts import AlertDestination, AlertStore, DestinationRequest
+from longhaul.egress import EgressPolicy, EgressRefusedError
 from starters.api.deps import ERRORS, JSON_BODY, Service, Tenant
 
 router = APIRouter(tags=["alerts"])
@@ -31,6 +32,12 @@ async def add_destination(
         known = ", ".join(service.catalog.workflow_names)
         raise HTTPException(status_code=422, detail=[{"type": "value_error", "loc": ["body", "workflow"],
                             "msg": f"unknown workflow '{asked.workflow}'; known: {known}"}])  # fmt: skip
+    if asked.url is not None:  # checked again at each delivery: what a name resolves to can change
+        try:
+            await EgressPolicy.allowing(service.settings.alert_private_hosts).check(str(asked.url))
+        except EgressRefusedError as error:
+            raise HTTPException(status_code=422, detail=[{"type": "value_error", "loc": ["body", "url"],
+                                "msg": str(error)}]) from error  # fmt: skip
     return await _alerts(request).add(tenant, asked)
 
 

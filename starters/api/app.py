@@ -37,7 +37,7 @@ from starters.api import (
 )
 from starters.api.errors import add_error_handlers
 from starters.api.events import IngestLimiter
-from starters.api.middleware import BodyLimit, DocsPolicy, PathCORS
+from starters.api.middleware import BodyLimit, PathCORS, SecurityHeaders
 from starters.dispatcher import dispatching
 from starters.service import RunService
 from starters.waitpoints import WaitpointService
@@ -89,7 +89,6 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         lifespan=lifespan,
     )
     app.state.codec = payload_codec(settings)
-    app.add_middleware(DocsPolicy)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.metrics_bind:  # around BodyLimit: refusals are counted too
         app.add_middleware(RequestMetrics, runtime=runtime(settings.metrics_bind))
@@ -108,6 +107,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         methods=["GET"],
         headers=["Authorization", "Last-Event-ID"],
     )
+    app.add_middleware(SecurityHeaders, frame_origins=settings.frame_origins)  # outermost: on every answer
     add_error_handlers(app)
     # Static pages showing how a product uses the API from the browser (served here: no CDN, no build).
     app.mount("/examples", StaticFiles(directory=EXAMPLES, html=True), name="examples")

@@ -1,5 +1,5 @@
-"""ASGI middleware of the API: a content policy for the documentation pages, a limit on body size, and
-CORS per browser-facing surface."""
+"""ASGI middleware of the API: security headers on every answer (framing, sniffing, referrers; a content
+policy for the documentation pages), a limit on body size, and CORS per browser-facing surface."""
 
 from __future__ import annotations
 
@@ -18,31 +18,54 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-class DocsPolicy:
-    """A Content-Security-Policy on the documentation pages: they load only what the API serves. ReDoc
-    would otherwise fetch its sponsor's logo from a CDN (it hides it when that fails); machines here
-    have no internet, and a docs page should not call out anyway."""
+class SecurityHeaders:
+    """Headers every answer carries: no site may frame a page of the API (``frame-ancestors 'none'``
+    and ``X-Frame-Options: DENY``: a framed dashboard could be clicked through by another site), no
+    sniffing of content types, referrers kept to this origin.
 
-    PAGES = frozenset({"/docs", "/redoc"})
-    POLICY = (
-        b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-        b"img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+    The realtime example page may be framed by the origins the deployment names (``frame_origins``: a
+    product embedding its run view). The documentation pages also load only what the API serves: ReDoc
+    would otherwise fetch its sponsor's logo from a CDN (it hides it when that fails); machines here have
+    no internet, and a docs page should not call out anyway."""
+
+    DOCS = frozenset({"/docs", "/redoc"})
+    DOCS_POLICY = (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
     )
+    FRAMEABLE = frozenset({"/examples/realtime.html"})
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(
+        self, app: Callable[[Scope, Receive, Send], Awaitable[None]], frame_origins: list[str]
+    ) -> None:
         self.app = app
+        self.framers = " ".join(frame_origins)
+
+    def headers(self, path: str) -> list[tuple[bytes, bytes]]:
+        framers = self.framers if path in self.FRAMEABLE and self.framers else None
+        ancestors = framers or "'none'"
+        policy = (self.DOCS_POLICY if path in self.DOCS else "") + f"frame-ancestors {ancestors}"
+        headers = [
+            (b"content-security-policy", policy.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+        if framers is None:  # X-Frame-Options cannot name origins: where some may frame, CSP says it
+            headers.append((b"x-frame-options", b"DENY"))
+        return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.PAGES:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        added = self.headers(scope["path"])
 
-        async def with_policy(message: MutableMapping[str, Any]) -> None:
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"content-security-policy", self.POLICY)]
+                message["headers"] = [*message.get("headers", []), *added]
             await send(message)
 
-        await self.app(scope, receive, with_policy)
+        await self.app(scope, receive, with_headers)
 
 
 class _TooLargeError(HTTPException):

@@ -41,13 +41,20 @@ async def signed_in(request: Request) -> Caller:
     return caller
 
 
-async def acting(request: Request, caller: Annotated[Caller, Depends(signed_in)]) -> Caller:
-    """The signed-in caller of a form that changes something, sent from a page of this site's origin (a
-    second line behind the SameSite cookie against cross-site requests)."""
+def from_own_pages(request: Request) -> None:
+    """Refuse (403) a form not sent from a page of this site's origin: a second line behind the SameSite
+    cookie for forms that act, and the only line for signing in and out, which another site could
+    otherwise do for the victim's browser (signed in with the attacker's key, the victim would enter
+    their data into the attacker's tenant)."""
     origin = request.headers.get("origin") or request.headers.get("referer")
     # The host only: behind a proxy that ends TLS the page is https and the request it forwards http.
     if not origin or urlsplit(origin).netloc != urlsplit(str(request.base_url)).netloc:
         raise HTTPException(status_code=403, detail="this form must be sent from the dashboard's own pages")
+
+
+async def acting(request: Request, caller: Annotated[Caller, Depends(signed_in)]) -> Caller:
+    """The signed-in caller of a form that changes something, sent from the dashboard's own pages."""
+    from_own_pages(request)
     return caller
 
 
@@ -71,7 +78,7 @@ async def signin_form(request: Request, next: str | None = None) -> HTMLResponse
     return page(request, "signin.html", next=safe_next(next), error=None)
 
 
-@router.post("/signin")
+@router.post("/signin", dependencies=[Depends(from_own_pages)])
 async def signin(request: Request) -> Response:
     form = await form_of(request)
     key, target = form.get("key", "").strip(), safe_next(form.get("next"))
@@ -87,7 +94,7 @@ async def signin(request: Request) -> Response:
     return response
 
 
-@router.post("/signout")
+@router.post("/signout", dependencies=[Depends(from_own_pages)])
 async def signout() -> RedirectResponse:
     response = RedirectResponse("/ui/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/")
