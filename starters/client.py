@@ -105,10 +105,10 @@ def _send_event(
 _QUEUES = _Call("GET", "/api/queues")
 
 
-def _bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | None) -> _Call:
+def _bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | None, every: bool) -> _Call:
     # Named before the first attempt (like an event), so a retried request starts one bulk action.
     body = {"action": action, "filter": {k: v for k, v in filters.items() if v is not None},
-            "dry_run": dry_run, "reason": reason, "id": f"bulk_{uuid.uuid4().hex}"}  # fmt: skip
+            "dry_run": dry_run, "reason": reason, "all": every, "id": f"bulk_{uuid.uuid4().hex}"}  # fmt: skip
     return _Call("POST", "/api/bulk-actions", body=json.loads(json.dumps(body, default=str)), retry=True)
 
 
@@ -274,12 +274,19 @@ class Runs:
         return self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
 
     def bulk(
-        self, action: str, *, dry_run: bool = False, reason: str | None = None, **filters: Any
+        self,
+        action: str,
+        *,
+        dry_run: bool = False,
+        reason: str | None = None,
+        all: bool = False,
+        **filters: Any,
     ) -> BulkAnswer:
         """Cancel, replay or resume every run the filters match (``workflow``, ``status``, ``tag``, ``event``,
-        ``created_after``, ``created_before``); ``dry_run`` counts only. The answer's ``run`` is the
-        bulk-action run carrying it out: follow it like any run."""
-        return self._client._call(_bulk(action, filters, dry_run, reason), BulkAnswer)
+        ``created_after``, ``created_before``); ``dry_run`` counts only. No filter acts on every run of
+        the tenant only with ``all=True``. The answer's ``run`` is the bulk-action run carrying it out:
+        follow it like any run."""
+        return self._client._call(_bulk(action, filters, dry_run, reason, all), BulkAnswer)
 
     def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
@@ -513,9 +520,15 @@ class AsyncRuns:
         return await self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
 
     async def bulk(
-        self, action: str, *, dry_run: bool = False, reason: str | None = None, **filters: Any
+        self,
+        action: str,
+        *,
+        dry_run: bool = False,
+        reason: str | None = None,
+        all: bool = False,
+        **filters: Any,
     ) -> BulkAnswer:
-        return await self._client._call(_bulk(action, filters, dry_run, reason), BulkAnswer)
+        return await self._client._call(_bulk(action, filters, dry_run, reason, all), BulkAnswer)
 
     async def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None

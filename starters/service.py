@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     model_validator,
 )
@@ -61,7 +62,7 @@ from longhaul.temporal import (
     is_unavailable,
     signal_once,
 )
-from longhaul.text import StoredText, check_json
+from longhaul.text import StoredText, check_json, check_text
 from workflows.catalog import CATALOG, Catalog, business_key
 from workflows.pipeline import (
     TENANT_KEY,
@@ -102,6 +103,24 @@ class IdempotencyConflictError(ConflictError):
             f"{', '.join(fields)}; first run {run.id}): send the same payload to get that run, "
             "or a new id for a new event"
         )
+
+
+def _repeated_ids(items: list[BatchItem]) -> list[dict[str, Any]]:
+    """An event id that a batch repeats with another payload (of the same event): which payload is
+    meant? Bad input, named at the repeat; as the same payload it is one event, sent once."""
+    first: dict[tuple[str, str], int] = {}
+    errors = []
+    for index, item in enumerate(items):
+        if item.id is None:
+            continue
+        earlier = first.setdefault((item.name, item.id), index)
+        if earlier != index and items[earlier].payload != item.payload:
+            problem = (
+                f"event id '{item.id}' is also events[{earlier}] of this batch, with another payload: "
+                "send one of them (nothing of this batch was written)"
+            )
+            errors.append({"type": "value_error", "loc": ["events", index, "payload"], "msg": problem})
+    return errors
 
 
 def check_reuse(run: RunRecord, event_name: str, event_id: str, payload: dict[str, Any]) -> None:
@@ -194,7 +213,14 @@ class EventEnvelope(BaseModel):
     payload: Annotated[dict[str, Any], AfterValidator(check_json)] = Field(
         default_factory=dict, description="The event's data (its schema)."
     )
-    tags: list[Annotated[StoredText, Field(min_length=1, max_length=100, pattern=TAG_PATTERN)]] = Field(
+    # Constraints before the text check: after it, pydantic would count a too-long tag as "items".
+    tags: list[
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=100, pattern=TAG_PATTERN),
+            AfterValidator(check_text),
+        ]
+    ] = Field(
         default_factory=list,
         max_length=10,
         description="Labels copied to every run of the event, to filter runs by, here and in the Temporal "
@@ -361,6 +387,7 @@ class RunService:
                 errors.append({"type": "unknown_event", "loc": ["events", index, "name"], "msg": str(error)})
             except InvalidInputError as error:
                 errors.extend(error.errors)
+        errors += _repeated_ids(items)
         if errors:
             raise InvalidInputError(errors)
         return await self._accept(events, tenant, ("events", "{index}", "options"))

@@ -133,6 +133,9 @@ async def test_bulk_replay_acts_on_the_runs_of_its_time_range_once_each(
         ({"action": "cancel", "filter": {"tag": "two words"}}, ["body", "filter", "tag"]),
         ({"action": "cancel", "filter": {"created_after": "yesterday"}}, ["body", "filter", "created_after"]),
         ({"action": "cancel", "filter": {"colour": "red"}}, ["body", "filter", "colour"]),
+        ({"action": "cancel"}, ["body", "all"]),  # an empty filter is every run: only with "all"
+        ({"action": "cancel", "filter": {}, "reason": "oops"}, ["body", "all"]),
+        ({"action": "cancel", "all": True, "filter": {"tag": "x"}}, ["body", "all"]),
     ],
 )
 async def test_bad_bulk_requests_are_422_naming_the_field_and_start_nothing(
@@ -142,3 +145,22 @@ async def test_bad_bulk_requests_are_422_naming_the_field_and_start_nothing(
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == loc
     assert await store.count() == 0
+
+
+async def test_an_empty_filter_acts_on_every_run_only_with_all(api: httpx.AsyncClient) -> None:
+    tag = f"all:{uuid.uuid4().hex[:6]}"
+    waiting = [{"document_id": f"d-{uuid.uuid4().hex[:8]}", "title": "T"} for _ in range(2)]
+    runs = [await send(api, "approval.requested", payload, tag) for payload in waiting]
+    for run_id in runs:
+        await wait_for_status(api, run_id, "running")
+    refused = await api.post("/api/bulk-actions", json={"action": "cancel"})
+    assert refused.status_code == 422
+    assert '"all": true' in refused.json()["detail"][0]["msg"]
+    assert (await bulk(api, action="cancel", dry_run=True))["matched"] == 2  # counting needs no "all"
+    for run_id in runs:
+        assert (await api.get(f"/api/runs/{run_id}")).json()["status"] == "running"
+    answer = await bulk(api, action="cancel", all=True)
+    assert answer["matched"] == 2
+    await wait_for_status(api, answer["run"]["run_id"], "completed")
+    for run_id in runs:
+        await wait_for_status(api, run_id, "cancelled")

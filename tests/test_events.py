@@ -363,6 +363,20 @@ async def test_batch_sends_every_event_and_answers_each(api: httpx.AsyncClient) 
         ),
         ([{"name": "nope", "payload": {}}], ["body", "events", 0, "name"], "unknown event 'nope'"),
         ([], ["body", "events"], "at least 1 item"),
+        (
+            [
+                {"name": "hello", "id": "twice", "payload": {"name": "A"}},
+                {"name": "hello", "id": "twice", "payload": {"name": "B"}},
+            ],
+            ["body", "events", 1, "payload"],
+            "event id 'twice' is also events[0] of this batch, with another payload: send one of them "
+            "(nothing of this batch was written)",
+        ),
+        (
+            [{"name": "hello", "tags": ["x" * 101], "payload": {"name": "A"}}],
+            ["body", "events", 0, "tags", 0],
+            "String should have at most 100 characters",
+        ),
     ],
 )
 async def test_invalid_batch_is_refused_whole_and_records_nothing(

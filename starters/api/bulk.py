@@ -9,13 +9,18 @@ from pydantic import Field
 from activities.bulk import BULK_REQUESTED, SAMPLE, BulkAnswer, BulkRequested
 from longhaul.models import ID_PATTERN
 from starters.api.deps import ERRORS, JSON_BODY, Service, Tenant, ref
-from starters.service import EventEnvelope
+from starters.service import EventEnvelope, InvalidInputError
 
 router = APIRouter(tags=["runs"])
 
 
 class BulkRequest(BulkRequested):
     dry_run: bool = Field(default=False, description="Count (and name the first runs), change nothing.")
+    all: bool = Field(
+        default=False,
+        description="Act on every run of the tenant: required where the filter is empty (a bare "
+        '{"action": "cancel"} must not cancel everything by accident), refused beside a filter.',
+    )
     id: str | None = Field(
         default=None, max_length=200, pattern=ID_PATTERN, description="Makes the request idempotent."
     )
@@ -37,6 +42,7 @@ async def bulk_action(
     event, created_after/created_before). ``dry_run``: 200 with the count. Otherwise 202: a ``bulk-action``
     run acts on the runs that exist now, a page at a time; follow it like any run (its progress, its
     metadata's counts, its output: done, skipped and failed with reasons)."""
+    _check_scope(asked)
     where = asked.filter.of(tenant)
     matched = await service.store.count_matching(where)
     sample = [run.id for run in (await service.store.list(where, limit=SAMPLE)).runs]
@@ -53,3 +59,15 @@ async def bulk_action(
     [delivery] = accepted.deliveries
     response.status_code = 202
     return answer.model_copy(update={"run": ref(request, delivery.run, delivery.via), "status": "accepted"})
+
+
+def _check_scope(asked: BulkRequest) -> None:
+    """An empty filter acts on every run only when ``all`` says so (a dry run may count them all)."""
+    filtered = bool(asked.filter.model_dump(exclude_none=True))
+    if filtered and asked.all:
+        problem = '"all": true acts on every run of the tenant; send it without a filter, or drop it'
+    elif not filtered and not asked.all and not asked.dry_run:
+        problem = 'the filter is empty, which matches every run of the tenant: send "all": true to mean it'
+    else:
+        return
+    raise InvalidInputError([{"type": "value_error", "loc": ["body", "all"], "msg": problem}])

@@ -144,14 +144,17 @@ def runs_bulk(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count the matching runs; change nothing.")
     ] = False,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every run of the tenant (needed when no filter is given).")
+    ] = False,
     url: UrlOption = None,
 ) -> None:
     """Cancel, replay or resume every matching run: counted first, then carried out by a bulk-action run
-    followed here with a progress bar (exit 0 when it completes)."""
+    followed here with a progress bar (exit 0 when it completes). Without a filter, --all is required."""
     filters = {"workflow": workflow, "status": status, "tag": tag, "event": event, "created_after": since,
                "created_before": until}  # fmt: skip
     with api_client(url) as client:
-        answer = client.runs.bulk(action, dry_run=dry_run, reason=reason, **filters)
+        answer = client.runs.bulk(action, dry_run=dry_run, reason=reason, all=every, **filters)
         shown = ", ".join(answer.sample) + (" …" if answer.matched > len(answer.sample) else "")
         typer.echo(f"{answer.matched} run(s) match{': ' + shown if shown else ''}", err=True)
         if answer.run is None:
