@@ -84,8 +84,9 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=10,
         ge=0,
-        description="How long an API process trusts a key it has checked; a revocation elsewhere takes "
-        "effect within this time (0: check every request).",
+        description="How long an API process trusts a key it has checked without reading it again (0: read "
+        "it every request). A revocation takes effect at once regardless: SQLite processes see a marker "
+        "file beside the database change, PostgreSQL ones are told by NOTIFY.",
     )
     api_dispatcher: bool = Field(
         default=True,

@@ -10,21 +10,31 @@ also acts on what belongs to no tenant: the global schedules, the webhook dead l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import DateTime, String, select, update
+from sqlalchemy import DateTime, String, func, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, utcnow
 
+log = logging.getLogger("longhaul.keys")
+
 PREFIX = "lh_"
+REVOKED_CHANNEL = "longhaul_keys_revoked"  # PostgreSQL: NOTIFY on a revocation, LISTENed by API processes
+RELISTEN_SECONDS = 1.0
 
 
 class Role(StrEnum):
@@ -71,15 +81,39 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _marker(db: Database) -> Path | None:
+    """SQLite: the file beside the database that a revocation rewrites. Every process of the database is
+    on this machine, so one ``stat`` per request tells each of them that a key was revoked: no query."""
+    path = make_url(str(db.engine.url)).database
+    return Path(f"{path}.revoked") if db.is_sqlite and path and path != ":memory:" else None
+
+
+def _stamp(marker: Path) -> int:
+    """The marker's size: each revocation appends a line, so it never comes back to a value seen."""
+    try:
+        return marker.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 class KeyStore:
     """API keys in app storage. ``cache_seconds``: how long a process may answer a valid key from memory
-    instead of the database (a revocation made elsewhere takes effect within that time)."""
+    instead of the database (a key used again and again costs no query).
+
+    A revocation still takes effect at once in every process: on SQLite, the revoking process rewrites a
+    marker file beside the database, and a cached answer counts only while the marker is unchanged (one
+    ``stat``); on PostgreSQL, it NOTIFYs, and a process trusts its cache only while :meth:`watching`
+    LISTENs (the API does), dropping it at each notification and whenever the connection is lost."""
 
     def __init__(self, db: Database, cache_seconds: float = 0) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
-        self._valid: dict[str, tuple[Caller, float]] = {}  # key hash → (caller, valid until, monotonic)
+        # key hash → (caller, valid until (monotonic), the generation it was read in)
+        self._valid: dict[str, tuple[Caller, float, int]] = {}
         self._lookup = asyncio.Lock()  # when a busy key's entry expires, one request reads it, not all
+        self._marker = _marker(db)
+        self._listening = False  # PostgreSQL: whether notifications of revocations reach this process
+        self._revocations = 0  # seen by this process (its own, notified ones, a lost connection)
 
     async def create(self, tenant: str, name: str = "", role: Role = Role.TENANT) -> tuple[ApiKey, str]:
         """A new key for ``tenant``; the second item is the key itself, which is never shown again."""
@@ -116,10 +150,62 @@ class KeyStore:
 
     def _cached(self, digest: str) -> Caller | None:
         cached = self._valid.get(digest)
-        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+        if cached is None or cached[1] <= time.monotonic() or cached[2] != self._generation():
+            return None
+        return cached[0]
+
+    def _generation(self) -> int | None:
+        """A number that changes whenever a key may have been revoked: a cached answer counts only in the
+        generation it was read in (a lookup that raced a revocation is not trusted). None: no cache can
+        be trusted now (PostgreSQL, not listening)."""
+        if self._marker is not None:
+            return _stamp(self._marker)
+        return self._revocations if self.db.is_sqlite or self._listening else None
+
+    def _revoked(self, *_args: Any) -> None:
+        self._revocations += 1
+        self._valid.clear()
+
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """On PostgreSQL, LISTEN for revocations made anywhere while the block runs (a cache is trusted
+        only while listening); on SQLite, nothing is needed."""
+        if self.db.is_sqlite:
+            yield
+            return
+        task = asyncio.create_task(self._listen(), name="longhaul-key-revocations")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                await self._listen_once()
+            except Exception as error:  # the database is away: no cache until listening again
+                log.warning("not listening for key revocations (%s); keys are checked per request", error)
+            finally:
+                self._listening = False
+                self._revoked()
+            await asyncio.sleep(RELISTEN_SECONDS)
+
+    async def _listen_once(self) -> None:
+        """LISTEN on one connection until it closes."""
+        async with self.db.engine.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            closed = asyncio.Event()
+            driver.add_termination_listener(lambda *_args: closed.set())
+            await driver.add_listener(REVOKED_CHANNEL, self._revoked)
+            self._revoked()  # a new generation: nothing read while not listening is trusted
+            self._listening = True
+            await closed.wait()
 
     async def _look_up(self, presented: str, digest: str) -> Caller | None:
         key_id, secret = presented[len(PREFIX) :].split("_", 1)
+        generation = self._generation()  # before reading: a revocation meanwhile voids the answer
         async with self.db.session() as session:
             row = await session.get(ApiKeyRow, key_id)
         if row is None or row.revoked_at is not None:
@@ -127,19 +213,26 @@ class KeyStore:
         if not hmac.compare_digest(row.secret_hash, _hash(secret)):
             return None
         caller = Caller(row.tenant, Role(row.role), row.id)
-        if self.cache_seconds > 0:
-            self._valid[digest] = (caller, time.monotonic() + self.cache_seconds)
+        if self.cache_seconds > 0 and generation is not None:
+            self._valid[digest] = (caller, time.monotonic() + self.cache_seconds, generation)
         return caller
 
     async def revoke(self, key_id: str) -> bool:
-        self._valid.clear()  # this process stops accepting it at once; others within cache_seconds
+        """Revoke the key: from now on no process accepts it (see the class)."""
         async with self.db.sessions.begin() as session:
             result = await session.execute(
                 update(ApiKeyRow)
                 .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        return bool(getattr(result, "rowcount", 0))
+            revoked = bool(getattr(result, "rowcount", 0))
+            if revoked and not self.db.is_sqlite:  # delivered when the revocation commits
+                await session.execute(select(func.pg_notify(REVOKED_CHANNEL, key_id)))
+        if revoked and self._marker is not None:
+            with self._marker.open("a") as marker:  # every process's cache, at its next request
+                marker.write(f"{utcnow().isoformat()} {key_id}\n")
+        self._revoked()
+        return revoked
 
     async def list(self, tenant: str | None = None) -> list[ApiKey]:
         statement = select(ApiKeyRow).order_by(ApiKeyRow.created_at)

@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.waitpoints = WaitpointService(client, service.store.waitpoints, settings, catalog)
         try:
             async with (
-                dispatching(service) if settings.api_dispatcher else contextlib.nullcontext() as running
+                app.state.keys.watching(),
+                dispatching(service) if settings.api_dispatcher else contextlib.nullcontext() as running,
             ):
                 app.state.dispatcher = running  # None where `longhaul dispatcher` runs on its own
                 yield

@@ -70,4 +70,4 @@ def _check_scope(asked: BulkRequest) -> None:
         problem = 'the filter is empty, which matches every run of the tenant: send "all": true to mean it'
     else:
         return
-    raise InvalidInputError([{"type": "value_error", "loc": ["body", "all"], "msg": problem}])
+    raise InvalidInputError([{"type": "value_error", "loc": ["all"], "msg": problem}])
