@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# make does not pass SIGINT/SIGTERM on to its command: the stack stops when make goes.
+# Flags for longhaul dev: make dev DEV_ARGS="--api-port 8001"
+DEV_ARGS ?=
 dev: $(STAMP)
-	$(VENV)/bin/longhaul dev
+	$(VENV)/bin/longhaul dev --stop-with-parent $(DEV_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

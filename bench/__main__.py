@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--small", type=int, default=200, help="runs in the small storage")
     dashboard.add_argument("--large", type=int, default=20_000, help="runs in the large storage")
 
+    streams = names.add_parser(
+        "streams", parents=[repeats], help="GET /api/runs with 500 run streams open vs none"
+    )
+    streams.add_argument("--streams", type=int, default=500, help="streams open while measuring")
+    streams.add_argument("--requests", type=int, default=200, help="runs-list requests per measurement")
+
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
 
     transcode = names.add_parser("transcode", parents=[repeats], help="workflow vs direct FFmpeg")
@@ -76,6 +82,10 @@ def main() -> None:
             from bench import dashboard
 
             asyncio.run(dashboard.run(args.small, args.large, args.repeats)).print_and_save()
+        elif args.name == "streams":
+            from bench import streams
+
+            asyncio.run(streams.run(args.streams, args.requests, args.repeats)).print_and_save()
         elif args.name == "queue":
             from bench import queue
 

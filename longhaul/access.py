@@ -63,6 +63,7 @@ class AccessToken(BaseModel):
     run_id: str | None
     tag: str | None
     stream_url: str = Field(description="The stream it opens, token included (for an EventSource).")
+    page_url: str = Field(description="The API's example page showing what the token watches, live.")
 
 
 class _Claims(BaseModel):

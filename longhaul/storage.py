@@ -79,6 +79,8 @@ class RunRow(Base):
         Index("ix_runs_overview", "tenant", "created_at", "status", "workflow", "started_at", "finished_at"),
         # The run queue's order: what the dispatcher reads first (longhaul.queue).
         Index("ix_runs_queue", "status", "priority", "created_at"),
+        # What changed lately, for every open stream of the process at once (starters/api/changes.py).
+        Index("ix_runs_updated", "updated_at", "id"),
         Index("uq_runs_gate", "gate", unique=True),
     )
 
@@ -451,23 +453,42 @@ class RunStore:
             record.waitpoints = await self.waitpoints.of_run(run_id)
         return record
 
-    async def changed_with_tag(
-        self, tenant: str, tag: str, *, since: datetime | None, limit: int = 100
-    ) -> builtins.list[RunRecord]:
-        """Runs of ``tenant`` carrying ``tag`` changed at or after ``since``, oldest change first (without
-        ``since``: the ``limit`` changed last). What a stream of the tag reads on each poll."""
-        statement = select(RunRow).where(
-            RunRow.tenant == tenant, RunRow.id.in_(select(RunTagRow.run_id).where(RunTagRow.tag == tag))
+    async def changes_since(self, since: datetime, limit: int) -> builtins.list[tuple[str, datetime]]:
+        """(id, updated_at) of the runs changed at or after ``since``, oldest change first (from the
+        index alone: what a poller reads to learn what it has not seen)."""
+        statement = (
+            select(RunRow.id, RunRow.updated_at)
+            .where(RunRow.updated_at >= since)
+            .order_by(RunRow.updated_at)
+            .limit(limit)
         )
-        if since is None:
-            statement = statement.order_by(RunRow.updated_at.desc()).limit(limit)
-        else:
-            statement = statement.where(RunRow.updated_at >= since).order_by(RunRow.updated_at).limit(limit)
+        async with self._sessions() as session:
+            return [(run_id, as_utc(at) or at) for run_id, at in await session.execute(statement)]
+
+    async def records(self, run_ids: builtins.list[str]) -> builtins.list[RunRecord]:
+        """The records (with tags, without logs) of ``run_ids`` that exist, in no particular order."""
+        if not run_ids:
+            return []
+        async with self._sessions() as session:
+            rows = list(await session.scalars(select(RunRow).where(RunRow.id.in_(run_ids))))
+            tags = await tags_of(session, [row.id for row in rows])
+        return [_record(row, tags.get(row.id, [])) for row in rows]
+
+    async def changed_last_with_tag(self, tenant: str, tag: str, limit: int) -> builtins.list[RunRecord]:
+        """The ``limit`` runs of ``tenant`` carrying ``tag`` that changed last, oldest change first: what a
+        stream of the tag sends first."""
+        statement = (
+            select(RunRow)
+            .where(
+                RunRow.tenant == tenant, RunRow.id.in_(select(RunTagRow.run_id).where(RunTagRow.tag == tag))
+            )
+            .order_by(RunRow.updated_at.desc())
+            .limit(limit)
+        )
         async with self._sessions() as session:
             rows = list(await session.scalars(statement))
             tags = await tags_of(session, [row.id for row in rows])
-        records = [_record(row, tags.get(row.id, [])) for row in rows]
-        return records[::-1] if since is None else records
+        return [_record(row, tags.get(row.id, [])) for row in reversed(rows)]
 
     async def count_matching(self, where: RunFilter) -> int:
         """How many runs ``where`` matches."""

@@ -60,17 +60,28 @@ class DevError(RuntimeError):
     """A failure to report as one line (port in use, a child that did not come up)."""
 
 
-def check_port_free(host: str, port: int, what: str, flag: str) -> None:
-    """Fail with one clear line if ``port`` is taken."""
+def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                message = f"port {port} ({what}) is already in use; choose another with {flag}"
-                raise DevError(message) from None
+                return True
             raise
+    return False
+
+
+def check_ports_free(ports: list[tuple[str, int, str, str]]) -> None:
+    """Fail with one clear line naming every port of ``ports`` (host, port, what, flag) that is taken,
+    each with the flag that changes it (not one per attempt)."""
+    busy = [(port, what, flag) for host, port, what, flag in ports if port_in_use(host, port)]
+    if len(busy) == 1:
+        [(port, what, flag)] = busy
+        raise DevError(f"port {port} ({what}) is already in use; choose another with {flag}")
+    if busy:
+        named = ", ".join(f"{port} ({what}: {flag})" for port, what, flag in busy)
+        raise DevError(f"ports already in use: {named}; choose others with those flags")
 
 
 @dataclass(frozen=True)
@@ -138,12 +149,14 @@ class DevStack:
 
     def check_ports(self) -> None:
         s = self.settings
+        ports = [(s.api_host, s.api_port, "HTTP API", "--api-port")]
         if self.embedded:
-            check_port_free("127.0.0.1", s.dev_temporal_port, "Temporal server", "--temporal-port")
-            check_port_free("127.0.0.1", s.dev_ui_port, "Temporal Web UI", "--ui-port")
-        check_port_free(s.api_host, s.api_port, "HTTP API", "--api-port")
-        for service in self.local_services:
-            check_port_free("127.0.0.1", service.port(s), service.title, service.port_flag)
+            ports[:0] = [
+                ("127.0.0.1", s.dev_temporal_port, "Temporal server", "--temporal-port"),
+                ("127.0.0.1", s.dev_ui_port, "Temporal Web UI", "--ui-port"),
+            ]
+        ports += [("127.0.0.1", svc.port(s), svc.title, svc.port_flag) for svc in self.local_services]
+        check_ports_free(ports)
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)

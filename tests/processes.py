@@ -65,13 +65,15 @@ def alive(pid: int) -> bool:
 
 
 class Process:
-    """A longhaul command running in the background, its output captured to a file."""
+    """A longhaul command (or ``program``'s) running in the background, its output captured to a file."""
 
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, env: dict[str, str], log: Path, program: str = LONGHAUL
+    ) -> None:
         self.log = log
         self._out = log.open("wb")
         self.popen = subprocess.Popen(
-            [LONGHAUL, *args], cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT
+            [program, *args], cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT
         )
 
     @property

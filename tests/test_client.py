@@ -263,8 +263,9 @@ def test_runs_are_followed_by_tag_from_the_cli_and_with_an_access_token_from_the
 ) -> None:
     minted = _cli(served, "runs", "access-token", "--tag", "follow:1", "--ttl", "600")
     assert minted.returncode == 0, minted.stderr
-    token = json.loads(minted.stdout)["token"]
-    assert f"/examples/realtime.html#tag=follow:1&token={token}" in minted.stderr
+    printed = json.loads(minted.stdout)  # data on stdout (`| tee` keeps it), the page's address too
+    token = printed["token"]
+    assert printed["page_url"] == f"{served.url}/examples/realtime.html#tag=follow:1&token={token}"
     follower = subprocess.Popen(
         [LONGHAUL, "runs", "follow", "--tag", "follow:1"],
         cwd=served.cwd, env=served.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from tests.processes import LONGHAUL, Process, alive, clean_env, descendants, free_port, wait_until
 
 STARTUP = 120.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Stack:
@@ -137,6 +138,42 @@ def test_dev_port_in_use_fails_with_one_line_naming_port_and_flag(
         f"longhaul dev: error: port {port} ({what}) is already in use; choose another with {flag}"
     ]
     assert not (stack.cwd / ".longhaul" / "temporal.db").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_make_dev_stops_the_whole_stack_when_make_is_signalled(stack: Stack, sig: signal.Signals) -> None:
+    """A script's `kill -INT <make pid>`: make passes no SIGINT on (only SIGTERM), the stack stops all the
+    same, cleanly."""
+    arguments = " ".join(stack.args[1:])
+    make = Process(
+        ["-s", "-C", str(ROOT), "dev", f"DEV_ARGS={arguments} --data-dir {stack.cwd / '.longhaul'}"],
+        stack.cwd, stack.env, stack.cwd / "make-dev.log", program="make",
+    )  # fmt: skip
+    try:
+        make.wait_for_output("longhaul dev is up", STARTUP)
+        stack_pids = descendants(make.popen.pid)
+        assert len(stack_pids) >= 4  # longhaul dev, the server, the worker, the API, ...
+        os.kill(make.popen.pid, sig)
+        wait_until(lambda: not any(alive(pid) for pid in stack_pids), 60, "the stack to stop")
+    finally:
+        make.kill()
+    assert "longhaul dev: stopped" in make.output  # stopped cleanly, as on Ctrl-C
+
+
+def test_dev_names_every_port_in_use_at_once_with_its_flag(stack: Stack) -> None:
+    with socket.socket() as temporal, socket.socket() as ui, socket.socket() as api:
+        for blocker, port in ((temporal, stack.temporal_port), (ui, stack.ui_port), (api, stack.api_port)):
+            blocker.bind(("127.0.0.1", port))
+            blocker.listen()
+        result = subprocess.run(
+            [LONGHAUL, *stack.args], cwd=stack.cwd, env=stack.env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"longhaul dev: error: ports already in use: {stack.temporal_port} (Temporal server: "
+        f"--temporal-port), {stack.ui_port} (Temporal Web UI: --ui-port), {stack.api_port} (HTTP API: "
+        "--api-port); choose others with those flags"
+    ]
 
 
 def test_dev_uses_existing_server_when_temporal_address_is_set(tmp_path: Path, dev_client: Client) -> None:

@@ -108,6 +108,8 @@ async def test_schedule_started_run_gets_a_run_record(
         await sync(dev_client, [], settings)
     [run] = runs
     assert run.event == f"schedule:{name}"
+    assert run.workflow_id == f"reconcile-runs/default/{name}-{run.event_id}"
+    assert datetime.fromisoformat(run.event_id).year >= 2026  # the whole start time (2026-12-03T12:40:00Z)
     assert run.output == {"checked": 0, "repaired": []}
 
 

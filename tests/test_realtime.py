@@ -25,6 +25,7 @@ from longhaul.keys import KeyStore
 from longhaul.signing import signing_key
 from longhaul.storage import RunStore
 from starters.api import create_app
+from starters.api.changes import POLL_SECONDS, RunChanges
 from starters.worker import build_worker
 from tests.apps import serving, wait_for_status
 from tests.browser import offline_page
@@ -38,6 +39,7 @@ class Api:
     url: str
     http: httpx.AsyncClient  # with an API key of the tenant "default"
     keys: KeyStore
+    changes: RunChanges
 
     def anonymous(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=30)
@@ -54,7 +56,7 @@ async def api(
         async with httpx.AsyncClient(
             base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"}
         ) as http:
-            yield Api(url, http, app.state.keys)
+            yield Api(url, http, app.state.keys, app.state.changes)
 
 
 async def send(api: Api, event: str, payload: dict[str, Any], tags: list[str] | None = None) -> str:
@@ -255,3 +257,40 @@ async def test_the_example_page_shows_a_videos_processing_live_to_completed_from
         await page.locator("#problem").wait_for(timeout=15_000)
         assert "refused" in await page.locator("#problem").inner_text()
     assert offline.refused == []
+
+
+async def test_open_streams_share_one_reader_of_changes_and_each_gets_its_runs(api: Api) -> None:
+    """Forty streams (of two runs, and of their tags) cost the process one index query a tick, not one
+    each; each stream still sees its run's progress move to the end; closed, they cost nothing."""
+    runs = {tag: await send(api, "count.requested", {"steps": 12, "pause_seconds": 0.25}, tags=[tag])
+            for tag in ("shared:a", "shared:b")}  # fmt: skip
+    paths = [f"/api/runs/{run_id}/stream" for run_id in runs.values()] * 10
+    paths += [f"/api/runs/stream?tag={tag}" for tag in runs] * 10
+    seen: list[list[tuple[str, Any]]] = [[] for _ in paths]
+
+    async def follow(index: int) -> None:
+        def done(events: list[tuple[str, Any]]) -> bool:
+            seen[index] = events
+            return events[-1][0] == "end" or events[-1][1].get("status") == "completed"
+
+        await events_of(api.http, paths[index], done)
+
+    readers = [asyncio.create_task(follow(index)) for index in range(len(paths))]
+    for _ in range(200):
+        if api.changes.subscribers == len(paths):
+            break
+        await asyncio.sleep(0.05)
+    reads, started = api.changes.reads, asyncio.get_running_loop().time()
+    await asyncio.gather(*readers)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert api.changes.reads - reads <= elapsed / POLL_SECONDS + 4  # one query a tick for all forty
+    for events in seen:
+        progress = [data["progress"] for kind, data in events if kind == "run"]
+        assert len(set(progress)) >= 3 and progress[-1] == 100, progress  # it moved, to the end
+    for _ in range(100):
+        if api.changes.subscribers == 0:
+            break
+        await asyncio.sleep(0.05)
+    idle = api.changes.reads
+    await asyncio.sleep(4 * POLL_SECONDS)
+    assert api.changes.subscribers == 0 and api.changes.reads == idle  # nobody follows: no queries

@@ -83,12 +83,16 @@ def _origin() -> RunOrigin:
     """This run's identity, so the worker can create its record if no API call did (schedules)."""
     info = workflow.info()
     event = info.typed_search_attributes.get(EVENT) or "manual"
+    event_id = info.run_id
+    if event.startswith("schedule:"):  # `<workflow>/<tenant>/<schedule>-<time>`: the server adds the time
+        schedule = event.removeprefix("schedule:")
+        event_id = info.workflow_id.rsplit("/", 1)[-1].removeprefix(f"{schedule}-")
     return RunOrigin(
         tenant=current_tenant(),
         workflow=info.workflow_type,
         workflow_id=info.workflow_id,
         event=event,
-        event_id=info.workflow_id.rsplit("-", 1)[-1] if event.startswith("schedule:") else info.run_id,
+        event_id=event_id,
     )
 
 

@@ -3,6 +3,7 @@ and the routers of :mod:`starters.api`. It names no pipeline: events and webhook
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from starters.api import (
     waitpoints,
     webhooks,
 )
+from starters.api.changes import RunChanges
 from starters.api.errors import add_error_handlers
 from starters.api.events import IngestLimiter
 from starters.api.middleware import BodyLimit, PathCORS, SecurityHeaders
@@ -68,6 +70,8 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
         app.state.service = service = RunService(client, RunStore(db), settings, catalog)
         app.state.waitpoints = WaitpointService(client, service.store.waitpoints, settings, catalog)
+        app.state.changes = RunChanges(service.store)  # one poller for every open stream
+        watcher = asyncio.create_task(app.state.changes.run(), name="longhaul-run-changes")
         try:
             async with (
                 app.state.keys.watching(),
@@ -76,6 +80,9 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
                 app.state.dispatcher = running  # None where `longhaul dispatcher` runs on its own
                 yield
         finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await db.close()
             stop_tracing(settings)
 

@@ -4,12 +4,11 @@ backend mints here with its API key."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -25,15 +24,17 @@ from longhaul.access import (
     verify,
 )
 from longhaul.db import utcnow
-from longhaul.models import TAG_PATTERN, RunRecord
+from longhaul.models import TAG_PATTERN, RunRecord, RunStatus
+from starters.api.changes import RunChanges
 from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, current_caller
 from starters.service import RunService
 
 router = APIRouter(tags=["realtime"])
 
-STREAM_POLL_SECONDS = 0.25
+QUIET_SECONDS = 1.0  # how often a stream whose runs did not change explains its waiting ones again
 STREAM_KEEPALIVE_SECONDS = 15.0
-TAG_STREAM_BATCH = 200  # runs read per poll of a tag stream
+TAG_STREAM_BATCH = 200  # runs a tag stream sends first (those changed last)
+TAG_STREAM_REMEMBERS = 10_000  # runs whose last state a tag stream keeps, not to send it twice
 # What a public access token does not show of a run: what it was given (its input) and the trace of the
 # request that sent it. The rest keeps its place, so a token's stream parses as run records too.
 HIDDEN_FROM_TOKENS: dict[str, Any] = {"input": None, "traceparent": None}
@@ -101,12 +102,14 @@ async def create_access_token(
     base = str(request.base_url).rstrip("/")
     path = f"/api/runs/{asked.run_id}/stream" if asked.run_id else f"/api/runs/stream?tag={asked.tag}"
     separator = "&" if "?" in path else "?"
+    scoped = f"run={asked.run_id}" if asked.run_id else f"tag={asked.tag}"
     return AccessToken(
         token=token,
         expires_at=expires_at,
         run_id=asked.run_id,
         tag=asked.tag,
         stream_url=f"{base}{path}{separator}access_token={token}",
+        page_url=f"{base}/examples/realtime.html#{scoped}&token={token}",
     )
 
 
@@ -157,64 +160,98 @@ async def _expiring(viewer: Viewer, events: AsyncIterator[str]) -> AsyncIterator
         yield event
 
 
-async def polled(
-    request: Request, poll: Callable[[], Awaitable[tuple[list[str], bool]]]
-) -> AsyncIterator[str]:
-    """The events ``poll`` returns each round (and a keep-alive comment when quiet) until it says it is
-    done or the client leaves."""
-    last_sent = time.monotonic()
-    while not await request.is_disconnected():
-        events, done = await poll()
-        if events:
-            last_sent = time.monotonic()
-            for event in events:
-                yield event
-        elif time.monotonic() - last_sent > STREAM_KEEPALIVE_SECONDS:
-            last_sent = time.monotonic()
-            yield ": keep-alive\n\n"
-        if done:
-            return
-        await asyncio.sleep(STREAM_POLL_SECONDS)
+Emitted = tuple[list[str], bool]  # events to send, and whether the stream is done
+
+
+@dataclass
+class Follower:
+    """What a stream does: the runs it ``wants``; its ``first`` events; its events when some of them
+    changed; and when nothing did for a while (``quiet``: a waiting run's reason to wait can change
+    while its record does not, so the runs still waiting are explained again)."""
+
+    wants: Callable[[RunRecord], bool]
+    first: Callable[[], Awaitable[Emitted]]
+    changed: Callable[[list[RunRecord]], Awaitable[Emitted]]
+    quiet: Callable[[], Awaitable[Emitted]]
+
+
+async def followed(request: Request, follower: Follower) -> AsyncIterator[str]:
+    """The events of ``follower`` (and a keep-alive comment when quiet) until it is done or the client
+    leaves. Changes come from the process's one poller (:mod:`starters.api.changes`)."""
+    changes: RunChanges = request.app.state.changes
+    async with changes.subscribe(follower.wants) as subscription:
+        events, done = await follower.first()
+        last_sent = time.monotonic()
+        for event in events:
+            yield event
+        while not done and not await request.is_disconnected():
+            changed = await subscription.next(QUIET_SECONDS)
+            events, done = await (follower.changed(changed) if changed else follower.quiet())
+            if events:
+                last_sent = time.monotonic()
+                for event in events:
+                    yield event
+            elif time.monotonic() - last_sent > STREAM_KEEPALIVE_SECONDS:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+
+
+def waiting(run: RunRecord) -> bool:
+    return run.status in (RunStatus.PENDING, RunStatus.DELAYED)
 
 
 def _run_events(request: Request, service: RunService, viewer: Viewer, run_id: str) -> AsyncIterator[str]:
-    last: list[tuple[Any, ...]] = []
+    last: dict[str, RunRecord] = {}  # the record sent last (explained)
 
-    async def poll() -> tuple[list[str], bool]:
-        found = await service.store.get(run_id, tenant=viewer.tenant, logs=False)
+    async def emit(found: RunRecord | None) -> Emitted:
         if found is None:
             return [], True
         [run] = await service.explain([found])
         events = []
-        if [_snapshot(run)] != last:
-            last[:] = [_snapshot(run)]
+        if run_id not in last or _snapshot(last[run_id]) != _snapshot(run):
+            last[run_id] = run
             events.append(f"event: run\ndata: {viewer.shown(run)}\n\n")
         if run.status.terminal:
             events.append(f"event: end\ndata: {json.dumps({'status': run.status})}\n\n")
         return events, run.status.terminal
 
-    return polled(request, poll)
+    async def first() -> Emitted:
+        return await emit(await service.store.get(run_id, tenant=viewer.tenant, logs=False))
+
+    async def changed(runs: list[RunRecord]) -> Emitted:
+        return await emit(runs[-1])
+
+    async def quiet() -> Emitted:
+        return await emit(last[run_id]) if waiting(last[run_id]) else ([], False)
+
+    wants: Callable[[RunRecord], bool] = lambda run: run.id == run_id and run.tenant == viewer.tenant  # noqa: E731
+    return followed(request, Follower(wants, first, changed, quiet))
 
 
 def _tag_events(request: Request, service: RunService, viewer: Viewer, tag: str) -> AsyncIterator[str]:
-    sent: dict[str, tuple[Any, ...]] = {}  # run id → what was sent last, for runs changed since ``since``
-    since: list[datetime] = []
+    sent: dict[str, tuple[Any, ...]] = {}  # run id → what was sent last, the runs changed last
+    still_waiting: dict[str, RunRecord] = {}
 
-    async def poll() -> tuple[list[str], bool]:
-        found = await service.store.changed_with_tag(
-            viewer.tenant, tag, since=since[0] if since else None, limit=TAG_STREAM_BATCH
-        )
+    async def emit(found: list[RunRecord]) -> Emitted:
         events = []
         for run in await service.explain(found):
             if sent.get(run.id) != _snapshot(run):
+                sent.pop(run.id, None)
                 sent[run.id] = _snapshot(run)
                 events.append(f"event: run\ndata: {viewer.shown(run)}\n\n")
-        if found:
-            # Read again from the newest change seen (writes of the same instant are not missed); what
-            # changed before it is not read again, so it need not be remembered.
-            since[:] = [max(run.updated_at for run in found)]
-            for run_id in [r for r in sent if r not in {run.id for run in found}]:
-                del sent[run_id]
+            if waiting(run):
+                still_waiting[run.id] = run
+            else:
+                still_waiting.pop(run.id, None)
+        for forgotten in list(sent)[: max(0, len(sent) - TAG_STREAM_REMEMBERS)]:
+            del sent[forgotten]  # changed longest ago: sent again if it changes once more
         return events, False
 
-    return polled(request, poll)
+    async def first() -> Emitted:
+        return await emit(await service.store.changed_last_with_tag(viewer.tenant, tag, TAG_STREAM_BATCH))
+
+    async def quiet() -> Emitted:
+        return await emit(list(still_waiting.values()))
+
+    wants: Callable[[RunRecord], bool] = lambda run: run.tenant == viewer.tenant and tag in run.tags  # noqa: E731
+    return followed(request, Follower(wants, first, emit, quiet))

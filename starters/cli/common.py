@@ -30,7 +30,10 @@ def cli_settings(**overrides: Any) -> Settings:
     return load_settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="State directory [env: LONGHAUL_DATA_DIR].")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="State directory (default: $LONGHAUL_DATA_DIR, else ./.longhaul)."),
+]
 
 
 @asynccontextmanager
@@ -55,7 +58,9 @@ async def with_temporal(settings: Settings, action: Callable[[TemporalClient], A
     return await action(await connect(settings))
 
 
-UrlOption = Annotated[str | None, typer.Option("--url", help="API URL [env: LONGHAUL_URL].")]
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="API URL (default: $LONGHAUL_URL, else the local API).")
+]
 
 
 EXIT_CODES = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 3, RunStatus.TIMED_OUT: 4}

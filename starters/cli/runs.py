@@ -122,13 +122,11 @@ def runs_access_token(
     ttl: Annotated[int, typer.Option(help="Seconds it works.")] = 3600,
     url: UrlOption = None,
 ) -> None:
-    """Mint a public access token (read-only, expiring) for a browser; prints it as JSON, and the example
-    page that shows it live on stderr."""
+    """Mint a public access token (read-only, expiring) for a browser; prints it as JSON on stdout, with
+    the address of the example page that shows it live (``page_url``)."""
     with api_client(url) as client:
         minted = client.create_access_token(run_id=run, tag=tag, ttl_seconds=ttl)
     echo_json(minted)
-    scope = f"run={minted.run_id}" if minted.run_id else f"tag={minted.tag}"
-    typer.echo(f"live: {client.base_url}/examples/realtime.html#{scope}&token={minted.token}", err=True)
 
 
 @app.command("bulk")

@@ -9,6 +9,7 @@ import httpx
 import typer
 
 from longhaul.config import Settings
+from longhaul.processes import stop_with_parent as stop_with_parent_process
 from starters.cli.common import (
     DataDir,
     cli_settings,
@@ -28,12 +29,23 @@ def dev(
         int | None, typer.Option("--payments-port", help="Local payment provider port (default 8010).")
     ] = None,
     data_dir: DataDir = None,
+    stop_with_parent: Annotated[
+        bool,
+        typer.Option(
+            "--stop-with-parent",
+            help="Stop (as on Ctrl-C) when the process that started this one exits: `make dev` passes "
+            "it, as make does not pass a SIGINT or SIGTERM on to its command.",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole stack locally: Temporal dev server + Web UI, worker and HTTP API.
 
     Uses the server TEMPORAL_ADDRESS points at, if set, instead of starting one.
     """
     from starters.dev import run_dev
+
+    if stop_with_parent and not stop_with_parent_process():
+        raise typer.Exit(0)  # it went before we could watch it
 
     settings = cli_settings(
         api_port=api_port,

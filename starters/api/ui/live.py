@@ -15,10 +15,12 @@ from pydantic import ValidationError
 
 from longhaul.models import RunRecord
 from longhaul.storage import RunFilter
+from starters.api import realtime
 from starters.api.deps import Service
-from starters.api.realtime import polled, sse
+from starters.api.realtime import sse
 from starters.api.runs import RunQuery
 from starters.api.ui.session import SignedIn
+from starters.service import RunService
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 MAX_FOLLOWED = 200  # the most runs a page shows
@@ -47,32 +49,80 @@ async def live(
     """``run`` events whenever one of the runs changes, each run until it finishes (then ``end``, unless
     ``newer`` is watched too); ``newer`` events with how many runs matching that query (the list page's
     filter, from just after its newest run) have been created since the page was rendered."""
-    following = set(run)
-    watched = _newer_filter(newer, caller.tenant) if newer else None
-    sent: dict[str, dict[str, Any]] = {}
-    counted: list[int] = [0]
+    page = LivePage(service, caller.tenant, set(run), _newer_filter(newer, caller.tenant) if newer else None)
+    follower = realtime.Follower(page.wants, page.first, page.changed, page.quiet)
+    return sse(realtime.followed(request, follower))
 
-    async def poll() -> tuple[list[str], bool]:
+
+class LivePage:
+    """One page's stream: the runs it shows until each finishes, and the count of newer runs matching
+    its filter (``watched``)."""
+
+    def __init__(self, service: RunService, tenant: str, runs: set[str], watched: RunFilter | None) -> None:
+        self.service = service
+        self.tenant = tenant
+        self.shown_runs = frozenset(runs)
+        self.following = set(runs)  # those not finished
+        self.watched = watched
+        self.sent: dict[str, dict[str, Any]] = {}
+        self.waiting: dict[str, RunRecord] = {}  # not started yet: their reason may change alone
+        self.counted = 0
+
+    def wants(self, record: RunRecord) -> bool:
+        return record.tenant == self.tenant and (record.id in self.following or self._newer(record))
+
+    def _newer(self, record: RunRecord) -> bool:
+        after = self.watched.created_after if self.watched else None
+        return (
+            self.watched is not None
+            and record.id not in self.shown_runs
+            and (after is None or record.created_at >= after)
+        )
+
+    async def first(self) -> realtime.Emitted:
+        events: list[str] = []
+        if self.following:
+            where = RunFilter(tenant=self.tenant, ids=tuple(sorted(self.following)))
+            page = await self.service.store.list(where, limit=len(self.following))
+            self.following.intersection_update({record.id for record in page.runs})  # another tenant's: none
+            events += await self._show(page.runs)
+        return self._emitted(events + await self._count())
+
+    async def changed(self, records: list[RunRecord]) -> realtime.Emitted:
+        events = await self._show([r for r in records if r.id in self.following])
+        if any(self._newer(record) for record in records):
+            events += await self._count()
+        return self._emitted(events)
+
+    async def quiet(self) -> realtime.Emitted:
+        return self._emitted(await self._show(list(self.waiting.values())))
+
+    async def _show(self, records: list[RunRecord]) -> list[str]:
         events = []
-        if following:
-            where = RunFilter(tenant=caller.tenant, ids=tuple(sorted(following)))
-            page = await service.store.list(where, limit=len(following))
-            for record in await service.explain(page.runs):
-                if sent.get(record.id) != (now := shown(record)):
-                    sent[record.id] = now
-                    events.append(f"event: run\ndata: {json.dumps(now)}\n\n")
-                if record.status.terminal:
-                    following.discard(record.id)
-            following.intersection_update({record.id for record in page.runs})  # another tenant's: none
-        if watched is not None and (count := await service.store.count_matching(watched)) != counted[0]:
-            counted[0] = count
-            events.append(f"event: newer\ndata: {json.dumps({'count': count})}\n\n")
-        done = not following and watched is None
-        if done:
-            events.append("event: end\ndata: {}\n\n")
-        return events, done
+        for record in await self.service.explain(records):
+            if self.sent.get(record.id) != (now := shown(record)):
+                self.sent[record.id] = now
+                events.append(f"event: run\ndata: {json.dumps(now)}\n\n")
+            if record.status.terminal:
+                self.following.discard(record.id)
+            if realtime.waiting(record):
+                self.waiting[record.id] = record
+            else:
+                self.waiting.pop(record.id, None)
+        return events
 
-    return sse(polled(request, poll))
+    async def _count(self) -> list[str]:
+        if self.watched is None:
+            return []
+        number = await self.service.store.count_matching(self.watched)
+        if number == self.counted:
+            return []
+        self.counted = number
+        return [f"event: newer\ndata: {json.dumps({'count': number})}\n\n"]
+
+    def _emitted(self, events: list[str]) -> realtime.Emitted:
+        done = not self.following and self.watched is None
+        return ([*events, "event: end\ndata: {}\n\n"] if done else events), done
 
 
 def _newer_filter(newer: str, tenant: str) -> RunFilter:
