@@ -34,12 +34,29 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class LonghaulError(Exception):
-    """The API refused a request; ``status_code`` and ``detail`` are its answer."""
+    """The API refused a request; ``status_code`` and ``detail`` are its answer, ``problems`` the answer
+    as people read it: one line per problem, ``field.path: message``."""
 
     def __init__(self, status_code: int, detail: Any) -> None:
-        super().__init__(f"{status_code}: {detail}")
         self.status_code = status_code
         self.detail = detail
+        self.problems = _problems(detail)
+        super().__init__(f"{status_code}: {'; '.join(self.problems)}")
+
+
+def _problems(detail: Any) -> list[str]:
+    """A validation answer's problems (``[{"loc": [...], "msg": ...}]``) as ``payload.name: Field
+    required`` lines; any other answer as it is."""
+    if not isinstance(detail, list) or not all(isinstance(e, dict) and "msg" in e for e in detail):
+        return [str(detail)]
+    lines = []
+    for problem in detail:
+        loc = [str(part) for part in problem.get("loc", [])]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]  # where in the request is plain from the command
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"{'.'.join(loc)}: {message}" if loc else message)
+    return lines
 
 
 class UnavailableError(LonghaulError):

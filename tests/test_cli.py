@@ -8,13 +8,17 @@ many times and demand the command's own status every time.
 
 from __future__ import annotations
 
+import io
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.progress import Progress
 from temporalio.client import Client
 
+from starters.cli.common import progress_columns
 from tests.processes import LONGHAUL, Process, clean_env, free_port
 
 RUNS = 10
@@ -176,3 +180,17 @@ def test_orders_seed_adds_demo_products_to_the_tenant_given(tmp_path: Path) -> N
     )
     assert _longhaul(tmp_path, env, "orders", "seed", "--tenant", "acme").stdout.startswith("0 demo products")
     assert _longhaul(tmp_path, env, "orders", "seed").stdout == "3 demo products added for tenant default\n"
+
+
+@pytest.mark.parametrize("width", [60, 80, 140])
+def test_the_progress_bar_stays_whole_in_a_narrow_terminal_and_the_stage_is_cut_short(width: int) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=width, color_system=None)
+    progress = Progress(*progress_columns(), console=console, expand=True, auto_refresh=False)
+    stage = "running · transcoding 1080p, 720p and 480p in parallel (3 renditions)"
+    progress.add_task("video-processing", total=100, completed=50, stage=stage)
+    console.print(progress.make_tasks_table(progress.tasks))
+    [line] = out.getvalue().rstrip().splitlines()
+    assert len(line) <= width
+    assert "━" * 12 in line and "50%" in line  # the whole bar (24 cells: 12 done) and the percent
+    assert ("…" in line) == (width < 120) and line.startswith("video-processing")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -13,7 +14,8 @@ import httpx
 import typer
 from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, TaskProgressColumn, TextColumn
+from rich.table import Column
 from temporalio.client import Client as TemporalClient
 
 from longhaul.config import Settings, load_settings
@@ -86,7 +88,14 @@ def api_client(url: str | None) -> Iterator[Client]:
 
 
 def fail(error: Exception) -> typer.Exit:
-    typer.echo(f"error: {error}", err=True)
+    """One line per problem on stderr (``error: 422: output: a rejection needs a reason``); with --json,
+    the API's answer as it came, on stdout."""
+    if isinstance(error, LonghaulError) and len(error.problems) > 1:
+        typer.echo("\n  ".join([f"error: {error.status_code}:", *error.problems]), err=True)
+    else:
+        typer.echo(f"error: {error}", err=True)
+    if isinstance(error, LonghaulError) and "--json" in sys.argv[1:]:
+        typer.echo(json.dumps({"status_code": error.status_code, "detail": error.detail}, indent=2))
     return typer.Exit(1)
 
 
@@ -106,18 +115,22 @@ def print_outcome(run: RunRecord) -> None:
     raise typer.Exit(EXIT_CODES[run.status])
 
 
+def progress_columns() -> tuple[ProgressColumn, ...]:
+    """Workflow, bar, percent, stage: in a narrow terminal the stage is cut short (…), never the bar."""
+    workflow = Column(max_width=24, no_wrap=True, overflow="ellipsis")
+    return (
+        TextColumn("{task.description}", table_column=workflow),
+        BarColumn(bar_width=24),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stage]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+    )
+
+
 def follow(client: Client, run_id: str) -> RunRecord:
     run = client.runs.get(run_id)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[stage]}"),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(
-            f"{run.workflow} {run.id}", total=100, completed=run.progress, stage=state_of(run)
-        )
+    typer.echo(f"following {run.id} ({run.workflow})", err=True)
+    with Progress(*progress_columns(), console=Console(stderr=True), expand=True) as bar:
+        task = bar.add_task(run.workflow, total=100, completed=run.progress, stage=state_of(run))
         while not run.status.terminal:
             try:
                 for run in client.runs.stream(run_id):

@@ -47,14 +47,15 @@ def runs_list(
         echo_json(page)
         return
     table = Table()
-    for column in ("run", "workflow", "event", "status", "progress", "stage", "created"):
+    for column in ("run", "workflow", "event", "key", "status", "progress", "stage", "created"):
         table.add_column(column, no_wrap=column in ("run", "status", "progress", "created"), overflow="fold")
     for run in page.runs:
         created = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
             run.id,
             run.workflow,
-            run.event_id,
+            run.event,
+            run.business_key or run.event_id,  # the order id, the video id …; else the event's id
             run.status,
             f"{run.progress}%",
             run.pending_reason or run.stage or "",

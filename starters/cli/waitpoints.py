@@ -33,6 +33,9 @@ def waitpoints_list(
     tag: Annotated[str | None, typer.Option(help="Only tokens with this tag.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+    urls: Annotated[
+        bool, typer.Option("--urls", help="Add each waiting token's callback URL (to hand to a person).")
+    ] = False,
     url: UrlOption = None,
 ) -> None:
     """List tokens, newest first."""
@@ -42,12 +45,14 @@ def waitpoints_list(
         typer.echo(json.dumps([token.model_dump(mode="json") for token in tokens], indent=2))
         return
     table = Table()
-    for column in ("token", "kind", "status", "run", "until", "description"):
+    columns = ("token", "kind", "status", "run", "until", "description", *(("callback URL",) if urls else ()))
+    for column in columns:
         table.add_column(column, no_wrap=column in ("token", "status", "run", "until"), overflow="fold")
     for token in tokens:
         until = token.timeout_at.strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(token.id, token.kind, token.status, token.run_id, until, token.description or "")
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+        row = [token.id, token.kind, token.status, token.run_id, until, token.description or ""]
+        table.add_row(*row, *([token.callback_url or ""] if urls else []))
+    Console(width=None if sys.stdout.isatty() else 400).print(table)
 
 
 @app.command("show")
