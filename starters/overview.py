@@ -27,6 +27,7 @@ CHART_STATUSES: dict[RunStatus, str] = {
     RunStatus.EXPIRED: "#fa4549",
 }
 CHART_WIDTH, CHART_HEIGHT = 600, 140
+CHART_TOP = 18  # above the tallest bar: the line that says what its height counts
 
 
 @dataclass
@@ -91,7 +92,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def _window(title: str, counted: list[tuple[int, RunStatus, int]], start: datetime, bucket: timedelta,
-            buckets: int) -> Window:  # fmt: skip
+            buckets: int, label: str) -> Window:  # fmt: skip
     per_bucket: list[Counter[RunStatus]] = [Counter() for _ in range(buckets)]
     for index, status, count in counted:
         per_bucket[min(max(index, 0), buckets - 1)][status] += count
@@ -100,12 +101,12 @@ def _window(title: str, counted: list[tuple[int, RunStatus, int]], start: dateti
     width = CHART_WIDTH / buckets
     bars = []
     for index, bucket_counts in enumerate(per_bucket):
-        bar = Bar(x=index * width, width=width - 2, label=(start + index * bucket).strftime("%H:%M"),
+        bar = Bar(x=index * width, width=width - 2, label=(start + index * bucket).strftime(label),
                   total=sum(bucket_counts.values()))  # fmt: skip
         y = float(CHART_HEIGHT)
         for status, colour in CHART_STATUSES.items():
             if count := bucket_counts[status]:
-                height = count / peak * CHART_HEIGHT
+                height = count / peak * (CHART_HEIGHT - CHART_TOP)
                 y -= height
                 bar.segments.append(Segment(status.value, colour, y, height, count))
         bars.append(bar)
@@ -151,8 +152,8 @@ async def overview(store: RunStore, tenant: str, now: datetime | None = None) ->
     day = await store.created_per_bucket(tenant, day_start, timedelta(hours=1))
     return Overview(
         windows=[
-            _window("hour", hour, hour_start, timedelta(minutes=5), 12),
-            _window("day", day, day_start, timedelta(hours=1), 24),
+            _window("hour", hour, hour_start, timedelta(minutes=5), 12, "%H:%M"),
+            _window("day", day, day_start, timedelta(hours=1), 24, "%b %d, %H:%M"),  # a day: which day
         ],
         workflows=_workflows(
             await store.per_workflow(tenant, day_start), await store.durations(tenant, day_start)

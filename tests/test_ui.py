@@ -13,7 +13,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,11 +26,13 @@ from temporalio.testing import WorkflowEnvironment
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.keys import KeyStore, Role
+from longhaul.models import RunStatus
 from longhaul.signing import signing_key
 from longhaul.storage import RunStore
 from longhaul.temporal import SEARCH_ATTRIBUTES, connect
 from starters.api import create_app
 from starters.api.codec import codec_url
+from starters.overview import CHART_TOP, _window
 from starters.schedules import schedule_id, sync
 from starters.worker import build_worker
 from tests.apps import serving, wait_for_status
@@ -452,3 +454,13 @@ async def test_a_runs_page_still_shows_its_record_while_temporal_is_down(
                 f"/api/runs/{record.id}/timeline", headers={"Authorization": f"Bearer {key}"}
             )
             assert api.status_code == 503 and api.headers["retry-after"]
+
+
+def test_the_overview_chart_keeps_its_bars_below_the_peak_label_and_dates_the_day() -> None:
+    start = datetime(2026, 12, 2, 14, tzinfo=UTC)
+    counted = [(23, RunStatus.COMPLETED, 5), (23, RunStatus.FAILED, 5), (0, RunStatus.COMPLETED, 1)]
+    day = _window("day", counted, start, timedelta(hours=1), 24, "%b %d, %H:%M")
+    tallest = day.bars[23]
+    assert min(segment.y for segment in tallest.segments) == CHART_TOP  # the red segment ends below it
+    assert [s.status for s in tallest.segments] == ["completed", "failed"] and day.peak == 10
+    assert day.bars[0].label == "Dec 02, 14:00"  # the axis says which day the first hour is of
