@@ -34,8 +34,9 @@ TENANT_MISMATCH = "TenantMismatch"
 class TicketCreated(EventPayload):
     """Payload of ``ticket.created``: one support ticket, triaged once per ticket id."""
 
+    tenant_field = "tenant"
     tenant: str = Field(
-        min_length=1, max_length=100, description="The ticket's tenant; must be the sender's (else it fails)."
+        min_length=1, max_length=100, description="The ticket's tenant; must be the sender's (else refused)."
     )
     ticket_id: str = Field(pattern=TICKET_ID_PATTERN, description="Stable per ticket: a resend is one run.")
     summary: str = Field(min_length=1, max_length=300)

@@ -8,14 +8,20 @@ starts is declared by the pipeline (:mod:`workflows.pipeline`) and collected by 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 
 class EventPayload(BaseModel):
-    """Base of every event payload: unknown fields are refused, so a typo is an error, not silently lost."""
+    """Base of every event payload: unknown fields are refused, so a typo is an error, not silently lost.
+
+    ``tenant_field`` names a field that must hold the sender's tenant (a payload that carries its tenant,
+    e.g. a ticket forwarded by an integration): the API refuses one naming another tenant (422 naming
+    the field) before anything is recorded."""
 
     model_config = ConfigDict(extra="forbid")
+    tenant_field: ClassVar[str | None] = None
 
 
 @dataclass(frozen=True)

@@ -354,22 +354,29 @@ class RunService:
 
     # -- events -------------------------------------------------------------------------------------------
 
-    def validate(self, event_name: str, payload: dict[str, Any], *loc: str | int) -> BaseModel:
-        """Validate ``payload`` against the event's schema; raises UnknownEventError or InvalidInputError
-        (error locations prefixed with ``loc``)."""
+    def validate(
+        self, event_name: str, payload: dict[str, Any], *loc: str | int, sender: str | None = None
+    ) -> BaseModel:
+        """Validate ``payload`` against the event's schema (and, from ``sender``, its tenant field);
+        raises UnknownEventError or InvalidInputError (error locations prefixed with ``loc``)."""
         event_type = self.catalog.events.get(event_name)
         if event_type is None:
             raise UnknownEventError(event_name, list(self.catalog.events))
         try:
-            return event_type.schema.model_validate(payload)
+            valid = event_type.schema.model_validate(payload)
         except ValidationError as error:
             raise InvalidInputError.from_validation(error, *loc) from error
+        field = event_type.schema.tenant_field
+        if sender is not None and field is not None and (named := getattr(valid, field)) != sender:
+            problem = f"names tenant '{named}', but this key sends for tenant '{sender}'"
+            raise InvalidInputError([{"type": "tenant_mismatch", "loc": [*loc, field], "msg": problem}])
+        return valid
 
     async def send(self, event_name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:
         """Validate and record the event's runs (pending), and signal the runs it is routed to. Raises
         UnknownEventError, InvalidInputError, NotFoundError (a routed event whose run is not running),
         TemporalUnavailableError (only for a routed event: a signal needs Temporal now)."""
-        payload = self.validate(event_name, envelope.payload, "payload")
+        payload = self.validate(event_name, envelope.payload, "payload", sender=tenant)
         [accepted] = await self._accept([(event_name, envelope, payload)], tenant, ("options",))
         return accepted
 
@@ -380,9 +387,8 @@ class RunService:
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(items):
             try:
-                events.append(
-                    (item.name, item, self.validate(item.name, item.payload, "events", index, "payload"))
-                )
+                payload = self.validate(item.name, item.payload, "events", index, "payload", sender=tenant)
+                events.append((item.name, item, payload))
             except UnknownEventError as error:
                 errors.append({"type": "unknown_event", "loc": ["events", index, "name"], "msg": str(error)})
             except InvalidInputError as error:

@@ -10,12 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
 from activities.tickets import (
     Category,
     Classification,
     Duplicate,
+    TicketCreated,
     TicketStore,
     Urgency,
     classify,
@@ -25,11 +26,12 @@ from activities.tickets import (
     similarity,
 )
 from longhaul.config import Settings
-from longhaul.storage import RunStore
+from longhaul.storage import RunFilter, RunStore
 from starters.api import create_app
 from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
 from tests.postgres import both_databases
+from workflows.tickets import TicketTriageWorkflow
 
 TICKET = {
     "tenant": "default",
@@ -164,13 +166,40 @@ async def test_a_ticket_like_an_open_one_of_the_tenant_is_marked_as_its_duplicat
     assert (await _triage(desk, other, "evt-3"))["output"]["duplicate_of"] is None
 
 
-async def test_a_ticket_of_another_tenant_fails_at_once_without_retry_and_alerts(
-    desk: httpx.AsyncClient, store: RunStore, ticket: dict[str, Any], caplog: pytest.LogCaptureFixture
+async def test_a_ticket_of_another_tenant_is_refused_at_intake_naming_the_field(
+    desk: httpx.AsyncClient, store: RunStore, ticket: dict[str, Any]
 ) -> None:
+    foreign = {**ticket, "tenant": "globex"}
+    response = await desk.post("/api/events/ticket.created", json={"id": "evt-x", "payload": foreign})
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "payload", "tenant"]
+    assert problem["msg"] == "names tenant 'globex', but this key sends for tenant 'default'"
+    batch = await desk.post("/api/events", json={"events": [{"name": "ticket.created", "payload": foreign}]})
+    assert batch.status_code == 422
+    assert batch.json()["detail"][0]["loc"] == ["body", "events", 0, "payload", "tenant"]
+    assert await store.count() == 0  # nothing recorded, nothing started
+
+
+async def test_a_ticket_of_another_tenant_started_past_intake_fails_at_once_and_alerts(
+    desk: httpx.AsyncClient,
+    store: RunStore,
+    dev_client: Client,
+    settings: Settings,
+    ticket: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The workflow's own check is the last line (a run started by hand, or by an older API)."""
     caplog.set_level(logging.ERROR)
-    record = await _triage(desk, {**ticket, "tenant": "globex"}, "evt-x")
-    assert record["status"] == "failed"
-    assert "names tenant 'globex' but was sent by tenant 'default'" in record["error"]
+    handle = await dev_client.start_workflow(
+        TicketTriageWorkflow.run, TicketCreated(**{**ticket, "tenant": "globex"}),
+        id=f"ticket-triage/default/{ticket['ticket_id']}", task_queue=settings.task_queue,
+    )  # fmt: skip
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "names tenant 'globex' but was sent by tenant 'default'" in str(failed.value.cause)
+    [run] = (await store.list(RunFilter(tenant="default", workflow="ticket-triage"))).runs
+    record = await wait_for_status(desk, run.id, "failed")
     assert record["attempts"] == 1
     alerts = [r for r in caplog.records if r.getMessage().startswith("ALERT")]
     assert alerts and record["id"] in alerts[0].getMessage()
