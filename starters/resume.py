@@ -114,6 +114,20 @@ def _steps_done(events: list[HistoryEvent], by_id: dict[int, HistoryEvent]) -> l
     return list(dict.fromkeys(step for step in done if step and step not in BOOKKEEPING))
 
 
+async def why_not_resume(service: RunService, run: RunRecord) -> str | None:
+    """Why resuming the failed ``run`` cannot help, as :func:`resume` would refuse it (None: it can; a
+    run that is not failed, or whose history Temporal cannot give now, has no answer here)."""
+    if run.status != RunStatus.FAILED:
+        return None
+    try:
+        resume_point(await service.client.get_workflow_handle(run.workflow_id).fetch_history())
+    except ConflictError as refused:
+        return str(refused)
+    except (RPCError, RuntimeError):
+        return None
+    return None
+
+
 async def resume(service: RunService, run_id: str, *, tenant: str) -> RunRecord:
     """Resume the failed run ``run_id`` from its failed step; its record is running again at once."""
     run = await service.get(run_id, tenant=tenant)

@@ -464,3 +464,16 @@ def test_the_overview_chart_keeps_its_bars_below_the_peak_label_and_dates_the_da
     assert min(segment.y for segment in tallest.segments) == CHART_TOP  # the red segment ends below it
     assert [s.status for s in tallest.segments] == ["completed", "failed"] and day.peak == 10
     assert day.bars[0].label == "Dec 02, 14:00"  # the axis says which day the first hour is of
+
+
+async def test_a_failed_run_that_cannot_resume_offers_no_resume_and_says_why(dashboard: Dashboard) -> None:
+    run_id = await send(dashboard, "resume.asked", {"key": f"k-{uuid.uuid4().hex[:8]}", "compensate": True})
+    await wait_for_status(dashboard.http, run_id, "failed")
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{run_id}")
+        assert await page.locator("button[name=resume]").count() == 0  # it would be refused (409)
+        refused = await page.locator(".resume-refused").inner_text()
+        assert "steps ran after the failure (tests.record_step)" in refused and "replay the run" in refused
+        assert await page.locator("button[name=replay]").count() == 1
+    assert offline.refused == []

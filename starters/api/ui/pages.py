@@ -19,6 +19,7 @@ from starters.api.runs import RunQuery
 from starters.api.ui.render import page
 from starters.api.ui.session import SignedIn
 from starters.overview import overview
+from starters.resume import why_not_resume
 from starters.service import NotFoundError, TemporalUnavailableError
 from starters.timeline import timeline
 
@@ -68,6 +69,7 @@ async def run_page(
     except TemporalUnavailableError as error:  # the record still shows; the steps say why they do not
         steps, steps_problem = None, str(error)
     children = await service.store.list(RunFilter(tenant=caller.tenant, children_of=run.id), limit=50)
+    resume_refused = await why_not_resume(service, run) if steps is not None else None  # offered if it helps
     return page(
         request, "run.html", caller=caller, run=run, timeline=steps, steps_problem=steps_problem,
         children=children.runs,
@@ -77,7 +79,8 @@ async def run_page(
             name: list(kind.output.model_fields) for name, kind in service.catalog.waitpoint_kinds.items()
         },
         can_cancel=not run.status.terminal, can_replay=run.status in REPLAYABLE_STATUSES,
-        can_resume=run.status == RunStatus.FAILED, waiting=WaitpointStatus.WAITING,
+        can_resume=run.status == RunStatus.FAILED and resume_refused is None, resume_refused=resume_refused,
+        waiting=WaitpointStatus.WAITING,
         message=request.query_params.get("done"),
     )  # fmt: skip
 
