@@ -124,3 +124,10 @@ def test_dashboard_benchmark_serves_every_page_from_both_storages() -> None:
         "queues",
     }  # fmt: skip
     assert all(ratio > 0 for ratio in ratios.values())
+
+
+def test_streams_benchmark_measures_the_runs_list_with_streams_open_and_without() -> None:
+    report = run_benchmark("streams", "--repeats", "1", "--streams", "10", "--requests", "10")
+    assert set(report["variants"]) == {"no streams", "10 streams open"}
+    assert report["p50 ratio (with streams / without; goal <= 2)"] > 0
+    assert report["variants"]["10 streams open"]["cpu_s"]["api"] > 0
