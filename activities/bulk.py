@@ -81,6 +81,8 @@ class BulkPage(BaseModel):
     filter: BulkFilter  # with created_before set: the runs that existed when the action began
     key: str = Field(pattern=ID_PATTERN, description="Names the replays of this action (once per run).")
     cursor: str | None = None
+    by: str = Field(default="a bulk action", description="Who acts: the bulk action's run (for the records).")
+    reason: str | None = Field(default=None, description="Why, as the action's request said.")
 
 
 class PageResult(BaseModel):
@@ -93,9 +95,7 @@ class PageResult(BaseModel):
 class RunActor(Protocol):
     """Acts on one run as the API would; returns the outcome and a word on it (an error, a new run id)."""
 
-    async def __call__(
-        self, action: BulkAction, run_id: str, tenant: str, key: str
-    ) -> tuple[Outcome, str]: ...
+    async def __call__(self, page: BulkPage, run_id: str) -> tuple[Outcome, str]: ...
 
 
 class BulkActivities:
@@ -113,7 +113,7 @@ class BulkActivities:
         found = await self.store.list(page.filter.of(page.tenant), limit=PAGE, cursor=page.cursor)
         result = PageResult(next_cursor=found.next_cursor)
         for run in found.runs:
-            outcome, word = await self.act(page.action, run.id, page.tenant, page.key)
+            outcome, word = await self.act(page, run.id)
             if outcome == Outcome.DONE:
                 result.done.append(run.id)
             elif outcome == Outcome.SKIPPED:

@@ -14,6 +14,12 @@ ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"  # event ids, business keys, run ids
 TAG_PATTERN = r"^[^\s,'\"]+$"  # e.g. user:42, video:abc: no spaces, commas or quotes (lists, queries)
 
 
+def cancellation(by: str, reason: str | None = None) -> str:
+    """What a cancelled run's record says (its ``error``): who cancelled it, and why if they said —
+    "cancelled by key 3f2a… (API): customer asked", "cancelled by event order.cancelled (evt-9): …"."""
+    return f"cancelled by {by}" + (f": {reason}" if reason else "")
+
+
 class RunStatus(StrEnum):
     """Where a run is. ``delayed`` and ``pending`` are in longhaul's run queue (not yet in Temporal): delayed
     until a time, or waiting for its turn (``pending_reason`` says why); ``queued`` is started in Temporal

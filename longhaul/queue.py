@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -205,7 +205,7 @@ class _Call:
     """One caller's runs waiting for the next group commit."""
 
     runs: builtins.list[NewRun]
-    cancels: builtins.list[str]
+    cancels: dict[str, str]  # scope → who cancels its open runs, and why
     check: Callable[[RunRecord, NewRun], None] | None
     done: asyncio.Future[Accepted]
 
@@ -313,21 +313,21 @@ class RunQueue:
     async def accept(
         self,
         runs: Sequence[NewRun],
-        cancels: Sequence[str] = (),
+        cancels: Mapping[str, str] | None = None,
         *,
         check: Callable[[RunRecord, NewRun], None] | None = None,
     ) -> Accepted:
         """Record ``runs`` as pending and cancel the open runs with a slot or mark of ``cancels`` (but not
-        these runs), in one transaction. A run whose id exists already is not written again (``check``
-        sees it first and may refuse the whole call by raising: nothing of it is written); a run whose
-        gate an open run holds joins that run. Returns what became of each run, and the runs cancelled
-        with the scope that cancelled each.
+        these runs; each scope with what their records are to say), in one transaction. A run whose id
+        exists already is not written again (``check`` sees it first and may refuse the whole call by
+        raising: nothing of it is written); a run whose gate an open run holds joins that run. Returns
+        what became of each run, and the runs cancelled with the scope that cancelled each.
 
         Group commit: calls that arrive while a transaction is being written are written together in the
         next one, their runs with one multi-row INSERT (and one for tags and slots). The round trips to
         the database, not the rows, are the cost of accepting; each caller still returns only once its
         runs are committed."""
-        call = _Call(list(runs), list(cancels), check, asyncio.get_running_loop().create_future())
+        call = _Call(list(runs), dict(cancels or {}), check, asyncio.get_running_loop().create_future())
         self._calls.append(call)
         if self._acceptor is None or self._acceptor.done():
             self._acceptor = asyncio.create_task(self._accept_queued())
@@ -424,8 +424,8 @@ class RunQueue:
         keep, now = {r.record.id for r in results}, utcnow()
         cancelled = [
             (record, scope)
-            for scope in dict.fromkeys(call.cancels)
-            for record in await self._cancel_marked(conn, scope, keep, now)
+            for scope, why in call.cancels.items()
+            for record in await self._cancel_marked(conn, scope, why, keep, now)
         ]
         return results, cancelled
 
@@ -515,19 +515,19 @@ class RunQueue:
         return await self._existing(conn, {**holder, **changes})
 
     async def _cancel_marked(
-        self, conn: AsyncConnection, scope: str, keep: set[str], now: datetime
+        self, conn: AsyncConnection, scope: str, why: str, keep: set[str], now: datetime
     ) -> builtins.list[RunRecord]:
-        """Cancel the open runs with slot or mark ``scope`` (but those in ``keep``): a waiting one at once,
-        a started one by asking its dispatcher (:meth:`cancellations`)."""
+        """Cancel the open runs with slot or mark ``scope`` (but those in ``keep``), saying ``why``: a waiting
+        one at once, a started one by asking its dispatcher (:meth:`cancellations`)."""
         marked = select(_SLOTS.c.run_id).where(_SLOTS.c.scope == scope)
         statement = select(_RUNS).where(
             _RUNS.c.id.in_(marked), _RUNS.c.status.in_([_PENDING, *_ACTIVE]), _RUNS.c.id.not_in(keep)
         )
         rows = [dict(row) for row in (await conn.execute(statement)).mappings()]
         for row in rows:
-            values: dict[str, Any] = {"cancel_requested_at": now}
+            values: dict[str, Any] = {"cancel_requested_at": now, "cancel_reason": why}
             if row["status"] == _PENDING:
-                values = _closed(RunStatus.CANCELLED, f"cancelled before it started ({scope})", now)
+                values = _closed(RunStatus.CANCELLED, f"{why} (before it started)", now)
             row.update(values)
             await conn.execute(update(_RUNS).where(_RUNS.c.id == row["id"]).values(**values))
         return [record_of(row, []) for row in rows]
@@ -701,20 +701,21 @@ class RunQueue:
                 )
                 await notify_queue(conn)
 
-    async def cancel_waiting(self, run_id: str) -> bool:
-        """Cancel a run that no dispatcher has taken yet; False if one has (or it is not waiting)."""
+    async def cancel_waiting(self, run_id: str, why: str) -> bool:
+        """Cancel a run that no dispatcher has taken yet, saying ``why``; False if one has (or it is not
+        waiting)."""
         now = utcnow()
         async with self.db.engine.begin() as conn:
             result = await conn.execute(
                 update(_RUNS)
                 .where(_RUNS.c.id == run_id, _RUNS.c.status == _PENDING)
-                .values(_closed(RunStatus.CANCELLED, "cancelled before it started", now))
+                .values(_closed(RunStatus.CANCELLED, f"{why} (before it started)", now))
             )
         return bool(getattr(result, "rowcount", 0))
 
-    async def cancel_when_started(self, run_id: str) -> bool:
-        """Ask the dispatcher starting this run to cancel it once started; False if it is not being
-        started (its workflow exists already, or it was never claimed)."""
+    async def cancel_when_started(self, run_id: str, why: str) -> bool:
+        """Ask the dispatcher starting this run to cancel it once started (saying ``why``); False if it is
+        not being started (its workflow exists already, or it was never claimed)."""
         async with self.db.engine.begin() as conn:
             result = await conn.execute(
                 update(_RUNS)
@@ -724,7 +725,7 @@ class RunQueue:
                     _RUNS.c.claimed_at.is_not(None),
                     _RUNS.c.dispatched_at.is_(None),
                 )
-                .values(cancel_requested_at=utcnow())
+                .values(cancel_requested_at=utcnow(), cancel_reason=why)
             )
         return bool(getattr(result, "rowcount", 0))
 
@@ -738,9 +739,10 @@ class RunQueue:
                     .values(dispatched_at=utcnow())
                 )
 
-    async def cancellations(self, limit: int) -> builtins.list[RunRecord]:
+    async def cancellations(self, limit: int) -> builtins.list[tuple[RunRecord, str]]:
         """Started runs whose cancellation was asked for (cancel_on, a singleton's successor, a cancel
-        while its start was in flight): the dispatcher cancels their workflows."""
+        while its start was in flight), each with who asked and why: the dispatcher cancels their
+        workflows, passing that on (the workflow's record says it)."""
         statement = (
             select(_RUNS)
             .where(
@@ -751,7 +753,8 @@ class RunQueue:
             .limit(limit)
         )
         async with self.db.engine.connect() as conn:
-            return [record_of(dict(row), []) for row in (await conn.execute(statement)).mappings()]
+            rows = (await conn.execute(statement)).mappings()
+            return [(record_of(dict(row), []), row["cancel_reason"] or "cancelled") for row in rows]
 
     async def cancel_sent(self, run_ids: Sequence[str]) -> None:
         """Temporal has these runs' cancellation requests (their workflows now close as cancelled)."""

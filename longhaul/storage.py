@@ -105,6 +105,7 @@ class RunRow(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # taken by a dispatcher
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # started in Temporal
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_reason: Mapped[str | None] = mapped_column(String(600))  # who asked, and why (see cancellation())
     traceparent: Mapped[str | None] = mapped_column(String(100))  # the accepting request's trace
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(200))

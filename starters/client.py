@@ -129,6 +129,10 @@ def _bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | 
     return _Call("POST", "/api/bulk-actions", body=json.loads(json.dumps(body, default=str)), retry=True)
 
 
+def _cancel(run_id: str, reason: str | None) -> _Call:
+    return _Call("POST", f"/api/runs/{run_id}/cancel", body={"reason": reason} if reason else None)
+
+
 def _access_token(run_id: str | None, tag: str | None, ttl_seconds: int) -> _Call:
     body = {"run_id": run_id, "tag": tag, "ttl_seconds": ttl_seconds}
     return _Call("POST", "/api/access-tokens", body={k: v for k, v in body.items() if v is not None})
@@ -280,8 +284,9 @@ class Runs:
         call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor)
         return self._client._call(call, RunPage)
 
-    def cancel(self, run_id: str) -> RunRecord:
-        return self._client._call(_Call("POST", f"/api/runs/{run_id}/cancel"), RunRecord)
+    def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
+        """Ask the run to stop; its record says this key asked, and ``reason``."""
+        return self._client._call(_cancel(run_id, reason), RunRecord)
 
     def replay(self, run_id: str) -> RunRef:
         return self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
@@ -527,8 +532,8 @@ class AsyncRuns:
         call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor)
         return await self._client._call(call, RunPage)
 
-    async def cancel(self, run_id: str) -> RunRecord:
-        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/cancel"), RunRecord)
+    async def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
+        return await self._client._call(_cancel(run_id, reason), RunRecord)
 
     async def replay(self, run_id: str) -> RunRef:
         return await self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)

@@ -209,9 +209,10 @@ class Dispatcher:
         """Cancel in Temporal the started runs whose cancellation was asked for (cancel_on, a singleton's
         successor, a cancel that came while the start was in flight)."""
         sent = []
-        for run in await self.queue.cancellations(BATCH):
+        for run, why in await self.queue.cancellations(BATCH):
+            handle = self.service.client.get_workflow_handle(run.workflow_id)
             try:
-                await self.service.client.get_workflow_handle(run.workflow_id).cancel(rpc_timeout=RPC_TIMEOUT)
+                await handle.cancel(reason=why, rpc_timeout=RPC_TIMEOUT)
             except RPCError as error:
                 if is_unavailable(error):
                     break  # the next cycle asks again
@@ -219,7 +220,7 @@ class Dispatcher:
                     log.warning("could not cancel run %s (workflow %s): %s", run.id, run.workflow_id, error)
                     continue
             sent.append(run.id)
-            log.info("cancelled run %s (workflow %s) as asked", run.id, run.workflow_id)
+            log.info("%s: run %s (workflow %s)", why, run.id, run.workflow_id)
         await self.queue.cancel_sent(sent)
 
     async def _idle(self) -> None:

@@ -47,6 +47,7 @@ from longhaul.models import (
     RunStatus,
     RunUpdate,
     Via,
+    cancellation,
     run_id_for,
 )
 from longhaul.queue import Joining, JoinKind, NewRun, RunQueue, Slot, SlotKind
@@ -418,15 +419,19 @@ class RunService:
             planned.append((event_id, runs))
         if errors:
             raise InvalidInputError(errors)
-        # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key).
+        # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key),
+        # each with what the cancelled runs' records will say.
         cancels = [
-            [_cancel_mark(name, tenant, cancel.match, payload) for _, cancel in self.catalog.cancellers(name)]
-            + [scope for run in runs for scope in run.cancels]
-            for (name, _, payload), (_, runs) in zip(events, planned, strict=True)
-        ]
+            {_cancel_mark(name, tenant, cancel.match, payload): cancellation(f"event {name} ({event_id})",
+                                                                             getattr(payload, "reason", None))
+             for _, cancel in self.catalog.cancellers(name)}
+            | {scope: cancellation(f"event {name} ({event_id})", "a newer run of the same key (singleton)")
+               for run in runs for scope in run.cancels}
+            for (name, _, payload), (event_id, runs) in zip(events, planned, strict=True)
+        ]  # fmt: skip
         recorded, cancelled = await self.queue.accept(
             [run for _, runs in planned for run in runs],
-            [scope for scopes in cancels for scope in scopes],
+            {scope: why for scopes in cancels for scope, why in scopes.items()},
             check=self._check_reuse if self.settings.event_id_reuse == "reject" else None,
         )
         by_mark = {scope: index for index, scopes in enumerate(cancels) for scope in scopes}
@@ -632,26 +637,31 @@ class RunService:
                 raise _unavailable(error) from error
             raise
 
-    async def cancel(self, run_id: str, *, tenant: str) -> RunRecord:
-        """Request cancellation; the workflow runs its cleanup and records ``cancelled``."""
+    async def cancel(self, run_id: str, *, tenant: str, by: str, reason: str | None = None) -> RunRecord:
+        """Request cancellation on behalf of ``by`` (a key, a bulk action …), for ``reason``; the workflow
+        runs its cleanup and records ``cancelled`` with who and why (:func:`longhaul.models.cancellation`)."""
         run = await self.get(run_id, tenant=tenant)
         if run.status.terminal:
             raise ConflictError(f"run '{run_id}' is {run.status} already")
-        if run.status in WAITING_STATUSES and await self.queue.cancel_waiting(run_id):
+        why = cancellation(by, reason)
+        if run.status in WAITING_STATUSES and await self.queue.cancel_waiting(run_id, why):
             return await self.get(run_id, tenant=tenant)  # never started: nothing else to stop
         for _ in range(2):  # a second time if a dispatcher started it meanwhile
             try:
-                await self.client.get_workflow_handle(run.workflow_id).cancel(rpc_timeout=RPC_TIMEOUT)
+                handle = self.client.get_workflow_handle(run.workflow_id)
+                await handle.cancel(reason=why, rpc_timeout=RPC_TIMEOUT)
+                asked = RunUpdate(run_id=run_id, log=f"{why} (asked; the run stops after its cleanup)")
+                await self.store.apply(asked, op_id=f"cancel/{uuid.uuid4().hex}")
                 return await self.get(run_id, tenant=tenant)
             except (RPCError, RuntimeError) as error:
                 if is_unavailable(error):
                     raise _unavailable(error) from error
                 if not (isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND):
                     raise
-                if await self.queue.cancel_when_started(run_id):
+                if await self.queue.cancel_when_started(run_id, why):
                     return await self.get(run_id, tenant=tenant)  # a dispatcher starts it: it cancels it
         # The workflow never started (or is gone): nothing runs, so the record can say so now.
-        change = RunUpdate(run_id=run_id, status=RunStatus.CANCELLED, stage="cancelled", error="cancelled")
+        change = RunUpdate(run_id=run_id, status=RunStatus.CANCELLED, stage="cancelled", error=why)
         await self.store.apply(change, op_id="api/cancel")
         return await self.get(run_id, tenant=tenant)
 

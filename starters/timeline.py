@@ -22,6 +22,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from longhaul.humanize import duration
 from longhaul.models import RunRecord
 from longhaul.temporal import is_unavailable
 from starters.resume import BOOKKEEPING
@@ -153,7 +154,7 @@ class _Reader:
             await self._marker(event)
         elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
             seconds = a.start_to_fire_timeout.ToTimedelta().total_seconds()
-            step = await self.begin(event, "timer", f"{seconds:g} s timer", "running")
+            step = await self.begin(event, "timer", f"{duration(seconds)} timer", "running")
             self.timers[a.timer_id] = step
         elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
             if (step := self.timers.get(a.timer_id)) is not None:

@@ -23,7 +23,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.bulk import BulkAction, Outcome
+from activities.bulk import BulkAction, BulkPage, Outcome
 from activities.events import EmitRequest, InvalidEmitError
 from activities.resources import Resources
 from activities.runs import ApplyCarriedUpdates
@@ -108,12 +108,14 @@ class _ServiceActor:
     def __init__(self, service: RunService) -> None:
         self.service = service
 
-    async def __call__(self, action: BulkAction, run_id: str, tenant: str, key: str) -> tuple[Outcome, str]:
+    async def __call__(self, page: BulkPage, run_id: str) -> tuple[Outcome, str]:
+        tenant = page.tenant
         try:
-            if action == BulkAction.CANCEL:
-                return Outcome.DONE, (await self.service.cancel(run_id, tenant=tenant)).status
-            if action == BulkAction.REPLAY:
-                return Outcome.DONE, (await self.service.replay(run_id, tenant=tenant, key=key)).id
+            if page.action == BulkAction.CANCEL:
+                cancelled = await self.service.cancel(run_id, tenant=tenant, by=page.by, reason=page.reason)
+                return Outcome.DONE, cancelled.status
+            if page.action == BulkAction.REPLAY:
+                return Outcome.DONE, (await self.service.replay(run_id, tenant=tenant, key=page.key)).id
             return Outcome.DONE, (await resume(self.service, run_id, tenant=tenant)).status
         except (ConflictError, NotFoundError) as refused:
             return Outcome.SKIPPED, str(refused)

@@ -31,6 +31,11 @@ async def api_client(
             yield http
 
 
+def key_id(http: httpx.AsyncClient) -> str:
+    """The id of the API key ``http`` sends (``lh_<id>_<secret>``): what records name as who acted."""
+    return http.headers["Authorization"].removeprefix("Bearer ").split("_")[1]
+
+
 async def other_tenant(settings: Settings, tenant: str = "other-tenant") -> dict[str, str]:
     """Headers carrying a fresh key of another tenant (made in app storage, as ``longhaul keys`` does)."""
     db = Database(settings.app_database_url)

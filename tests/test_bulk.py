@@ -70,7 +70,8 @@ async def test_bulk_cancel_stops_every_matching_run_and_its_record_tells_how_it_
     assert action["metadata"]["bulk"] == {"matched": 5, "done": 5, "skipped": 0, "failed": 0}
     assert "100% cancel: 5 of 5 runs" in [line["message"] for line in action["logs"]]
     for run_id in sleeping:
-        await wait_for_status(api, run_id, "cancelled")
+        cancelled = await wait_for_status(api, run_id, "cancelled")
+        assert cancelled["error"] == f"cancelled by bulk action {action['id']}: maintenance window"
     # Again: nothing is left to cancel; each run is skipped with the reason.
     again = await bulk(api, action="cancel", filter={"tag": tag})
     repeat = await wait_for_status(api, again["run"]["run_id"], "completed")

@@ -163,10 +163,11 @@ def test_cli_sends_from_a_file_watches_to_completion_and_shows(served: Served, t
 def test_cli_cancel_replay_and_watch_exit_with_the_outcome(served: Served) -> None:
     sent = _cli(served, "events", "send", "hello", "--data", '{"name": "Zed", "wait_seconds": 600}')
     run_id = json.loads(sent.stdout)["runs"][0]["run_id"]
-    assert _cli(served, "runs", "cancel", run_id).returncode == 0
+    assert _cli(served, "runs", "cancel", run_id, "--reason", "sent by mistake").returncode == 0
     watched = _cli(served, "runs", "watch", run_id)
     assert watched.returncode == 3  # cancelled
-    assert watched.stdout.strip() == f"{run_id} cancelled"
+    key = served.env["LONGHAUL_API_KEY"].split("_")[1]
+    assert watched.stdout.strip() == f"{run_id} cancelled: cancelled by key {key} (API): sent by mistake"
     replayed = _cli(served, "runs", "replay", run_id)
     assert replayed.returncode == 0
     assert json.loads(replayed.stdout)["via"] == "replay"

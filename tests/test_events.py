@@ -20,7 +20,7 @@ from longhaul.storage import RunStore
 from longhaul.temporal import BUSINESS_KEY, EVENT, RUN_ID, TAGS, TENANT
 from starters.api import create_app
 from starters.worker import build_worker
-from tests.apps import api_client, sse_events, wait_for_status
+from tests.apps import api_client, key_id, sse_events, wait_for_status
 from tests.pipelines import OPEN_GATES, TEST_CATALOG
 from tests.postgres import both_databases
 
@@ -255,11 +255,15 @@ async def test_cancel_stops_a_waiting_run_and_records_it(api: httpx.AsyncClient)
         "run_id"
     ]
     await wait_for_status(api, run_id, "running")
-    response = await api.post(f"/api/runs/{run_id}/cancel")
+    response = await api.post(f"/api/runs/{run_id}/cancel", json={"reason": "the document was withdrawn"})
     assert response.status_code == 202
     cancelled = await wait_for_status(api, run_id, "cancelled")
     assert cancelled["finished_at"] is not None
-    assert cancelled["logs"][-1]["message"] == "cancelled"
+    why = f"cancelled by key {key_id(api)} (API): the document was withdrawn"  # who, and why
+    assert cancelled["error"] == why and cancelled["logs"][-1]["message"] == why
+    assert f"{why} (asked; the run stops after its cleanup)" in [
+        line["message"] for line in cancelled["logs"]
+    ]
     again = await api.post(f"/api/runs/{run_id}/cancel")
     assert again.status_code == 409
     assert again.json() == {"detail": f"run '{run_id}' is cancelled already"}

@@ -360,8 +360,8 @@ async def test_no_confirmation_in_time_voids_the_charge_and_releases_the_stock(
         run = await shop.finished(await shop.order(("book", 4)))
         assert run.status == RunStatus.COMPLETED  # the run did its job; the order's outcome is "cancelled"
         assert run.output["outcome"] == "cancelled"
-        assert run.output["reason"] == "payment not confirmed within 2s"
-        assert run.stage == "cancelled: payment not confirmed within 2s"
+        assert run.output["reason"] == "payment not confirmed within 2 s"
+        assert run.stage == "cancelled: payment not confirmed within 2 s"
         order_id = run.input["order_id"]
         assert await shop.ops(order_id) == ["charge", "void"]
         assert await shop.stock("book") == 10
@@ -372,10 +372,14 @@ async def test_customer_cancel_during_the_charge_refunds_and_releases(shop: Shop
     await shop.faults(latency_ms=1500)  # the charge call is in flight when the customer cancels
     run_id = await shop.order(("book", 1))
     await shop.reached(run_id, "charging")
-    response = await shop.api.post(f"/api/runs/{run_id}/signals/cancel", json={"payload": {}})
+    response = await shop.api.post(
+        f"/api/runs/{run_id}/signals/cancel", json={"payload": {"reason": "too slow"}}
+    )
     assert response.status_code == 202, response.text
     run = await shop.finished(run_id)
-    assert run.output["outcome"] == "cancelled" and run.output["reason"] == "cancelled by the customer"
+    assert run.status == RunStatus.COMPLETED and run.stage == "cancelled: " + run.output["reason"]
+    assert run.output["outcome"] == "cancelled"
+    assert run.output["reason"] == "cancelled by the customer (signal cancel): too slow"
     order_id = run.input["order_id"]
     assert await shop.ops(order_id) in (["charge", "void"], ["charge", "confirm", "refund"])
     assert await shop.stock("book") == 10
@@ -396,9 +400,15 @@ async def test_order_cancelled_event_cancels_the_run_waiting_for_confirmation_an
         assert response.status_code == 202, response.text
         assert [(r["run_id"], r["via"]) for r in response.json()["runs"]] == [(run_id, "cancel")]
         run = await shop.finished(run_id)
-        assert run.status == RunStatus.CANCELLED
+        # One result however an order is cancelled (this event or the customer's signal): completed with
+        # outcome "cancelled" and who cancelled it and why, in the record, its stage and the API.
+        why = f"cancelled by event order.cancelled ({response.json()['event_id']}): changed mind"
+        assert run.status == RunStatus.COMPLETED and run.stage == f"cancelled: {why}"
+        assert run.output["outcome"] == "cancelled" and run.output["reason"] == why
         assert await shop.ops(order_id) == ["charge", "void"]
         assert run.metadata["payment"]["status"] == "voided"
+        logged = [line.message for line in run.logs]
+        assert f"compensated: charge {run.output['charge_id']} voided" in logged  # what was done
         assert await shop.stock("book") == 10
         assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]
         again = await shop.api.post("/api/events/order.cancelled", json={"payload": {"order_id": order_id}})
@@ -475,7 +485,7 @@ async def test_an_order_nobody_approves_in_time_is_cancelled_and_its_stock_relea
         run_id = await shop.order(("book", 3))
         token = await approval_token(shop, run_id)
         run = await shop.finished(run_id)
-        assert run.output["outcome"] == "cancelled" and run.output["reason"] == "not approved within 2s"
+        assert run.output["outcome"] == "cancelled" and run.output["reason"] == "not approved within 2 s"
         assert await shop.ops(run.input["order_id"]) == [] and await shop.stock("book") == 10
         assert run.metadata["approval"]["status"] == "timed_out"
         assert (await shop.api.get(f"/api/waitpoints/{token['id']}")).json()["status"] == "timed_out"
@@ -646,3 +656,25 @@ async def test_a_signed_webhook_that_cannot_be_processed_is_acknowledged_and_dea
         if d["id"] == letter["id"]
     ]
     assert counted["attempts"] == 2 and counted["status"] == "dead"
+
+
+async def test_an_order_cancelled_while_it_waits_for_approval_says_so_and_is_never_charged(
+    open_shop_with: ShopOpener, sink: Sink
+) -> None:
+    async with open_shop_with(order_approval_above=Decimal("100")) as shop:
+        run_id = await shop.order(("book", 3))
+        token = await approval_token(shop, run_id)
+        order_id = (await shop.record(run_id)).input["order_id"]
+        response = await shop.api.post(
+            "/api/events/order.cancelled",
+            json={"payload": {"order_id": order_id, "reason": "found it cheaper"}},
+        )
+        assert response.status_code == 202, response.text
+        run = await shop.finished(run_id)
+        why = f"cancelled by event order.cancelled ({response.json()['event_id']}): found it cheaper"
+        assert run.output["outcome"] == "cancelled" and run.output["reason"] == why
+        assert run.metadata["approval"] == {"status": "cancelled", "reason": why}  # not "waiting"
+        assert await shop.ops(order_id) == []  # never charged
+        assert await shop.stock("book") == 10
+        assert (await shop.api.get(f"/api/waitpoints/{token['id']}")).json()["status"] == "cancelled"
+        assert [n["outcome"] for _, n in sink.for_order(order_id)] == ["cancelled"]

@@ -27,7 +27,7 @@ from longhaul.db import as_utc
 from longhaul.storage import RunRow, RunStore
 from starters.api import create_app
 from starters.worker import build_worker
-from tests.apps import api_client, wait_for_status
+from tests.apps import api_client, key_id, wait_for_status
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import both_databases
 
@@ -252,6 +252,7 @@ async def test_cancelling_a_pending_run_closes_it_without_starting_it(
     cancelled = await api.post(f"/api/runs/{waiting['run_id']}/cancel")
     assert cancelled.status_code == 202, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["error"] == f"cancelled by key {key_id(api)} (API) (before it started)"
     await wait_for_status(api, blocker["run_id"], "completed")
     with pytest.raises(RPCError):
         await dev_client.get_workflow_handle(cancelled.json()["workflow_id"]).describe()
@@ -368,8 +369,10 @@ async def test_cancel_on_cancels_the_runs_of_the_events_key_started_or_waiting_a
     assert answer.status_code == 202, answer.text
     reached = {(run["run_id"], run["via"]) for run in answer.json()["runs"]}
     assert reached == {(running["run_id"], "cancel"), (later["run_id"], "cancel")}
-    assert (await api.get(f"/api/runs/{later['run_id']}")).json()["status"] == "cancelled"
-    await wait_for_status(api, running["run_id"], "cancelled")
+    by = f"cancelled by event stop.work ({answer.json()['event_id']})"
+    waiting = (await api.get(f"/api/runs/{later['run_id']}")).json()
+    assert waiting["status"] == "cancelled" and waiting["error"] == f"{by} (before it started)"
+    assert (await wait_for_status(api, running["run_id"], "cancelled"))["error"] == by
     await wait_for_status(api, spared["run_id"], "completed")
 
 

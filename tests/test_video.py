@@ -98,7 +98,7 @@ async def test_one_users_second_video_waits_for_the_first_and_names_the_busy_slo
     assert second.status == RunStatus.PENDING
     assert second.pending_reason == f"1 of 1 slots of video-processing/default/user_id={user} busy"
     for run in (first, second):
-        await service.cancel(run.id, tenant="default")
+        await service.cancel(run.id, tenant="default", by="the test")
 
 
 async def wait_for(store: RunStore, run_id: str, *statuses: RunStatus, limit: float = 120) -> RunRecord:
@@ -260,7 +260,7 @@ async def test_cancel_mid_transcode_kills_ffmpeg_and_leaves_no_half_file(
     run = await send_video(service, "v-cancel", upload(settings, long_source, "long.mp4"))
     await wait_transcoding(store, run.id)
     assert ffmpeg_processes(str(settings.media_root / "default" / "v-cancel"))
-    await service.cancel(run.id, tenant="default")
+    await service.cancel(run.id, tenant="default", by="the test")
     cancelled = await wait_for(store, run.id, RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.FAILED)
     assert cancelled.status == RunStatus.CANCELLED
     assert ffmpeg_processes(str(settings.media_root / "default" / "v-cancel")) == []

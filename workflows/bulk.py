@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import registry
 from workflows.metadata import metadata
-from workflows.tracking import current_tenant, progress, tracked
+from workflows.tracking import current_run_id, current_tenant, progress, tracked
 
 SHOWN = 20  # skipped and failed runs named in the outcome (the rest are counted)
 PAGE_TIMEOUT = timedelta(minutes=10)
@@ -58,6 +58,8 @@ class BulkActionWorkflow:
             action=request.action,
             filter=request.filter.model_copy(update={"created_before": pinned}),
             key="bulk-" + hashlib.sha256(workflow.info().workflow_id.encode()).hexdigest()[:12],
+            by=f"bulk action {current_run_id()}",
+            reason=request.reason,
         )
         matched: int = await workflow.execute_activity_method(
             BulkActivities.count, page, start_to_close_timeout=PAGE_TIMEOUT, retry_policy=RETRY

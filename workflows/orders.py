@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Approval,
         Charge,
         ChargeRequest,
+        CustomerCancel,
         Notification,
         OrderCreated,
         OrderOutcome,
@@ -54,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.orders.store import NotificationRow, ProductRow, ReservationRow, seed_demo_products
     from activities.orders.webhook import confirmation_of
+    from longhaul.humanize import duration
+    from longhaul.models import cancellation
 
 from workflows import registry
 from workflows.metadata import metadata
@@ -68,6 +71,7 @@ from workflows.pipeline import (
     Webhook,
 )
 from workflows.tracking import (
+    cancelled_why,
     current_tenant,
     is_cancellation,
     log,
@@ -99,6 +103,11 @@ Compensations = list[tuple[str, Callable[[], Awaitable[object]]]]
 # Runs started before this check existed replay without it (docs/upgrades.md).
 CONFIRMATION_MUST_MATCH = "confirmation-must-match-charge"
 REPORT_PAYMENT = "report-payment"  # workflow.patched: the payment's state in the run's metadata
+# However it is cancelled (the customer's ``cancel`` signal, or the run cancelled: ``order.cancelled``, the
+# API, a bulk action), an order completes with outcome "cancelled" and who cancelled it and why; the
+# compensation says what it did, and a pending approval says it was cancelled. Runs started before replay
+# as they ran (a cancelled run ended cancelled, without output).
+ONE_CANCELLED_OUTCOME = "one-cancelled-outcome"
 PAYMENT_MISMATCH = "PaymentMismatch"
 APPROVAL = WaitpointKind(
     "order.approval", Approval, "A person approves an order above the approval threshold, or rejects it."
@@ -151,10 +160,11 @@ class OrderWorkflow:
         self.confirmations.setdefault(confirmation.charge_id, confirmation)
 
     @registry.signal(name="cancel")
-    async def cancel(self) -> None:
-        """The customer cancels; honoured until the payment is confirmed."""
+    async def cancel(self, request: CustomerCancel | None = None) -> None:
+        """The customer cancels (saying why, if they like); honoured until the payment is confirmed."""
         if not self.state.confirmed and self.cancel_reason is None:
-            self.cancel_reason = "cancelled by the customer"
+            reason = request.reason if request else None
+            self.cancel_reason = cancellation("the customer (signal cancel)", reason)
             self.state.cancel_requested = True
 
     @workflow.query(name="state")
@@ -167,18 +177,10 @@ class OrderWorkflow:
         try:
             return await self._fulfil(order, tenant, compensations)
         except OrderCancelledError as cancelled:
-            await self._compensate(compensations)
-            result = OrderResult(
-                order_id=order.order_id,
-                outcome=OrderOutcome.CANCELLED,
-                total=self.state.total or Decimal(0),
-                charge_id=self.state.charge_id,
-                reason=str(cancelled),
-            )
-            await self._notify(tenant, order, result)
-            self.state.outcome, self.state.reason = OrderOutcome.CANCELLED, str(cancelled)
-            return result
+            return await self._cancelled(tenant, order, compensations, str(cancelled))
         except (asyncio.CancelledError, FailureError) as error:
+            if is_cancellation(error) and workflow.patched(ONE_CANCELLED_OUTCOME):
+                return await self._cancelled(tenant, order, compensations, cancelled_why())
             await self._compensate(compensations)
             run_cancelled = is_cancellation(error)
             outcome = OrderOutcome.CANCELLED if run_cancelled else OrderOutcome.FAILED
@@ -190,6 +192,22 @@ class OrderWorkflow:
             await self._notify(tenant, order, result)
             self.state.outcome, self.state.reason = outcome, reason
             raise
+
+    async def _cancelled(
+        self, tenant: str, order: OrderCreated, compensations: Compensations, reason: str
+    ) -> OrderResult:
+        """Undo what was done, tell the customer, and complete with outcome "cancelled" and ``reason``."""
+        await self._compensate(compensations)
+        result = OrderResult(
+            order_id=order.order_id,
+            outcome=OrderOutcome.CANCELLED,
+            total=self.state.total or Decimal(0),
+            charge_id=self.state.charge_id,
+            reason=reason,
+        )
+        await self._notify(tenant, order, result)
+        self.state.outcome, self.state.reason = OrderOutcome.CANCELLED, reason
+        return result
 
     async def _fulfil(
         self,
@@ -249,7 +267,7 @@ class OrderWorkflow:
                 timeout_summary="payment confirmation",
             )
         except TimeoutError:
-            self.cancel_reason = f"payment not confirmed within {plan.confirm_timeout_seconds:g}s"
+            self.cancel_reason = f"payment not confirmed within {duration(plan.confirm_timeout_seconds)}"
         self._check_cancel()
         if workflow.patched(CONFIRMATION_MUST_MATCH):
             _check_confirmation(self.confirmations[charge.charge_id], plan.total, plan.currency)
@@ -298,12 +316,17 @@ class OrderWorkflow:
         """Wait for a person to approve the order (its stock held); rejected or unanswered: cancelled."""
         await self._stage(30, f"waiting for approval of {plan.total} {plan.currency}")
         metadata.set("approval", {"status": "waiting"})
-        result = await wait_for_token(
-            APPROVAL,
-            timeout=timedelta(seconds=timeout_seconds),
-            description=f"order {order.order_id} of {order.user_id}: {plan.total} {plan.currency}",
-            tags=[f"order:{order.order_id}", f"user:{order.user_id}"],
-        )
+        try:
+            result = await wait_for_token(
+                APPROVAL,
+                timeout=timedelta(seconds=timeout_seconds),
+                description=f"order {order.order_id} of {order.user_id}: {plan.total} {plan.currency}",
+                tags=[f"order:{order.order_id}", f"user:{order.user_id}"],
+            )
+        except asyncio.CancelledError:  # the run was cancelled while the order waited
+            if workflow.patched(ONE_CANCELLED_OUTCOME):
+                metadata.set("approval", {"status": "cancelled", "reason": cancelled_why()})
+            raise
         token = result.token
         decision = result.output
         status = "timed_out" if decision is None else "approved" if decision.approved else "rejected"
@@ -317,7 +340,7 @@ class OrderWorkflow:
             },
         )
         if decision is None:
-            raise OrderCancelledError(f"not approved within {timeout_seconds:g}s")
+            raise OrderCancelledError(f"not approved within {duration(timeout_seconds)}")
         if not decision.approved:
             raise OrderCancelledError(f"rejected: {decision.reason}")
         await log(f"approved by {token.completed_by}" + (f": {decision.reason}" if decision.reason else ""))
@@ -326,7 +349,7 @@ class OrderWorkflow:
         self.state.charge_id = charge.charge_id
         self._payment(charge_id=charge.charge_id, status=charge.status, amount=str(charge.amount))
         refund = RefundRequest(idempotency_key=f"{operation}/refund", charge_id=charge.charge_id)
-        compensations.append((f"refund {charge.charge_id}", lambda: self._refund(refund)))
+        compensations.append((f"reverse charge {charge.charge_id}", lambda: self._refund(refund)))
 
     async def _refund(self, refund: RefundRequest) -> None:
         """Refund the charge (or void it, if not confirmed yet)."""
@@ -340,6 +363,8 @@ class OrderWorkflow:
             summary=f"refund {refund.charge_id}",
         )
         self._payment(status=reversed_charge.status)
+        if workflow.patched(ONE_CANCELLED_OUTCOME):  # what was done: voided (not confirmed yet) or refunded
+            await log(f"compensated: charge {refund.charge_id} {reversed_charge.status}")
 
     def _payment(self, **state: str) -> None:
         """Merge ``state`` into the run metadata's ``payment`` (from the charge on)."""

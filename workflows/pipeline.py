@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from longhaul.humanize import duration
 from workflows import registry
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class RateLimit:
     key: str | None = None
 
     def rule(self) -> str:
-        return f"at most {self.limit} starts per {self.per.total_seconds():g} s{_per(self.key)}"
+        return f"at most {self.limit} starts per {duration(self.per.total_seconds())}{_per(self.key)}"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Throttle:
     key: str | None = None
 
     def rule(self) -> str:
-        return f"one start every {self.per.total_seconds() / self.limit:g} s{_per(self.key)}"
+        return f"one start every {duration(self.per.total_seconds() / self.limit)}{_per(self.key)}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Debounce:
     max_delay: timedelta | None = None
 
     def rule(self) -> str:
-        return f"debounce {self.delay.total_seconds():g} s{_per(self.key)} ({self.mode})"
+        return f"debounce {duration(self.delay.total_seconds())}{_per(self.key)} ({self.mode})"
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class Batch:
     key: str | None = None
 
     def rule(self) -> str:
-        return f"batches of {self.max_size} or {self.max_wait.total_seconds():g} s{_per(self.key)}"
+        return f"batches of {self.max_size} or {duration(self.max_wait.total_seconds())}{_per(self.key)}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -40,11 +40,14 @@ class Declared:
         return sorted(self.signal_handlers)
 
     def signal_schema(self, signal: str) -> type[BaseModel] | None:
-        """The pydantic model signal ``signal`` takes (``None``: no argument, or not a model).
-        Raises KeyError if the workflow declares no such signal."""
+        """The pydantic model signal ``signal`` takes, optional or not (``None``: no argument, or not a
+        model). Raises KeyError if the workflow declares no such signal."""
         hints = {k: v for k, v in get_type_hints(self.signal_handlers[signal]).items() if k != "return"}
-        model = next(iter(hints.values()), None)
-        return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+        hint = next(iter(hints.values()), None)
+        for model in (hint, *get_args(hint)):  # ``Model | None``: the model
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                return model
+        return None
 
 
 def defn(*, name: str, **options: Any) -> Callable[[type[T]], type[T]]:

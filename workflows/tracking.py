@@ -223,6 +223,12 @@ def is_cancellation(error: BaseException | None) -> bool:
     return False
 
 
+def cancelled_why() -> str:
+    """Who cancelled this run and why, as the canceller told Temporal (longhaul always says:
+    :func:`longhaul.models.cancellation`); a cancel from elsewhere (the Temporal UI, a parent) may not."""
+    return workflow.cancellation_reason() or "cancelled (no reason given)"
+
+
 async def tracked(body: Awaitable[T], *, final_stage: Callable[[T], str] | None = None) -> T:
     """Await ``body`` (the workflow's work) with its run record moved to running, then completed, failed
     or cancelled: ``return await tracked(self._process(event))``. ``final_stage`` names the stage a
@@ -237,8 +243,9 @@ async def tracked(body: Awaitable[T], *, final_stage: Callable[[T], str] | None 
         if inspect.iscoroutine(body):
             body.close()  # cancelled before the body began: never leave it un-awaited
         if is_cancellation(error):
-            workflow.set_current_details("cancelled")
-            await _record(status=RunStatus.CANCELLED, stage="cancelled", error="cancelled", log="cancelled")
+            why = cancelled_why()
+            workflow.set_current_details(why)
+            await _record(status=RunStatus.CANCELLED, stage="cancelled", error=why, log=why)
             _count_outcome(RunStatus.CANCELLED)
         else:
             reason = reason_of(error)

@@ -152,6 +152,12 @@ class PaymentConfirmed(EventPayload):
     )
 
 
+class CustomerCancel(BaseModel):
+    """The order workflow's ``cancel`` signal: the customer cancels, saying why if they like."""
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class OrderCancelled(EventPayload):
     """Payload of ``order.cancelled``: cancels the order's run, whatever it is doing (its compensation
     voids or refunds the charge and releases the stock)."""

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from longhaul.models import TAG_PATTERN, RunPage, RunRecord, RunRef, RunStatus
 from longhaul.storage import RunFilter
-from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, ref
+from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, CallerOf, Service, Tenant, Waitpoints, ref
 from starters.resume import resume
 from starters.service import EventEnvelope
 from starters.timeline import Timeline, timeline
@@ -79,10 +79,20 @@ async def get_timeline(run_id: str, service: Service, tenant: Tenant) -> Timelin
     return await timeline(service.client, await service.get(run_id, tenant=tenant))
 
 
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500, description="Why: kept in the run's record.")
+
+
 @router.post("/api/runs/{run_id}/cancel", status_code=202, response_model=RunRecord, responses=ERRORS)
-async def cancel_run(run_id: str, service: Service, tenant: Tenant) -> RunRecord:
-    """Ask the run to stop. Its workflow runs its compensations and records ``cancelled``."""
-    return await service.cancel(run_id, tenant=tenant)
+async def cancel_run(
+    run_id: str, service: Service, caller: CallerOf, asked: CancelRequest | None = None
+) -> RunRecord:
+    """Ask the run to stop. Its workflow runs its compensations and records ``cancelled``, its error
+    saying who asked (this key) and why (``reason``, optional)."""
+    reason = asked.reason if asked else None
+    return await service.cancel(run_id, tenant=caller.tenant, by=f"key {caller.key_id} (API)", reason=reason)
 
 
 @router.post(

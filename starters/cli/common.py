@@ -108,7 +108,7 @@ def state_of(run: RunRecord) -> str:
 
 def print_outcome(run: RunRecord) -> None:
     """Print how the run ended and leave with its exit code."""
-    detail = f": {run.error}" if run.error and run.status != RunStatus.CANCELLED else ""
+    detail = f": {run.error}" if run.error else ""  # why it failed; who cancelled it and why
     typer.echo(f"{run.id} {run.status}{detail}")
     if run.output is not None:
         typer.echo(json.dumps(run.output, indent=2))

@@ -82,10 +82,14 @@ def runs_watch(run_id: str, url: UrlOption = None) -> None:
 
 
 @app.command("cancel")
-def runs_cancel(run_id: str, url: UrlOption = None) -> None:
+def runs_cancel(
+    run_id: str,
+    reason: Annotated[str | None, typer.Option(help="Why: kept in the run's record.")] = None,
+    url: UrlOption = None,
+) -> None:
     """Ask a run to stop (its workflow compensates and records ``cancelled``)."""
     with api_client(url) as client:
-        echo_json(client.runs.cancel(run_id))
+        echo_json(client.runs.cancel(run_id, reason))
 
 
 @app.command("replay")

@@ -28,7 +28,7 @@ def _back_to(run_id: str, done: str) -> RedirectResponse:
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
-    await service.cancel(run_id, tenant=caller.tenant)
+    await service.cancel(run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
     return _back_to(run_id, "Cancellation requested: the run stops after its compensations.")
 
 
