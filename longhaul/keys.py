@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, utcnow
+from longhaul.models import SYSTEM_TENANT
 
 log = logging.getLogger("longhaul.keys")
 
@@ -117,6 +118,10 @@ class KeyStore:
 
     async def create(self, tenant: str, name: str = "", role: Role = Role.TENANT) -> tuple[ApiKey, str]:
         """A new key for ``tenant``; the second item is the key itself, which is never shown again."""
+        if tenant == SYSTEM_TENANT:
+            raise ValueError(
+                f"'{SYSTEM_TENANT}' is longhaul's own tenant (its schedules' runs): no key acts for it"
+            )
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
         row = ApiKeyRow(
             id=key_id,

@@ -10,6 +10,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 DEFAULT_TENANT = "default"
+# longhaul's own runs (the deployment's schedules: reconciling records, cleaning up media) belong to no
+# tenant of the product: they run as this one, which no key can be made for, so no tenant's lists, overview
+# or failure rate count them; admin keys list them with ``system=true``.
+SYSTEM_TENANT = "_system"
 ID_PATTERN = r"^[A-Za-z0-9._:@-]+$"  # event ids, business keys, run ids
 TAG_PATTERN = r"^[^\s,'\"]+$"  # e.g. user:42, video:abc: no spaces, commas or quotes (lists, queries)
 

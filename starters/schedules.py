@@ -33,7 +33,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from longhaul.config import Settings
-from longhaul.models import DEFAULT_TENANT
+from longhaul.models import SYSTEM_TENANT
 from longhaul.temporal import EVENT, TENANT
 from workflows.schedules import ScheduleDecl
 
@@ -73,10 +73,10 @@ def _schedule(decl: ScheduleDecl, settings: Settings, state: ScheduleState | Non
         action=ScheduleActionStartWorkflow(
             decl.workflow_name,
             decl.input,
-            id=f"{decl.workflow_name}/{DEFAULT_TENANT}/{decl.id}",  # the server appends the start time
+            id=f"{decl.workflow_name}/{SYSTEM_TENANT}/{decl.id}",  # the server appends the start time
             task_queue=settings.task_queue,
             typed_search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(TENANT, DEFAULT_TENANT), SearchAttributePair(EVENT, event)]
+                [SearchAttributePair(TENANT, SYSTEM_TENANT), SearchAttributePair(EVENT, event)]
             ),
             static_summary=f"{event} → {decl.workflow_name}",
             # The action's memo, unlike the schedule's, can be updated: it holds what sync compares.

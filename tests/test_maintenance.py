@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -14,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.video.models import Rendition, Thumbnail, VideoAnalysis, VideoInfo, VideoRecord, VideoResult
 from activities.video.store import VideoRow, VideoStore
 from longhaul.config import Settings
-from longhaul.keys import Role
-from longhaul.models import RunStatus
+from longhaul.keys import KeyStore, Role
+from longhaul.models import SYSTEM_TENANT, RunStatus
 from longhaul.storage import RunFilter, RunStore
 from starters.schedules import describe_all, schedule_id, sync
 from starters.service import EventEnvelope, RunService
@@ -93,7 +94,7 @@ async def test_sync_creates_declared_schedules_is_idempotent_and_deletes_what_co
     await sync(dev_client, [], settings)  # leave the shared server clean
 
 
-async def test_schedule_started_run_gets_a_run_record(
+async def test_schedule_started_run_gets_a_run_record_of_longhaul_itself(
     dev_client: Client, store: RunStore, settings: Settings
 ) -> None:
     name = f"t-{uuid.uuid4().hex[:6]}"
@@ -101,16 +102,40 @@ async def test_schedule_started_run_gets_a_run_record(
         await sync(dev_client, [decl(name, input=ReconcileInput(grace_seconds=3600))], settings)
         await dev_client.get_schedule_handle(schedule_id(name)).trigger()
         for _ in range(100):
-            runs = (await store.list(RunFilter(tenant="default", workflow="reconcile-runs"))).runs
+            runs = (await store.list(RunFilter(tenant=SYSTEM_TENANT, workflow="reconcile-runs"))).runs
             if runs and runs[0].status == RunStatus.COMPLETED:
                 break
             await _sleep()
         await sync(dev_client, [], settings)
     [run] = runs
     assert run.event == f"schedule:{name}"
-    assert run.workflow_id == f"reconcile-runs/default/{name}-{run.event_id}"
+    assert run.workflow_id == f"reconcile-runs/{SYSTEM_TENANT}/{name}-{run.event_id}"  # longhaul's own
     assert datetime.fromisoformat(run.event_id).year >= 2026  # the whole start time (2026-12-03T12:40:00Z)
     assert run.output == {"checked": 0, "repaired": []}
+
+
+async def test_longhauls_own_runs_are_in_no_tenants_views_and_admin_keys_list_them(
+    api: httpx.AsyncClient, store: RunStore
+) -> None:
+    """Schedules' runs (reconcile-runs every 10 minutes) are the deployment's: not in a tenant's list,
+    overview or failure rate; admin keys see them with system=true."""
+    run, _ = await store.create_queued(
+        run_id="run_sys", tenant=SYSTEM_TENANT, workflow="reconcile-runs", event="schedule:reconcile-runs",
+        workflow_id=f"reconcile-runs/{SYSTEM_TENANT}/reconcile-runs-2026-12-03T12:40:00Z",
+        event_id="2026-12-03T12:40:00Z", input={},
+    )  # fmt: skip
+    assert run.id not in [r["id"] for r in (await api.get("/api/runs")).json()["runs"]]
+    assert (await api.get(f"/api/runs/{run.id}")).status_code == 404
+    refused = await api.get("/api/runs", params={"system": "true"})
+    assert refused.status_code == 403 and "admin keys" in refused.json()["detail"]
+    _, admin_key = await KeyStore(store.db).create("default", "ops", Role.ADMIN)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    system = (await api.get("/api/runs", params={"system": "true"}, headers=admin)).json()["runs"]
+    assert [r["id"] for r in system] == [run.id] and system[0]["tenant"] == SYSTEM_TENANT
+    assert (await api.get(f"/api/runs/{run.id}", headers=admin)).json()["tenant"] == SYSTEM_TENANT
+    assert run.id not in [r["id"] for r in (await api.get("/api/runs", headers=admin)).json()["runs"]]
+    with pytest.raises(ValueError, match="longhaul's own tenant"):
+        await KeyStore(store.db).create(SYSTEM_TENANT, "nobody")
 
 
 async def _sleep() -> None:
@@ -328,7 +353,7 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
             for _ in range(
                 150
             ):  # the trigger and the 2 backfilled 10-minute slots: three runs, each recorded
-                runs = (await store.list(RunFilter(tenant="default", event=f"schedule:{name}"))).runs
+                runs = (await store.list(RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{name}"))).runs
                 if len(runs) >= 3 and all(r.status == RunStatus.COMPLETED for r in runs):
                     break
                 await _sleep()

@@ -45,6 +45,7 @@ class ScheduleDecl:
     def fingerprint(self) -> str:
         """Changes whenever anything declared changes; the server keeps it to tell what is out of date."""
         declared = {
+            "runs_as": "system",  # schedules' runs moved from the tenant "default": existing ones update
             "workflow": self.workflow_name,
             "input": self.input.model_dump(mode="json"),
             "cron": self.cron,

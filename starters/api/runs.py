@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from longhaul.models import TAG_PATTERN, RunPage, RunRecord, RunRef, RunStatus
+from longhaul.keys import Caller
+from longhaul.models import SYSTEM_TENANT, TAG_PATTERN, RunPage, RunRecord, RunRef, RunStatus
 from longhaul.storage import RunFilter
 from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, CallerOf, Service, Tenant, Waitpoints, ref
 from starters.resume import resume
-from starters.service import EventEnvelope
+from starters.service import EventEnvelope, NotFoundError, RunService
 from starters.timeline import Timeline, timeline
 
 router = APIRouter(tags=["runs"])
@@ -36,6 +37,9 @@ class RunQuery(BaseModel):
     created_before: Annotated[datetime | None, Field(description="Created before (ISO time).")] = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: str | None = None
+    system: Annotated[
+        bool, Field(description="longhaul's own runs (its schedules) instead of the tenant's: admin keys.")
+    ] = False
 
     @model_validator(mode="before")
     @classmethod
@@ -49,34 +53,50 @@ class RunQuery(BaseModel):
         """A time without a zone is UTC (as every time longhaul shows)."""
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
-    def filter(self, tenant: str) -> RunFilter:
+    def filter(self, caller: Caller) -> RunFilter:
+        """The filter for ``caller``: its tenant's runs, or (``system``, admin keys only) longhaul's own."""
+        if self.system and not caller.admin:
+            raise HTTPException(
+                status_code=403, detail="longhaul's own runs (system=true) are for admin keys"
+            )
         return RunFilter(
-            tenant=tenant, status=self.status, workflow=self.workflow, event=self.event, tag=self.tag,
-            search=self.q, created_after=self.created_after, created_before=self.created_before,
+            tenant=SYSTEM_TENANT if self.system else caller.tenant, status=self.status,
+            workflow=self.workflow, event=self.event, tag=self.tag, search=self.q,
+            created_after=self.created_after, created_before=self.created_before,
         )  # fmt: skip
 
 
 @router.get("/api/runs", response_model=RunPage, responses=ERRORS)
-async def list_runs(service: Service, tenant: Tenant, query: Annotated[RunQuery, Query()]) -> RunPage:
+async def list_runs(service: Service, caller: CallerOf, query: Annotated[RunQuery, Query()]) -> RunPage:
     """Runs, newest first, filtered; follow ``next_cursor`` for the next page."""
-    page = await service.store.list(query.filter(tenant), limit=query.limit, cursor=query.cursor)
+    page = await service.store.list(query.filter(caller), limit=query.limit, cursor=query.cursor)
     return page.model_copy(update={"runs": await service.explain(page.runs)})
 
 
 @router.get(RUN_PATH, response_model=RunRecord, name="get_run", responses=ERRORS)
-async def get_run(run_id: str, service: Service, waitpoints: Waitpoints, tenant: Tenant) -> RunRecord:
+async def get_run(run_id: str, service: Service, waitpoints: Waitpoints, caller: CallerOf) -> RunRecord:
     """A run's durable record: status, progress, stage, logs, output, error, timestamps, and its waitpoint
     tokens with their callback URLs."""
-    run = await service.get(run_id, tenant=tenant)
+    run = await visible_run(service, run_id, caller)
     return run.model_copy(update={"waitpoints": [waitpoints.shown(token) for token in run.waitpoints]})
 
 
 @router.get(RUN_PATH + "/timeline", response_model=Timeline, responses=ERRORS)
-async def get_timeline(run_id: str, service: Service, tenant: Tenant) -> Timeline:
+async def get_timeline(run_id: str, service: Service, caller: CallerOf) -> Timeline:
     """A run's steps as its Temporal history records them: each activity's start, end, attempts, input and
     result (decoded, cut to 600 characters), failure and stack; local activities, timers, signals,
     updates, child workflows. Empty for a run not started in Temporal."""
-    return await timeline(service.client, await service.get(run_id, tenant=tenant))
+    return await timeline(service.client, await visible_run(service, run_id, caller))
+
+
+async def visible_run(service: RunService, run_id: str, caller: Caller) -> RunRecord:
+    """The run, if ``caller`` may see it: its tenant's, or (admin keys) one of longhaul's own."""
+    try:
+        return await service.get(run_id, tenant=caller.tenant)
+    except NotFoundError:
+        if not caller.admin:
+            raise
+        return await service.get(run_id, tenant=SYSTEM_TENANT)
 
 
 class CancelRequest(BaseModel):

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from longhaul.keys import Caller
 from longhaul.models import RunRecord
 from longhaul.storage import RunFilter
 from starters.api import realtime
@@ -49,7 +50,9 @@ async def live(
     """``run`` events whenever one of the runs changes, each run until it finishes (then ``end``, unless
     ``newer`` is watched too); ``newer`` events with how many runs matching that query (the list page's
     filter, from just after its newest run) have been created since the page was rendered."""
-    page = LivePage(service, caller.tenant, set(run), _newer_filter(newer, caller.tenant) if newer else None)
+    watched = _newer_filter(newer, caller) if newer else None
+    tenant = watched.tenant if watched else caller.tenant  # a list of longhaul's own runs (admin): theirs
+    page = LivePage(service, tenant, set(run), watched)
     follower = realtime.Follower(page.wants, page.first, page.changed, page.quiet)
     return sse(realtime.followed(request, follower))
 
@@ -125,7 +128,7 @@ class LivePage:
         return ([*events, "event: end\ndata: {}\n\n"] if done else events), done
 
 
-def _newer_filter(newer: str, tenant: str) -> RunFilter:
+def _newer_filter(newer: str, caller: Caller) -> RunFilter:
     """The list page's query (its filters and the time just after its newest run), checked as the page
     checks it (a 422 naming the field)."""
     try:
@@ -134,4 +137,4 @@ def _newer_filter(newer: str, tenant: str) -> RunFilter:
         raise RequestValidationError(
             [{**e, "loc": ("query", "newer", *e["loc"])} for e in error.errors(include_url=False)]
         ) from error
-    return query.filter(tenant)
+    return query.filter(caller)

@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from longhaul.models import REPLAYABLE_STATUSES, RunStatus, WaitpointStatus
+from longhaul.models import REPLAYABLE_STATUSES, SYSTEM_TENANT, RunStatus, WaitpointStatus
 from longhaul.storage import RunFilter
 from starters import schedules
 from starters.api import queues
 from starters.api.deps import Service, Waitpoints
-from starters.api.runs import RunQuery
+from starters.api.runs import RunQuery, visible_run
 from starters.api.ui.render import page
 from starters.api.ui.session import SignedIn
 from starters.overview import overview
@@ -37,7 +37,7 @@ async def runs_page(
     request: Request, service: Service, caller: SignedIn, query: Annotated[RunQuery, Query()]
 ) -> HTMLResponse:
     """Runs, newest first, filtered, a page at a time (keyset pages: as fast at run 20,000 as at 1)."""
-    listed = await service.store.list(query.filter(caller.tenant), limit=query.limit, cursor=query.cursor)
+    listed = await service.store.list(query.filter(caller), limit=query.limit, cursor=query.cursor)
     runs = await service.explain(listed.runs)
     kept = query.model_dump(exclude={"cursor"}, exclude_defaults=True, mode="json")
     older = f"?{urlencode({**kept, 'cursor': listed.next_cursor})}" if listed.next_cursor else None
@@ -60,7 +60,7 @@ async def run_page(
 ) -> HTMLResponse:
     """A run: its record, its steps from the Temporal history, its related runs and what can be done."""
     try:
-        run = await service.get(run_id, tenant=caller.tenant)
+        run = await visible_run(service, run_id, caller)
     except NotFoundError:
         return page(request, "error.html", status=404, caller=caller, title="Not found",
                     message=f"No run '{run_id}'.")  # fmt: skip
@@ -98,7 +98,7 @@ async def schedules_page(request: Request, service: Service, caller: SignedIn) -
     recent = {
         info.id: (
             await service.store.list(
-                RunFilter(tenant=caller.tenant, event=f"schedule:{info.id}"), limit=RECENT_SCHEDULED
+                RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{info.id}"), limit=RECENT_SCHEDULED
             )
         ).runs
         for info in listed
