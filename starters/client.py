@@ -129,6 +129,16 @@ def _bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | 
     return _Call("POST", "/api/bulk-actions", body=json.loads(json.dumps(body, default=str)), retry=True)
 
 
+def _run_of(accepted: EventAccepted, workflow: str | None) -> str:
+    """The run of ``workflow`` (default: the first) among those the event reached."""
+    for ref in accepted.runs:
+        if workflow is None or ref.workflow == workflow:
+            return ref.run_id
+    reached = ", ".join(ref.workflow for ref in accepted.runs) or "none"
+    raise LonghaulError(404, f"event {accepted.event_id} reached no run of {workflow or 'any workflow'} "
+                             f"(it reached: {reached})")  # fmt: skip
+
+
 def _cancel(run_id: str, reason: str | None) -> _Call:
     return _Call("POST", f"/api/runs/{run_id}/cancel", body={"reason": reason} if reason else None)
 
@@ -230,6 +240,23 @@ class Client:
         """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
         (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
         return self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+
+    def send_and_wait(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        workflow: str | None = None,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> RunRecord:
+        """Send an event and wait for its run to finish; returns the run's final record (its ``status``,
+        ``output`` or ``error``). An event that starts several workflows: ``workflow`` names the one to
+        wait for (default: the first). TimeoutError after ``timeout`` seconds; the run goes on."""
+        accepted = self.send_event(name, payload, id=id, tags=tags, options=options)
+        return self.runs.wait(_run_of(accepted, workflow), timeout=timeout)
 
     def create_access_token(
         self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600
@@ -478,6 +505,21 @@ class AsyncClient:
         """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
         (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
         return await self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+
+    async def send_and_wait(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        workflow: str | None = None,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the same signature as the sync client's
+    ) -> RunRecord:
+        """Send an event and wait for its run to finish (see :meth:`Client.send_and_wait`)."""
+        accepted = await self.send_event(name, payload, id=id, tags=tags, options=options)
+        return await self.runs.wait(_run_of(accepted, workflow), timeout=timeout)
 
     async def create_access_token(
         self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600

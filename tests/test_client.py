@@ -84,6 +84,11 @@ def test_sync_client_sends_waits_streams_and_lists(served: Served) -> None:
         with pytest.raises(LonghaulError) as missing:
             client.runs.get("run_nope")
         assert missing.value.status_code == 404
+        # Send and wait for the result in one call.
+        done = client.send_and_wait("hello", {"name": "Waited"}, timeout=30)
+        assert done.status == RunStatus.COMPLETED and done.output == {"message": "Hello, Waited!"}
+        with pytest.raises(LonghaulError, match="reached no run of video-processing"):
+            client.send_and_wait("hello", {"name": "Nobody"}, workflow="video-processing")
 
 
 def test_sync_client_cancels_and_replays(served: Served) -> None:
@@ -105,6 +110,8 @@ async def test_async_client_sends_streams_and_waits(served: Served) -> None:
         assert statuses[-1] == RunStatus.COMPLETED
         run = await client.runs.wait(ref.run_id, timeout=30)
         assert run.output == {"message": "Hello, Async!"}
+        done = await client.send_and_wait("hello", {"name": "Awaited"}, workflow="hello", timeout=30)
+        assert done.output == {"message": "Hello, Awaited!"}
         page = await client.runs.list(workflow="hello", limit=1)
         assert len(page.runs) == 1 and page.next_cursor is not None
 
