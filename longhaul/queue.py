@@ -60,6 +60,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.alerts import AlertKind, enqueue
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
+from longhaul.humanize import duration
 from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
 from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of, tags_of
 
@@ -86,7 +87,8 @@ class Slot:
         """Why a run waits for this slot, for people."""
         if self.kind == SlotKind.CONCURRENCY:
             return f"{used} of {self.limit} slots of {self.scope} busy"
-        return f"rate limited: {self.limit} start(s) per {self.period:g} s of {self.scope}"
+        assert self.period is not None  # a rate's
+        return f"rate limited: {self.limit} start(s) per {duration(self.period)} of {self.scope}"
 
 
 class RunSlotRow(Base):

@@ -306,9 +306,12 @@ class Runs:
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        system: bool = False,
     ) -> RunPage:
-        """Runs newest first; ``q``: part of the business key (any case), or a run or event id."""
-        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor)
+        """Runs newest first; ``q``: part of the business key (any case), or a run or event id;
+        ``system``: longhaul's own runs (its schedules) instead of the tenant's (admin keys)."""
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor,
+                     system=system or None)  # fmt: skip
         return self._client._call(call, RunPage)
 
     def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
@@ -569,9 +572,12 @@ class AsyncRuns:
         q: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        system: bool = False,
     ) -> RunPage:
-        """Runs newest first; ``q``: part of the business key (any case), or a run or event id."""
-        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor)
+        """Runs newest first; ``q``: part of the business key (any case), or a run or event id;
+        ``system``: longhaul's own runs (its schedules) instead of the tenant's (admin keys)."""
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor,
+                     system=system or None)  # fmt: skip
         return await self._client._call(call, RunPage)
 
     async def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:

@@ -37,6 +37,7 @@ def test_the_catalog_collects_every_pipelines_parts_with_longhauls_own_first() -
         "cleanup",
         "orders",
         "tickets",
+        "demo",
     ]
     assert list(CATALOG.queues) == [None, "media", "payments"]
     assert {"runs", "api_keys", "videos", "products", "tickets"} <= {t.name for t in CATALOG.tables()}

@@ -7,7 +7,7 @@ import pytest
 from temporalio import workflow
 
 from activities.hello import HELLO
-from activities.orders.models import PaymentConfirmed
+from activities.orders.models import CustomerCancel, PaymentConfirmed
 from workflows import registry
 from workflows.catalog import Catalog
 from workflows.orders import OrderWorkflow
@@ -18,7 +18,7 @@ def test_names_and_signal_schemas_come_from_the_declaration() -> None:
     assert workflow_name(OrderWorkflow) == "order-processing"
     assert signal_names(OrderWorkflow) == ["cancel", "payment.confirmed"]
     assert signal_schema(OrderWorkflow, "payment.confirmed") is PaymentConfirmed
-    assert signal_schema(OrderWorkflow, "cancel") is None
+    assert signal_schema(OrderWorkflow, "cancel") is CustomerCancel  # ``CustomerCancel | None``: optional
     with pytest.raises(KeyError):
         signal_schema(OrderWorkflow, "nope")
 

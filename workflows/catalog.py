@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from workflows.cleanup import CLEANUP
+from workflows.demo import DEMO
 from workflows.digests import DIGESTS
 from workflows.hello import HELLO_PIPELINE
 from workflows.maintenance import LONGHAUL
@@ -190,4 +191,4 @@ def business_key(subscription_or_route: Subscription | SignalRoute, payload: Bas
     return None if value is None else str(value)
 
 
-CATALOG = Catalog(HELLO_PIPELINE, VIDEO, DIGESTS, CLEANUP, ORDERS, TICKETS)
+CATALOG = Catalog(HELLO_PIPELINE, VIDEO, DIGESTS, CLEANUP, ORDERS, TICKETS, DEMO)

@@ -35,13 +35,23 @@ def runs_list(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
     cursor: Annotated[str | None, typer.Option(help="Page cursor from a previous listing.")] = None,
+    system: Annotated[
+        bool, typer.Option("--system", help="longhaul's own runs (its schedules), with an admin key.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the page as JSON.")] = False,
     url: UrlOption = None,
 ) -> None:
     """List runs, newest first."""
     with api_client(url) as client:
         page = client.runs.list(
-            status=status, workflow=workflow, event=event, tag=tag, q=search, limit=limit, cursor=cursor
+            status=status,
+            workflow=workflow,
+            event=event,
+            tag=tag,
+            q=search,
+            limit=limit,
+            cursor=cursor,
+            system=system,
         )
     if as_json:
         echo_json(page)
