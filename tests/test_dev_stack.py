@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -120,23 +121,34 @@ def _describe(address: str, workflow_id: str) -> WorkflowExecutionStatus | None:
 
 
 @pytest.mark.parametrize(
-    ("taken", "flag", "what"),
-    [("api", "--api-port", "HTTP API"), ("temporal", "--temporal-port", "Temporal server")],
+    ("taken", "message"),
+    [
+        (["api"], "port {api} (HTTP API) is already in use; choose another with --api-port"),
+        (
+            ["temporal"],
+            "port {temporal} (Temporal server) is already in use; choose another with --temporal-port",
+        ),
+        (
+            ["temporal", "ui", "api"],
+            "ports already in use: {temporal} (Temporal server: --temporal-port), {ui} (Temporal Web UI: "
+            "--ui-port), {api} (HTTP API: --api-port); choose others with those flags",
+        ),
+    ],
 )
-def test_dev_port_in_use_fails_with_one_line_naming_port_and_flag(
-    stack: Stack, taken: str, flag: str, what: str
+def test_dev_names_every_port_in_use_at_once_with_its_flag_and_starts_nothing(
+    stack: Stack, taken: list[str], message: str
 ) -> None:
-    port = stack.api_port if taken == "api" else stack.temporal_port
-    with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", port))
-        blocker.listen()
+    ports = {"api": stack.api_port, "temporal": stack.temporal_port, "ui": stack.ui_port}
+    with contextlib.ExitStack() as held:
+        for name in taken:
+            blocker = held.enter_context(socket.socket())
+            blocker.bind(("127.0.0.1", ports[name]))
+            blocker.listen()
         result = subprocess.run(
             [LONGHAUL, *stack.args], cwd=stack.cwd, env=stack.env, capture_output=True, text=True, timeout=60
         )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"longhaul dev: error: port {port} ({what}) is already in use; choose another with {flag}"
-    ]
+    assert result.stderr.strip().splitlines() == [f"longhaul dev: error: {message.format(**ports)}"]
     assert not (stack.cwd / ".longhaul" / "temporal.db").exists()  # nothing was started
 
 
@@ -158,22 +170,6 @@ def test_make_dev_stops_the_whole_stack_when_make_is_signalled(stack: Stack, sig
     finally:
         make.kill()
     assert "longhaul dev: stopped" in make.output  # stopped cleanly, as on Ctrl-C
-
-
-def test_dev_names_every_port_in_use_at_once_with_its_flag(stack: Stack) -> None:
-    with socket.socket() as temporal, socket.socket() as ui, socket.socket() as api:
-        for blocker, port in ((temporal, stack.temporal_port), (ui, stack.ui_port), (api, stack.api_port)):
-            blocker.bind(("127.0.0.1", port))
-            blocker.listen()
-        result = subprocess.run(
-            [LONGHAUL, *stack.args], cwd=stack.cwd, env=stack.env, capture_output=True, text=True, timeout=60
-        )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"longhaul dev: error: ports already in use: {stack.temporal_port} (Temporal server: "
-        f"--temporal-port), {stack.ui_port} (Temporal Web UI: --ui-port), {stack.api_port} (HTTP API: "
-        "--api-port); choose others with those flags"
-    ]
 
 
 def test_dev_uses_existing_server_when_temporal_address_is_set(tmp_path: Path, dev_client: Client) -> None:
