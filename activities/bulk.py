@@ -49,8 +49,8 @@ class BulkFilter(BaseModel):
     created_after: datetime | None = None
     created_before: datetime | None = None
 
-    def of(self, tenant: str) -> RunFilter:
-        return RunFilter(tenant=tenant, **self.model_dump())
+    def of(self, tenant: str, excluded: tuple[str, ...] = ()) -> RunFilter:
+        return RunFilter(tenant=tenant, excluded=excluded, **self.model_dump())
 
 
 class BulkRequested(EventPayload):
@@ -82,7 +82,16 @@ class BulkPage(BaseModel):
     key: str = Field(pattern=ID_PATTERN, description="Names the replays of this action (once per run).")
     cursor: str | None = None
     by: str = Field(default="a bulk action", description="Who acts: the bulk action's run (for the records).")
+    own_run: str | None = Field(
+        default=None,
+        description="The bulk action's own run, which it never acts on (an empty filter matches it).",
+    )
+
     reason: str | None = Field(default=None, description="Why, as the action's request said.")
+
+    def where(self) -> RunFilter:
+        """The runs this action acts on: those its filter matches, but itself."""
+        return self.filter.of(self.tenant, excluded=(self.own_run,) if self.own_run else ())
 
 
 class PageResult(BaseModel):
@@ -105,12 +114,12 @@ class BulkActivities:
 
     @activity.defn(name="bulk.count")
     async def count(self, page: BulkPage) -> int:
-        return await self.store.count_matching(page.filter.of(page.tenant))
+        return await self.store.count_matching(page.where())
 
     @activity.defn(name="bulk.act_page")
     async def act_page(self, page: BulkPage) -> PageResult:
         """Act on the next :data:`PAGE` matching runs after ``page.cursor`` (newest first)."""
-        found = await self.store.list(page.filter.of(page.tenant), limit=PAGE, cursor=page.cursor)
+        found = await self.store.list(page.where(), limit=PAGE, cursor=page.cursor)
         result = PageResult(next_cursor=found.next_cursor)
         for run in found.runs:
             outcome, word = await self.act(page, run.id)

@@ -205,6 +205,7 @@ class RunFilter:
     created_before: datetime | None = None  # created strictly before
     search: str | None = None  # part of the business key (any case), or a run or event id
     ids: tuple[str, ...] | None = None  # these runs only (what a page shows, followed live)
+    excluded: tuple[str, ...] = ()  # never these (a bulk action's own run)
     children_of: str | None = None  # the runs this run started: its replays, and runs of events it emitted
 
 
@@ -218,6 +219,14 @@ def _status_is(status: RunStatus) -> tuple[Any, ...]:
             or_(RunRow.not_before.is_(None), RunRow.not_before <= utcnow()),
         )
     return (RunRow.status == status,)
+
+
+def _by_id(where: RunFilter) -> list[Any]:
+    """The conditions of ``where``'s ids: these only, and never those."""
+    conditions: list[Any] = [RunRow.id.in_(where.ids)] if where.ids is not None else []
+    if where.excluded:
+        conditions.append(RunRow.id.not_in(where.excluded))
+    return conditions
 
 
 def _matching(where: RunFilter) -> list[Any]:
@@ -244,8 +253,7 @@ def _matching(where: RunFilter) -> list[Any]:
                 RunRow.event_id == where.search,
             )
         )
-    if where.ids is not None:
-        conditions.append(RunRow.id.in_(where.ids))
+    conditions += _by_id(where)
     if where.children_of is not None:
         # An emitted event's id is the emitting run's id and a suffix (activities/events.py).
         emitted = RunRow.event_id.startswith(f"{where.children_of}.", autoescape=True)

@@ -59,6 +59,7 @@ class BulkActionWorkflow:
             filter=request.filter.model_copy(update={"created_before": pinned}),
             key="bulk-" + hashlib.sha256(workflow.info().workflow_id.encode()).hexdigest()[:12],
             by=f"bulk action {current_run_id()}",
+            own_run=current_run_id(),
             reason=request.reason,
         )
         matched: int = await workflow.execute_activity_method(
