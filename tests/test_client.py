@@ -62,6 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, dev_env: WorkflowEnvironmen
         LONGHAUL_TASK_QUEUE=f"client-{uuid.uuid4().hex[:8]}",
         LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
         LONGHAUL_API_KEY_CACHE_SECONDS="60",  # a revocation must not wait for it (below)
+        LONGHAUL_ALERT_PRIVATE_HOSTS='["127.0.0.1"]',  # the test's alert receiver (tests/test_egress.py)
     )
     key = create_key(cwd, env)
     for url in _serve(cwd, env, worker=True):
