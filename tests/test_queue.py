@@ -312,7 +312,7 @@ async def test_an_event_id_makes_a_new_run_once_its_idempotency_key_expired(api:
     assert run["workflow_id"] == f"{done['workflow_id']}~2" and run["idempotency_key_expires_at"] is None
 
 
-async def test_one_event_id_with_two_payloads_in_one_batch_is_a_conflict_and_writes_nothing(
+async def test_one_event_id_with_two_payloads_in_one_batch_is_refused_at_the_repeat_and_writes_nothing(
     api: httpx.AsyncClient, store: RunStore
 ) -> None:
     event_id, key = f"twice-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
@@ -322,7 +322,13 @@ async def test_one_event_id_with_two_payloads_in_one_batch_is_a_conflict_and_wri
     answer = await api.post(
         "/api/events", json={"events": [{"name": "hello", "payload": {"name": "x"}}, same, other]}
     )
-    assert answer.status_code == 409 and "seconds" in answer.text, answer.text
+    assert answer.status_code == 422, answer.text  # bad input: which payload is meant?
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "events", 2, "payload"]
+    assert (
+        "is also events[1] of this batch" in problem["msg"]
+        and "nothing of this batch was written" in problem["msg"]
+    )
     assert await store.count() == before
     answer = await api.post("/api/events", json={"events": [same, same]})  # the same payload twice: one run
     assert answer.status_code == 202, answer.text
