@@ -81,13 +81,17 @@ class BulkPage(BaseModel):
     filter: BulkFilter  # with created_before set: the runs that existed when the action began
     key: str = Field(pattern=ID_PATTERN, description="Names the replays of this action (once per run).")
     cursor: str | None = None
-    by: str = Field(default="a bulk action", description="Who acts: the bulk action's run (for the records).")
     own_run: str | None = Field(
         default=None,
         description="The bulk action's own run, which it never acts on (an empty filter matches it).",
     )
 
     reason: str | None = Field(default=None, description="Why, as the action's request said.")
+
+    @property
+    def by(self) -> str:
+        """Who acts, as the records of the runs it cancels say."""
+        return f"bulk action {self.own_run}" if self.own_run else "a bulk action"
 
     def where(self) -> RunFilter:
         """The runs this action acts on: those its filter matches, but itself."""

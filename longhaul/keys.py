@@ -83,7 +83,7 @@ def _hash(secret: str) -> str:
 
 
 def _marker(db: Database) -> Path | None:
-    """SQLite: the file beside the database that a revocation rewrites. Every process of the database is
+    """SQLite: the file beside the database that a revocation appends to. Every process of the database is
     on this machine, so one ``stat`` per request tells each of them that a key was revoked: no query."""
     path = make_url(str(db.engine.url)).database
     return Path(f"{path}.revoked") if db.is_sqlite and path and path != ":memory:" else None
@@ -101,7 +101,7 @@ class KeyStore:
     """API keys in app storage. ``cache_seconds``: how long a process may answer a valid key from memory
     instead of the database (a key used again and again costs no query).
 
-    A revocation still takes effect at once in every process: on SQLite, the revoking process rewrites a
+    A revocation still takes effect at once in every process: on SQLite, the revoking process appends to a
     marker file beside the database, and a cached answer counts only while the marker is unchanged (one
     ``stat``); on PostgreSQL, it NOTIFYs, and a process trusts its cache only while :meth:`watching`
     LISTENs (the API does), dropping it at each notification and whenever the connection is lost."""

@@ -61,7 +61,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from longhaul.alerts import AlertKind, enqueue
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.humanize import duration
-from longhaul.models import ACTIVE_STATUSES, RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
+from longhaul.models import (
+    ACTIVE_STATUSES,
+    WAITING_STATUSES,
+    RunRecord,
+    RunStatus,
+    Via,
+    generation_workflow_id,
+    run_id_for,
+)
 from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of, tags_of
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
@@ -814,7 +822,7 @@ class RunQueue:
 
     async def reasons(self, runs: Sequence[RunRecord]) -> dict[str, str]:
         """Why each waiting run of ``runs`` has not started, worked out from the queue as it is now."""
-        waiting = [run for run in runs if run.status in (RunStatus.PENDING, RunStatus.DELAYED)]
+        waiting = [run for run in runs if run.status in WAITING_STATUSES]
         if not waiting:
             return {}
         now = utcnow()

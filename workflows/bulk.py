@@ -58,7 +58,6 @@ class BulkActionWorkflow:
             action=request.action,
             filter=request.filter.model_copy(update={"created_before": pinned}),
             key="bulk-" + hashlib.sha256(workflow.info().workflow_id.encode()).hexdigest()[:12],
-            by=f"bulk action {current_run_id()}",
             own_run=current_run_id(),
             reason=request.reason,
         )

@@ -24,7 +24,7 @@ from longhaul.access import (
     verify,
 )
 from longhaul.db import utcnow
-from longhaul.models import TAG_PATTERN, RunRecord, RunStatus
+from longhaul.models import TAG_PATTERN, WAITING_STATUSES, RunRecord
 from starters.api.changes import RunChanges
 from starters.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, current_caller
 from starters.service import RunService
@@ -196,10 +196,6 @@ async def followed(request: Request, follower: Follower) -> AsyncIterator[str]:
                 yield ": keep-alive\n\n"
 
 
-def waiting(run: RunRecord) -> bool:
-    return run.status in (RunStatus.PENDING, RunStatus.DELAYED)
-
-
 def _run_events(request: Request, service: RunService, viewer: Viewer, run_id: str) -> AsyncIterator[str]:
     last: dict[str, RunRecord] = {}  # the record sent last (explained)
 
@@ -222,7 +218,7 @@ def _run_events(request: Request, service: RunService, viewer: Viewer, run_id: s
         return await emit(runs[-1])
 
     async def quiet() -> Emitted:
-        return await emit(last[run_id]) if waiting(last[run_id]) else ([], False)
+        return await emit(last[run_id]) if last[run_id].status in WAITING_STATUSES else ([], False)
 
     wants: Callable[[RunRecord], bool] = lambda run: run.id == run_id and run.tenant == viewer.tenant  # noqa: E731
     return followed(request, Follower(wants, first, changed, quiet))
@@ -239,7 +235,7 @@ def _tag_events(request: Request, service: RunService, viewer: Viewer, tag: str)
                 sent.pop(run.id, None)
                 sent[run.id] = _snapshot(run)
                 events.append(f"event: run\ndata: {viewer.shown(run)}\n\n")
-            if waiting(run):
+            if run.status in WAITING_STATUSES:
                 still_waiting[run.id] = run
             else:
                 still_waiting.pop(run.id, None)

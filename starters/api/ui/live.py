@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from longhaul.keys import Caller
-from longhaul.models import RunRecord
+from longhaul.models import WAITING_STATUSES, RunRecord
 from longhaul.storage import RunFilter
 from starters.api import realtime
 from starters.api.deps import Service
@@ -108,7 +108,7 @@ class LivePage:
                 events.append(f"event: run\ndata: {json.dumps(now)}\n\n")
             if record.status.terminal:
                 self.following.discard(record.id)
-            if realtime.waiting(record):
+            if record.status in WAITING_STATUSES:
                 self.waiting[record.id] = record
             else:
                 self.waiting.pop(record.id, None)
