@@ -585,12 +585,11 @@ async def test_payment_calls_stay_under_the_rate_limit_across_workers(
             if e["op"] == "charge" and e["order_id"] in ours
         )
     assert len(times) == 16
-    # The server's limiter is a token bucket: a burst passes first (measured: up to 8 of 16 calls within the
-    # first second), then the rate holds. So the check is on the tail: the last 8 calls, at 4/s, need at
-    # least 7 intervals of 0.25 s (with 20 % for clock and scheduling jitter).
-    tail = times[-8:]
-    assert tail[-1] - tail[0] >= 7 / 4 * 0.8, [round(t - times[0], 2) for t in times]
-    assert times[-1] - times[0] >= (16 - 2 * 4) / 4  # 16 calls at 4/s after the burst: 2 s at least
+    # The server's limiter is a token bucket per task queue partition: a burst passes first (measured: up to 6
+    # of 16 calls within 0.1 s), and a stalled machine refills the buckets, so a later burst passes too (a CI
+    # run saw the last 8 within 0.11 s). What the shared limit bounds is the whole: 16 calls at 4/s with up to
+    # 8 in bursts take at least 2 s. Limits per worker (8/s between the two) take about 1.2 s, none 0.1 s.
+    assert times[-1] - times[0] >= (16 - 8) / 4, [round(t - times[0], 2) for t in times]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 import shutil
 import signal
 import threading
@@ -18,7 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.video.ffmpeg import ffmpeg_exe, image_size, make_sample, probe
+from activities.video.ffmpeg import FFMPEG_NICENESS, ffmpeg_exe, image_size, make_sample, probe
 from activities.video.models import ThumbnailRequest, TranscodeRequest
 from activities.video.processing import VideoActivities
 from activities.video.store import VideoStore
@@ -254,12 +255,21 @@ async def test_unreadable_input_fails_at_once_and_announces_the_failure(
     assert not (settings.media_root / "default" / video_id).exists()
 
 
-async def test_cancel_mid_transcode_kills_ffmpeg_and_leaves_no_half_file(
+def niceness(pid: int) -> int:
+    """A process's nice value (field 19 of /proc/PID/stat; the command name before it may hold spaces)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[16])
+
+
+async def test_cancel_mid_transcode_kills_a_niced_ffmpeg_and_leaves_no_half_file(
     service: RunService, store: RunStore, settings: Settings, long_source: Path
 ) -> None:
     run = await send_video(service, "v-cancel", upload(settings, long_source, "long.mp4"))
     await wait_transcoding(store, run.id)
-    assert ffmpeg_processes(str(settings.media_root / "default" / "v-cancel"))
+    running = ffmpeg_processes(str(settings.media_root / "default" / "v-cancel"))
+    assert running
+    # FFmpeg yields the CPU to the worker, the server and the API that share the box with it.
+    assert {niceness(pid) for pid in running} == {niceness(os.getpid()) + FFMPEG_NICENESS}
     await service.cancel(run.id, tenant="default", by="the test")
     cancelled = await wait_for(store, run.id, RunStatus.CANCELLED, RunStatus.COMPLETED, RunStatus.FAILED)
     assert cancelled.status == RunStatus.CANCELLED
