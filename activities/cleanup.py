@@ -11,9 +11,8 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.resources import Resources
 from activities.video.store import VideoRef, VideoStore
-from longhaul.config import Settings
+from longhaul.sdk import Resources, Settings
 
 
 class ExpiredRequest(BaseModel):

@@ -12,8 +12,7 @@ from sqlalchemy import JSON, DateTime, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 from temporalio import activity
 
-from activities.resources import Resources
-from longhaul.db import Base, Database, insert_ignoring_duplicates, utcnow
+from longhaul.sdk import Base, Database, Resources, insert_ignoring_duplicates, utcnow
 
 
 class VideoDigestRow(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from temporalio import activity
 
-from longhaul.events import EventPayload, EventType
+from longhaul.sdk import EventPayload, EventType
 
 
 class HelloRequested(EventPayload):

@@ -23,9 +23,7 @@ from sqlalchemy import JSON, DateTime, Float, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from temporalio import activity
 
-from activities.resources import Resources
-from longhaul.db import Base, Database, insert_new, utcnow
-from longhaul.events import EventPayload, EventType
+from longhaul.sdk import Base, Database, EventPayload, EventType, Resources, insert_new, utcnow
 
 TICKET_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 TENANT_MISMATCH = "TenantMismatch"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from bench.events import SLEEP, STEPS
 from bench.pipelines import STEP_ACTIVITIES, Sleeper, TrackedSteps
-from workflows.catalog import CATALOG, Catalog
-from workflows.pipeline import Pipeline, Queue, Subscription
+from longhaul.workflows.catalog import Catalog
+from longhaul.workflows.pipeline import Pipeline, Queue, Subscription
+from workflows.catalog import CATALOG
 
 BENCH = Pipeline(
     name="bench",

@@ -70,8 +70,8 @@ async def _fill(settings: Any, count: int) -> None:
 
 
 async def run(small: int, large: int, repeats: int) -> Comparison:
+    from longhaul.api import create_app
     from longhaul.config import Settings
-    from starters.api import create_app
 
     comparison = Comparison("dashboard", baseline=f"runs, first page @{small}")
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:

@@ -35,8 +35,8 @@ from bench.harness import (
 from bench.plain_pipelines import TENANT, PlainHello, PlainOrder, plain_order_id
 from longhaul.db import Database
 from longhaul.migrations import upgrade
-from starters.service import workflow_id_for
-from workflows.pipeline import workflow_name
+from longhaul.server.service import workflow_id_for
+from longhaul.workflows.pipeline import workflow_name
 
 GOAL = 0.9
 PLAIN_QUEUE = "bench-plain"

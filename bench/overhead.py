@@ -23,8 +23,8 @@ from bench.harness import (
     warm_up,
 )
 from bench.pipelines import PlainSteps, TrackedSteps
-from starters.service import workflow_id_for
-from workflows.pipeline import workflow_name
+from longhaul.server.service import workflow_id_for
+from longhaul.workflows.pipeline import workflow_name
 
 GOAL = 0.9  # decided in #15 (was 0.95)
 PLAIN_QUEUE = "bench-plain"

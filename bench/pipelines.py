@@ -17,8 +17,8 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from bench.events import SleepRequested, StepsRequested
 
-from workflows import registry
-from workflows.tracking import progress, tracked
+from longhaul.workflows import registry
+from longhaul.workflows.tracking import progress, tracked
 
 STEP_TIMEOUT = timedelta(seconds=30)
 

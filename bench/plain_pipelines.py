@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders.payments import PaymentActivities
     from activities.orders.stock import OrderActivities, PlanRequest
 
-from workflows import registry
+from longhaul.workflows import registry
 
 CALL = timedelta(seconds=30)
 RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.video.processing import VideoActivities, transcode_args
     from bench.harness import Comparison, embedded_server, timed
 
-from workflows import registry
+from longhaul.workflows import registry
 
 GOAL = 0.95
 
@@ -49,8 +49,8 @@ async def run(repeats: int, seconds: float) -> Comparison:
     from longhaul.config import Settings
     from longhaul.db import Database
     from longhaul.migrations import upgrade
+    from longhaul.server.worker import build_worker
     from longhaul.storage import RunStore
-    from starters.worker import build_worker
     from workflows.video import MEDIA
 
     with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:

@@ -17,16 +17,16 @@ from temporalio.testing import WorkflowEnvironment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from longhaul.api import create_app  # noqa: E402
 from longhaul.binaries import temporal_cli  # noqa: E402 - after the repository is importable
 from longhaul.config import Settings  # noqa: E402
 from longhaul.db import Database  # noqa: E402
 from longhaul.keys import KeyStore, Role  # noqa: E402
 from longhaul.migrations import upgrade  # noqa: E402
+from longhaul.server.schedules import sync as sync_schedules  # noqa: E402
+from longhaul.server.worker import build_worker  # noqa: E402
 from longhaul.storage import RunStore  # noqa: E402
 from longhaul.temporal import SEARCH_ATTRIBUTES, connect  # noqa: E402
-from starters.api import create_app  # noqa: E402
-from starters.schedules import sync as sync_schedules  # noqa: E402
-from starters.worker import build_worker  # noqa: E402
 from tests.apps import serving  # noqa: E402
 from tests.browser import offline_page  # noqa: E402
 from workflows.catalog import CATALOG  # noqa: E402

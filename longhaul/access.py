@@ -4,7 +4,7 @@ A token is read-only, expires, and is scoped to one run or to the runs carrying 
 It is stateless and signed (:mod:`longhaul.signing`, purpose ``access``): ``pat_<claims>.<signature>``,
 the claims base64url JSON, like a JWT with one fixed algorithm, so no table is read to check one and any
 API process checks any other's. It is no API key (those start ``lh_``): presented as one, it is refused,
-and the only endpoints that take it are the run streams (:mod:`starters.api.realtime`).
+and the only endpoints that take it are the run streams (:mod:`longhaul.api.realtime`).
 """
 
 from __future__ import annotations

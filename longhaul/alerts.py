@@ -4,7 +4,7 @@ A tenant declares *destinations* (a signed HTTP webhook, or the log), each for a
 and for some kinds of alert. When a run closes failed (or timed out) or expired, or a waitpoint times out,
 one *delivery* per matching destination is written **in the same transaction** as that change (an outbox:
 no alert without its failure, no failure without its alert), unique per destination, kind and subject, so
-a retried update alerts once. :mod:`starters.alerts` delivers them, retrying with backoff.
+a retried update alerts once. :mod:`longhaul.server.alerts` delivers them, retrying with backoff.
 """
 
 from __future__ import annotations

@@ -19,11 +19,14 @@ from urllib.parse import quote
 from pydantic import Field, computed_field
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
+
+from longhaul.project import app_settings
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
@@ -69,8 +72,16 @@ class Settings(BaseSettings):
     catalog: str = Field(
         default="workflows.catalog:CATALOG",
         pattern=r"^[\w.]+:\w+$",
-        description="The event catalog the API and worker serve (module:attribute): point at your own "
-        "to add pipelines beside the built-in ones.",
+        description="The application's catalog of pipelines, which the API and worker serve "
+        "(module:attribute, imported from the application's folder). Set it in the application's "
+        "pyproject.toml (`[tool.longhaul] catalog = ...`). API and worker must use the same one.",
+    )
+    commands: str | None = Field(
+        default=None,
+        pattern=r"^[\w.]+:\w+$",
+        description="The application's additions to the `longhaul` command: a typer app (module:attribute) "
+        "whose commands and groups join longhaul's (this repository's: `longhaul orders`, `videos`, "
+        "`payments`).",
     )
     temporal_profile: str | None = Field(
         default=None, description="Profile to load from temporal.toml (TEMPORAL_PROFILE works too)."
@@ -329,6 +340,8 @@ class Settings(BaseSettings):
             init_settings,
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+            # the application's [tool.longhaul] table: its catalog, its commands
+            InitSettingsSource(settings_cls, init_kwargs=app_settings()),
         )
 
 

@@ -2,7 +2,7 @@
 
 Every table of app storage derives from :class:`Base`; the stores (runs, keys, the pipelines' own) share
 one :class:`Database`, so a process holds one connection pool. Which tables make up app storage is the
-catalog's to say (:meth:`workflows.catalog.Catalog.tables`), not this module's.
+catalog's to say (:meth:`longhaul.workflows.catalog.Catalog.tables`), not this module's.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Each pipeline declares its own events beside its models (e.g. ``activities/orders/models.py``), so the API
 (validation), the workflows (typed input) and the clients all use the same model; which workflows an event
-starts is declared by the pipeline (:mod:`workflows.pipeline`) and collected by :mod:`workflows.catalog`.
+starts is declared by the pipeline (:mod:`longhaul.workflows.pipeline`) and collected by
+:mod:`longhaul.workflows.catalog`.
 """
 
 from __future__ import annotations

@@ -207,7 +207,8 @@ class RunRecord(BaseModel):
     metadata: dict[str, Any] = Field(
         default_factory=dict,
         description="What the workflow reports about itself as it goes (set, increment, append from its "
-        "code: workflows/metadata.py), e.g. each rendition's state or the payment's; at most 64 KiB.",
+        "code: longhaul/workflows/metadata.py), e.g. each rendition's state or the payment's; "
+        "at most 64 KiB.",
     )
     input: Any
     output: Any

@@ -2,7 +2,7 @@
 
 Accepting an event is one transaction here (:meth:`RunQueue.accept`): a ``pending`` run record per
 subscription, with the *slots* its subscription's flow control asks for. Dispatchers
-(:mod:`starters.dispatcher`) then :meth:`~RunQueue.claim` due runs in priority then arrival order, only
+(:mod:`longhaul.server.dispatcher`) then :meth:`~RunQueue.claim` due runs in priority then arrival order, only
 where every slot has room, mark them ``queued`` and start their workflows behind.
 
 A slot is a named scope with a limit (``video-processing/user_id=42``):

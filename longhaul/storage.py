@@ -75,11 +75,11 @@ class RunRow(Base):
         UniqueConstraint("tenant", "event", "event_id", "workflow", "generation", name="uq_runs_event"),
         Index("ix_runs_listing", "tenant", "created_at", "id"),
         Index("ix_runs_key", "tenant", "workflow", "business_key"),
-        # The dashboard's overview counts a day of runs from the index alone (starters/overview.py).
+        # The dashboard's overview counts a day of runs from the index alone (longhaul/server/overview.py).
         Index("ix_runs_overview", "tenant", "created_at", "status", "workflow", "started_at", "finished_at"),
         # The run queue's order: what the dispatcher reads first (longhaul.queue).
         Index("ix_runs_queue", "status", "priority", "created_at"),
-        # What changed lately, for every open stream of the process at once (starters/api/changes.py).
+        # What changed lately, for every open stream of the process at once (longhaul/api/changes.py).
         Index("ix_runs_updated", "updated_at", "id"),
         Index("uq_runs_gate", "gate", unique=True),
     )
@@ -255,7 +255,7 @@ def _matching(where: RunFilter) -> list[Any]:
         )
     conditions += _by_id(where)
     if where.children_of is not None:
-        # An emitted event's id is the emitting run's id and a suffix (activities/events.py).
+        # An emitted event's id is the emitting run's id and a suffix (longhaul/activities/events.py).
         emitted = RunRow.event_id.startswith(f"{where.children_of}.", autoescape=True)
         conditions.append(or_(RunRow.replay_of == where.children_of, emitted))
     return conditions
@@ -612,7 +612,7 @@ class RunStore:
             return int(await session.scalar(select(func.count()).where(RunRow.replay_of == run_id)) or 0)
 
     async def reopen(self, change: RunUpdate, *, stage: str) -> bool:
-        """The one way back from a final status: a failed run that is resumed (starters/resume.py) is
+        """The one way back from a final status: a failed run that is resumed (longhaul/server/resume.py) is
         ``running`` again, its error and finish cleared; ``change``'s log line is added. False if the run
         is not failed (resumed already by another call)."""
         now = utcnow()

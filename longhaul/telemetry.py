@@ -6,8 +6,8 @@ OpenTelemetry traces through the SDK's tracing interceptor. Both are off until c
 schedule-to-start, pollers, slots: ``temporal_*``) beside longhaul's own, recorded on the same runtime's
 meter: API requests (``longhaul_api_requests``, ``longhaul_api_request_duration`` by method, route
 template and status) and run outcomes (``longhaul_runs_finished``, ``longhaul_run_duration`` by workflow
-type and status, recorded by the workflows: workflows/tracking.py). One exporter per process: no second
-HTTP server, no second metrics library.
+type and status, recorded by the workflows: longhaul/workflows/tracking.py). One exporter per process: no
+second HTTP server, no second metrics library.
 
 **Traces.** With ``LONGHAUL_TRACING=otlp`` (the endpoint from the standard ``OTEL_EXPORTER_OTLP_*``
 variables) or ``console``, FastAPI traces each API request (a server span, continuing a caller's

@@ -1,7 +1,7 @@
 """Signed webhooks: ``Provider-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`` (Stripe's scheme).
 
 The timestamp is inside the signed text, so a captured request cannot be replayed after the tolerance.
-What a verified webhook becomes is its pipeline's to say (:class:`workflows.pipeline.Webhook`): an
+What a verified webhook becomes is its pipeline's to say (:class:`longhaul.workflows.pipeline.Webhook`): an
 :class:`Inbound` event, a reason to ignore it, or :class:`UnprocessableWebhookError`.
 """
 

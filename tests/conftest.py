@@ -14,19 +14,19 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from longhaul.api import create_app
 from longhaul.binaries import temporal_cli, temporal_test_server
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.migrations import upgrade
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES
-from starters.api import create_app
-from starters.worker import build_worker
+from longhaul.workflows.catalog import Catalog
 from tests import recording
 from tests.apps import api_client
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import PostgresServer, postgres_server
-from workflows.catalog import Catalog
 
 POSTGRES_NAMESPACE = "postgresql"
 

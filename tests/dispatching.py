@@ -1,10 +1,10 @@
-"""Starting runs in tests that drive :class:`~starters.service.RunService` without an API process (whose
-dispatcher starts accepted runs behind)."""
+"""Starting runs in tests that drive :class:`~longhaul.server.service.RunService` without an API process
+(whose dispatcher starts accepted runs behind)."""
 
 from __future__ import annotations
 
-from starters.dispatcher import Dispatcher
-from starters.service import Accepted, EventEnvelope, RunService
+from longhaul.server.dispatcher import Dispatcher
+from longhaul.server.service import Accepted, EventEnvelope, RunService
 
 
 async def send_started(service: RunService, name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:

@@ -17,11 +17,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.video.models import VIDEO_COMPLETED, VIDEO_FAILED
     from longhaul.events import EventPayload, EventType
 
-from workflows import registry
-from workflows.catalog import Catalog
-from workflows.hello import HELLO_PIPELINE
-from workflows.metadata import metadata
-from workflows.pipeline import (
+from longhaul.workflows import registry
+from longhaul.workflows.catalog import Catalog
+from longhaul.workflows.metadata import metadata
+from longhaul.workflows.pipeline import (
     Batch,
     CancelOn,
     Concurrency,
@@ -35,9 +34,10 @@ from workflows.pipeline import (
     Throttle,
     WaitpointKind,
 )
-from workflows.tracking import log, progress, task_queue, tracked
+from longhaul.workflows.tracking import log, progress, task_queue, tracked
+from longhaul.workflows.waitpoints import wait_for_token
+from workflows.hello import HELLO_PIPELINE
 from workflows.video import VIDEO
-from workflows.waitpoints import wait_for_token
 
 
 class ApprovalRequested(EventPayload):

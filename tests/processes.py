@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from longhaul.project import APP_DIR_VARIABLE
+
 LONGHAUL = str(Path(sys.executable).parent / "longhaul")
+ROOT = Path(__file__).resolve().parent.parent  # this repository: the application the tests run
 
 
 def free_port() -> int:
@@ -23,9 +26,11 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the developer's TEMPORAL_*/LONGHAUL_* settings, plus ``extra``."""
+    """The environment without the developer's TEMPORAL_*/LONGHAUL_* settings, plus ``extra``. The
+    processes run in a temporary folder: ``LONGHAUL_APP_DIR`` tells them where the application is (this
+    repository), as a service unit started outside the application's folder would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LONGHAUL_"))}
-    return {**env, **extra}
+    return {**env, APP_DIR_VARIABLE: str(ROOT), **extra}
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

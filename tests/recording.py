@@ -14,8 +14,8 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 
+from longhaul.workflows.pipeline import workflow_name
 from workflows.catalog import CATALOG
-from workflows.pipeline import workflow_name
 
 PRODUCT_WORKFLOWS = CATALOG.workflows
 

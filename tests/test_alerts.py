@@ -17,8 +17,8 @@ from temporalio.client import Client
 from longhaul.alerts import AlertStore
 from longhaul.config import Settings
 from longhaul.db import Database
+from longhaul.server.alerts import SIGNATURE_HEADER
 from longhaul.webhooks import verify
-from starters.alerts import SIGNATURE_HEADER
 from tests.apps import other_tenant, wait_for_status
 from tests.postgres import both_databases
 from tests.receivers import Received, receiver

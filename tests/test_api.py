@@ -12,12 +12,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from longhaul.api import create_app
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import SEARCH_ATTRIBUTES, is_unavailable
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
 from tests.postgres import both_databases
 from tests.processes import free_port

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from longhaul.api import create_app
 from longhaul.config import Settings
 from longhaul.storage import RunStore
-from starters.api import create_app
 from tests.apps import api_client
 from tests.postgres import both_databases
 

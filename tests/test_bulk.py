@@ -12,8 +12,8 @@ from temporalio.client import Client
 
 from longhaul.config import Settings
 from longhaul.db import utcnow
+from longhaul.server.service import RunService
 from longhaul.storage import RunFilter, RunStore
-from starters.service import RunService
 from tests.apps import wait_for_status
 from tests.pipelines import EFFECTS, FIXED, TEST_CATALOG
 from tests.postgres import both_databases

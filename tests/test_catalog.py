@@ -10,11 +10,9 @@ import pytest
 
 from activities.hello import HELLO
 from longhaul.config import Settings
-from workflows.catalog import CATALOG, Catalog
-from workflows.hello import HelloWorkflow
-from workflows.maintenance import LONGHAUL
-from workflows.orders import ORDERS
-from workflows.pipeline import (
+from longhaul.workflows.catalog import Catalog
+from longhaul.workflows.maintenance import LONGHAUL
+from longhaul.workflows.pipeline import (
     Batch,
     CancelOn,
     Concurrency,
@@ -24,6 +22,9 @@ from workflows.pipeline import (
     Subscription,
     Webhook,
 )
+from workflows.catalog import CATALOG
+from workflows.hello import HelloWorkflow
+from workflows.orders import ORDERS
 from workflows.video import VIDEO
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import Progress
 from temporalio.client import Client
 
-from starters.cli.common import progress_columns
+from longhaul.cli.common import progress_columns
 from tests.processes import LONGHAUL, Process, clean_env, free_port
 
 RUNS = 10

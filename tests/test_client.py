@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from longhaul.client import AsyncClient, Client, LonghaulError, UnavailableError
 from longhaul.models import RunStatus
-from starters.client import AsyncClient, Client, LonghaulError, UnavailableError
 from tests.processes import LONGHAUL, Process, clean_env, free_port
 from tests.receivers import receiver
 

@@ -10,13 +10,13 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from longhaul.api import create_app
 from longhaul.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, parse_keys
 from longhaul.config import Settings
+from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import connect
-from starters.api import create_app
-from starters.service import EventEnvelope, RunService
-from starters.worker import build_worker
 from tests.apps import api_client
 from tests.dispatching import send_started
 from workflows.hello import HelloResult
@@ -102,8 +102,8 @@ async def test_the_codec_takes_the_dashboards_session_cookie_and_its_signed_url_
 ) -> None:
     """A Temporal UI configured with codec.includeCredentials sends the dashboard's cookie; one that sends
     nothing is given the signed URL. Neither opens it to anyone else."""
+    from longhaul.api.codec import codec_url
     from longhaul.signing import signing_key
-    from starters.api.codec import codec_url
 
     ui = "http://localhost:8233"
     encrypted = settings.model_copy(update={"payload_keys": {"k1": key()}, "codec_cors_origins": [ui]})

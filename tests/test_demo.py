@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from longhaul.workflows.catalog import Catalog
 from tests.apps import wait_for_status
-from workflows.catalog import CATALOG, Catalog
+from workflows.catalog import CATALOG
 
 
 @pytest.fixture

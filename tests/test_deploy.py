@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
+from longhaul.cli import command_line
 from longhaul.config import Settings
-from starters.cli import app
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 K8S = DEPLOY / "k8s"
@@ -62,7 +62,7 @@ def longhaul_services() -> dict[str, dict[str, Any]]:
 def assert_cli_accepts(args: list[str]) -> None:
     """``longhaul ARGS`` names a real command with real options: parsed by the CLI itself, with --help
     appended so nothing runs (an unknown command or option is a usage error, exit 2)."""
-    result = CliRunner().invoke(app, [*args, "--help"])
+    result = CliRunner().invoke(command_line(Settings()), [*args, "--help"])
     assert result.exit_code == 0, (args, result.output)
 
 

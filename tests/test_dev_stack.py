@@ -193,7 +193,7 @@ def child_pid(dev: Process, command: str) -> int:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"starters.cli" in argv and command.encode() in argv:
+        if b"longhaul.cli" in argv and command.encode() in argv:
             return pid
     raise AssertionError(f"no {command} child:\n{dev.output}")
 
@@ -234,7 +234,7 @@ async def test_a_child_that_keeps_dying_stops_the_stack_after_the_restart_limit(
     import sys
 
     from longhaul.config import Settings
-    from starters.dev import DevStack, RestartPolicy
+    from longhaul.server.dev import DevStack, RestartPolicy
 
     stack = DevStack(Settings(data_dir=tmp_path), RestartPolicy(limit=2, first_delay=0.05, max_delay=0.1))
     crashing = stack._spawn("crasher", [sys.executable, "-c", "raise SystemExit(3)"], stop_timeout=1)
@@ -255,10 +255,10 @@ def test_dev_gives_its_temporal_ui_the_signed_codec_url_when_payloads_are_encryp
     (tests/test_ui.py drives a real Temporal UI decoding through it)."""
     import base64
 
+    from longhaul.api.codec import codec_url
     from longhaul.config import Settings
+    from longhaul.server.dev import DevStack, RestartPolicy
     from longhaul.signing import signing_key
-    from starters.api.codec import codec_url
-    from starters.dev import DevStack, RestartPolicy
 
     plain = Settings(data_dir=tmp_path)
     assert "--ui-codec-endpoint" not in DevStack(plain, RestartPolicy()).temporal_argv()

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from activities.digests import DigestActivities, DigestRequest, VideoDigestRow
 from longhaul.storage import RunStore
+from longhaul.workflows.catalog import Catalog
 from tests.apps import wait_for_status
-from workflows.catalog import Catalog
 from workflows.digests import DIGESTS
 
 CATALOG = Catalog(DIGESTS)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from longhaul.api import create_app
 from longhaul.config import Settings
-from starters.api import create_app
 from tests.apps import serving
 from tests.browser import offline_page
 

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from longhaul.api import create_app
 from longhaul.config import Settings
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import BUSINESS_KEY, EVENT, RUN_ID, TAGS, TENANT
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, key_id, sse_events, wait_for_status
 from tests.pipelines import OPEN_GATES, TEST_CATALOG
 from tests.postgres import both_databases

@@ -9,10 +9,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from longhaul.config import Settings
 from longhaul.models import RunStatus
+from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import EVENT, RUN_ID, TENANT
-from starters.service import EventEnvelope, RunService
-from starters.worker import build_worker
 from tests.dispatching import send_started
 from workflows.hello import HelloResult
 

@@ -12,12 +12,12 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client
 
+from longhaul.api import create_app
 from longhaul.config import Settings
 from longhaul.logs import JsonFormatter
 from longhaul.models import run_id_for
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
 
 

@@ -17,16 +17,16 @@ from activities.video.store import VideoRow, VideoStore
 from longhaul.config import Settings
 from longhaul.keys import KeyStore, Role
 from longhaul.models import SYSTEM_TENANT, RunStatus
+from longhaul.server.schedules import describe_all, schedule_id, sync
+from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunFilter, RunStore
-from starters.schedules import describe_all, schedule_id, sync
-from starters.service import EventEnvelope, RunService
-from starters.worker import build_worker
+from longhaul.workflows.maintenance import ReconcileInput, ReconcileWorkflow
+from longhaul.workflows.schedules import ScheduleDecl
 from tests import recording
 from tests.dispatching import send_started
 from workflows.catalog import CATALOG
 from workflows.cleanup import CleanupInput, CleanupReport, CleanupWorkflow
-from workflows.maintenance import ReconcileInput, ReconcileWorkflow
-from workflows.schedules import ScheduleDecl
 
 DAY = timedelta(days=1)
 
@@ -309,7 +309,7 @@ def test_default_schedules_carry_the_settings(tmp_path: Path) -> None:
 async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api(
     dev_client: Client, store: RunStore, settings: Settings, temporal_address: str
 ) -> None:
-    from starters.api import create_app
+    from longhaul.api import create_app
     from tests.apps import api_client
 
     name = f"t-{uuid.uuid4().hex[:6]}"

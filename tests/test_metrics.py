@@ -9,11 +9,11 @@ import re
 import httpx
 import pytest
 
+from longhaul.api import create_app
 from longhaul.config import Settings
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import connect
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
 from tests.processes import free_port
 

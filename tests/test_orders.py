@@ -20,13 +20,13 @@ import uvicorn
 from temporalio.client import Client
 
 from activities.orders.store import OrderStore, Product
+from longhaul.api import create_app
 from longhaul.config import Settings
 from longhaul.keys import KeyStore, Role
 from longhaul.models import RunRecord, RunStatus
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import connect
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.postgres import both_databases
 from tests.processes import Process, clean_env, free_port
 from tests.receivers import Received, receiver

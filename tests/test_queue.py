@@ -19,14 +19,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 import longhaul.queue
+import longhaul.server.dispatcher
+import longhaul.server.service
 import longhaul.storage
-import starters.dispatcher
-import starters.service
+from longhaul.api import create_app
 from longhaul.config import Settings
 from longhaul.db import as_utc
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunRow, RunStore
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, key_id, wait_for_status
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import both_databases
@@ -162,7 +162,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
     def now() -> datetime:
         return datetime.now(UTC) + offset
 
-    for module in (longhaul.queue, longhaul.storage, starters.dispatcher, starters.service):
+    for module in (longhaul.queue, longhaul.storage, longhaul.server.dispatcher, longhaul.server.service):
         monkeypatch.setattr(module, "utcnow", now)
 
     def advance(by: timedelta) -> None:

@@ -11,10 +11,10 @@ from datetime import datetime
 import pytest
 from temporalio.client import Client
 
+from longhaul.api import create_app
 from longhaul.config import Settings
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
 from tests.pipelines import TEST_CATALOG
 from tests.test_queue import _most_at_once

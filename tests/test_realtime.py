@@ -20,13 +20,13 @@ from temporalio.client import Client
 
 from activities.video.ffmpeg import make_sample
 from longhaul.access import AccessScope, mint
+from longhaul.api import create_app
+from longhaul.api.changes import POLL_SECONDS, RunChanges
 from longhaul.config import Settings
 from longhaul.keys import KeyStore
+from longhaul.server.worker import build_worker
 from longhaul.signing import signing_key
 from longhaul.storage import RunStore
-from starters.api import create_app
-from starters.api.changes import POLL_SECONDS, RunChanges
-from starters.worker import build_worker
 from tests.apps import serving, wait_for_status
 from tests.browser import offline_page
 from tests.pipelines import TEST_CATALOG

@@ -8,10 +8,10 @@ from temporalio import workflow
 
 from activities.hello import HELLO
 from activities.orders.models import CustomerCancel, PaymentConfirmed
-from workflows import registry
-from workflows.catalog import Catalog
+from longhaul.workflows import registry
+from longhaul.workflows.catalog import Catalog
+from longhaul.workflows.pipeline import Pipeline, Subscription, signal_names, signal_schema, workflow_name
 from workflows.orders import OrderWorkflow
-from workflows.pipeline import Pipeline, Subscription, signal_names, signal_schema, workflow_name
 
 
 def test_names_and_signal_schemas_come_from_the_declaration() -> None:
@@ -39,7 +39,7 @@ class Declared:
 
 
 def test_a_workflow_declared_only_with_the_sdk_is_refused_by_the_catalog_with_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"Plain is not declared with workflows\.registry\.defn"):
+    with pytest.raises(ValueError, match=r"Plain is not declared with longhaul\.sdk\.defn"):
         Catalog(Pipeline("plain", entries=(Subscription(HELLO, Plain),)))
 
 

@@ -15,11 +15,11 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from longhaul.config import Settings
-from starters.worker import CarryRunUpdates, workflow_runner
+from longhaul.server.worker import CarryRunUpdates, workflow_runner
+from longhaul.workflows.pipeline import Pipeline, workflow_name
 from tests.changed import HelloWithoutItsStep
 from tests.recording import PRODUCT_WORKFLOWS
 from workflows.catalog import CATALOG
-from workflows.pipeline import Pipeline, workflow_name
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 KINDS = ("completed", "mid-flight")  # what every workflow needs; failed, cancelled… where the tests make them

@@ -1,5 +1,6 @@
-"""The shape of the code (docs/architecture.md): imports go one way (starters → workflows → activities →
-longhaul), nothing imports in a circle, and the engine and the generic entry points name no pipeline."""
+"""The shape of the code (docs/architecture.md): the engine (``longhaul``) imports nothing outside itself,
+the application's imports go one way (starters → workflows → activities and providers → longhaul), and
+nothing imports in a circle."""
 
 from __future__ import annotations
 
@@ -13,37 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
+# The application's layers over the engine (layer 0); a module may import its own layer and those below.
 LAYERS = {"longhaul": 0, "providers": 1, "activities": 1, "workflows": 2, "starters": 3, "bench": 4}
-# What pipelines build on; every other module of workflows/ and activities/ belongs to a pipeline.
-ENGINE = {
-    "workflows.catalog",  # the one place that lists the pipelines
-    "workflows.pipeline",
-    "workflows.registry",
-    "workflows.tracking",
-    "workflows.metadata",
-    "workflows.waitpoints",
-    "workflows.bulk",
-    "workflows.parallel",
-    "workflows.schedules",
-    "workflows.maintenance",
-    "activities.events",
-    "activities.runs",
-    "activities.resources",
-    "activities.maintenance",
-    "activities.waitpoints",
-    "activities.bulk",
-}
-# Entry points that serve every pipeline from the catalog.
-GENERIC = (
-    "starters.api",
-    "starters.worker",
-    "starters.service",
-    "starters.waitpoints",
-    "starters.resume",
-    "starters.webhooks",
-    "starters.schedules",
-    "starters.dev",
-)
 
 
 def _modules() -> dict[str, Path]:
@@ -80,10 +52,6 @@ def _layer(module: str) -> int:
     return LAYERS[module.split(".")[0]]
 
 
-def _is_pipeline(module: str) -> bool:
-    return module.split(".")[0] in ("workflows", "activities") and module not in ENGINE and "." in module
-
-
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_go_one_way(module: str) -> None:
     upward = sorted(i for i in GRAPH[module] if _layer(i) > _layer(module))
@@ -109,12 +77,21 @@ def test_no_module_imports_itself_through_others() -> None:
     assert cycles == []
 
 
-def test_the_engine_and_the_generic_entry_points_name_no_pipeline() -> None:
-    generic = [
-        m for m in MODULES if m.startswith(("longhaul", *GENERIC)) or m in ENGINE - {"workflows.catalog"}
-    ]
-    naming = {m: sorted(i for i in GRAPH[m] if _is_pipeline(i)) for m in generic}
-    assert {m: found for m, found in naming.items() if found} == {}
+def test_the_engine_imports_nothing_outside_itself() -> None:
+    """``longhaul`` is a library: it names no pipeline, no starter and no provider of this repository."""
+    engine = [m for m in MODULES if m.split(".")[0] == "longhaul"]
+    assert len(engine) > 80  # the walk found the engine
+    outside = {m: sorted(i for i in GRAPH[m] if i.split(".")[0] != "longhaul") for m in engine}
+    assert {m: found for m, found in outside.items() if found} == {}
+
+
+def test_pipelines_use_the_engine_through_its_one_import_point() -> None:
+    """The shipped pipelines are written as any author's would be: from ``longhaul.sdk`` alone."""
+    pipelines = [m for m in MODULES if m.split(".")[0] in ("workflows", "activities")]
+    beside = {
+        m: sorted(i for i in GRAPH[m] if i.startswith("longhaul") and i != "longhaul.sdk") for m in pipelines
+    }
+    assert {m: found for m, found in beside.items() if found} == {}
 
 
 def test_the_code_in_docs_events_md_names_only_what_exists() -> None:

@@ -25,10 +25,10 @@ from activities.tickets import (
     route,
     similarity,
 )
+from longhaul.api import create_app
 from longhaul.config import Settings
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunFilter, RunStore
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
 from tests.postgres import both_databases
 from workflows.tickets import TicketTriageWorkflow

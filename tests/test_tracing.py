@@ -6,12 +6,12 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from longhaul.api import create_app
 from longhaul.config import Settings
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.telemetry import start_tracing
 from longhaul.temporal import connect
-from starters.api import create_app
-from starters.worker import build_worker
 from tests.apps import api_client, wait_for_status
 
 

@@ -11,9 +11,9 @@ from temporalio.client import Client, WorkflowHandle
 from bench.catalog import BENCH_CATALOG
 from longhaul.config import Settings
 from longhaul.models import RunStatus
+from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
-from starters.service import EventEnvelope, RunService
-from starters.worker import build_worker
 from tests.dispatching import send_started
 
 

@@ -23,24 +23,24 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from longhaul.api import create_app
+from longhaul.api.codec import codec_url
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.keys import KeyStore, Role
 from longhaul.models import RunStatus
+from longhaul.server.overview import CHART_TOP, _window
+from longhaul.server.schedules import schedule_id, sync
+from longhaul.server.worker import build_worker
 from longhaul.signing import signing_key
 from longhaul.storage import RunStore
 from longhaul.temporal import SEARCH_ATTRIBUTES, connect
-from starters.api import create_app
-from starters.api.codec import codec_url
-from starters.overview import CHART_TOP, _window
-from starters.schedules import schedule_id, sync
-from starters.worker import build_worker
+from longhaul.workflows.maintenance import ReconcileInput, ReconcileWorkflow
+from longhaul.workflows.schedules import ScheduleDecl
 from tests.apps import serving, wait_for_status
 from tests.browser import OfflinePage, offline_page
 from tests.pipelines import OPEN_GATES, TEST_CATALOG
 from tests.processes import free_port
-from workflows.maintenance import ReconcileInput, ReconcileWorkflow
-from workflows.schedules import ScheduleDecl
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "<script>window.pwned=1</script><img/src=x/onerror=window.pwned=2>"

@@ -25,9 +25,9 @@ from activities.video.processing import VideoActivities
 from activities.video.store import VideoStore
 from longhaul.config import Settings
 from longhaul.models import RunRecord, RunStatus
+from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.worker import build_worker
 from longhaul.storage import RunFilter, RunStore
-from starters.service import EventEnvelope, RunService
-from starters.worker import build_worker
 from tests.dispatching import send_started
 from tests.pipelines import TEST_CATALOG
 from tests.processes import Process, clean_env

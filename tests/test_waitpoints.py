@@ -17,9 +17,9 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from longhaul.config import Settings
+from longhaul.server import waitpoints as waitpoint_service
+from longhaul.server.waitpoints import WaitpointService
 from longhaul.storage import RunStore
-from starters import waitpoints as waitpoint_service
-from starters.waitpoints import WaitpointService
 from tests.apps import other_tenant, wait_for_status
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import both_databases

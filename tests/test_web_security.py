@@ -16,8 +16,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from longhaul.api import create_app
 from longhaul.config import Settings
-from starters.api import create_app
 from tests.apps import serving
 from tests.browser import offline_page
 from tests.pipelines import TEST_CATALOG

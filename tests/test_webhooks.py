@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from longhaul.api import create_app
 from longhaul.config import Settings
 from longhaul.dead_letters import DeadLetters
 from longhaul.keys import Role
 from longhaul.storage import RunStore
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, sign, verify
-from starters.api import create_app
 from tests.apps import api_client
 
 SECRET = "whsec_test"

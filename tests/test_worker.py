@@ -12,10 +12,10 @@ from temporalio.worker import Worker
 
 from longhaul.config import Settings
 from longhaul.models import RunStatus
+from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.worker import build_worker, workflow_runner
 from longhaul.storage import RunStore
 from longhaul.temporal import TASK_QUEUES_MEMO
-from starters.service import EventEnvelope, RunService
-from starters.worker import build_worker, workflow_runner
 from tests.dispatching import send_started
 from tests.pipelines import TEST_CATALOG, QueueAsked, QueueOfWorkflow
 from tests.sandboxed import ModuleImport, WallClock

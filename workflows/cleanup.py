@@ -13,12 +13,10 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.cleanup import Archived, CleanupActivities, ExpiredRequest, cleanup_activities
     from activities.video.store import VideoRef
-    from longhaul.config import Settings
+    from longhaul.sdk import Settings
 
-from workflows import registry
-from workflows.pipeline import Pipeline, Queue
-from workflows.schedules import ScheduleDecl
-from workflows.tracking import log, progress, reason_of, tracked
+from longhaul import sdk
+from longhaul.sdk import Pipeline, Queue, ScheduleDecl, log, progress, reason_of, tracked
 
 CALL = timedelta(minutes=2)
 ARCHIVE_RETRY = RetryPolicy(maximum_attempts=3)  # then reported; the next run tries again
@@ -46,7 +44,7 @@ class CleanupInput(BaseModel):
     report: CleanupReport = Field(default_factory=CleanupReport)
 
 
-@registry.defn(name="cleanup-old-videos")
+@sdk.defn(name="cleanup-old-videos")
 class CleanupWorkflow:
     """Deletes the files of videos older than the retention, in batches with a durable wait between them;
     continues as new every ``batches_per_run`` batches, carrying its place and its counts."""

@@ -18,9 +18,18 @@ with workflow.unsafe.imports_passed_through():
         DemoWork,
     )
 
-from workflows import registry
-from workflows.pipeline import Concurrency, Debounce, Pipeline, RateLimit, Singleton, Subscription, Throttle
-from workflows.tracking import progress, tracked
+from longhaul import sdk
+from longhaul.sdk import (
+    Concurrency,
+    Debounce,
+    Pipeline,
+    RateLimit,
+    Singleton,
+    Subscription,
+    Throttle,
+    progress,
+    tracked,
+)
 
 
 class DemoResult(BaseModel):
@@ -28,7 +37,7 @@ class DemoResult(BaseModel):
     note: str
 
 
-@registry.defn(name="demo-work")
+@sdk.defn(name="demo-work")
 class DemoWorkflow:
     """Works ``seconds`` on a durable timer, reporting progress, and answers which event it ran for."""
 

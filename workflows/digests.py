@@ -13,9 +13,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.digests import Digest, DigestActivities, DigestRequest, VideoDigestRow, digest_activities
     from activities.video.models import VIDEO_COMPLETED, VideoProcessingCompleted
 
-from workflows import registry
-from workflows.pipeline import Batch, Pipeline, Queue, Subscription
-from workflows.tracking import current_run_id, current_tenant, progress, tracked
+from longhaul import sdk
+from longhaul.sdk import (
+    Batch,
+    Pipeline,
+    Queue,
+    Subscription,
+    current_run_id,
+    current_tenant,
+    progress,
+    tracked,
+)
 
 DIGEST_SIZE = 20  # videos per digest at most
 DIGEST_WINDOW = timedelta(seconds=10)  # how long a digest waits for more after its first video
@@ -28,7 +36,7 @@ class VideoDigestBatch(BaseModel):
     event_ids: list[str]
 
 
-@registry.defn(name="video-digest")
+@sdk.defn(name="video-digest")
 class VideoDigestWorkflow:
     @workflow.run
     async def run(self, batch: VideoDigestBatch) -> Digest:

@@ -10,16 +10,15 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.hello import HELLO, HelloRequested, compose_greeting
 
-from workflows import registry
-from workflows.pipeline import Pipeline, Queue, Subscription
-from workflows.tracking import progress, tracked
+from longhaul import sdk
+from longhaul.sdk import Pipeline, Queue, Subscription, progress, tracked
 
 
 class HelloResult(BaseModel):
     message: str
 
 
-@registry.defn(name="hello")
+@sdk.defn(name="hello")
 class HelloWorkflow:
     """Waits (durably) if asked, composes a greeting in an activity, reports progress on the way."""
 

@@ -55,12 +55,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.orders.store import NotificationRow, ProductRow, ReservationRow, seed_demo_products
     from activities.orders.webhook import confirmation_of
-    from longhaul.humanize import duration
-    from longhaul.models import cancellation
+    from longhaul.sdk import cancellation, duration
 
-from workflows import registry
-from workflows.metadata import metadata
-from workflows.pipeline import (
+from longhaul import sdk
+from longhaul.sdk import (
     CancelOn,
     DevService,
     Pipeline,
@@ -69,18 +67,17 @@ from workflows.pipeline import (
     Subscription,
     WaitpointKind,
     Webhook,
-)
-from workflows.tracking import (
     cancelled_why,
     current_tenant,
     is_cancellation,
     log,
+    metadata,
     progress,
     reason_of,
     task_queue,
     tracked,
+    wait_for_token,
 )
-from workflows.waitpoints import wait_for_token
 
 # Payment calls have their own task queue, so Temporal can rate-limit them across all workers.
 PAYMENTS = "payments"
@@ -141,7 +138,7 @@ class OrderCancelledError(Exception):
     """The order is cancelled (by the customer, or for want of a payment confirmation)."""
 
 
-@registry.defn(name="order-processing")
+@sdk.defn(name="order-processing")
 class OrderWorkflow:
     def __init__(self) -> None:
         self.state = OrderState(order_id="")
@@ -155,11 +152,11 @@ class OrderWorkflow:
         self.state.order_id = order.order_id
         return await tracked(self._process(order), final_stage=_outcome)
 
-    @registry.signal(name="payment.confirmed")
+    @sdk.signal(name="payment.confirmed")
     async def payment_confirmed(self, confirmation: PaymentConfirmed) -> None:
         self.confirmations.setdefault(confirmation.charge_id, confirmation)
 
-    @registry.signal(name="cancel")
+    @sdk.signal(name="cancel")
     async def cancel(self, request: CustomerCancel | None = None) -> None:
         """The customer cancels (saying why, if they like); honoured until the payment is confirmed."""
         if not self.state.confirmed and self.cancel_reason is None:

@@ -32,9 +32,8 @@ with workflow.unsafe.imports_passed_through():
         ticket_activities,
     )
 
-from workflows import registry
-from workflows.pipeline import Pipeline, Queue, Subscription
-from workflows.tracking import current_run_id, current_tenant, progress, tracked
+from longhaul import sdk
+from longhaul.sdk import Pipeline, Queue, Subscription, current_run_id, current_tenant, progress, tracked
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -44,7 +43,7 @@ STORAGE_RETRY = RetryPolicy(
 )
 
 
-@registry.defn(name="ticket-triage")
+@sdk.defn(name="ticket-triage")
 class TicketTriageWorkflow:
     @workflow.run
     async def run(self, ticket: TicketCreated) -> TriageResult:

@@ -17,7 +17,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from activities.events import EmitRequest, EventActivities
     from activities.video.models import (
         RENDITIONS,
         THUMBNAILS,
@@ -44,14 +43,18 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.video.store import VideoRow
 
-from workflows import registry
-from workflows.metadata import metadata
-from workflows.parallel import all_of
-from workflows.pipeline import Concurrency, Pipeline, Queue, Subscription
-from workflows.tracking import (
+from longhaul import sdk
+from longhaul.sdk import (
+    Concurrency,
+    Pipeline,
+    Queue,
+    Subscription,
+    all_of,
     current_run_id,
     current_tenant,
+    emit,
     is_cancellation,
+    metadata,
     progress,
     reason_of,
     task_queue,
@@ -76,7 +79,7 @@ def _ffmpeg_timeout(duration: float) -> timedelta:
     return timedelta(minutes=30) + timedelta(seconds=duration * 20)
 
 
-@registry.defn(name="video-processing")
+@sdk.defn(name="video-processing")
 class VideoProcessingWorkflow:
     @workflow.run
     async def run(self, event: VideoUploaded) -> VideoResult:
@@ -87,7 +90,7 @@ class VideoProcessingWorkflow:
             return await self._steps(event)
         except FailureError as error:
             if not is_cancellation(error):
-                await self._emit(VIDEO_FAILED.name, "failed", {**_ids(event), "reason": reason_of(error)})
+                await emit(VIDEO_FAILED.name, {**_ids(event), "reason": reason_of(error)}, outcome="failed")
             raise
 
     async def _steps(self, event: VideoUploaded) -> VideoResult:
@@ -132,7 +135,7 @@ class VideoProcessingWorkflow:
             "duration": info.duration,
             **result.model_dump(mode="json", include={"renditions", "skipped", "thumbnails", "analysis"}),
         }
-        await self._emit(VIDEO_COMPLETED.name, "completed", completed)
+        await emit(VIDEO_COMPLETED.name, completed, outcome="completed")
         return result
 
     async def _probe(self, event: VideoUploaded) -> VideoInfo:
@@ -221,17 +224,6 @@ class VideoProcessingWorkflow:
             retry_policy=FFMPEG_RETRY,
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary="analyse",
-        )
-
-    async def _emit(self, name: str, outcome: str, payload: dict[str, object]) -> None:
-        """Emit through the event catalog; the event id is derived from this run, so a retry is a no-op."""
-        await workflow.execute_activity_method(
-            EventActivities.emit_event,
-            EmitRequest(
-                name=name, event_id=f"{current_run_id()}.{outcome}", tenant=current_tenant(), payload=payload
-            ),
-            start_to_close_timeout=SHORT,
-            summary=f"emit {name}",
         )
 
 

@@ -7,8 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from longhaul.events import EventPayload, EventType
-from longhaul.models import DEFAULT_TENANT
+from longhaul.sdk import DEFAULT_TENANT, EventPayload, EventType
 
 MONEY = Decimal("0.01")
 

@@ -11,8 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.orders.models import Charge, ChargeRequest, RefundRequest
-from activities.resources import Resources
-from longhaul.config import Settings
+from longhaul.sdk import Resources, Settings
 
 PAYMENT_DECLINED = "PaymentDeclined"
 PAYMENT_REJECTED = "PaymentRejected"

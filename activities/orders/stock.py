@@ -26,8 +26,7 @@ from activities.orders.models import (
     ReserveRequest,
 )
 from activities.orders.store import InsufficientStockError, OrderStore
-from activities.resources import Resources
-from longhaul.config import Settings
+from longhaul.sdk import Resources, Settings
 
 INVALID_ORDER = "InvalidOrder"
 INSUFFICIENT_STOCK = "InsufficientStock"

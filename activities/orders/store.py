@@ -16,7 +16,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from activities.orders.models import MONEY, OrderLine
-from longhaul.db import Base, Database, insert_new, utcnow
+from longhaul.sdk import Base, Database, insert_new, utcnow
 
 
 class InsufficientStockError(Exception):

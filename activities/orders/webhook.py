@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from activities.orders.models import PAYMENT_CONFIRMED
-from longhaul.models import DEFAULT_TENANT
-from longhaul.webhooks import Inbound, UnprocessableWebhookError
+from longhaul.sdk import DEFAULT_TENANT, Inbound, UnprocessableWebhookError
 
 
 def confirmation_of(event: Any) -> Inbound | str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import imageio_ffmpeg
 
-from longhaul.processes import die_with_parent
+from longhaul.sdk import die_with_parent
 
 if TYPE_CHECKING:
     import av

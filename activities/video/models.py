@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 from pydantic import BaseModel, Field, field_validator
 
-from longhaul.events import EventPayload, EventType
+from longhaul.sdk import EventPayload, EventType
 
 # The renditions longhaul produces: name and height. Never upscaled: those above the source are skipped.
 RENDITIONS: tuple[tuple[str, int], ...] = (("1080p", 1080), ("720p", 720), ("480p", 480))

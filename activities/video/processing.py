@@ -23,7 +23,6 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.resources import Resources
 from activities.video.ffmpeg import (
     FfmpegError,
     Progress,
@@ -46,9 +45,7 @@ from activities.video.models import (
     VideoRecord,
 )
 from activities.video.store import VideoStore
-from longhaul.config import Settings
-from longhaul.models import StepProgress, run_id_for
-from longhaul.storage import RunStore
+from longhaul.sdk import Resources, RunStore, Settings, report_step
 
 INVALID_VIDEO = "InvalidVideo"
 DURATION_TOLERANCE = 0.5  # seconds a rendition may differ from its source and still count as complete
@@ -160,7 +157,7 @@ class VideoActivities:
         done = await self._verified_rendition(target, request)
         if done is not None:
             activity.logger.info("%s already complete; not transcoding again", target.name)
-            await self._report(request.rendition, 100, "reused", TRANSCODE_SPAN)
+            await report_step(self.runs, "transcoding", request.rendition, 100, "reused", span=TRANSCODE_SPAN)
             return done
         partial = fresh_partial(target)
         args = transcode_args(Path(request.source), partial, request.height, self.settings.transcode_preset)
@@ -173,7 +170,7 @@ class VideoActivities:
         if rendition is None:
             target.unlink(missing_ok=True)
             raise FfmpegError(f"{target.name} does not verify after transcoding")
-        await self._report(request.rendition, 100, "done", TRANSCODE_SPAN)
+        await report_step(self.runs, "transcoding", request.rendition, 100, "done", span=TRANSCODE_SPAN)
         return rendition
 
     async def _verified_rendition(self, path: Path, request: TranscodeRequest) -> Rendition | None:
@@ -190,16 +187,11 @@ class VideoActivities:
                 details[:] = [{"percent": percent, "speed": progress.speed}]
                 if time.monotonic() - last_write >= PROGRESS_WRITE_INTERVAL:
                     last_write = time.monotonic()
-                    await self._report(step, percent, f"speed {progress.speed}", span)
+                    await report_step(
+                        self.runs, "transcoding", step, percent, f"speed {progress.speed}", span=span
+                    )
 
             return await run_ffmpeg(args, duration=duration, on_progress=on_progress)
-
-    async def _report(self, step: str, percent: int, detail: str, span: tuple[int, int]) -> None:
-        workflow_id = activity.info().workflow_id
-        assert workflow_id is not None  # these activities only run inside workflows
-        run_id = run_id_for(workflow_id)
-        progress = StepProgress(group="transcoding", step=step, percent=percent, detail=detail)
-        await self.runs.report_step(run_id, progress, span=span)
 
     # -- thumbnails -----------------------------------------------------------------------------------------
 

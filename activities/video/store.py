@@ -14,7 +14,7 @@ from sqlalchemy import JSON, DateTime, String, select, tuple_, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from activities.video.models import VideoRecord, VideoResult
-from longhaul.db import Base, Database, as_utc, insert_new, utcnow
+from longhaul.sdk import Base, Database, as_utc, insert_new, utcnow
 
 
 class VideoRow(Base):

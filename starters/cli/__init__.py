@@ -1,79 +1,12 @@
-"""The ``longhaul`` command: one module per command group (``longhaul runs`` → :mod:`.runs`).
-
-Process exit is made deterministic here: the Temporal SDK can crash during interpreter finalization
-(sdk-python #300: Rust threads vs. a finalizing runtime), turning a successful command into exit 139.
-So :func:`main` flushes and leaves with ``os._exit`` once the command has shut everything down.
-"""
-
-from __future__ import annotations
-
-import os
-import sys
+"""This application's additions to the ``longhaul`` command (``[tool.longhaul] commands`` names
+:data:`app`): the order pipeline's demo data, the video pipeline's samples and uploads, and the local payment
+provider."""
 
 import typer
-from pydantic import ValidationError
 
-from longhaul.config import load_settings
-from longhaul.logs import configure_logging
-from starters.cli import (
-    alerts,
-    db,
-    events,
-    keys,
-    orders,
-    queues,
-    runs,
-    schedules,
-    stack,
-    videos,
-    waitpoints,
-    webhooks,
-)
+from starters.cli import orders, payments, videos
 
-app = typer.Typer(
-    name="longhaul",
-    help="Durable workflows for long-running processes, on Temporal.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(stack.app)
-app.add_typer(queues.app)
-for name, group in (
-    ("events", events),
-    ("runs", runs),
-    ("waitpoints", waitpoints),
-    ("alerts", alerts),
-    ("videos", videos),
-    ("orders", orders),
-    ("schedules", schedules),
-    ("keys", keys),
-    ("db", db),
-    ("webhooks", webhooks),
-):
-    app.add_typer(group.app, name=name)
-
-
-def main() -> None:
-    """Entry point of the ``longhaul`` script: run the command, then exit without interpreter teardown."""
-    status_code = 0
-    try:
-        settings = load_settings()
-        configure_logging(settings.log_level, settings.log_format)
-        app(standalone_mode=True)
-    except ValidationError as error:
-        print(f"longhaul: invalid settings: {error}", file=sys.stderr)
-        status_code = 2
-    except SystemExit as exit_:
-        status_code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    except KeyboardInterrupt:
-        status_code = 130
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        status_code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(status_code)
+app = typer.Typer()
+app.add_typer(payments.app)
+app.add_typer(orders.app, name="orders")
+app.add_typer(videos.app, name="videos")

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from longhaul.config import Settings
-from starters.cli.common import (
+from longhaul.cli.common import (
     cli_settings,
     open_database,
 )
+from longhaul.config import Settings
 
 app = typer.Typer(help="The order pipeline.", no_args_is_help=True)
 

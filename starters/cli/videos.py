@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from starters.cli.common import (
+from longhaul.cli.common import (
     UrlOption,
     api_client,
     cli_settings,

@@ -29,8 +29,8 @@ import pytest
 
 from activities.video.ffmpeg import make_sample
 from longhaul.binaries import temporal_cli
+from longhaul.client import Client
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
-from starters.client import Client
 from tests.processes import LONGHAUL, Process, clean_env, free_port, wait_until
 from tests.test_video import ffmpeg_processes
 

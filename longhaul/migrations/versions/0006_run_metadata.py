@@ -1,6 +1,6 @@
 """run metadata
 
-What a workflow reports about itself (workflows/metadata.py), on its run record.
+What a workflow reports about itself (longhaul/workflows/metadata.py), on its run record.
 
 Revision ID: 0006
 Revises: 0005

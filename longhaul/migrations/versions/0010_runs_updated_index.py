@@ -1,6 +1,6 @@
 """runs updated index
 
-What changed lately, read by one poller per API process for all its open streams (starters/api/changes.py):
+What changed lately, read by one poller per API process for all its open streams (longhaul/api/changes.py):
 an index on (updated_at, id) answers "which runs changed since" without reading the runs.
 
 Revision ID: 0010

@@ -1,0 +1,70 @@
+"""What the dashboard's buttons do: cancel, replay and resume a run, complete a waitpoint token, pause,
+unpause and trigger a schedule. Each is the API's own operation for the signed-in key (the same checks,
+the same refusals, rendered as a page), sent by a form from the dashboard's origin; done, it goes back to
+the page it came from with a line saying what happened."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from longhaul.api.deps import Service, Waitpoints, current_admin
+from longhaul.api.schedules import act_on_schedule
+from longhaul.api.ui.session import Acting, form_of
+from longhaul.server import schedules
+from longhaul.server.resume import resume
+from longhaul.server.service import InvalidInputError
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _back_to(run_id: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"/ui/runs/{quote(run_id, safe='')}?{urlencode({'done': done})}", status_code=303)
+
+
+@router.post("/runs/{run_id}/cancel")
+async def cancel(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
+    await service.cancel(run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
+    return _back_to(run_id, "Cancellation requested: the run stops after its compensations.")
+
+
+@router.post("/runs/{run_id}/replay")
+async def replay(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
+    new = await service.replay(run_id, tenant=caller.tenant)
+    return _back_to(new.id, f"Replay of {run_id}: this new run has its input.")
+
+
+@router.post("/runs/{run_id}/resume")
+async def resume_run(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
+    await resume(service, run_id, tenant=caller.tenant)
+    return _back_to(run_id, "Resumed from the step that failed.")
+
+
+@router.post("/waitpoints/{waitpoint_id}/complete")
+async def complete_waitpoint(
+    waitpoint_id: str, request: Request, waitpoints: Waitpoints, caller: Acting
+) -> RedirectResponse:
+    """The form's ``output`` is the token's output as JSON (checked against its kind's model)."""
+    text = (await form_of(request)).get("output", "").strip() or "{}"
+    try:
+        output = json.loads(text)
+    except ValueError as error:
+        raise InvalidInputError(
+            [{"type": "json_invalid", "loc": ["output"], "msg": f"output is not JSON: {error}"}]
+        ) from error
+    by = f"key:{caller.key_id} (dashboard)"
+    token = await waitpoints.complete(waitpoint_id, output, by=by, tenant=caller.tenant)
+    return _back_to(token.run_id, f"Waitpoint {token.id} completed.")
+
+
+@router.post("/schedules/{schedule}/{action}")
+async def act(
+    schedule: str, action: Literal["pause", "unpause", "trigger"], service: Service, caller: Acting
+) -> RedirectResponse:
+    await act_on_schedule(schedule, action, service.client, await current_admin(caller))
+    done = f"{schedules.schedule_id(schedule)}: {action} done."
+    return RedirectResponse(f"/ui/schedules?{urlencode({'done': done})}", status_code=303)

@@ -1,0 +1,113 @@
+"""The dashboard's pages: runs, a run, queues, schedules, overview. Each reads what the API would and
+renders it; the forms that change something are in :mod:`longhaul.api.ui.actions`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from longhaul.api import queues
+from longhaul.api.deps import Service, Waitpoints
+from longhaul.api.runs import RunQuery, visible_run
+from longhaul.api.ui.render import page
+from longhaul.api.ui.session import SignedIn
+from longhaul.models import REPLAYABLE_STATUSES, SYSTEM_TENANT, RunStatus, WaitpointStatus
+from longhaul.server import schedules
+from longhaul.server.overview import overview
+from longhaul.server.resume import why_not_resume
+from longhaul.server.service import NotFoundError, TemporalUnavailableError
+from longhaul.server.timeline import timeline
+from longhaul.storage import RunFilter
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+RECENT_SCHEDULED = 5  # runs of each schedule listed
+
+
+@router.get("")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/ui/runs", status_code=303)
+
+
+@router.get("/runs")
+async def runs_page(
+    request: Request, service: Service, caller: SignedIn, query: Annotated[RunQuery, Query()]
+) -> HTMLResponse:
+    """Runs, newest first, filtered, a page at a time (keyset pages: as fast at run 20,000 as at 1)."""
+    listed = await service.store.list(query.filter(caller), limit=query.limit, cursor=query.cursor)
+    runs = await service.explain(listed.runs)
+    kept = query.model_dump(exclude={"cursor"}, exclude_defaults=True, mode="json")
+    older = f"?{urlencode({**kept, 'cursor': listed.next_cursor})}" if listed.next_cursor else None
+    newer = None
+    if query.cursor is None:  # the first page counts, live, the runs created after its newest
+        after = runs[0].created_at + timedelta(microseconds=1) if runs else None
+        since = max((t for t in (after, query.created_after) if t is not None), default=None)
+        newer = urlencode({**kept, **({"created_after": since.isoformat()} if since else {})})
+    return page(
+        request, "runs.html", caller=caller, runs=runs, query=query, older=older, newer=newer,
+        first_page=f"?{urlencode(kept)}" if query.cursor else None,
+        live=[run.id for run in runs if not run.status.terminal],
+        statuses=list(RunStatus), workflows=service.catalog.workflow_names,
+    )  # fmt: skip
+
+
+@router.get("/runs/{run_id}")
+async def run_page(
+    request: Request, run_id: str, service: Service, waitpoints: Waitpoints, caller: SignedIn
+) -> HTMLResponse:
+    """A run: its record, its steps from the Temporal history, its related runs and what can be done."""
+    try:
+        run = await visible_run(service, run_id, caller)
+    except NotFoundError:
+        return page(request, "error.html", status=404, caller=caller, title="Not found",
+                    message=f"No run '{run_id}'.")  # fmt: skip
+    try:
+        steps, steps_problem = await timeline(service.client, run), None
+    except TemporalUnavailableError as error:  # the record still shows; the steps say why they do not
+        steps, steps_problem = None, str(error)
+    children = await service.store.list(RunFilter(tenant=caller.tenant, children_of=run.id), limit=50)
+    resume_refused = await why_not_resume(service, run) if steps is not None else None  # offered if it helps
+    return page(
+        request, "run.html", caller=caller, run=run, timeline=steps, steps_problem=steps_problem,
+        children=children.runs,
+        temporal_link=service.settings.temporal_ui_link(run.workflow_id),
+        waitpoints=[waitpoints.shown(token) for token in run.waitpoints],
+        output_fields={
+            name: list(kind.output.model_fields) for name, kind in service.catalog.waitpoint_kinds.items()
+        },
+        can_cancel=not run.status.terminal, can_replay=run.status in REPLAYABLE_STATUSES,
+        can_resume=run.status == RunStatus.FAILED and resume_refused is None, resume_refused=resume_refused,
+        waiting=WaitpointStatus.WAITING,
+        message=request.query_params.get("done"),
+    )  # fmt: skip
+
+
+@router.get("/queues")
+async def queues_page(request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
+    listed = await queues.list_queues(service, caller.tenant)
+    return page(request, "queues.html", caller=caller, queues=listed)
+
+
+@router.get("/schedules")
+async def schedules_page(request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
+    """Schedules belong to the deployment, not a tenant: admin keys see and act on them."""
+    listed = await schedules.describe_all(service.client) if caller.admin else []
+    recent = {
+        info.id: (
+            await service.store.list(
+                RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{info.id}"), limit=RECENT_SCHEDULED
+            )
+        ).runs
+        for info in listed
+    }
+    return page(request, "schedules.html", caller=caller, schedules=listed, recent=recent,
+                message=request.query_params.get("done"))  # fmt: skip
+
+
+@router.get("/overview")
+async def overview_page(request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
+    summary = await overview(service.store, caller.tenant)
+    return page(request, "overview.html", caller=caller, overview=summary)

@@ -1,0 +1,123 @@
+"""Everything a pipeline's author uses, from one import (as ``temporalio.workflow`` is for Temporal's).
+
+Declare a pipeline — its events, the workflows they start, flow control, task queues, tables, schedules,
+webhooks and waitpoint kinds — and collect it in the application's :class:`Catalog`. In workflow code:
+:func:`defn` and :func:`signal` (``workflow.defn``/``workflow.signal`` that longhaul can read back),
+:func:`tracked` and :func:`progress` for the run's record, :func:`metadata`, :func:`wait_for_token`,
+:func:`all_of`, :func:`emit`. In activities: :class:`Resources` (settings, app storage, HTTP pool,
+Temporal client), :func:`report_step`, and the helpers for a pipeline's own tables.
+
+>>> from longhaul import sdk
+>>> @sdk.defn(name="hello")
+... class HelloWorkflow:
+...     @workflow.run
+...     async def run(self, event: HelloRequested) -> str:
+...         return await sdk.tracked(self._greet(event))
+
+Workflow modules may import this module as it is: what it brings that is not for workflows (settings,
+storage, the catalog) is passed through the workflow sandbox, not re-imported for each run.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from longhaul.events import EventPayload, EventType
+from longhaul.workflows.emit import emit
+from longhaul.workflows.metadata import metadata
+from longhaul.workflows.parallel import all_of
+from longhaul.workflows.pipeline import (
+    Batch,
+    CancelOn,
+    Concurrency,
+    Debounce,
+    DevService,
+    Pipeline,
+    Queue,
+    RateLimit,
+    SignalRoute,
+    Singleton,
+    Subscription,
+    Throttle,
+    WaitpointKind,
+    Webhook,
+)
+from longhaul.workflows.registry import defn, signal
+from longhaul.workflows.schedules import ScheduleDecl
+from longhaul.workflows.tracking import (
+    cancelled_why,
+    current_run_id,
+    current_tenant,
+    is_cancellation,
+    log,
+    progress,
+    reason_of,
+    task_queue,
+    tracked,
+)
+from longhaul.workflows.waitpoints import TokenResult, wait_for_token
+
+with workflow.unsafe.imports_passed_through():
+    from longhaul.activities.progress import report_step
+    from longhaul.activities.resources import Resources
+    from longhaul.config import Settings
+    from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, insert_new, utcnow
+    from longhaul.humanize import duration
+    from longhaul.models import DEFAULT_TENANT, cancellation
+    from longhaul.processes import die_with_parent
+    from longhaul.storage import RunStore
+    from longhaul.webhooks import Inbound, UnprocessableWebhookError
+    from longhaul.workflows.catalog import Catalog
+
+__all__ = [
+    "DEFAULT_TENANT",
+    "Base",
+    "Batch",
+    "CancelOn",
+    "Catalog",
+    "Concurrency",
+    "Database",
+    "Debounce",
+    "DevService",
+    "EventPayload",
+    "EventType",
+    "Inbound",
+    "Pipeline",
+    "Queue",
+    "RateLimit",
+    "Resources",
+    "RunStore",
+    "ScheduleDecl",
+    "Settings",
+    "SignalRoute",
+    "Singleton",
+    "Subscription",
+    "Throttle",
+    "TokenResult",
+    "UnprocessableWebhookError",
+    "WaitpointKind",
+    "Webhook",
+    "all_of",
+    "as_utc",
+    "cancellation",
+    "cancelled_why",
+    "current_run_id",
+    "current_tenant",
+    "defn",
+    "die_with_parent",
+    "duration",
+    "emit",
+    "insert_ignoring_duplicates",
+    "insert_new",
+    "is_cancellation",
+    "log",
+    "metadata",
+    "progress",
+    "reason_of",
+    "report_step",
+    "signal",
+    "task_queue",
+    "tracked",
+    "utcnow",
+    "wait_for_token",
+]

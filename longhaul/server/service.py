@@ -1,0 +1,689 @@
+"""What callers can do to runs: send events, signal, cancel, replay. Shared by the API and the CLI.
+
+Order matters for durability: the ``queued`` record is written before the workflow starts, so a run never
+exists in Temporal without a product record. If Temporal cannot be reached, a record this request created
+is removed again, so nothing claims a run that never started; a retry then starts it. Dedupe is enforced
+twice: the derived run id is the record's primary key, and the stable workflow id is started with
+USE_EXISTING / REJECT_DUPLICATE, so a duplicate never runs twice even if records were lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from temporalio.client import Client
+from temporalio.common import (
+    Priority,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from longhaul.config import Settings
+from longhaul.db import utcnow
+from longhaul.models import (
+    ID_PATTERN,
+    REPLAYABLE_STATUSES,
+    TAG_PATTERN,
+    WAITING_STATUSES,
+    RunRecord,
+    RunStatus,
+    RunUpdate,
+    Via,
+    cancellation,
+    run_id_for,
+)
+from longhaul.queue import Joining, JoinKind, NewRun, RunQueue, Slot, SlotKind
+from longhaul.storage import RunStore
+from longhaul.telemetry import continued, current_traceparent
+from longhaul.temporal import (
+    BUSINESS_KEY,
+    EVENT,
+    RUN_ID,
+    TAGS,
+    TASK_QUEUES_MEMO,
+    TENANT,
+    is_unavailable,
+    signal_once,
+)
+from longhaul.text import StoredText, check_json, check_text
+from longhaul.workflows.catalog import Catalog, business_key, load_catalog
+from longhaul.workflows.pipeline import (
+    TENANT_KEY,
+    SignalRoute,
+    Subscription,
+    signal_names,
+    signal_schema,
+)
+
+# How long one start or signal may wait for Temporal before the caller is answered "unavailable".
+RPC_TIMEOUT = timedelta(seconds=10)
+MAX_BATCH = 1000
+MAX_WAIT_SECONDS = 366 * 24 * 3600  # the longest delay or TTL a sender may ask for: a year
+
+
+class NotFoundError(LookupError):
+    """The thing asked for does not exist (for this tenant)."""
+
+
+class UnknownEventError(NotFoundError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown event '{name}'; known events: {', '.join(sorted(known))}")
+
+
+class ConflictError(RuntimeError):
+    """The run is not in a state that allows this (e.g. cancelling a completed run)."""
+
+
+class IdempotencyConflictError(ConflictError):
+    """An event id sent again with another payload: like a payment API's reused idempotency key, it is
+    refused rather than answered with the first run, which did something else."""
+
+    def __init__(self, event_id: str, run: RunRecord, payload: dict[str, Any]) -> None:
+        first = run.input if isinstance(run.input, dict) else {}
+        fields = sorted(k for k in first.keys() | payload.keys() if first.get(k) != payload.get(k))
+        super().__init__(
+            f"event id '{event_id}' was sent before with another payload (differs in: "
+            f"{', '.join(fields)}; first run {run.id}): send the same payload to get that run, "
+            "or a new id for a new event"
+        )
+
+
+def _repeated_ids(items: list[BatchItem]) -> list[dict[str, Any]]:
+    """An event id that a batch repeats with another payload (of the same event): which payload is
+    meant? Bad input, named at the repeat; as the same payload it is one event, sent once."""
+    first: dict[tuple[str, str], int] = {}
+    errors = []
+    for index, item in enumerate(items):
+        if item.id is None:
+            continue
+        earlier = first.setdefault((item.name, item.id), index)
+        if earlier != index and items[earlier].payload != item.payload:
+            problem = (
+                f"event id '{item.id}' is also events[{earlier}] of this batch, with another payload: "
+                "send one of them (nothing of this batch was written)"
+            )
+            errors.append({"type": "value_error", "loc": ["events", index, "payload"], "msg": problem})
+    return errors
+
+
+def check_reuse(run: RunRecord, event_name: str, event_id: str, payload: dict[str, Any]) -> None:
+    """Raise IdempotencyConflictError if ``run`` was started by this very event id with another payload.
+    (A once-per-key run reached by a *different* event id is the subscription's dedupe, not a reuse.)"""
+    if run.event == event_name and run.event_id == event_id and run.input != payload:
+        raise IdempotencyConflictError(event_id, run, payload)
+
+
+class InvalidInputError(ValueError):
+    """Input that fails validation; ``errors`` locate each problem (``loc``) and say what it is (``msg``)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        self.errors = errors
+
+    @classmethod
+    def from_validation(cls, error: ValidationError, *prefix: str | int) -> InvalidInputError:
+        return cls(
+            [{"type": e["type"], "loc": [*prefix, *e["loc"]], "msg": e["msg"]} for e in error.errors()]
+        )
+
+
+class TemporalUnavailableError(RuntimeError):
+    """Temporal could not be reached; nothing was started and no record claims a run. Retry later."""
+
+
+class RunOptions(BaseModel):
+    """Flow control a sender sets per event, on top of what the subscription declares."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    delay: float | None = Field(
+        default=None, ge=0, le=MAX_WAIT_SECONDS, description="Seconds to wait before the run may start."
+    )
+    not_before: AwareDatetime | None = Field(
+        default=None, description="The run does not start before this time (ISO 8601 with a time zone)."
+    )
+    ttl: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds from now: a run not started by then is expired instead of started.",
+    )
+    priority: int | None = Field(
+        default=None, ge=1, le=5, description="1 starts first … 5 last (default: 3, or the subscription's)."
+    )
+    idempotency_key_ttl: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_WAIT_SECONDS,
+        description="Seconds the event id returns the run it made; the same id sent after that makes a new "
+        "run (default: it always returns the first). For runs named by the event id: not those a business "
+        "key names, nor those events join (debounce, batch, singleton).",
+    )
+    concurrency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The payload field whose value keys the subscription's per-key limits, instead of the "
+        "one it declares.",
+    )
+
+    @model_validator(mode="after")
+    def _one_start_time(self) -> RunOptions:
+        if self.delay is not None and self.not_before is not None:
+            raise ValueError("give delay or not_before, not both")
+        return self
+
+    def due(self, now: datetime) -> datetime | None:
+        """When the run may start, if later than now."""
+        if self.delay:
+            return now + timedelta(seconds=self.delay)
+        return self.not_before if self.not_before is not None and self.not_before > now else None
+
+
+class EventEnvelope(BaseModel):
+    """What a sender posts: the payload, an optional id that makes the send idempotent, tags, and
+    per-event flow control (``options``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=ID_PATTERN,
+        description="Event id or idempotency key; sending the same id again returns the same runs.",
+    )
+    payload: Annotated[dict[str, Any], AfterValidator(check_json)] = Field(
+        default_factory=dict, description="The event's data (its schema)."
+    )
+    # Constraints before the text check: after it, pydantic would count a too-long tag as "items".
+    tags: list[
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=100, pattern=TAG_PATTERN),
+            AfterValidator(check_text),
+        ]
+    ] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Labels copied to every run of the event, to filter runs by, here and in the Temporal "
+        "UI (LonghaulTags = 'user:42'): 1 to 100 characters each, no spaces, commas or quotes.",
+    )
+    options: RunOptions = Field(default_factory=RunOptions, description="Per-event flow control.")
+
+
+class BatchItem(EventEnvelope):
+    name: StoredText = Field(min_length=1, max_length=100, description="The event's name.")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A run the event reached, and how (:data:`longhaul.models.Via`)."""
+
+    run: RunRecord
+    via: Via
+
+
+@dataclass(frozen=True)
+class Accepted:
+    event_id: str
+    deliveries: list[Delivery]
+
+
+def workflow_id_for(workflow: str, tenant: str, instance: str) -> str:
+    """Stable, readable workflow id: the same event id (or key) always maps to the same workflow."""
+    return f"{workflow}/{tenant}/{instance}"
+
+
+def _instance(sub: Subscription, event_id: str, key: str | None) -> str:
+    """What names a run within its workflow and tenant: the business key (``key``) for a once-per-key
+    subscription, else the event id."""
+    return key if sub.once_per_key and key is not None else event_id
+
+
+def _unavailable(error: BaseException) -> TemporalUnavailableError:
+    return TemporalUnavailableError(f"Temporal is unavailable: {error}")
+
+
+def _singleton(sub: Subscription, payload: BaseModel, tenant: str, override: str | None) -> str:
+    assert sub.singleton is not None
+    return f"{JoinKind.SINGLETON.value}:{_scope(sub, sub.singleton.key, override, payload, tenant)}"
+
+
+def _gathering(
+    sub: Subscription, payload: BaseModel, tenant: str, override: str | None, values: dict[str, Any]
+) -> Joining | None:
+    """For a subscription that makes several events one run: how this one joins an open run. Sets the
+    new run's gate, and its start time and input where the rule decides them."""
+    now = values["created_at"]
+    if sub.singleton is not None:
+        if sub.singleton.mode == "cancel":
+            return None  # it cancels the open one instead (NewRun.cancels) and waits for its slot
+        values["gate"] = _singleton(sub, payload, tenant, override)
+        return Joining(JoinKind.SINGLETON)
+    if sub.debounce is not None:
+        debounce = sub.debounce
+        values["gate"] = f"{JoinKind.DEBOUNCE.value}:{_scope(sub, debounce.key, override, payload, tenant)}"
+        values["not_before"] = now + debounce.delay
+        return Joining(
+            JoinKind.DEBOUNCE,
+            delay=debounce.delay,
+            max_delay=debounce.max_delay,
+            take_payload=debounce.mode == "trailing",
+        )
+    if sub.batch is not None:
+        batch = sub.batch
+        values["input"] = {"events": [values["input"]], "event_ids": [values["event_id"]]}
+        if batch.max_size == 1:
+            return None
+        values["gate"] = f"{JoinKind.BATCH.value}:{_scope(sub, batch.key, override, payload, tenant)}"
+        values["not_before"] = now + batch.max_wait
+        return Joining(JoinKind.BATCH, max_size=batch.max_size)
+    return None
+
+
+def _scope(sub: Subscription, key: str | None, override: str | None, payload: BaseModel, tenant: str) -> str:
+    """The name of the slot a limit keyed by ``key`` takes for this run (see :mod:`longhaul.queue`)."""
+    if key is None:
+        return sub.queue_name
+    if key == TENANT_KEY:
+        return f"{sub.queue_name}/tenant={tenant}"
+    field = override or key
+    return f"{sub.queue_name}/{tenant}/{field}={str(getattr(payload, field, None))[:150]}"
+
+
+def _cancel_mark(event_name: str, tenant: str, field: str, payload: BaseModel) -> str:
+    """The mark an event named ``event_name`` cancels runs by
+    (:class:`~longhaul.workflows.pipeline.CancelOn`)."""
+    return f"cancel:{event_name}/{tenant}/{field}={str(getattr(payload, field))[:150]}"
+
+
+def _slots(sub: Subscription, payload: BaseModel, tenant: str, override: str | None) -> list[Slot]:
+    slots = [
+        Slot(_scope(sub, c.key, override, payload, tenant), SlotKind.CONCURRENCY, c.limit)
+        for c in sub.concurrency
+    ]
+    if sub.singleton is not None:
+        slots.append(Slot(_singleton(sub, payload, tenant, override), SlotKind.CONCURRENCY, 1))
+    slots += [
+        Slot(_cancel_mark(c.event.name, tenant, c.match, payload), SlotKind.MARK, 0) for c in sub.cancel_on
+    ]
+    if sub.rate_limit is not None:
+        rate = sub.rate_limit
+        scope = _scope(sub, rate.key, override, payload, tenant)
+        slots.append(Slot(f"rate:{scope}", SlotKind.RATE, rate.limit, rate.per.total_seconds()))
+    if sub.throttle is not None:  # evenly spread: one start per period / limit
+        throttle = sub.throttle
+        scope = _scope(sub, throttle.key, override, payload, tenant)
+        slots.append(
+            Slot(f"throttle:{scope}", SlotKind.RATE, 1, throttle.per.total_seconds() / throttle.limit)
+        )
+    return slots
+
+
+class RunService:
+    """Turns events into runs and acts on runs. One per process, sharing its Temporal client and store.
+
+    Sending an event only records its runs (:meth:`send`: one transaction in the run queue); a dispatcher
+    (:mod:`longhaul.server.dispatcher`) starts them with :meth:`start` when their flow control lets them."""
+
+    def __init__(
+        self, client: Client, store: RunStore, settings: Settings, catalog: Catalog | None = None
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.queue = RunQueue(store.db)
+        self.settings = settings
+        self.catalog = catalog or load_catalog(settings.catalog)  # default: the application's
+
+    # -- events -------------------------------------------------------------------------------------------
+
+    def validate(
+        self, event_name: str, payload: dict[str, Any], *loc: str | int, sender: str | None = None
+    ) -> BaseModel:
+        """Validate ``payload`` against the event's schema (and, from ``sender``, its tenant field);
+        raises UnknownEventError or InvalidInputError (error locations prefixed with ``loc``)."""
+        event_type = self.catalog.events.get(event_name)
+        if event_type is None:
+            raise UnknownEventError(event_name, list(self.catalog.events))
+        try:
+            valid = event_type.schema.model_validate(payload)
+        except ValidationError as error:
+            raise InvalidInputError.from_validation(error, *loc) from error
+        field = event_type.schema.tenant_field
+        if sender is not None and field is not None and (named := getattr(valid, field)) != sender:
+            problem = f"names tenant '{named}', but this key sends for tenant '{sender}'"
+            raise InvalidInputError([{"type": "tenant_mismatch", "loc": [*loc, field], "msg": problem}])
+        return valid
+
+    async def send(self, event_name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:
+        """Validate and record the event's runs (pending), and signal the runs it is routed to. Raises
+        UnknownEventError, InvalidInputError, NotFoundError (a routed event whose run is not running),
+        TemporalUnavailableError (only for a routed event: a signal needs Temporal now)."""
+        payload = self.validate(event_name, envelope.payload, "payload", sender=tenant)
+        [accepted] = await self._accept([(event_name, envelope, payload)], tenant, ("options",))
+        return accepted
+
+    async def send_batch(self, items: list[BatchItem], *, tenant: str) -> list[Accepted]:
+        """Validate every event first, then record all their runs in one transaction (nothing is
+        recorded if any is invalid), then signal the runs routed events reach."""
+        events: list[tuple[str, EventEnvelope, BaseModel]] = []
+        errors: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            try:
+                payload = self.validate(item.name, item.payload, "events", index, "payload", sender=tenant)
+                events.append((item.name, item, payload))
+            except UnknownEventError as error:
+                errors.append({"type": "unknown_event", "loc": ["events", index, "name"], "msg": str(error)})
+            except InvalidInputError as error:
+                errors.extend(error.errors)
+        errors += _repeated_ids(items)
+        if errors:
+            raise InvalidInputError(errors)
+        return await self._accept(events, tenant, ("events", "{index}", "options"))
+
+    async def _accept(
+        self, events: list[tuple[str, EventEnvelope, BaseModel]], tenant: str, options_loc: tuple[str, ...]
+    ) -> list[Accepted]:
+        now = utcnow()
+        planned: list[tuple[str, list[NewRun]]] = []
+        errors: list[dict[str, Any]] = []
+        for index, (name, envelope, payload) in enumerate(events):
+            event_id = envelope.id or f"evt_{uuid.uuid4().hex}"
+            loc = [part.format(index=index) for part in options_loc]
+            try:
+                runs = [
+                    self._new_run(sub, name, event_id, payload, tenant, envelope, now)
+                    for sub in self.catalog.subscribers(name)
+                ]
+            except InvalidInputError as error:
+                errors.extend({**e, "loc": [*loc, *e["loc"]]} for e in error.errors)
+                continue
+            planned.append((event_id, runs))
+        if errors:
+            raise InvalidInputError(errors)
+        # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key),
+        # each with what the cancelled runs' records will say.
+        cancels = [
+            {_cancel_mark(name, tenant, cancel.match, payload): cancellation(f"event {name} ({event_id})",
+                                                                             getattr(payload, "reason", None))
+             for _, cancel in self.catalog.cancellers(name)}
+            | {scope: cancellation(f"event {name} ({event_id})", "a newer run of the same key (singleton)")
+               for run in runs for scope in run.cancels}
+            for (name, _, payload), (event_id, runs) in zip(events, planned, strict=True)
+        ]  # fmt: skip
+        recorded, cancelled = await self.queue.accept(
+            [run for _, runs in planned for run in runs],
+            {scope: why for scopes in cancels for scope, why in scopes.items()},
+            check=self._check_reuse if self.settings.event_id_reuse == "reject" else None,
+        )
+        by_mark = {scope: index for index, scopes in enumerate(cancels) for scope in scopes}
+        reached = iter(recorded)
+        results = []
+        for index, ((name, _envelope, payload), (event_id, runs)) in enumerate(
+            zip(events, planned, strict=True)
+        ):
+            deliveries = [Delivery(r.record, r.via) for r in (next(reached) for _ in runs)]
+            deliveries += [Delivery(run, "cancel") for run, mark in cancelled if by_mark.get(mark) == index]
+            for route in self.catalog.routes_for(name):
+                deliveries.append(
+                    Delivery(await self._route(route, name, event_id, payload, tenant), "signal")
+                )
+            results.append(Accepted(event_id=event_id, deliveries=deliveries))
+        return results
+
+    @staticmethod
+    def _check_reuse(existing: RunRecord, run: NewRun) -> None:
+        """Refuse an event whose id was sent before with another payload (nothing of the call is
+        recorded). A run that events join (debounce, batch) has the input they made, not the first's."""
+        if run.joining is None:
+            check_reuse(existing, run.values["event"], run.values["event_id"], run.values["input"])
+
+    def _new_run(
+        self,
+        sub: Subscription,
+        event_name: str,
+        event_id: str,
+        payload: BaseModel,
+        tenant: str,
+        envelope: EventEnvelope,
+        now: datetime,
+        *,
+        instance: str | None = None,
+        replay_of: str | None = None,
+    ) -> NewRun:
+        """The pending run ``sub`` makes of an event. ``instance`` names it within the workflow and
+        tenant: the event id, or the business key for a once-per-key subscription (a replay passes its
+        own)."""
+        options = envelope.options
+        override = options.concurrency_key
+        if override is not None and override not in type(payload).model_fields:
+            raise InvalidInputError(
+                [{"type": "missing_field", "loc": ["concurrency_key"],
+                  "msg": f"the payload of '{event_name}' has no field '{override}'"}]
+            )  # fmt: skip
+        due = options.due(now)
+        expires = now + timedelta(seconds=options.ttl) if options.ttl is not None else None
+        if expires is not None and due is not None and expires <= due:
+            raise InvalidInputError(
+                [{"type": "value_error", "loc": ["ttl"],
+                  "msg": f"the run would expire ({expires.isoformat()}) before it may start "
+                         f"({due.isoformat()})"}]
+            )  # fmt: skip
+        key = business_key(sub, payload)
+        workflow_id = workflow_id_for(sub.workflow_name, tenant, instance or _instance(sub, event_id, key))
+        priority = options.priority or (sub.priority(payload) if sub.priority else 3)
+        values = {
+            "id": run_id_for(workflow_id),
+            "tenant": tenant,
+            "workflow": sub.workflow_name,
+            "workflow_id": workflow_id,
+            "event": event_name,
+            "event_id": event_id,
+            "business_key": key,
+            "generation": 1,
+            "idempotency_key_expires_at": None,
+            "replay_of": replay_of,
+            "status": RunStatus.PENDING.value,
+            "queue": sub.queue_name,
+            "priority": priority,
+            "not_before": due,
+            "expires_at": expires,
+            "gate": None,
+            "claimed_at": None,
+            "dispatched_at": None,
+            "cancel_requested_at": None,
+            "traceparent": current_traceparent(),
+            "progress": 0,
+            "stage": None,
+            "input": payload.model_dump(mode="json"),
+            "output": None,
+            "error": None,
+            "attempts": 0,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "updated_at": now,
+        }
+        joining = _gathering(sub, payload, tenant, override, values)
+        ttl = options.idempotency_key_ttl
+        if (
+            ttl is not None
+            and joining is None
+            and instance is None
+            and _instance(sub, event_id, key) == event_id
+        ):
+            values["idempotency_key_expires_at"] = now + timedelta(seconds=ttl)
+        slots = _slots(sub, payload, tenant, override)
+        cancels = []
+        if sub.singleton is not None and sub.singleton.mode == "cancel":
+            cancels.append(_singleton(sub, payload, tenant, override))
+        return NewRun(values, list(envelope.tags), slots, joining, cancels)
+
+    async def start(self, run: RunRecord) -> None:
+        """Start the workflow of a claimed run (the dispatcher's step). Idempotent: a workflow that
+        exists already, running or closed, is left as it is. Raises TemporalUnavailableError."""
+        attributes: list[SearchAttributePair[Any]] = [
+            SearchAttributePair(TENANT, run.tenant),
+            SearchAttributePair(EVENT, run.event),
+            SearchAttributePair(RUN_ID, run.id),
+        ]
+        if run.business_key is not None:
+            attributes.append(SearchAttributePair(BUSINESS_KEY, run.business_key))
+        if run.tags:
+            attributes.append(SearchAttributePair(TAGS, run.tags))
+        summary = f"{run.event} {run.event_id} → {run.workflow} ({run.id})"
+        sub = self.catalog.subscription(run.event, run.workflow)
+        if run.business_key and sub is not None and sub.key:
+            summary += f", {sub.key}={run.business_key}"
+        # The task queues of the workflow's pipeline, by role: it runs its activities there (memo, so the
+        # names are in its history and its UI page).
+        roles = self.catalog.task_queue_roles(run.workflow)
+        queues = {role: self.settings.task_queue_for(role) for role in roles}
+        try:
+            # Already started, or started and closed: a dispatcher started it before (and died before
+            # noting it), or the same event was delivered before. Nothing new to start.
+            with contextlib.suppress(WorkflowAlreadyStartedError), continued(run.traceparent):
+                await self.client.start_workflow(
+                    run.workflow,
+                    run.input,
+                    id=run.workflow_id,
+                    task_queue=self.settings.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=TypedSearchAttributes(attributes),
+                    static_summary=summary,
+                    memo={TASK_QUEUES_MEMO: queues} if queues else None,
+                    priority=Priority(priority_key=run.priority) if run.priority != 3 else Priority.default,
+                    rpc_timeout=RPC_TIMEOUT,
+                )
+        except (RPCError, RuntimeError) as error:
+            if is_unavailable(error):
+                raise _unavailable(error) from error
+            raise
+
+    async def _route(
+        self, route: SignalRoute, event_name: str, event_id: str, payload: BaseModel, tenant: str
+    ) -> RunRecord:
+        key = business_key(route, payload)
+        assert key is not None  # a route always has a key field, checked by the catalog
+        run = await self.store.find_active(tenant=tenant, workflow=route.workflow_name, business_key=key)
+        if run is None:
+            raise NotFoundError(
+                f"no running {route.workflow_name} run with {route.key}={key} for '{event_name}'"
+            )
+        await self._signal(run, route.signal_name, payload, request_id=f"{tenant}/{event_name}/{event_id}")
+        return run
+
+    # -- runs ---------------------------------------------------------------------------------------------
+
+    async def get(self, run_id: str, *, tenant: str) -> RunRecord:
+        run = await self.store.get(run_id, tenant=tenant)
+        if run is None:
+            raise NotFoundError(f"no run '{run_id}'")
+        [shown] = await self.explain([run])
+        return shown
+
+    async def explain(self, runs: list[RunRecord]) -> list[RunRecord]:
+        """``runs`` with the reason each waiting one has not started yet."""
+        reasons = await self.queue.reasons(runs)
+        return [run.model_copy(update={"pending_reason": reasons.get(run.id)}) for run in runs]
+
+    async def signal(self, run_id: str, signal: str, envelope: EventEnvelope, *, tenant: str) -> RunRecord:
+        """Send signal ``signal`` to a run, its payload validated against the handler's model."""
+        run = await self.get(run_id, tenant=tenant)
+        workflow_cls = self.catalog.workflow(run.workflow)
+        known = signal_names(workflow_cls) if workflow_cls else []
+        if signal not in known:
+            raise NotFoundError(
+                f"{run.workflow} has no signal '{signal}'; its signals: {', '.join(known) or 'none'}"
+            )
+        assert workflow_cls is not None
+        schema = signal_schema(workflow_cls, signal)
+        try:
+            arg: Any = schema.model_validate(envelope.payload) if schema else None
+        except ValidationError as error:
+            raise InvalidInputError.from_validation(error, "payload") from error
+        if run.status.terminal:
+            raise ConflictError(f"run '{run_id}' is {run.status}; it takes no more signals")
+        request_id = f"{tenant}/signal/{signal}/{envelope.id}" if envelope.id else str(uuid.uuid4())
+        await self._signal(run, signal, arg, request_id=request_id)
+        return run
+
+    async def _signal(self, run: RunRecord, signal: str, arg: Any, *, request_id: str) -> None:
+        try:
+            await signal_once(self.client, run.workflow_id, signal, arg, request_id=request_id)
+        except (RPCError, RuntimeError) as error:
+            if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
+                raise ConflictError(f"run '{run.id}' has finished; it takes no more signals") from error
+            if is_unavailable(error):
+                raise _unavailable(error) from error
+            raise
+
+    async def cancel(self, run_id: str, *, tenant: str, by: str, reason: str | None = None) -> RunRecord:
+        """Request cancellation on behalf of ``by`` (a key, a bulk action …), for ``reason``; the workflow
+        runs its cleanup and records ``cancelled`` with who and why (:func:`longhaul.models.cancellation`)."""
+        run = await self.get(run_id, tenant=tenant)
+        if run.status.terminal:
+            raise ConflictError(f"run '{run_id}' is {run.status} already")
+        why = cancellation(by, reason)
+        if run.status in WAITING_STATUSES and await self.queue.cancel_waiting(run_id, why):
+            return await self.get(run_id, tenant=tenant)  # never started: nothing else to stop
+        for _ in range(2):  # a second time if a dispatcher started it meanwhile
+            try:
+                handle = self.client.get_workflow_handle(run.workflow_id)
+                await handle.cancel(reason=why, rpc_timeout=RPC_TIMEOUT)
+                asked = RunUpdate(run_id=run_id, log=f"{why} (asked; the run stops after its cleanup)")
+                await self.store.apply(asked, op_id=f"cancel/{uuid.uuid4().hex}")
+                return await self.get(run_id, tenant=tenant)
+            except (RPCError, RuntimeError) as error:
+                if is_unavailable(error):
+                    raise _unavailable(error) from error
+                if not (isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND):
+                    raise
+                if await self.queue.cancel_when_started(run_id, why):
+                    return await self.get(run_id, tenant=tenant)  # a dispatcher starts it: it cancels it
+        # The workflow never started (or is gone): nothing runs, so the record can say so now.
+        change = RunUpdate(run_id=run_id, status=RunStatus.CANCELLED, stage="cancelled", error=why)
+        await self.store.apply(change, op_id="api/cancel")
+        return await self.get(run_id, tenant=tenant)
+
+    async def replay(self, run_id: str, *, tenant: str, key: str | None = None) -> RunRecord:
+        """Start a failed, cancelled or timed-out run again with the same input, as a new run linked to it.
+        ``key`` names the replay (a bulk action's): replayed again with it, the run finds that replay."""
+        run = await self.get(run_id, tenant=tenant)
+        if run.status not in REPLAYABLE_STATUSES:
+            raise ConflictError(
+                f"run '{run_id}' is {run.status}; only failed, cancelled or timed-out runs replay"
+            )
+        sub = self.catalog.subscription(run.event, run.workflow)
+        if sub is None:
+            raise ConflictError(f"'{run.event}' no longer starts {run.workflow}; nothing to replay with")
+        payload = self.validate(run.event, run.input, "input")
+        suffix = f".{key}" if key else f".replay-{await self.store.count_replays(run_id) + 1}"
+        instance = run.workflow_id.split("/", 2)[2] + suffix
+        envelope = EventEnvelope.model_construct(payload=run.input, tags=run.tags)  # stored: validated then
+        new = self._new_run(
+            sub, run.event, run.event_id + suffix, payload, tenant, envelope, utcnow(),
+            instance=instance, replay_of=run.id,
+        )  # fmt: skip
+        [recorded], _ = await self.queue.accept([new])
+        return recorded.record

@@ -1,0 +1,253 @@
+"""The worker process: every workflow of the catalog and the activities its pipelines run on the main task
+queue, plus one worker per task queue a pipeline declares for itself (FFmpeg jobs, payment calls) with
+that queue's own limits, so CPU-bound or rate-limited work never starves the rest. It names no pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    Interceptor,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from longhaul.activities.bulk import BulkAction, BulkPage, Outcome
+from longhaul.activities.events import EmitRequest, InvalidEmitError
+from longhaul.activities.resources import Resources
+from longhaul.activities.runs import ApplyCarriedUpdates
+from longhaul.config import Settings
+from longhaul.db import Database
+from longhaul.migrations import prepare
+from longhaul.server.resume import resume
+from longhaul.server.service import (
+    ConflictError,
+    EventEnvelope,
+    InvalidInputError,
+    NotFoundError,
+    RunService,
+    TemporalUnavailableError,
+    UnknownEventError,
+)
+from longhaul.storage import RunStore
+from longhaul.telemetry import start_tracing, stop_tracing
+from longhaul.temporal import connect, ensure_search_attributes
+from longhaul.workflows.catalog import Catalog, load_catalog
+from longhaul.workflows.pipeline import Queue
+from longhaul.workflows.tracking import RunUpdatesInterceptor
+
+log = logging.getLogger("longhaul.worker")
+
+
+class WorkerGroup:
+    """The workers of one process, run and stopped together, and what they share (closed after them)."""
+
+    def __init__(self, workers: list[Worker], http: httpx.AsyncClient) -> None:
+        self.workers = workers
+        self.http = http
+
+    async def run(self) -> None:
+        try:
+            await asyncio.gather(*(worker.run() for worker in self.workers))
+        finally:
+            await self.http.aclose()
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(worker.shutdown() for worker in self.workers))
+
+    async def __aenter__(self) -> WorkerGroup:
+        for worker in self.workers:
+            await worker.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        try:
+            await asyncio.gather(*(worker.__aexit__(kind, error, trace) for worker in self.workers))
+        finally:
+            await self.http.aclose()
+
+
+class CarryRunUpdates(Interceptor):
+    """The workflow side of run records: a workflow hands its queued updates to the header of its next
+    activity. All that replaying a workflow needs (tests/test_replay.py)."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        return RunUpdatesInterceptor
+
+
+class RunRecords(CarryRunUpdates):
+    """Delivers workflows' run updates with their activities: the workflow side hands queued updates to
+    the next activity's header, the activity side applies them before the activity runs."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return ApplyCarriedUpdates(next, self.store)
+
+
+class _ServiceActor:
+    """Acts on a run for a bulk action as the API would for one request; a run whose state does not allow
+    it is skipped, with the reason."""
+
+    def __init__(self, service: RunService) -> None:
+        self.service = service
+
+    async def __call__(self, page: BulkPage, run_id: str) -> tuple[Outcome, str]:
+        tenant = page.tenant
+        try:
+            if page.action == BulkAction.CANCEL:
+                cancelled = await self.service.cancel(run_id, tenant=tenant, by=page.by, reason=page.reason)
+                return Outcome.DONE, cancelled.status
+            if page.action == BulkAction.REPLAY:
+                return Outcome.DONE, (await self.service.replay(run_id, tenant=tenant, key=page.key)).id
+            return Outcome.DONE, (await resume(self.service, run_id, tenant=tenant)).status
+        except (ConflictError, NotFoundError) as refused:
+            return Outcome.SKIPPED, str(refused)
+        except TemporalUnavailableError:
+            raise  # the page is retried once Temporal is back
+        except Exception as error:
+            return Outcome.FAILED, f"{type(error).__name__}: {error}"
+
+
+class _CatalogEmitter:
+    """Emits a workflow's event as if it were sent to the API: validated, recorded, subscribers started."""
+
+    def __init__(self, service: RunService) -> None:
+        self.service = service
+
+    async def __call__(self, request: EmitRequest) -> None:
+        envelope = EventEnvelope(id=request.event_id, payload=request.payload)
+        try:
+            await self.service.send(request.name, envelope, tenant=request.tenant)
+        except (InvalidInputError, UnknownEventError) as error:
+            raise InvalidEmitError(str(error)) from error
+
+
+def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedWorkflowRunner:
+    """The sandbox the workflows run in.
+
+    The SDK's default ("strict") re-imports a workflow's module and everything it imports that is not
+    passed through for every run: module state cannot leak between runs, and calls such as
+    ``datetime.now()`` in those modules fail the task. That import is most of a short workflow's worker CPU
+    and of a cached workflow's memory (docs/benchmarks.md). "shared" passes longhaul's package and the
+    packages of the workflows' modules through: imported once, shared by every run. They hold no mutable
+    module state, and the suite runs strict, so a non-deterministic call in them fails the tests, not
+    production.
+    """
+    if settings.workflow_sandbox == "strict":
+        return SandboxedWorkflowRunner()
+    modules = {"longhaul", *(workflow.__module__.partition(".")[0] for workflow in workflows)}
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    )
+
+
+def build_worker(
+    client: Client, store: RunStore, settings: Settings, catalog: Catalog | None = None
+) -> WorkerGroup:
+    """The workers for the catalog's pipelines (default: the catalog the settings name): one on the main
+    task queue with every workflow and the pipelines' main-queue activities, and one per task queue a
+    pipeline declares for itself, with that queue's limits (tests build theirs here too)."""
+    catalog = catalog or load_catalog(settings.catalog)
+    http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
+    service = RunService(client, store, settings, catalog)
+    resources = Resources(
+        settings=settings,
+        store=store,
+        client=client,
+        http=http,
+        emit=_CatalogEmitter(service),
+        act=_ServiceActor(service),
+    )
+    workers = [
+        _queue_worker(client, resources, role, queues, catalog.workflows)
+        for role, queues in catalog.queues.items()
+    ]
+    return WorkerGroup(workers, http)
+
+
+def _queue_worker(
+    client: Client, resources: Resources, role: str | None, queues: list[Queue], workflows: Sequence[type]
+) -> Worker:
+    """The worker of one task queue: the main one (``role`` None) runs every workflow with the activities
+    pipelines put there; a pipeline's own queue (declared once) runs its activities with its limits."""
+    settings = resources.settings
+    if role is None:
+        options: dict[str, Any] = {
+            "workflows": workflows,
+            "workflow_runner": workflow_runner(settings, workflows),
+            "max_cached_workflows": settings.max_cached_workflows,
+            "max_concurrent_activities": settings.max_concurrent_activities,
+        }
+    else:
+        options = _limits(queues[0], settings)
+    return Worker(
+        client,
+        task_queue=settings.task_queue_for(role),
+        activities=[activity for queue in queues for activity in queue.activities(resources)],
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_timeout),
+        interceptors=[RunRecords(resources.store)],
+        **options,
+    )
+
+
+def _limits(queue: Queue, settings: Settings) -> dict[str, Any]:
+    """The worker options a pipeline's own task queue declares."""
+    options: dict[str, Any] = {
+        "max_concurrent_activities": queue.concurrency(settings)
+        if queue.concurrency
+        else settings.max_concurrent_activities
+    }
+    if queue.rate_limit is not None:
+        # Enforced by the server across every worker of the queue; all workers must set the same value.
+        options["max_task_queue_activities_per_second"] = queue.rate_limit(settings)
+    if queue.heartbeat_throttle is not None:
+        options["max_heartbeat_throttle_interval"] = queue.heartbeat_throttle
+        options["default_heartbeat_throttle_interval"] = queue.heartbeat_throttle
+    return options
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully: in-flight activities get
+    ``worker_shutdown_timeout`` seconds to finish before they are cancelled."""
+    start_tracing(settings, "longhaul-worker")
+    db = Database(settings.app_database_url)
+    await prepare(db, migrate=settings.migrate_on_start)
+    client = await connect(settings)
+    await ensure_search_attributes(client)
+    catalog = load_catalog(settings.catalog)
+    workers = build_worker(client, RunStore(db), settings, catalog)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker polling task queues %s on %s (namespace %s)",
+        ", ".join(repr(settings.task_queue_for(role)) for role in catalog.queues),
+        settings.temporal_address,
+        client.namespace,
+    )
+    try:
+        async with workers:
+            await stop.wait()
+            log.info("stopping: in-flight activities get %ss", settings.worker_shutdown_timeout)
+    finally:
+        await db.close()
+        stop_tracing(settings)
+    log.info("worker stopped")
