@@ -7,15 +7,19 @@ webhooks and waitpoint kinds — and collect it in the application's :class:`Cat
 :func:`all_of`, :func:`emit`. In activities: :class:`Resources` (settings, app storage, HTTP pool,
 Temporal client), :func:`report_step`, and the helpers for a pipeline's own tables.
 
->>> from longhaul import sdk
->>> @sdk.defn(name="hello")
+>>> from longhaul.sdk import Pipeline, Subscription, defn, tracked
+>>> @defn(name="hello")
 ... class HelloWorkflow:
 ...     @workflow.run
 ...     async def run(self, event: HelloRequested) -> str:
-...         return await sdk.tracked(self._greet(event))
+...         return await tracked(self._greet(event))
 
-Workflow modules may import this module as it is: what it brings that is not for workflows (settings,
-storage, the catalog) is passed through the workflow sandbox, not re-imported for each run.
+Import names from it (``from longhaul.sdk import ...``), not the module from its package (``from longhaul
+import sdk``): the workflow sandbox may have passed the ``longhaul`` package through, and an attribute of
+that package is the worker's copy of this module, whose declarations a catalog built in the sandbox does
+not recognise. Workflow modules may import it as it is: what it brings that is not for workflows (settings,
+storage) is passed through the workflow sandbox, not re-imported for each run. (The declarations and the
+catalog are not: a catalog built in the sandbox checks declarations made there.)
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from longhaul.events import EventPayload, EventType
+from longhaul.workflows.catalog import Catalog
 from longhaul.workflows.emit import emit
 from longhaul.workflows.metadata import metadata
 from longhaul.workflows.parallel import all_of
@@ -67,7 +72,6 @@ with workflow.unsafe.imports_passed_through():
     from longhaul.processes import die_with_parent
     from longhaul.storage import RunStore
     from longhaul.webhooks import Inbound, UnprocessableWebhookError
-    from longhaul.workflows.catalog import Catalog
 
 __all__ = [
     "DEFAULT_TENANT",

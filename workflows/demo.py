@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
         DemoWork,
     )
 
-from longhaul import sdk
 from longhaul.sdk import (
     Concurrency,
     Debounce,
@@ -27,6 +26,7 @@ from longhaul.sdk import (
     Singleton,
     Subscription,
     Throttle,
+    defn,
     progress,
     tracked,
 )
@@ -37,7 +37,7 @@ class DemoResult(BaseModel):
     note: str
 
 
-@sdk.defn(name="demo-work")
+@defn(name="demo-work")
 class DemoWorkflow:
     """Works ``seconds`` on a durable timer, reporting progress, and answers which event it ran for."""
 

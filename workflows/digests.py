@@ -13,7 +13,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.digests import Digest, DigestActivities, DigestRequest, VideoDigestRow, digest_activities
     from activities.video.models import VIDEO_COMPLETED, VideoProcessingCompleted
 
-from longhaul import sdk
 from longhaul.sdk import (
     Batch,
     Pipeline,
@@ -21,6 +20,7 @@ from longhaul.sdk import (
     Subscription,
     current_run_id,
     current_tenant,
+    defn,
     progress,
     tracked,
 )
@@ -36,7 +36,7 @@ class VideoDigestBatch(BaseModel):
     event_ids: list[str]
 
 
-@sdk.defn(name="video-digest")
+@defn(name="video-digest")
 class VideoDigestWorkflow:
     @workflow.run
     async def run(self, batch: VideoDigestBatch) -> Digest:

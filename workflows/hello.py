@@ -10,15 +10,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.hello import HELLO, HelloRequested, compose_greeting
 
-from longhaul import sdk
-from longhaul.sdk import Pipeline, Queue, Subscription, progress, tracked
+from longhaul.sdk import Pipeline, Queue, Subscription, defn, progress, tracked
 
 
 class HelloResult(BaseModel):
     message: str
 
 
-@sdk.defn(name="hello")
+@defn(name="hello")
 class HelloWorkflow:
     """Waits (durably) if asked, composes a greeting in an activity, reports progress on the way."""
 

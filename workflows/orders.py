@@ -57,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders.webhook import confirmation_of
     from longhaul.sdk import cancellation, duration
 
-from longhaul import sdk
 from longhaul.sdk import (
     CancelOn,
     DevService,
@@ -69,11 +68,13 @@ from longhaul.sdk import (
     Webhook,
     cancelled_why,
     current_tenant,
+    defn,
     is_cancellation,
     log,
     metadata,
     progress,
     reason_of,
+    signal,
     task_queue,
     tracked,
     wait_for_token,
@@ -138,7 +139,7 @@ class OrderCancelledError(Exception):
     """The order is cancelled (by the customer, or for want of a payment confirmation)."""
 
 
-@sdk.defn(name="order-processing")
+@defn(name="order-processing")
 class OrderWorkflow:
     def __init__(self) -> None:
         self.state = OrderState(order_id="")
@@ -152,11 +153,11 @@ class OrderWorkflow:
         self.state.order_id = order.order_id
         return await tracked(self._process(order), final_stage=_outcome)
 
-    @sdk.signal(name="payment.confirmed")
+    @signal(name="payment.confirmed")
     async def payment_confirmed(self, confirmation: PaymentConfirmed) -> None:
         self.confirmations.setdefault(confirmation.charge_id, confirmation)
 
-    @sdk.signal(name="cancel")
+    @signal(name="cancel")
     async def cancel(self, request: CustomerCancel | None = None) -> None:
         """The customer cancels (saying why, if they like); honoured until the payment is confirmed."""
         if not self.state.confirmed and self.cancel_reason is None:

@@ -32,8 +32,16 @@ with workflow.unsafe.imports_passed_through():
         ticket_activities,
     )
 
-from longhaul import sdk
-from longhaul.sdk import Pipeline, Queue, Subscription, current_run_id, current_tenant, progress, tracked
+from longhaul.sdk import (
+    Pipeline,
+    Queue,
+    Subscription,
+    current_run_id,
+    current_tenant,
+    defn,
+    progress,
+    tracked,
+)
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -43,7 +51,7 @@ STORAGE_RETRY = RetryPolicy(
 )
 
 
-@sdk.defn(name="ticket-triage")
+@defn(name="ticket-triage")
 class TicketTriageWorkflow:
     @workflow.run
     async def run(self, ticket: TicketCreated) -> TriageResult:

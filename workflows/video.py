@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.video.store import VideoRow
 
-from longhaul import sdk
 from longhaul.sdk import (
     Concurrency,
     Pipeline,
@@ -52,6 +51,7 @@ from longhaul.sdk import (
     all_of,
     current_run_id,
     current_tenant,
+    defn,
     emit,
     is_cancellation,
     metadata,
@@ -79,7 +79,7 @@ def _ffmpeg_timeout(duration: float) -> timedelta:
     return timedelta(minutes=30) + timedelta(seconds=duration * 20)
 
 
-@sdk.defn(name="video-processing")
+@defn(name="video-processing")
 class VideoProcessingWorkflow:
     @workflow.run
     async def run(self, event: VideoUploaded) -> VideoResult:

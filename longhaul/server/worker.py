@@ -5,14 +5,16 @@ that queue's own limits, so CPU-bound or rate-limited work never starves the res
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
 import httpx
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -159,11 +161,17 @@ def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedW
 
 
 def build_worker(
-    client: Client, store: RunStore, settings: Settings, catalog: Catalog | None = None
+    client: Client,
+    store: RunStore,
+    settings: Settings,
+    catalog: Catalog | None = None,
+    *,
+    fakes: Mapping[str, Callable[..., Awaitable[Any]]] | None = None,
 ) -> WorkerGroup:
     """The workers for the catalog's pipelines (default: the catalog the settings name): one on the main
     task queue with every workflow and the pipelines' main-queue activities, and one per task queue a
-    pipeline declares for itself, with that queue's limits (tests build theirs here too)."""
+    pipeline declares for itself, with that queue's limits (tests build theirs here too). ``fakes``
+    replace activities by name (the test kit's: a test's stand-in for a payment call)."""
     catalog = catalog or load_catalog(settings.catalog)
     http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
     service = RunService(client, store, settings, catalog)
@@ -175,15 +183,58 @@ def build_worker(
         emit=_CatalogEmitter(service),
         act=_ServiceActor(service),
     )
-    workers = [
-        _queue_worker(client, resources, role, queues, catalog.workflows)
+    activities = {
+        role: [a for queue in queues for a in queue.activities(resources)]
         for role, queues in catalog.queues.items()
+    }
+    unknown = set(fakes or {}) - {activity_name(a) for found in activities.values() for a in found}
+    if unknown:
+        raise ValueError(f"no activity named {', '.join(sorted(unknown))} to replace in this catalog")
+    replaced = _faked(fakes or {})
+    workers = [
+        _queue_worker(
+            client,
+            resources,
+            role,
+            catalog.queues[role],
+            catalog.workflows,
+            [replaced.get(activity_name(a), a) for a in found],
+        )
+        for role, found in activities.items()
     ]
     return WorkerGroup(workers, http)
 
 
+def activity_name(function: Callable[..., Any]) -> str:
+    """The name an activity function is registered under (``@activity.defn(name=...)``)."""
+    definition = activity._Definition.from_callable(function)  # the SDK's own reading of the decorator
+    if definition is None or definition.name is None:
+        raise ValueError(f"{function!r} is not an activity (@activity.defn) with a name")
+    return definition.name
+
+
+def _faked(fakes: Mapping[str, Callable[..., Awaitable[Any]]]) -> dict[str, Callable[..., Any]]:
+    """Each fake as an activity of the name it replaces."""
+    return {name: activity.defn(name=name)(_plain(fake)) for name, fake in fakes.items()}
+
+
+def _plain(fake: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A fresh function around ``fake``, so declaring it an activity leaves the caller's function alone."""
+
+    @functools.wraps(fake)
+    async def call(*args: Any) -> Any:
+        return await fake(*args)
+
+    return call
+
+
 def _queue_worker(
-    client: Client, resources: Resources, role: str | None, queues: list[Queue], workflows: Sequence[type]
+    client: Client,
+    resources: Resources,
+    role: str | None,
+    queues: list[Queue],
+    workflows: Sequence[type],
+    activities: list[Callable[..., Any]],
 ) -> Worker:
     """The worker of one task queue: the main one (``role`` None) runs every workflow with the activities
     pipelines put there; a pipeline's own queue (declared once) runs its activities with its limits."""
@@ -200,7 +251,7 @@ def _queue_worker(
     return Worker(
         client,
         task_queue=settings.task_queue_for(role),
-        activities=[activity for queue in queues for activity in queue.activities(resources)],
+        activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_timeout),
         interceptors=[RunRecords(resources.store)],
         **options,
