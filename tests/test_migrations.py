@@ -1,6 +1,7 @@
-"""Schema migrations on real SQLite and PostgreSQL: they build exactly what the models declare, adopt a
-database made before migrations, run once when processes start together, and the ``longhaul db``
-commands a release job uses work as a user would call them."""
+"""Schema migrations on real SQLite and PostgreSQL: they build exactly what the models declare (longhaul's
+history, then the application's), adopt a database made before migrations or before the two histories
+were split, run once when processes start together, and the ``longhaul db`` commands a release job uses
+work as a user would call them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import asyncio
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import inspect, text
 
 from longhaul.config import Settings
 from longhaul.db import Database
@@ -21,6 +24,8 @@ from tests.processes import LONGHAUL, clean_env
 from workflows.catalog import CATALOG
 
 pytestmark = both_databases
+
+SCHEMAS = Path(__file__).parent / "schemas"
 
 
 @pytest.fixture
@@ -40,6 +45,44 @@ async def test_upgrade_builds_exactly_the_schema_the_models_declare(
     await upgrade(empty_db)
     assert await current(empty_db) == head()
     assert await differences(empty_db, CATALOG.tables()) == []
+
+
+async def _load(db: Database, script: str) -> None:
+    """Run an SQL dump as its tool would (sqlite3's iterdump, pg_dump --inserts)."""
+    async with db.engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        if not db.is_sqlite:
+            await driver.execute(script)
+            return
+        await driver.execute("PRAGMA foreign_keys=OFF")  # iterdump writes tables in name order
+        await driver.executescript(script)
+        await driver.execute("PRAGMA foreign_keys=ON")
+
+
+async def _counts(db: Database) -> dict[str, int]:
+    async with db.engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        return {name: await conn.scalar(text(f'SELECT count(*) FROM "{name}"')) for name in names}
+
+
+async def test_a_database_made_before_the_histories_were_split_upgrades_in_place_with_every_row(
+    empty_db: Database,
+) -> None:
+    """tests/schemas: databases at 0011, when longhaul's one history held the pipelines' tables too, with
+    runs, tags, logs, waitpoints, a key and products (made by the test kit on that code, dumped)."""
+    await _load(empty_db, (SCHEMAS / f"0011-{empty_db.engine.dialect.name}.sql").read_text())
+    before = await _counts(empty_db)
+    assert before["runs"] == 5 and before["waitpoints"] == 2 and before["products"] == 3
+    await upgrade(empty_db)
+    assert await current(empty_db) == head() == "0011, application 0001"
+    after = await _counts(empty_db)
+    assert after == {**before, "alembic_version_app": 1}  # every row kept; the application's history begun
+    assert await differences(empty_db, CATALOG.tables()) == []
+    run = await RunStore(empty_db).get("run_72d3c9e9d2d068173eb1df56")
+    assert run is not None and run.status == RunStatus.COMPLETED and sorted(run.tags) == ["head", "vip"]
+    assert [t.status for t in await RunStore(empty_db).waitpoints.of_run("run_210e18ff3a7db0a02a01a4c2")] == [
+        "waiting"
+    ]
 
 
 async def test_a_model_change_without_a_migration_shows_as_a_difference(empty_db: Database) -> None:

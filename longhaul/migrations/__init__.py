@@ -1,5 +1,10 @@
 """Schema migrations of app storage (Alembic), for SQLite and PostgreSQL alike.
 
+Two histories: longhaul's own tables (runs, keys, waitpoints, ...) in this package, and the application's
+tables (its pipelines') in the application's ``migrations/versions`` folder, each with its own version
+table. An upgrade runs longhaul's, then the application's; ``longhaul db revision`` writes into the
+application's.
+
 Every process that opens app storage calls :func:`prepare`: by default it brings the schema to the newest
 revision, so ``longhaul dev`` and a single machine need no extra step. In production, where a release job
 runs ``longhaul db upgrade`` before new code rolls out, ``LONGHAUL_MIGRATE_ON_START=false`` makes API and
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ from sqlalchemy import Connection, MetaData, Table, inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.db import Database
+from longhaul.project import app_dir
 
 log = logging.getLogger("longhaul.migrations")
 
@@ -40,6 +47,33 @@ class SchemaOutdatedError(RuntimeError):
     """The app database is not at the revision this code expects (and upgrading on start is off)."""
 
 
+@dataclass(frozen=True)
+class History:
+    """One Alembic history of app storage: its revisions' folder and the table that records where a
+    database is in it."""
+
+    name: str
+    versions: Path
+    version_table: str
+
+
+ENGINE = History("longhaul", Path(__file__).parent / "versions", "alembic_version")
+
+
+def application_history() -> History | None:
+    """The application's history: ``migrations/versions`` in its folder, if it has one."""
+    folder = app_dir()
+    versions = folder / "migrations" / "versions" if folder is not None else None
+    if versions is None or not versions.is_dir():
+        return None
+    return History("application", versions, "alembic_version_app")
+
+
+def histories() -> list[History]:
+    """What an upgrade runs, in order: longhaul's history, then the application's."""
+    return [ENGINE, *filter(None, [application_history()])]
+
+
 def metadata_of(tables: Sequence[Table]) -> MetaData:
     """The schema made of ``tables`` (the catalog's: longhaul's and its pipelines'), for comparisons."""
     metadata = MetaData()
@@ -48,11 +82,15 @@ def metadata_of(tables: Sequence[Table]) -> MetaData:
     return metadata
 
 
-def alembic_config(connection: Connection | None = None, metadata: MetaData | None = None) -> Config:
-    """Alembic's configuration without an ini file; env.py runs on ``connection`` when it is given, and
-    compares with ``metadata`` (needed to autogenerate a revision, not to upgrade)."""
+def alembic_config(
+    connection: Connection | None = None, metadata: MetaData | None = None, history: History = ENGINE
+) -> Config:
+    """Alembic's configuration of ``history`` without an ini file; env.py runs on ``connection`` when it is
+    given, and compares with ``metadata`` (needed to autogenerate a revision, not to upgrade)."""
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent))
+    config.set_main_option("path_separator", "os")  # a folder with a space in its name is one folder
+    config.set_main_option("version_locations", str(history.versions))
     # New revisions are written in the project's format (`longhaul db revision`).
     config.set_section_option("post_write_hooks", "hooks", "ruff")
     config.set_section_option("post_write_hooks", "ruff.type", "module")
@@ -60,14 +98,29 @@ def alembic_config(connection: Connection | None = None, metadata: MetaData | No
     config.set_section_option("post_write_hooks", "ruff.options", "format REVISION_SCRIPT_FILENAME")
     config.attributes["connection"] = connection
     config.attributes["metadata"] = metadata
+    config.attributes["version_table"] = history.version_table
     return config
 
 
+def _head_of(history: History) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(history=history)).get_current_head()
+
+
 def head() -> str:
-    """The newest revision: the schema this code expects."""
-    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert revision is not None, "no migrations found"
-    return revision
+    """The newest revisions: the schema this code expects (longhaul's, and the application's after it)."""
+    revisions = {history: _head_of(history) for history in histories()}
+    label = _label(revisions)
+    assert label is not None, "no migrations found"
+    return label
+
+
+def _label(revisions: dict[History, str | None]) -> str | None:
+    """Where a database is, as one text: ``0011`` or ``0011, application 0001`` (None: no schema)."""
+    engine = revisions.get(ENGINE)
+    if engine is None:
+        return None
+    parts = [engine, *(f"{h.name} {r or 'none'}" for h, r in revisions.items() if h is not ENGINE)]
+    return ", ".join(parts)
 
 
 async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
@@ -101,33 +154,53 @@ async def _sqlite_foreign_keys_off(conn: AsyncConnection) -> AsyncIterator[None]
 
 
 def _upgrade(conn: Connection, revision: str) -> tuple[str | None, str | None]:
+    """Longhaul's history to ``revision``, then (to head only) the application's."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
     config = alembic_config(conn)
     tables = set(inspect(conn).get_table_names())
-    if "alembic_version" not in tables and "runs" in tables:
+    if ENGINE.version_table not in tables and "runs" in tables:
         command.stamp(config, BASELINE)
         log.info("app database made before migrations: adopted at revision %s", BASELINE)
-    before = MigrationContext.configure(conn).get_current_revision()
+    before = _revisions(conn)
     command.upgrade(config, revision)
+    if revision == "head":
+        for history in histories()[1:]:
+            command.upgrade(alembic_config(conn, history=history), "head")
     if conn.dialect.name == "sqlite" and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
         raise RuntimeError(f"the upgrade would leave rows referencing missing ones: {broken[:5]}")
-    return before, MigrationContext.configure(conn).get_current_revision()
+    return _label(before), _label(_revisions(conn))
+
+
+def _revisions(conn: Connection) -> dict[History, str | None]:
+    """Where the database is in each history (None: not begun)."""
+    return {history: _context(conn, history).get_current_revision() for history in histories()}
+
+
+def _context(conn: Connection, history: History, **options: Any) -> MigrationContext:
+    return MigrationContext.configure(conn, opts={"version_table": history.version_table, **options})
 
 
 async def current(db: Database) -> str | None:
-    """The revision the database is at (None: no schema yet)."""
+    """Where the database is (as :func:`head` says it; None: no schema yet)."""
     async with db.engine.connect() as conn:
-        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+        return _label(await conn.run_sync(_revisions))
+
+
+def given_tables_only(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """What a comparison looks at: the tables given, not the other history's or the version tables."""
+    return not (type_ == "table" and reflected and compare_to is None)
 
 
 async def differences(db: Database, tables: Sequence[Table]) -> list[Any]:
     """What ``tables`` declare and the database lacks, or has otherwise; empty when migrations and models
-    agree (what a test checks after upgrading, on SQLite and PostgreSQL)."""
+    agree (what a test checks after upgrading, on SQLite and PostgreSQL). Tables the database has beyond
+    them are not differences (the version tables, another history's)."""
     async with db.engine.connect() as conn:
         return await conn.run_sync(
             lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"compare_type": True}), metadata_of(tables)
+                _context(sync, ENGINE, compare_type=True, include_object=given_tables_only),
+                metadata_of(tables),
             )
         )
 
@@ -145,17 +218,19 @@ async def prepare(db: Database, *, migrate: bool) -> None:
         )
 
 
-async def new_revision(message: str, scratch: Path, tables: Sequence[Table]) -> Path:
-    """Write a migration for what ``tables`` (the catalog's) changed: autogenerated against a scratch
-    SQLite database at the newest revision. Read it before committing; autogenerate misses renames."""
+async def new_revision(message: str, scratch: Path, tables: Sequence[Table], history: History) -> Path:
+    """Write a revision of ``history`` for what ``tables`` (its tables) changed: autogenerated against a
+    scratch SQLite database at the newest revisions. Read it before committing; autogenerate misses
+    renames."""
     db = Database(f"sqlite+aiosqlite:///{scratch}")
     try:
-        _, latest = await upgrade(db)  # None while there are no migrations yet
-        next_id = f"{int(latest) + 1:04d}" if latest else BASELINE
+        await upgrade(db)
         async with db.engine.connect() as conn:
+            latest = (await conn.run_sync(_revisions)).get(history)
+            next_id = f"{int(latest) + 1:04d}" if latest else BASELINE
             script = await conn.run_sync(
                 lambda sync: command.revision(
-                    alembic_config(sync, metadata_of(tables)),
+                    alembic_config(sync, metadata_of(tables), history),
                     message=message,
                     autogenerate=True,
                     rev_id=next_id,

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -127,13 +127,16 @@ class LonghaulTestEnv:
         *,
         id: str | None = None,
         tenant: str = DEFAULT_TENANT,
+        tags: Sequence[str] = (),
         **options: Any,
     ) -> list[RunRecord]:
         """Send ``event`` as the API would (validated, recorded, flow control applied) and return the runs
         it reached, as recorded then (``pending`` until the dispatcher starts them). ``options`` are the
         event's own flow-control options (``delay``, ``ttl``, ``priority``, ...)."""
         body = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else dict(payload)
-        envelope = EventEnvelope.model_validate({"id": id, "payload": body, "options": options})
+        envelope = EventEnvelope.model_validate(
+            {"id": id, "payload": body, "tags": list(tags), "options": options}
+        )
         accepted = await self.service.send(event, envelope, tenant=tenant)
         self.sent.append(accepted)
         return [delivery.run for delivery in accepted.deliveries]

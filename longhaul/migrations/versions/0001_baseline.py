@@ -1,5 +1,8 @@
 """baseline: the schema create_all made before migrations
 
+(The shipped pipelines' tables it made then, notifications, products, reservations and videos, are the
+application's since the engine and the application have a history each: migrations/versions/0001.)
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-25 21:12:39.125444
@@ -31,40 +34,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_tenant"), ["tenant"], unique=False)
 
     op.create_table(
-        "notifications",
-        sa.Column("tenant", sa.String(length=64), nullable=False),
-        sa.Column("order_id", sa.String(length=100), nullable=False),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("tenant", "order_id", "outcome"),
-    )
-    op.create_table(
-        "products",
-        sa.Column("tenant", sa.String(length=64), nullable=False),
-        sa.Column("product_id", sa.String(length=100), nullable=False),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("price_cents", sa.Integer(), nullable=False),
-        sa.Column("stock", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("tenant", "product_id"),
-    )
-    op.create_table(
-        "reservations",
-        sa.Column("op_id", sa.String(length=400), nullable=False),
-        sa.Column("tenant", sa.String(length=64), nullable=False),
-        sa.Column("order_id", sa.String(length=100), nullable=False),
-        sa.Column("lines", sa.JSON(), nullable=False),
-        sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("op_id"),
-    )
-    with op.batch_alter_table("reservations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_reservations_order_id"), ["order_id"], unique=False)
-
-    op.create_table(
         "runs",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("tenant", sa.String(length=64), nullable=False),
@@ -94,20 +63,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_runs_listing", ["tenant", "created_at", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_runs_replay_of"), ["replay_of"], unique=False)
         batch_op.create_index(batch_op.f("ix_runs_status"), ["status"], unique=False)
-
-    op.create_table(
-        "videos",
-        sa.Column("tenant", sa.String(length=64), nullable=False),
-        sa.Column("video_id", sa.String(length=100), nullable=False),
-        sa.Column("user_id", sa.String(length=100), nullable=False),
-        sa.Column("run_id", sa.String(length=40), nullable=False),
-        sa.Column("result", sa.JSON(), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("tenant", "video_id"),
-    )
-    with op.batch_alter_table("videos", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_videos_processed_at"), ["processed_at"], unique=False)
 
     op.create_table(
         "run_logs",
@@ -155,10 +110,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_run_logs_run_id"))
 
     op.drop_table("run_logs")
-    with op.batch_alter_table("videos", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_videos_processed_at"))
-
-    op.drop_table("videos")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_runs_status"))
         batch_op.drop_index(batch_op.f("ix_runs_replay_of"))
@@ -166,12 +117,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_runs_key")
 
     op.drop_table("runs")
-    with op.batch_alter_table("reservations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reservations_order_id"))
-
-    op.drop_table("reservations")
-    op.drop_table("products")
-    op.drop_table("notifications")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_tenant"))
 

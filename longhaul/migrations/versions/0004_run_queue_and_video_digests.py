@@ -1,5 +1,7 @@
 """run queue and video digests
 
+(The video_digests table it made is the application's now: migrations/versions/0001 in the application.)
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01 21:35:49.976639
@@ -25,19 +27,6 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
-    op.create_table(
-        "video_digests",
-        sa.Column("run_id", sa.String(length=64), nullable=False),
-        sa.Column("tenant", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.String(length=100), nullable=False),
-        sa.Column("videos", sa.JSON(), nullable=False),
-        sa.Column("message", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("run_id"),
-    )
-    with op.batch_alter_table("video_digests", schema=None) as batch_op:
-        batch_op.create_index("ix_video_digests_user", ["tenant", "user_id", "created_at"], unique=False)
-
     op.create_table(
         "run_slots",
         sa.Column("run_id", sa.String(length=40), nullable=False),
@@ -89,9 +78,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_run_slots_rate")
 
     op.drop_table("run_slots")
-    with op.batch_alter_table("video_digests", schema=None) as batch_op:
-        batch_op.drop_index("ix_video_digests_user")
-
-    op.drop_table("video_digests")
     op.drop_table("leases")
     # ### end Alembic commands ###
