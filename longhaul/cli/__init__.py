@@ -18,6 +18,7 @@ from longhaul.cli import (
     alerts,
     db,
     events,
+    init,
     keys,
     queues,
     runs,
@@ -38,6 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack.app)
+app.add_typer(init.app)
 app.add_typer(queues.app)
 for name, group in (
     ("events", events),
