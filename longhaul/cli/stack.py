@@ -37,6 +37,14 @@ def dev(
             "it, as make does not pass a SIGINT or SIGTERM on to its command.",
         ),
     ] = False,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload",
+            help="Restart the worker (and the API when the catalog changed) when the application's source "
+            "changes; an import or syntax error is printed and the stack keeps serving.",
+        ),
+    ] = True,
 ) -> None:
     """Run the whole stack locally: Temporal dev server + Web UI, worker and HTTP API.
 
@@ -54,7 +62,7 @@ def dev(
         dev_payments_port=payments_port,
         data_dir=data_dir,
     )
-    raise typer.Exit(asyncio.run(run_dev(settings)))
+    raise typer.Exit(asyncio.run(run_dev(settings, reload=reload)))
 
 
 @app.command()

@@ -31,6 +31,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from watchfiles import awatch
 
 from longhaul.api.codec import codec_url
 from longhaul.binaries import temporal_cli
@@ -40,6 +41,8 @@ from longhaul.keys import KeyStore, Role
 from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
 from longhaul.processes import die_with_parent
+from longhaul.project import app_dir
+from longhaul.server.reload import SourceFilter, fingerprint
 from longhaul.server.schedules import sync as sync_schedules
 from longhaul.signing import signing_key
 from longhaul.temporal import (
@@ -122,6 +125,8 @@ class DevStack:
     embedded: bool = field(init=False)
     local_services: list[DevService] = field(init=False)
     api_key: str = ""
+    fingerprint: str = ""  # of the catalog the API serves (longhaul.server.reload)
+    retiring: set[subprocess.Popen[bytes]] = field(default_factory=set)  # workers replaced by a reload
 
     def __post_init__(self) -> None:
         self.catalog = load_catalog(self.settings.catalog)
@@ -336,18 +341,93 @@ class DevStack:
             _say(f"{child.name} restarted (pid {child.process.pid})")
         return True
 
+    async def watch(self, folder: Path, stop: asyncio.Event) -> None:
+        """Reload on each change of the application's Python source in ``folder``, until ``stop``."""
+        self.fingerprint = fingerprint(self.catalog)
+        source = SourceFilter(self.settings.data_dir)
+        async for changes in awatch(folder, watch_filter=source, debounce=200, step=50, stop_event=stop):
+            changed = sorted({str(Path(path).relative_to(folder)) for _, path in changes})
+            await self.reload(changed)
+
+    async def reload(self, changed: list[str]) -> None:
+        """Check the new code in a fresh process while a new worker starts beside the old one; on success
+        the old worker leaves gracefully (and the API restarts if the catalog changed), on failure the new
+        worker goes and the stack keeps serving what it had."""
+        began = time.monotonic()
+        worker = self._named("worker")
+        new = Child(
+            worker.name,
+            worker.argv,
+            worker.log_file,
+            worker.stop_timeout,
+            self._popen(worker.argv, worker.log_file),
+        )
+        check = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "longhaul.server.reload", env=self._child_env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await check.communicate()
+        client = self.client
+        assert client is not None
+        try:
+            if check.returncode != 0:
+                said = err.decode(errors="replace").strip().splitlines()
+                raise DevError(said[-1] if said else f"the check exited with {check.returncode}")
+            await self._wait(
+                new, "the reloaded worker", lambda: _polling(client, self.settings, new.process.pid)
+            )
+        except DevError as error:
+            new.process.kill()
+            new.process.wait()
+            _say(f"{', '.join(changed)} changed; not reloaded: {error} (still serving the code before)")
+            return
+        self._retire(worker.process, worker.stop_timeout)
+        worker.process, restarted = new.process, ["worker"]
+        if (catalog := out.decode().strip()) != self.fingerprint:
+            await self._restart(self._named("api"), f"{self.settings.api_url}/health")
+            self.fingerprint, restarted = catalog, ["worker", "API"]
+        took = time.monotonic() - began
+        _say(f"{', '.join(changed)} changed: {' and '.join(restarted)} reloaded in {took:.1f}s")
+
+    def _named(self, name: str) -> Child:
+        return next(child for child in self.children if child.name == name)
+
+    def _retire(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+        """Stop a replaced child gracefully, in the background (its activities finish)."""
+        self.retiring.add(process)
+        process.send_signal(signal.SIGTERM)
+
+        async def reap() -> None:
+            await _ended(process, timeout)
+            self.retiring.discard(process)
+
+        asyncio.get_running_loop().create_task(reap())
+
+    async def _restart(self, child: Child, health: str) -> None:
+        child.process.send_signal(signal.SIGTERM)
+        await _ended(child.process, child.stop_timeout)
+        child.process = self._popen(child.argv, child.log_file)
+        await self._wait(child, child.name, lambda: _http_ok(health))
+
     async def stop(self) -> None:
         """Stop children in reverse start order: API, worker (graceful), server."""
         for child in reversed(self.children):
             if child.alive():
                 child.process.send_signal(signal.SIGTERM)
-                deadline = time.monotonic() + child.stop_timeout
-                while child.alive() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a process
-                    await asyncio.sleep(0.1)
-                if child.alive():
-                    child.process.kill()
-            child.process.wait()
+            await _ended(child.process, child.stop_timeout)
+        for process in list(self.retiring):
+            await _ended(process, 0)
         self.children.clear()
+
+
+async def _ended(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Wait up to ``grace`` seconds for ``process`` to exit (after a SIGTERM), then kill it."""
+    deadline = time.monotonic() + grace
+    while process.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a process
+        await asyncio.sleep(0.1)
+    if process.poll() is None:
+        process.kill()
+    process.wait()
 
 
 def _say(message: str) -> None:
@@ -371,8 +451,9 @@ async def _polling(client: Client, settings: Settings, pid: int) -> bool:
     return any(p.identity.startswith(f"{pid}@") for p in response.pollers)
 
 
-async def run_dev(settings: Settings) -> int:
-    """The ``longhaul dev`` command: returns the process exit status."""
+async def run_dev(settings: Settings, *, reload: bool = True) -> int:
+    """The ``longhaul dev`` command: returns the process exit status. With ``reload``, a change of the
+    application's source reloads the worker (and the API when the catalog changed)."""
     stack = DevStack(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -388,7 +469,15 @@ async def run_dev(settings: Settings) -> int:
         stopped.cancel()
         starting.result()
         _print_banner(stack)
-        return await stack.supervise(stop)
+        folder = app_dir() if reload else None
+        watching = asyncio.ensure_future(stack.watch(folder, stop)) if folder else None
+        try:
+            return await stack.supervise(stop)
+        finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
     except DevError as error:
         print(f"longhaul dev: error: {error}", file=sys.stderr)
         return 1
