@@ -57,15 +57,6 @@ class AccessTokenRequest(BaseModel):
         return self
 
 
-class AccessToken(BaseModel):
-    token: str = Field(description="Hand it to the browser: ?access_token=<token> or Authorization: Bearer.")
-    expires_at: datetime
-    run_id: str | None
-    tag: str | None
-    stream_url: str = Field(description="The stream it opens, token included (for an EventSource).")
-    page_url: str = Field(description="The API's example page showing what the token watches, live.")
-
-
 class _Claims(BaseModel):
     t: str = Field(description="tenant")
     r: str | None = Field(default=None, description="run id")

@@ -14,7 +14,6 @@ import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from pydantic import BaseModel, Field, HttpUrl, model_validator
@@ -38,20 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
+from longhaul.models import AlertDestination, AlertKind, DestinationType
 
 MAX_ATTEMPTS = 20  # about a day of backoff (capped at an hour); then the delivery is given up
 BACKOFF_CAP = timedelta(hours=1)
-
-
-class AlertKind(StrEnum):
-    RUN_FAILED = "run.failed"  # failed or timed out
-    RUN_EXPIRED = "run.expired"  # never started before its TTL ran out
-    WAITPOINT_TIMED_OUT = "waitpoint.timed_out"
-
-
-class DestinationType(StrEnum):
-    WEBHOOK = "webhook"
-    LOG = "log"
 
 
 class AlertDestinationRow(Base):
@@ -103,21 +92,6 @@ class DestinationRequest(BaseModel):
         if (self.type == DestinationType.WEBHOOK) != (self.url is not None):
             raise ValueError("a webhook destination needs a url, a log destination has none")
         return self
-
-
-class AlertDestination(BaseModel):
-    id: str
-    tenant: str
-    type: DestinationType
-    url: str | None
-    workflow: str | None
-    kinds: list[AlertKind]
-    created_at: datetime
-    secret: str | None = Field(
-        default=None,
-        description='Verifies its webhooks (Longhaul-Signature: t=…,v1=HMAC-SHA256(secret, "t.body")): '
-        "shown when the destination is created only.",
-    )
 
 
 class Delivery(BaseModel):

@@ -21,11 +21,19 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from longhaul.access import AccessToken
-from longhaul.activities.bulk import BulkAnswer
-from longhaul.alerts import AlertDestination
-from longhaul.dead_letters import DeadLetterPage, WebhookOutcome
-from longhaul.models import EventAccepted, QueueInfo, RunPage, RunRecord, RunRef, Waitpoint
+from longhaul.models import (
+    AccessToken,
+    AlertDestination,
+    BulkAnswer,
+    DeadLetterPage,
+    EventAccepted,
+    QueueInfo,
+    RunPage,
+    RunRecord,
+    RunRef,
+    Waitpoint,
+    WebhookOutcome,
+)
 
 DEFAULT_URL = "http://localhost:8000"
 MAX_RETRY_WAIT = 30.0

@@ -11,18 +11,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from enum import StrEnum
 
-from pydantic import BaseModel, Field
 from sqlalchemy import DateTime, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, insert_new, utcnow
-
-
-class DeadLetterStatus(StrEnum):
-    DEAD = "dead"
-    REDELIVERED = "redelivered"
+from longhaul.models import DeadLetter, DeadLetterStatus
 
 
 class DeadLetterRow(Base):
@@ -37,33 +31,6 @@ class DeadLetterRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class DeadLetter(BaseModel):
-    id: str
-    source: str
-    event_id: str | None
-    body: str
-    reason: str
-    status: DeadLetterStatus
-    attempts: int
-    received_at: datetime
-    updated_at: datetime
-
-
-class DeadLetterPage(BaseModel):
-    dead_letters: list[DeadLetter]
-
-
-class WebhookOutcome(BaseModel):
-    """What a webhook (or its re-delivery) came to: the runs it reached, or why it was ignored, or the
-    dead letter it is kept as. The provider is always answered 2xx with it: nothing more will be done."""
-
-    received: bool = Field(default=True, description="False: a re-delivery that still failed.")
-    runs: list[str] = Field(default_factory=list)
-    ignored: str | None = None
-    dead_letter: str | None = None
-    reason: str | None = None
 
 
 def dead_letter_id(source: str, event_id: str | None, body: bytes) -> str:

@@ -1,4 +1,7 @@
-"""Shared pydantic models: run status, run updates and the run record as the product shows it."""
+"""The wire models: what the API answers and the Python client reads — run status, run updates, the run
+record as the product shows it, waitpoints, queues, access tokens, bulk actions, alert destinations and
+webhook outcomes. Pydantic only: the client (longhaul.client) imports nothing else of the engine, so it
+loads no SQLAlchemy and no Temporal SDK (tests/test_structure.py)."""
 
 from __future__ import annotations
 
@@ -276,3 +279,93 @@ class QueueInfo(BaseModel):
     delayed: int = Field(description="Runs not due yet (a delay, a debounce or a batch window).")
     running: int = Field(description="Runs started and not closed (what holds its slots).")
     oldest_wait_seconds: float = Field(description="How long the oldest pending run has waited.")
+
+
+# -- what the API answers about access tokens, bulk actions, alerts and webhooks ----------------------
+
+
+class AccessToken(BaseModel):
+    token: str = Field(description="Hand it to the browser: ?access_token=<token> or Authorization: Bearer.")
+    expires_at: datetime
+    run_id: str | None
+    tag: str | None
+    stream_url: str = Field(description="The stream it opens, token included (for an EventSource).")
+    page_url: str = Field(description="The API's example page showing what the token watches, live.")
+
+
+SAMPLE = 20  # runs a bulk request's answer names
+
+
+class BulkAction(StrEnum):
+    CANCEL = "cancel"
+    REPLAY = "replay"
+    RESUME = "resume"
+
+
+class BulkAnswer(BaseModel):
+    action: BulkAction
+    dry_run: bool
+    matched: int = Field(description="Runs the filter matches now.")
+    sample: list[str] = Field(description=f"The first {SAMPLE} of them, newest first.")
+    run: RunRef | None = Field(
+        default=None, description="The bulk-action run carrying it out (not a dry run)."
+    )
+    status: Literal["counted", "accepted"]
+
+
+class AlertKind(StrEnum):
+    RUN_FAILED = "run.failed"  # failed or timed out
+    RUN_EXPIRED = "run.expired"  # never started before its TTL ran out
+    WAITPOINT_TIMED_OUT = "waitpoint.timed_out"
+
+
+class DestinationType(StrEnum):
+    WEBHOOK = "webhook"
+    LOG = "log"
+
+
+class AlertDestination(BaseModel):
+    id: str
+    tenant: str
+    type: DestinationType
+    url: str | None
+    workflow: str | None
+    kinds: list[AlertKind]
+    created_at: datetime
+    secret: str | None = Field(
+        default=None,
+        description='Verifies its webhooks (Longhaul-Signature: t=…,v1=HMAC-SHA256(secret, "t.body")): '
+        "shown when the destination is created only.",
+    )
+
+
+class DeadLetterStatus(StrEnum):
+    DEAD = "dead"
+    REDELIVERED = "redelivered"
+
+
+class DeadLetter(BaseModel):
+    id: str
+    source: str
+    event_id: str | None
+    body: str
+    reason: str
+    status: DeadLetterStatus
+    attempts: int
+    received_at: datetime
+    updated_at: datetime
+
+
+class DeadLetterPage(BaseModel):
+    dead_letters: list[DeadLetter]
+
+
+class WebhookOutcome(BaseModel):
+    """What a webhook (or its re-delivery) came to: the runs it reached, or why it was ignored, or the
+    dead letter it is kept as. The provider is always answered 2xx with it: nothing more will be done."""
+
+    received: bool = Field(default=True, description="False: a re-delivery that still failed.")
+    runs: list[str] = Field(default_factory=list)
+    ignored: str | None = None
+    dead_letter: str | None = None
+    reason: str | None = None

@@ -58,12 +58,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.alerts import AlertKind, enqueue
+from longhaul.alerts import enqueue
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.humanize import duration
 from longhaul.models import (
     ACTIVE_STATUSES,
     WAITING_STATUSES,
+    AlertKind,
     RunRecord,
     RunStatus,
     Via,

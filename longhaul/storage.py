@@ -44,10 +44,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import Insert, Update
 
-from longhaul.alerts import AlertKind, enqueue
+from longhaul.alerts import enqueue
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, insert_new, utcnow
 from longhaul.models import (
     TERMINAL_STATUSES,
+    AlertKind,
     LogLine,
     RunPage,
     RunRecord,

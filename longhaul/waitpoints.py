@@ -26,10 +26,10 @@ from sqlalchemy import JSON, DateTime, Index, String, Table, Text, cast, select,
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.alerts import AlertKind, enqueue
+from longhaul.alerts import enqueue
 from longhaul.config import Settings
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
-from longhaul.models import Waitpoint, WaitpointStatus
+from longhaul.models import AlertKind, Waitpoint, WaitpointStatus
 from longhaul.signing import signature, signed
 
 WAITPOINT_SIGNAL = "longhaul.waitpoint"  # the signal that carries a completion to its run

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,3 +119,15 @@ def test_the_code_in_docs_events_md_names_only_what_exists() -> None:
         own |= {a.arg for n in ast.walk(snippet) if isinstance(n, ast.arguments) for a in n.args}
         used = {n.id for n in ast.walk(snippet) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         assert used - own - defined == set(), ast.unparse(snippet)[:200]
+
+
+def test_the_python_client_loads_httpx_and_pydantic_not_the_engine() -> None:
+    """``import longhaul.client`` (and its wire models, longhaul.models) is light enough to publish on its
+    own: no SQLAlchemy, no Temporal SDK, no web framework."""
+    loaded = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import longhaul.client"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stderr  # fmt: skip
+    tops = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in loaded.splitlines() if "|" in line}
+    assert {"httpx", "pydantic", "longhaul"} <= tops
+    assert tops & {"sqlalchemy", "temporalio", "fastapi", "alembic", "asyncpg", "aiosqlite"} == set()

@@ -12,23 +12,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity
 
 from longhaul.events import EventPayload, EventType
-from longhaul.models import ID_PATTERN, TAG_PATTERN, RunRef, RunStatus
+from longhaul.models import ID_PATTERN, TAG_PATTERN, BulkAction, RunStatus
 from longhaul.storage import RunFilter, RunStore
 
 PAGE = 200  # runs acted on per activity
-SAMPLE = 20  # runs a bulk request's answer names
-
-
-class BulkAction(StrEnum):
-    CANCEL = "cancel"
-    REPLAY = "replay"
-    RESUME = "resume"
 
 
 class Outcome(StrEnum):
@@ -62,17 +55,6 @@ class BulkRequested(EventPayload):
 
 
 BULK_REQUESTED = EventType("longhaul.bulk.requested", 1, BulkRequested)
-
-
-class BulkAnswer(BaseModel):
-    action: BulkAction
-    dry_run: bool
-    matched: int = Field(description="Runs the filter matches now.")
-    sample: list[str] = Field(description=f"The first {SAMPLE} of them, newest first.")
-    run: RunRef | None = Field(
-        default=None, description="The bulk-action run carrying it out (not a dry run)."
-    )
-    status: Literal["counted", "accepted"]
 
 
 class BulkPage(BaseModel):

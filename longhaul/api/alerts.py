@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from longhaul.alerts import AlertDestination, AlertStore, DestinationRequest
+from longhaul.alerts import AlertStore, DestinationRequest
 from longhaul.api.deps import ERRORS, JSON_BODY, Service, Tenant
 from longhaul.egress import EgressPolicy, EgressRefusedError
+from longhaul.models import AlertDestination
 
 router = APIRouter(tags=["alerts"])
 

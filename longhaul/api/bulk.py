@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from longhaul.activities.bulk import BULK_REQUESTED, SAMPLE, BulkAnswer, BulkRequested
+from longhaul.activities.bulk import BULK_REQUESTED, BulkRequested
 from longhaul.api.deps import ERRORS, JSON_BODY, Service, Tenant, ref
-from longhaul.models import ID_PATTERN
+from longhaul.models import ID_PATTERN, SAMPLE, BulkAnswer
 from longhaul.server.service import EventEnvelope, InvalidInputError
 
 router = APIRouter(tags=["runs"])

@@ -14,19 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from longhaul.access import (
-    PREFIX,
-    AccessScope,
-    AccessToken,
-    AccessTokenRequest,
-    InvalidAccessTokenError,
-    mint,
-    verify,
-)
+from longhaul.access import PREFIX, AccessScope, AccessTokenRequest, InvalidAccessTokenError, mint, verify
 from longhaul.api.changes import RunChanges
 from longhaul.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Waitpoints, current_caller
 from longhaul.db import utcnow
-from longhaul.models import TAG_PATTERN, WAITING_STATUSES, RunRecord
+from longhaul.models import TAG_PATTERN, WAITING_STATUSES, AccessToken, RunRecord
 from longhaul.server.service import RunService
 
 router = APIRouter(tags=["realtime"])

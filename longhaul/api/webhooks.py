@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, HTTPException, Request
 
 from longhaul.api.deps import ADMIN_ERRORS, ERRORS, Admin, AppSettings, Letters, Service
-from longhaul.dead_letters import DeadLetterPage, DeadLetterStatus, WebhookOutcome
+from longhaul.models import DeadLetterPage, DeadLetterStatus, WebhookOutcome
 from longhaul.server import webhooks
 from longhaul.server.service import NotFoundError
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from longhaul.alerts import AlertKind
 from longhaul.cli.common import UrlOption, api_client, echo_json
+from longhaul.models import AlertKind
 
 app = typer.Typer(help="Failure alerts: signed webhooks or the log (docs/alerts.md).", no_args_is_help=True)
 

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhaul.activities.bulk import BulkAction
 from longhaul.cli.common import (
     UrlOption,
     api_client,
@@ -18,7 +17,7 @@ from longhaul.cli.common import (
     follow,
     print_outcome,
 )
-from longhaul.models import RunStatus
+from longhaul.models import BulkAction, RunStatus
 
 app = typer.Typer(help="Read and act on runs.", no_args_is_help=True)
 

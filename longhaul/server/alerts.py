@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 
-from longhaul.alerts import AlertKind, AlertStore, Delivery, DestinationType
+from longhaul.alerts import AlertStore, Delivery
 from longhaul.config import Settings
+from longhaul.models import AlertKind, DestinationType
 from longhaul.storage import RunStore
 from longhaul.webhooks import sign
 

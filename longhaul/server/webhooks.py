@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from longhaul.dead_letters import DeadLetter, DeadLetters, WebhookOutcome
+from longhaul.dead_letters import DeadLetters
+from longhaul.models import DeadLetter, WebhookOutcome
 from longhaul.server.service import EventEnvelope, InvalidInputError, NotFoundError, RunService
 from longhaul.webhooks import UnprocessableWebhookError
 from longhaul.workflows.pipeline import Webhook

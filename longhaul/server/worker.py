@@ -25,13 +25,14 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from longhaul.activities.bulk import BulkAction, BulkPage, Outcome
+from longhaul.activities.bulk import BulkPage, Outcome
 from longhaul.activities.events import EmitRequest, InvalidEmitError
 from longhaul.activities.resources import Resources
 from longhaul.activities.runs import ApplyCarriedUpdates
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.migrations import prepare
+from longhaul.models import BulkAction
 from longhaul.server.resume import resume
 from longhaul.server.service import (
     ConflictError,
