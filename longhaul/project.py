@@ -22,21 +22,28 @@ APP_DIR_VARIABLE = "LONGHAUL_APP_DIR"
 def app_dir() -> Path | None:
     """The application's folder: ``LONGHAUL_APP_DIR``, else the nearest folder from the working directory up
     whose ``pyproject.toml`` has a ``[tool.longhaul]`` table; None outside any application."""
-    named = os.environ.get(APP_DIR_VARIABLE)
-    start = Path(named).resolve() if named else Path.cwd()
-    for folder in (start, *start.parents):
-        if "longhaul" in _tool_tables(folder / "pyproject.toml"):
-            return folder
-        if named:  # a named folder is the application, with or without a table
-            return start
-    return None
+    found = _application()
+    return found[0] if found is not None else None
 
 
 def app_settings() -> dict[str, Any]:
     """The application's ``[tool.longhaul]`` table: settings by name (``catalog``, ``commands``, ...)."""
-    folder = app_dir()
-    table = _tool_tables(folder / "pyproject.toml").get("longhaul", {}) if folder is not None else {}
-    return table if isinstance(table, dict) else {}
+    found = _application()
+    return found[1] if found is not None else {}
+
+
+def _application() -> tuple[Path, dict[str, Any]] | None:
+    """The application's folder and its ``[tool.longhaul]`` table (empty for a named folder without one),
+    read once for both."""
+    named = os.environ.get(APP_DIR_VARIABLE)
+    start = Path(named).resolve() if named else Path.cwd()
+    for folder in (start, *start.parents):
+        table = _tool_tables(folder / "pyproject.toml").get("longhaul")
+        if isinstance(table, dict):
+            return folder, table
+        if named:  # a named folder is the application, with or without a table
+            return start, {}
+    return None
 
 
 def import_object(path: str) -> Any:

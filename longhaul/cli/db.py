@@ -78,14 +78,12 @@ def db_revision(
     from longhaul.workflows.catalog import load_catalog
     from longhaul.workflows.maintenance import LONGHAUL
 
-    ours = LONGHAUL.table_objects()
     history: History | None = ENGINE if engine else application_history()
     if history is None:
         raise typer.BadParameter("the application has no migrations/versions folder: make it first")
-    tables = ours
-    if not engine:
-        names = {table.name for table in ours}
-        tables = [t for t in load_catalog(cli_settings().catalog).tables() if t.name not in names]
+    catalog = [LONGHAUL] if engine else load_catalog(cli_settings().catalog).pipelines
+    pipelines = [p for p in catalog if (p is LONGHAUL) == engine]  # longhaul's tables, or the application's
+    tables = [table for pipeline in pipelines for table in pipeline.table_objects()]
     with tempfile.TemporaryDirectory() as scratch:
         path = asyncio.run(new_revision(message, Path(scratch) / "scratch.db", tables, history))
     typer.echo(f"wrote {path}")

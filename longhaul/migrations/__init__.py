@@ -162,19 +162,20 @@ def _upgrade(conn: Connection, revision: str) -> tuple[str | None, str | None]:
     if ENGINE.version_table not in tables and "runs" in tables:
         command.stamp(config, BASELINE)
         log.info("app database made before migrations: adopted at revision %s", BASELINE)
-    before = _revisions(conn)
+    run = histories()
+    before = _revisions(conn, run)
     command.upgrade(config, revision)
     if revision == "head":
-        for history in histories()[1:]:
+        for history in run[1:]:
             command.upgrade(alembic_config(conn, history=history), "head")
     if conn.dialect.name == "sqlite" and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
         raise RuntimeError(f"the upgrade would leave rows referencing missing ones: {broken[:5]}")
-    return _label(before), _label(_revisions(conn))
+    return _label(before), _label(_revisions(conn, run))
 
 
-def _revisions(conn: Connection) -> dict[History, str | None]:
-    """Where the database is in each history (None: not begun)."""
-    return {history: _context(conn, history).get_current_revision() for history in histories()}
+def _revisions(conn: Connection, run: Sequence[History]) -> dict[History, str | None]:
+    """Where the database is in each history of ``run`` (None: not begun)."""
+    return {history: _context(conn, history).get_current_revision() for history in run}
 
 
 def _context(conn: Connection, history: History, **options: Any) -> MigrationContext:
@@ -184,7 +185,7 @@ def _context(conn: Connection, history: History, **options: Any) -> MigrationCon
 async def current(db: Database) -> str | None:
     """Where the database is (as :func:`head` says it; None: no schema yet)."""
     async with db.engine.connect() as conn:
-        return _label(await conn.run_sync(_revisions))
+        return _label(await conn.run_sync(_revisions, histories()))
 
 
 def given_tables_only(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -226,7 +227,7 @@ async def new_revision(message: str, scratch: Path, tables: Sequence[Table], his
     try:
         await upgrade(db)
         async with db.engine.connect() as conn:
-            latest = (await conn.run_sync(_revisions)).get(history)
+            latest = (await conn.run_sync(_revisions, [history]))[history]
             next_id = f"{int(latest) + 1:04d}" if latest else BASELINE
             script = await conn.run_sync(
                 lambda sync: command.revision(
