@@ -9,7 +9,6 @@ import os
 import platform
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.keys import KeyStore
 from longhaul.migrations import upgrade
+from longhaul.ports import free_port
 from longhaul.processes import die_with_parent
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
 
@@ -252,13 +252,6 @@ def server_pid() -> int:
                 if parent == os.getpid() and "temporal" in (entry / "cmdline").read_text():
                     return int(entry.name)
     raise RuntimeError("no embedded Temporal server among this process's children")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

@@ -25,7 +25,6 @@ from bench.harness import (
     Comparison,
     api_client,
     each,
-    free_port,
     interleaved,
     post_event,
     result_once_started,
@@ -35,6 +34,7 @@ from bench.harness import (
 from bench.plain_pipelines import TENANT, PlainHello, PlainOrder, plain_order_id
 from longhaul.db import Database
 from longhaul.migrations import upgrade
+from longhaul.ports import free_port
 from longhaul.server.service import workflow_id_for
 from longhaul.workflows.pipeline import workflow_name
 

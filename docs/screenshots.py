@@ -61,7 +61,7 @@ async def shoot(out: Path) -> list[Path]:
 
 async def _runs(http: httpx.AsyncClient) -> str:
     """A few greetings (some still waiting), and the id of a finished one to show."""
-    ids = []
+    ids: list[str] = []
     for index, name in enumerate(NAMES):
         payload = {"name": name, "wait_seconds": 120 if index % 3 == 0 else 0}
         sent = await http.post(

@@ -5,24 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from longhaul.ports import free_port as free_port
 from longhaul.project import APP_DIR_VARIABLE
 
 LONGHAUL = str(Path(sys.executable).parent / "longhaul")
 ROOT = Path(__file__).resolve().parent.parent  # this repository: the application the tests run
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def clean_env(**extra: str) -> dict[str, str]:

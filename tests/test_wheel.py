@@ -145,39 +145,23 @@ def _greet(http: httpx.Client, name: str) -> str:
 
 @contextmanager
 def _dev(venv: Path, app: Path, env: dict[str, str]) -> Iterator[tuple[httpx.Client, Path]]:
-    """``longhaul dev`` in the application's folder, on free ports; stopped as Ctrl-C would. A port found
-    free can be taken by an outgoing connection before the stack binds it (a CI run lost the API's so):
-    then the stack is started again on other ports, at most three times."""
+    """``longhaul dev`` in the application's folder, on free ports; stopped as Ctrl-C would."""
+    api, temporal, ui = free_port(), free_port(), free_port()
     log = app.parent / "dev.log"
-    for _ in range(3):
-        api, temporal, ui = free_port(), free_port(), free_port()
-        argv = [
-            venv / "bin" / "longhaul",
-            "dev",
-            "--api-port",
-            api,
-            "--temporal-port",
-            temporal,
-            "--ui-port",
-            ui,
-        ]
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [str(a) for a in argv],
-                cwd=app,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_until(
-            lambda started=process: "longhaul dev is up" in log.read_text() or started.poll() is not None,  # type: ignore[misc]
-            180,
-            "longhaul dev",
+    argv = [venv / "bin" / "longhaul", "dev", "--api-port", api, "--temporal-port", temporal, "--ui-port", ui]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(a) for a in argv],
+            cwd=app,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        if process.poll() is None or "address already in use" not in log.read_text():
-            break
     try:
+        wait_until(
+            lambda: "longhaul dev is up" in log.read_text() or process.poll() is not None, 180, "longhaul dev"
+        )
         assert process.poll() is None, log.read_text()[-3000:]
         key = (app / ".longhaul" / "api-key").read_text().strip()
         with httpx.Client(

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +38,7 @@ from longhaul.db import Database
 from longhaul.keys import KeyStore, Role
 from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
+from longhaul.ports import port_in_use
 from longhaul.processes import die_with_parent
 from longhaul.project import app_dir
 from longhaul.server.reload import SourceFilter, fingerprint
@@ -61,18 +60,6 @@ STARTUP_TIMEOUT = 90.0
 
 class DevError(RuntimeError):
     """A failure to report as one line (port in use, a child that did not come up)."""
-
-
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                return True
-            raise
-    return False
 
 
 def check_ports_free(ports: list[tuple[str, int, str, str]]) -> None:
