@@ -1,7 +1,7 @@
 """The run queue: what lies between accepting an event and starting its workflow in Temporal.
 
 Accepting an event is one transaction here (:meth:`RunQueue.accept`): a ``pending`` run record per
-subscription, with the *slots* its subscription's flow control asks for. Dispatchers
+subscription, with the *slots* its subscription's flow control asks for (:mod:`longhaul.flow`). Dispatchers
 (:mod:`longhaul.server.dispatcher`) then :meth:`~RunQueue.claim` due runs in priority then arrival order, only
 where every slot has room, mark them ``queued`` and start their workflows behind.
 
@@ -31,9 +31,8 @@ import builtins
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -60,7 +59,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.alerts import enqueue
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
-from longhaul.humanize import duration
+from longhaul.flow import Gate, JoinKind, RunPlan, Slot, SlotKind, gate_name
 from longhaul.models import (
     ACTIVE_STATUSES,
     WAITING_STATUSES,
@@ -75,29 +74,6 @@ from longhaul.storage import RunRow, RunTagRow, notify_queue, record_of, tags_of
 
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
 _PENDING = RunStatus.PENDING.value
-
-
-class SlotKind(StrEnum):
-    CONCURRENCY = "concurrency"
-    RATE = "rate"
-    MARK = "mark"  # no limit: a name the run is found by (what an event's cancel_on matches)
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A limit a run must fit in to start: see the module docstring."""
-
-    scope: str
-    kind: SlotKind
-    limit: int
-    period: float | None = None  # seconds, for a rate
-
-    def describe(self, used: int) -> str:
-        """Why a run waits for this slot, for people."""
-        if self.kind == SlotKind.CONCURRENCY:
-            return f"{used} of {self.limit} slots of {self.scope} busy"
-        assert self.period is not None  # a rate's
-        return f"rate limited: {self.limit} start(s) per {duration(self.period)} of {self.scope}"
 
 
 class RunSlotRow(Base):
@@ -129,38 +105,6 @@ _SLOTS = cast(Table, RunSlotRow.__table__)
 _LEASES = cast(Table, LeaseRow.__table__)
 
 
-class JoinKind(StrEnum):
-    SINGLETON = "singleton"  # the open run of the key is the answer; nothing new is recorded
-    DEBOUNCE = "debounce"  # the open run waits ``delay`` longer (and takes the payload, if trailing)
-    BATCH = "batch"  # the payload is added to the open run's list
-
-
-@dataclass(frozen=True)
-class Joining:
-    """How an event joins the open run of its gate (``values["gate"]``) instead of making a new one."""
-
-    kind: JoinKind
-    delay: timedelta = timedelta(0)  # debounce: the quiet time before the run may start
-    max_delay: timedelta | None = None  # debounce: the latest start, counted from the run's first event
-    take_payload: bool = False  # debounce, trailing: the run starts with the newest payload
-    max_size: int = 0  # batch: the run is due at once when it holds this many
-
-
-@dataclass
-class NewRun:
-    """A run to accept: its record's column values, tags, slots, and how it joins an open run."""
-
-    values: dict[str, Any]
-    tags: list[str] = field(default_factory=list)
-    slots: list[Slot] = field(default_factory=list)
-    joining: Joining | None = None
-    cancels: list[str] = field(default_factory=list)  # scopes whose open runs it cancels (a singleton's)
-
-    @property
-    def id(self) -> str:
-        return str(self.values["id"])
-
-
 @dataclass(frozen=True)
 class Recorded:
     """What accepting one run did: ``written`` a new record, or reached ``record`` ``via`` another way
@@ -180,7 +124,7 @@ def _changes(accepted: Accepted) -> bool:
     return bool(cancelled) or any(r.written or r.via != "start" for r in results)
 
 
-def _refusal(call: _Call, existing: dict[str, RunRecord], fresh: dict[str, NewRun]) -> Exception | None:
+def _refusal(call: _Call, existing: dict[str, RunRecord], fresh: dict[str, RunPlan]) -> Exception | None:
     """Why ``call`` is refused as a whole, if it is: its check raised on a run that exists, or that an
     earlier run of its group (of an earlier call, or of its own) is to write. Otherwise its new runs join
     ``fresh``, the runs the group writes (the first of each id)."""
@@ -191,7 +135,7 @@ def _refusal(call: _Call, existing: dict[str, RunRecord], fresh: dict[str, NewRu
                 if run.id in existing:
                     call.check(existing[run.id], run)
                 elif run.id in fresh:
-                    call.check(record_of(fresh[run.id].values, []), run)
+                    call.check(record_of(_columns(fresh[run.id]), []), run)
             if run.id not in existing and run.id not in fresh:
                 fresh[run.id] = run
                 added.append(run.id)
@@ -215,9 +159,9 @@ def _settle(done: asyncio.Future[Accepted], outcome: Accepted | Exception) -> No
 class _Call:
     """One caller's runs waiting for the next group commit."""
 
-    runs: builtins.list[NewRun]
+    runs: builtins.list[RunPlan]
     cancels: dict[str, str]  # scope → who cancels its open runs, and why
-    check: Callable[[RunRecord, NewRun], None] | None
+    check: Callable[[RunRecord, RunPlan], None] | None
     done: asyncio.Future[Accepted]
 
 
@@ -255,7 +199,7 @@ def _busy_scopes(now: datetime) -> Any:
 
 
 # A claimed run takes no more events into it (debounce, batch); it stays its key's singleton until it closes.
-_kept_gate = case((_RUNS.c.gate.like(f"{JoinKind.SINGLETON.value}:%"), _RUNS.c.gate), else_=None)
+_kept_gate = case((_RUNS.c.gate.like(gate_name(JoinKind.SINGLETON, "%")), _RUNS.c.gate), else_=None)
 
 
 def _closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
@@ -270,14 +214,40 @@ def _closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _startable_at_once(run: NewRun, now: datetime) -> bool:
-    """Due now, joined by no later event, and held back by no limit (see :meth:`RunQueue.hand_over`)."""
-    due = run.values["not_before"]
-    return (
-        run.joining is None
-        and (due is None or due <= now)
-        and all(slot.kind == SlotKind.MARK for slot in run.slots)
-    )
+def _columns(run: RunPlan, claimed_at: datetime | None = None) -> dict[str, Any]:
+    """The ``runs`` row of a planned run: pending, or queued if ``claimed_at`` (claimed as accepted)."""
+    return {
+        "id": run.id,
+        "tenant": run.tenant,
+        "workflow": run.workflow,
+        "workflow_id": run.workflow_id,
+        "event": run.event,
+        "event_id": run.event_id,
+        "business_key": run.business_key,
+        "generation": run.generation,
+        "idempotency_key_expires_at": run.idempotency_key_expires_at,
+        "replay_of": run.replay_of,
+        "status": (RunStatus.QUEUED if claimed_at else RunStatus.PENDING).value,
+        "queue": run.queue,
+        "priority": run.priority,
+        "not_before": run.not_before,
+        "expires_at": run.expires_at,
+        "gate": run.gate.name if run.gate is not None else None,
+        "claimed_at": claimed_at,
+        "dispatched_at": None,
+        "cancel_requested_at": None,
+        "traceparent": run.traceparent,
+        "progress": 0,
+        "stage": None,
+        "input": run.input,
+        "output": None,
+        "error": None,
+        "attempts": 0,
+        "created_at": run.created_at,
+        "started_at": None,
+        "finished_at": None,
+        "updated_at": run.created_at,
+    }
 
 
 def _key_expired(run: RunRecord, now: datetime) -> bool:
@@ -323,10 +293,10 @@ class RunQueue:
 
     async def accept(
         self,
-        runs: Sequence[NewRun],
+        runs: Sequence[RunPlan],
         cancels: Mapping[str, str] | None = None,
         *,
-        check: Callable[[RunRecord, NewRun], None] | None = None,
+        check: Callable[[RunRecord, RunPlan], None] | None = None,
     ) -> Accepted:
         """Record ``runs`` as pending and cancel the open runs with a slot or mark of ``cancels`` (but not
         these runs; each scope with what their records are to say), in one transaction. A run whose id
@@ -369,17 +339,18 @@ class RunQueue:
     ) -> builtins.list[Accepted | Exception]:
         existing = await self._records_of(conn, [run.id for call in group for run in call.runs])
         await self._follow_expired_keys(conn, group, existing)
-        fresh: dict[str, NewRun] = {}
+        fresh: dict[str, RunPlan] = {}
         refusals = [_refusal(call, existing, fresh) for call in group]
         claiming = self._taker is not None and self._willing()
         now = utcnow()
-        for run in fresh.values():
-            if claiming and _startable_at_once(run, now):
-                run.values.update(status=RunStatus.QUEUED.value, claimed_at=now)
-        written = await self._insert(conn, list(fresh.values()))
+        claimed = {run.id for run in fresh.values() if claiming and run.startable_at_once(now)}
+        written = await self._insert(conn, list(fresh.values()), claimed, now)
         for run_id in written:
-            existing[run_id] = record_of(fresh[run_id].values, sorted(set(fresh[run_id].tags)))
-            if fresh[run_id].values["claimed_at"] is not None:
+            run = fresh[run_id]
+            existing[run_id] = record_of(
+                _columns(run, now if run_id in claimed else None), sorted(set(run.tags))
+            )
+            if run_id in claimed:
                 handed.append(existing[run_id])
         first = set(written)  # a run id two calls share is written by the first, reached by the second
         return [
@@ -394,7 +365,7 @@ class RunQueue:
         of that id, or, if its key expired too, at the next generation (a new run). The generation is in
         the event's unique key: two accepts making the same one write it once."""
         now = utcnow()
-        for run in (run for call in group for run in call.runs if run.joining is None):
+        for run in (run for call in group for run in call.runs if run.gate is None):
             first = existing.get(run.id)
             if first is None or not _key_expired(first, now):
                 continue
@@ -402,10 +373,10 @@ class RunQueue:
             if _key_expired(newest, now):
                 generation = newest.generation + 1
                 workflow_id = generation_workflow_id(first.workflow_id, generation)
-                run.values.update(id=run_id_for(workflow_id), workflow_id=workflow_id, generation=generation)
+                run.id, run.workflow_id, run.generation = run_id_for(workflow_id), workflow_id, generation
             else:
                 existing[newest.id] = newest
-                run.values.update(id=newest.id, workflow_id=newest.workflow_id, generation=newest.generation)
+                run.id, run.workflow_id, run.generation = newest.id, newest.workflow_id, newest.generation
 
     async def _newest_generation(self, conn: AsyncConnection, first: RunRecord) -> RunRecord:
         row = await self._row(
@@ -446,14 +417,20 @@ class RunQueue:
         tags = await tags_of(conn, [row["id"] for row in rows])
         return {row["id"]: record_of(dict(row), tags.get(row["id"], [])) for row in rows}
 
-    async def _insert(self, conn: AsyncConnection, runs: builtins.list[NewRun]) -> set[str]:
-        """Insert ``runs`` (one statement), their tags and slots; the ids written (a run whose gate is
-        held by another is not)."""
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        runs: builtins.list[RunPlan],
+        claimed: set[str] | None = None,
+        now: datetime | None = None,
+    ) -> set[str]:
+        """Insert ``runs`` (one statement; those of ``claimed`` claimed at ``now``), their tags and slots;
+        the ids written (a run whose gate is held by another is not)."""
         if not runs:
             return set()
-        written = set(
-            await conn.scalars(self._insert_run.returning(_RUNS.c.id), [run.values for run in runs])
-        )
+        claimed = claimed or set()
+        rows = [_columns(run, now if run.id in claimed else None) for run in runs]
+        written = set(await conn.scalars(self._insert_run.returning(_RUNS.c.id), rows))
         tags = [{"run_id": run.id, "tag": tag} for run in runs if run.id in written for tag in set(run.tags)]
         if tags:
             await conn.execute(insert(_TAGS), tags)
@@ -473,19 +450,19 @@ class RunQueue:
             await conn.execute(insert(_SLOTS), slots)
         return written
 
-    async def _record(self, conn: AsyncConnection, run: NewRun) -> Recorded:
+    async def _record(self, conn: AsyncConnection, run: RunPlan) -> Recorded:
         for _ in range(3):  # again if the gate's run was claimed between the insert and the join
             if await self._insert(conn, [run]):
-                return Recorded(record_of(run.values, sorted(set(run.tags))), True)
+                return Recorded(record_of(_columns(run), sorted(set(run.tags))), True)
             existing = await self._row(conn, _RUNS.c.id == run.id)
             if existing is not None:
                 return Recorded(await self._existing(conn, existing), False)
-            if run.joining is None:  # a different run holds a unique key of this one: a caller's bug
+            if run.gate is None:  # a different run holds a unique key of this one: a caller's bug
                 raise LookupError(f"run {run.id} conflicts with another run's unique key")
-            joined = await self._join(conn, run, run.joining)
+            joined = await self._join(conn, run, run.gate)
             if joined is not None:
-                return Recorded(joined, False, run.joining.kind.value)
-        raise RuntimeError(f"run {run.id}: its gate {run.values['gate']} changed hands three times")
+                return Recorded(joined, False, run.gate.kind.value)
+        raise RuntimeError(f"run {run.id}: its gate changed hands three times")
 
     async def _row(
         self, conn: AsyncConnection, *where: Any, lock: bool = False, order_by: Any = None
@@ -496,28 +473,28 @@ class RunQueue:
         row = (await conn.execute(statement)).mappings().first()
         return dict(row) if row is not None else None
 
-    async def _join(self, conn: AsyncConnection, run: NewRun, joining: Joining) -> RunRecord | None:
+    async def _join(self, conn: AsyncConnection, run: RunPlan, gate: Gate) -> RunRecord | None:
         """Join the open run holding ``run``'s gate; None if none holds it any more."""
-        holder = await self._row(conn, _RUNS.c.gate == run.values["gate"], lock=True)
+        holder = await self._row(conn, _RUNS.c.gate == gate.name, lock=True)
         if holder is None:
             return None
         now = utcnow()
         changes: dict[str, Any] = {}
-        if joining.kind == JoinKind.DEBOUNCE:
-            due = now + joining.delay
+        if gate.kind == JoinKind.DEBOUNCE:
+            due = now + gate.delay
             first = as_utc(holder["created_at"])
-            if joining.max_delay is not None and first is not None:
-                due = min(due, first + joining.max_delay)
+            if gate.max_delay is not None and first is not None:
+                due = min(due, first + gate.max_delay)
             changes["not_before"] = due
-            if joining.take_payload:
-                changes["input"] = run.values["input"]
-        elif joining.kind == JoinKind.BATCH:
+            if gate.take_payload:
+                changes["input"] = run.input
+        elif gate.kind == JoinKind.BATCH:
             batch = dict(holder["input"])
-            if run.values["event_id"] not in batch["event_ids"]:  # a resent member is not added twice
-                batch["events"] = [*batch["events"], *run.values["input"]["events"]]
-                batch["event_ids"] = [*batch["event_ids"], run.values["event_id"]]
+            if run.event_id not in batch["event_ids"]:  # a resent member is not added twice
+                batch["events"] = [*batch["events"], *run.input["events"]]
+                batch["event_ids"] = [*batch["event_ids"], run.event_id]
             changes["input"] = batch
-            if len(batch["events"]) >= joining.max_size:  # full: due now, and closed to new members
+            if len(batch["events"]) >= gate.max_size:  # full: due now, and closed to new members
                 changes.update(not_before=now, gate=None)
         if changes:
             await conn.execute(

@@ -38,6 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.config import Settings
 from longhaul.db import utcnow
+from longhaul.flow import RunPlan, Timing, cancel_mark, plan_run
 from longhaul.models import (
     ID_PATTERN,
     REPLAYABLE_STATUSES,
@@ -50,7 +51,7 @@ from longhaul.models import (
     cancellation,
     run_id_for,
 )
-from longhaul.queue import Joining, JoinKind, NewRun, RunQueue, Slot, SlotKind
+from longhaul.queue import RunQueue
 from longhaul.storage import RunStore
 from longhaul.telemetry import continued, current_traceparent
 from longhaul.temporal import (
@@ -66,7 +67,6 @@ from longhaul.temporal import (
 from longhaul.text import StoredText, check_json, check_text
 from longhaul.workflows.catalog import Catalog, business_key, load_catalog
 from longhaul.workflows.pipeline import (
-    TENANT_KEY,
     SignalRoute,
     Subscription,
     signal_names,
@@ -263,82 +263,6 @@ def _unavailable(error: BaseException) -> TemporalUnavailableError:
     return TemporalUnavailableError(f"Temporal is unavailable: {error}")
 
 
-def _singleton(sub: Subscription, payload: BaseModel, tenant: str, override: str | None) -> str:
-    assert sub.singleton is not None
-    return f"{JoinKind.SINGLETON.value}:{_scope(sub, sub.singleton.key, override, payload, tenant)}"
-
-
-def _gathering(
-    sub: Subscription, payload: BaseModel, tenant: str, override: str | None, values: dict[str, Any]
-) -> Joining | None:
-    """For a subscription that makes several events one run: how this one joins an open run. Sets the
-    new run's gate, and its start time and input where the rule decides them."""
-    now = values["created_at"]
-    if sub.singleton is not None:
-        if sub.singleton.mode == "cancel":
-            return None  # it cancels the open one instead (NewRun.cancels) and waits for its slot
-        values["gate"] = _singleton(sub, payload, tenant, override)
-        return Joining(JoinKind.SINGLETON)
-    if sub.debounce is not None:
-        debounce = sub.debounce
-        values["gate"] = f"{JoinKind.DEBOUNCE.value}:{_scope(sub, debounce.key, override, payload, tenant)}"
-        values["not_before"] = now + debounce.delay
-        return Joining(
-            JoinKind.DEBOUNCE,
-            delay=debounce.delay,
-            max_delay=debounce.max_delay,
-            take_payload=debounce.mode == "trailing",
-        )
-    if sub.batch is not None:
-        batch = sub.batch
-        values["input"] = {"events": [values["input"]], "event_ids": [values["event_id"]]}
-        if batch.max_size == 1:
-            return None
-        values["gate"] = f"{JoinKind.BATCH.value}:{_scope(sub, batch.key, override, payload, tenant)}"
-        values["not_before"] = now + batch.max_wait
-        return Joining(JoinKind.BATCH, max_size=batch.max_size)
-    return None
-
-
-def _scope(sub: Subscription, key: str | None, override: str | None, payload: BaseModel, tenant: str) -> str:
-    """The name of the slot a limit keyed by ``key`` takes for this run (see :mod:`longhaul.queue`)."""
-    if key is None:
-        return sub.queue_name
-    if key == TENANT_KEY:
-        return f"{sub.queue_name}/tenant={tenant}"
-    field = override or key
-    return f"{sub.queue_name}/{tenant}/{field}={str(getattr(payload, field, None))[:150]}"
-
-
-def _cancel_mark(event_name: str, tenant: str, field: str, payload: BaseModel) -> str:
-    """The mark an event named ``event_name`` cancels runs by
-    (:class:`~longhaul.workflows.pipeline.CancelOn`)."""
-    return f"cancel:{event_name}/{tenant}/{field}={str(getattr(payload, field))[:150]}"
-
-
-def _slots(sub: Subscription, payload: BaseModel, tenant: str, override: str | None) -> list[Slot]:
-    slots = [
-        Slot(_scope(sub, c.key, override, payload, tenant), SlotKind.CONCURRENCY, c.limit)
-        for c in sub.concurrency
-    ]
-    if sub.singleton is not None:
-        slots.append(Slot(_singleton(sub, payload, tenant, override), SlotKind.CONCURRENCY, 1))
-    slots += [
-        Slot(_cancel_mark(c.event.name, tenant, c.match, payload), SlotKind.MARK, 0) for c in sub.cancel_on
-    ]
-    if sub.rate_limit is not None:
-        rate = sub.rate_limit
-        scope = _scope(sub, rate.key, override, payload, tenant)
-        slots.append(Slot(f"rate:{scope}", SlotKind.RATE, rate.limit, rate.per.total_seconds()))
-    if sub.throttle is not None:  # evenly spread: one start per period / limit
-        throttle = sub.throttle
-        scope = _scope(sub, throttle.key, override, payload, tenant)
-        slots.append(
-            Slot(f"throttle:{scope}", SlotKind.RATE, 1, throttle.per.total_seconds() / throttle.limit)
-        )
-    return slots
-
-
 class RunService:
     """Turns events into runs and acts on runs. One per process, sharing its Temporal client and store.
 
@@ -404,7 +328,7 @@ class RunService:
         self, events: list[tuple[str, EventEnvelope, BaseModel]], tenant: str, options_loc: tuple[str, ...]
     ) -> list[Accepted]:
         now = utcnow()
-        planned: list[tuple[str, list[NewRun]]] = []
+        planned: list[tuple[str, list[RunPlan]]] = []
         errors: list[dict[str, Any]] = []
         for index, (name, envelope, payload) in enumerate(events):
             event_id = envelope.id or f"evt_{uuid.uuid4().hex}"
@@ -423,7 +347,7 @@ class RunService:
         # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key),
         # each with what the cancelled runs' records will say.
         cancels = [
-            {_cancel_mark(name, tenant, cancel.match, payload): cancellation(f"event {name} ({event_id})",
+            {cancel_mark(name, tenant, cancel.match, payload): cancellation(f"event {name} ({event_id})",
                                                                              getattr(payload, "reason", None))
              for _, cancel in self.catalog.cancellers(name)}
             | {scope: cancellation(f"event {name} ({event_id})", "a newer run of the same key (singleton)")
@@ -451,11 +375,11 @@ class RunService:
         return results
 
     @staticmethod
-    def _check_reuse(existing: RunRecord, run: NewRun) -> None:
+    def _check_reuse(existing: RunRecord, run: RunPlan) -> None:
         """Refuse an event whose id was sent before with another payload (nothing of the call is
         recorded). A run that events join (debounce, batch) has the input they made, not the first's."""
-        if run.joining is None:
-            check_reuse(existing, run.values["event"], run.values["event_id"], run.values["input"])
+        if run.gate is None:
+            check_reuse(existing, run.event, run.event_id, run.input)
 
     def _new_run(
         self,
@@ -469,10 +393,10 @@ class RunService:
         *,
         instance: str | None = None,
         replay_of: str | None = None,
-    ) -> NewRun:
-        """The pending run ``sub`` makes of an event. ``instance`` names it within the workflow and
-        tenant: the event id, or the business key for a once-per-key subscription (a replay passes its
-        own)."""
+    ) -> RunPlan:
+        """The pending run ``sub`` makes of an event (:func:`longhaul.flow.plan_run`), its options checked.
+        ``instance`` names it within the workflow and tenant: the event id, or the business key for a
+        once-per-key subscription (a replay passes its own)."""
         options = envelope.options
         override = options.concurrency_key
         if override is not None and override not in type(payload).model_fields:
@@ -489,54 +413,25 @@ class RunService:
                          f"({due.isoformat()})"}]
             )  # fmt: skip
         key = business_key(sub, payload)
-        workflow_id = workflow_id_for(sub.workflow_name, tenant, instance or _instance(sub, event_id, key))
-        priority = options.priority or (sub.priority(payload) if sub.priority else 3)
-        values = {
-            "id": run_id_for(workflow_id),
-            "tenant": tenant,
-            "workflow": sub.workflow_name,
-            "workflow_id": workflow_id,
-            "event": event_name,
-            "event_id": event_id,
-            "business_key": key,
-            "generation": 1,
-            "idempotency_key_expires_at": None,
-            "replay_of": replay_of,
-            "status": RunStatus.PENDING.value,
-            "queue": sub.queue_name,
-            "priority": priority,
-            "not_before": due,
-            "expires_at": expires,
-            "gate": None,
-            "claimed_at": None,
-            "dispatched_at": None,
-            "cancel_requested_at": None,
-            "traceparent": current_traceparent(),
-            "progress": 0,
-            "stage": None,
-            "input": payload.model_dump(mode="json"),
-            "output": None,
-            "error": None,
-            "attempts": 0,
-            "created_at": now,
-            "started_at": None,
-            "finished_at": None,
-            "updated_at": now,
-        }
-        joining = _gathering(sub, payload, tenant, override, values)
-        ttl = options.idempotency_key_ttl
-        if (
-            ttl is not None
-            and joining is None
-            and instance is None
-            and _instance(sub, event_id, key) == event_id
-        ):
-            values["idempotency_key_expires_at"] = now + timedelta(seconds=ttl)
-        slots = _slots(sub, payload, tenant, override)
-        cancels = []
-        if sub.singleton is not None and sub.singleton.mode == "cancel":
-            cancels.append(_singleton(sub, payload, tenant, override))
-        return NewRun(values, list(envelope.tags), slots, joining, cancels)
+        named = _instance(sub, event_id, key)
+        workflow_id = workflow_id_for(sub.workflow_name, tenant, instance or named)
+        return plan_run(
+            sub,
+            run_id=run_id_for(workflow_id),
+            workflow_id=workflow_id,
+            event=event_name,
+            event_id=event_id,
+            payload=payload,
+            tenant=tenant,
+            business_key=key,
+            timing=Timing(due, expires, options.priority, options.idempotency_key_ttl),
+            now=now,
+            tags=list(envelope.tags),
+            traceparent=current_traceparent(),
+            concurrency_key=override,
+            replay_of=replay_of,
+            named_by_event_id=instance is None and named == event_id,
+        )
 
     async def start(self, run: RunRecord) -> None:
         """Start the workflow of a claimed run (the dispatcher's step). Idempotent: a workflow that
