@@ -18,7 +18,9 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-import longhaul.queue
+import longhaul.queue.accepting
+import longhaul.queue.claiming
+import longhaul.queue.inspecting
 import longhaul.server.dispatcher
 import longhaul.server.service
 import longhaul.storage
@@ -162,7 +164,14 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
     def now() -> datetime:
         return datetime.now(UTC) + offset
 
-    for module in (longhaul.queue, longhaul.storage, longhaul.server.dispatcher, longhaul.server.service):
+    for module in (
+        longhaul.queue.accepting,
+        longhaul.queue.claiming,
+        longhaul.queue.inspecting,
+        longhaul.storage,
+        longhaul.server.dispatcher,
+        longhaul.server.service,
+    ):
         monkeypatch.setattr(module, "utcnow", now)
 
     def advance(by: timedelta) -> None:

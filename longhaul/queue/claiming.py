@@ -1,0 +1,291 @@
+"""Claiming: dispatchers take due runs whose slots have room, start them, and close what never starts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, case, exists, func, or_, select, union, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from longhaul.alerts import enqueue
+from longhaul.db import Database, as_utc, insert_ignoring_duplicates, utcnow
+from longhaul.flow import JoinKind, SlotKind, gate_name
+from longhaul.models import AlertKind, RunRecord, RunStatus
+from longhaul.queue.tables import (
+    ACTIVE,
+    LEASES,
+    PENDING,
+    RUNS,
+    SLOTS,
+    closed,
+    due_now,
+    slot_use,
+    slots_of,
+    writing,
+)
+from longhaul.storage import notify_queue, record_of, tags_of
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The lease a dispatcher renews with each claim on SQLite."""
+
+    name: str
+    holder: str
+    seconds: float
+
+
+class LeaseLostError(RuntimeError):
+    """Another dispatcher holds the lease: this one stands by."""
+
+
+def _busy_scopes(now: datetime) -> Any:
+    """Scopes with no room now: concurrency scopes whose active runs fill the limit, rate scopes whose
+    starts within their period fill it."""
+    runs = RUNS.alias("active_runs")
+    full = (
+        select(SLOTS.c.scope)
+        .join(runs, runs.c.id == SLOTS.c.run_id)
+        .where(SLOTS.c.kind == SlotKind.CONCURRENCY.value, runs.c.status.in_(ACTIVE))
+        .group_by(SLOTS.c.scope)
+        .having(func.count() >= func.min(SLOTS.c.limit))
+    )
+    spent = (
+        select(SLOTS.c.scope)
+        .where(SLOTS.c.kind == SlotKind.RATE.value, SLOTS.c.free_at > now)
+        .group_by(SLOTS.c.scope)
+        .having(func.count() >= func.min(SLOTS.c.limit))
+    )
+    return union(full, spent)
+
+
+# A claimed run takes no more events into it (debounce, batch); it stays its key's singleton until it closes.
+_kept_gate = case((RUNS.c.gate.like(gate_name(JoinKind.SINGLETON, "%")), RUNS.c.gate), else_=None)
+
+
+class Claiming:
+    """The run queue's dispatching part (see :class:`longhaul.queue.RunQueue`)."""
+
+    db: Database
+
+    async def claim(self, limit: int, *, lease: Lease | None = None) -> list[RunRecord]:
+        """Take up to ``limit`` due runs whose slots all have room, in priority then arrival order, and
+        mark them ``queued`` (claimed, not yet started). Raises LeaseLostError if ``lease`` is held by
+        another dispatcher."""
+        now = utcnow()
+        async with writing(self.db) as conn:
+            if lease is not None and not await self._renew(conn, lease, now):
+                raise LeaseLostError(lease.name)
+            busy = _busy_scopes(now).subquery()
+            blocked = exists().where(SLOTS.c.run_id == RUNS.c.id, SLOTS.c.scope.in_(select(busy.c.scope)))
+            candidates = (
+                select(RUNS)
+                .where(*due_now(now), ~blocked)
+                .order_by(RUNS.c.priority, RUNS.c.created_at, RUNS.c.id)
+                .limit(limit)
+            )
+            if not self.db.is_sqlite:
+                candidates = candidates.with_for_update(skip_locked=True, of=RUNS)
+            rows = [dict(row) for row in (await conn.execute(candidates)).mappings()]
+            if not rows:
+                return []
+            chosen = await self._fit(conn, rows, now)
+            if chosen:
+                await self._mark_claimed(conn, chosen, now)
+            tags = await tags_of(conn, [row["id"] for row in chosen])  # the start sets them in Temporal
+        return [
+            record_of({**row, "status": RunStatus.QUEUED.value, "claimed_at": now}, tags.get(row["id"], []))
+            for row in chosen
+        ]
+
+    async def _fit(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime
+    ) -> list[dict[str, Any]]:
+        """The candidates (in order) that fit their slots, counting those taken before them."""
+        slots = await slots_of(conn, [row["id"] for row in rows], limits_only=True)
+        scopes = sorted({slot.scope for run_slots in slots.values() for slot in run_slots})
+        if scopes and not self.db.is_sqlite:
+            # One dispatcher at a time counts a scope: the count and the claim are then one step.
+            for scope in scopes:
+                await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
+        used = await slot_use(conn, scopes, now)
+        chosen = []
+        for row in rows:
+            run_slots = slots.get(row["id"], [])
+            if all(used[slot.scope] < slot.limit for slot in run_slots):
+                used.update(slot.scope for slot in run_slots)
+                chosen.append({**row, "_slots": run_slots})
+        return chosen
+
+    async def _mark_claimed(self, conn: AsyncConnection, chosen: list[dict[str, Any]], now: datetime) -> None:
+        ids = [row["id"] for row in chosen]
+        await conn.execute(
+            update(RUNS)
+            .where(RUNS.c.id.in_(ids), RUNS.c.status == PENDING)
+            .values(status=RunStatus.QUEUED.value, claimed_at=now, gate=_kept_gate, updated_at=now)
+        )
+        rated = [
+            {"run": row["id"], "slot": slot.scope, "until": now + timedelta(seconds=slot.period or 0)}
+            for row in chosen
+            for slot in row["_slots"]
+            if slot.kind == SlotKind.RATE
+        ]
+        if rated:
+            await conn.execute(
+                update(SLOTS)
+                .where(SLOTS.c.run_id == bindparam("run"), SLOTS.c.scope == bindparam("slot"))
+                .values(free_at=bindparam("until")),
+                rated,
+            )
+
+    async def _renew(self, conn: AsyncConnection, lease: Lease, now: datetime) -> bool:
+        until = now + timedelta(seconds=lease.seconds)
+        renewed = await conn.execute(
+            update(LEASES)
+            .where(
+                LEASES.c.name == lease.name,
+                or_(LEASES.c.holder == lease.holder, LEASES.c.expires_at < now),
+            )
+            .values(holder=lease.holder, expires_at=until)
+        )
+        if getattr(renewed, "rowcount", 0):
+            return True
+        insert_lease = insert_ignoring_duplicates(LEASES, is_sqlite=self.db.is_sqlite)
+        taken = await conn.execute(
+            insert_lease, {"name": lease.name, "holder": lease.holder, "expires_at": until}
+        )
+        return bool(getattr(taken, "rowcount", 0))
+
+    async def release_lease(self, lease: Lease) -> None:
+        """Give ``lease`` up (a clean shutdown), so a standby takes over at once."""
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(LEASES)
+                .where(LEASES.c.name == lease.name, LEASES.c.holder == lease.holder)
+                .values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+
+    async def unclaim(self, run_ids: Sequence[str]) -> None:
+        """Put claimed runs whose start failed (Temporal unavailable) back in the queue, in their place."""
+        if run_ids:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(RUNS)
+                    .where(
+                        RUNS.c.id.in_(run_ids),
+                        RUNS.c.status == RunStatus.QUEUED.value,
+                        RUNS.c.dispatched_at.is_(None),
+                    )
+                    .values(status=PENDING, claimed_at=None, updated_at=utcnow())
+                )
+                await notify_queue(conn)
+
+    async def cancel_waiting(self, run_id: str, why: str) -> bool:
+        """Cancel a run that no dispatcher has taken yet, saying ``why``; False if one has (or it is not
+        waiting)."""
+        now = utcnow()
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id, RUNS.c.status == PENDING)
+                .values(closed(RunStatus.CANCELLED, f"{why} (before it started)", now))
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def cancel_when_started(self, run_id: str, why: str) -> bool:
+        """Ask the dispatcher starting this run to cancel it once started (saying ``why``); False if it is
+        not being started (its workflow exists already, or it was never claimed)."""
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                update(RUNS)
+                .where(
+                    RUNS.c.id == run_id,
+                    RUNS.c.status == RunStatus.QUEUED.value,
+                    RUNS.c.claimed_at.is_not(None),
+                    RUNS.c.dispatched_at.is_(None),
+                )
+                .values(cancel_requested_at=utcnow(), cancel_reason=why)
+            )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def started(self, run_ids: Sequence[str]) -> None:
+        """Note that the workflows of these claimed runs exist in Temporal."""
+        if run_ids:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(RUNS)
+                    .where(RUNS.c.id.in_(run_ids), RUNS.c.dispatched_at.is_(None))
+                    .values(dispatched_at=utcnow())
+                )
+
+    async def cancellations(self, limit: int) -> list[tuple[RunRecord, str]]:
+        """Started runs whose cancellation was asked for (cancel_on, a singleton's successor, a cancel
+        while its start was in flight), each with who asked and why: the dispatcher cancels their
+        workflows, passing that on (the workflow's record says it)."""
+        statement = (
+            select(RUNS)
+            .where(
+                RUNS.c.cancel_requested_at.is_not(None),
+                RUNS.c.status.in_(ACTIVE),
+                or_(RUNS.c.claimed_at.is_(None), RUNS.c.dispatched_at.is_not(None)),
+            )
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings()
+            return [(record_of(dict(row), []), row["cancel_reason"] or "cancelled") for row in rows]
+
+    async def cancel_sent(self, run_ids: Sequence[str]) -> None:
+        """Temporal has these runs' cancellation requests (their workflows now close as cancelled)."""
+        if run_ids:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(RUNS).where(RUNS.c.id.in_(run_ids)).values(cancel_requested_at=None)
+                )
+
+    async def unstarted(self, claimed_before: datetime, limit: int) -> list[RunRecord]:
+        """Runs claimed before ``claimed_before`` whose start was never confirmed: their dispatcher died
+        between the claim and the start. Starting them again is safe (the start is idempotent)."""
+        statement = (
+            select(RUNS)
+            .where(
+                RUNS.c.status == RunStatus.QUEUED.value,
+                RUNS.c.dispatched_at.is_(None),
+                RUNS.c.claimed_at < claimed_before,
+            )
+            .order_by(RUNS.c.claimed_at)
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            rows = [dict(row) for row in (await conn.execute(statement)).mappings()]
+            tags = await tags_of(conn, [row["id"] for row in rows])
+        return [record_of(row, tags.get(row["id"], [])) for row in rows]
+
+    async def expire(self) -> int:
+        """Close the waiting runs whose TTL ran out before they started, as ``expired``."""
+        now = utcnow()
+        async with self.db.engine.begin() as conn:
+            expired = list(
+                await conn.scalars(
+                    update(RUNS)
+                    .where(RUNS.c.status == PENDING, RUNS.c.expires_at <= now)
+                    .values(closed(RunStatus.EXPIRED, "expired: not started before its TTL ran out", now))
+                    .returning(RUNS.c.id)
+                )
+            )
+            await enqueue(conn, AlertKind.RUN_EXPIRED, [(run_id, run_id) for run_id in expired])
+        return len(expired)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest delayed run (or TTL) comes due: how long an idle dispatcher may sleep."""
+        now = utcnow()
+        async with self.db.engine.connect() as conn:
+            times = [
+                await conn.scalar(select(func.min(column)).where(RUNS.c.status == PENDING, column > now))
+                for column in (RUNS.c.not_before, RUNS.c.expires_at)
+            ]
+        due = [as_utc(t) for t in times if t is not None]
+        return min((t for t in due if t is not None), default=None)

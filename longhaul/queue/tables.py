@@ -1,0 +1,122 @@
+"""The run queue's tables besides ``runs`` (slots and leases), and the queries its parts share."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Table, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Mapped, mapped_column
+
+from longhaul.db import Base, Database
+from longhaul.flow import Slot, SlotKind
+from longhaul.models import ACTIVE_STATUSES, RunStatus
+from longhaul.storage import RunRow, RunTagRow
+
+ACTIVE = [s.value for s in ACTIVE_STATUSES]
+PENDING = RunStatus.PENDING.value
+
+
+class RunSlotRow(Base):
+    __tablename__ = "run_slots"
+    __table_args__ = (Index("ix_run_slots_rate", "kind", "free_at"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(300), primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    limit: Mapped[int] = mapped_column(Integer)
+    # A month is past 32 bits on PostgreSQL; SQLite's INTEGER has 64.
+    period_ms: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    free_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a rate slot, once claimed
+
+
+class LeaseRow(Base):
+    """Who holds a role that only one process may hold at a time on SQLite (the dispatcher)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+RUNS = cast(Table, RunRow.__table__)
+TAGS = cast(Table, RunTagRow.__table__)
+SLOTS = cast(Table, RunSlotRow.__table__)
+LEASES = cast(Table, LeaseRow.__table__)
+
+
+def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
+    """The column values of a waiting run closed without ever starting (cancelled, expired)."""
+    return {
+        "status": status.value,
+        "stage": status.value,
+        "error": error,
+        "gate": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+
+
+def due_now(now: datetime) -> tuple[Any, ...]:
+    return (
+        RUNS.c.status == PENDING,
+        or_(RUNS.c.not_before.is_(None), RUNS.c.not_before <= now),
+        or_(RUNS.c.expires_at.is_(None), RUNS.c.expires_at > now),
+    )
+
+
+@asynccontextmanager
+async def writing(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A transaction that reads, then writes: on SQLite it takes the write lock at BEGIN (IMMEDIATE).
+    A deferred one would start as a reader, and SQLite refuses at once ("database is locked", no
+    busy wait) to upgrade a reader whose snapshot another connection's commit has made stale."""
+    async with db.engine.connect() as conn:
+        if db.is_sqlite:
+            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+        async with conn.begin():
+            yield conn
+
+
+async def slots_of(
+    conn: AsyncConnection, run_ids: list[str], *, limits_only: bool = False
+) -> dict[str, list[Slot]]:
+    slots: dict[str, list[Slot]] = {}
+    statement = select(SLOTS).where(SLOTS.c.run_id.in_(run_ids))
+    if limits_only:
+        statement = statement.where(SLOTS.c.kind != SlotKind.MARK.value)
+    for row in (await conn.execute(statement)).mappings():
+        period = row["period_ms"] / 1000 if row["period_ms"] is not None else None
+        slot = Slot(row["scope"], SlotKind(row["kind"]), row["limit"], period)
+        slots.setdefault(row["run_id"], []).append(slot)
+    return slots
+
+
+async def slot_use(conn: AsyncConnection, scopes: list[str], now: datetime) -> Counter[str]:
+    """Per scope, how much of its limit is taken now: active runs, or starts within the period."""
+    used: Counter[str] = Counter()
+    if not scopes:
+        return used
+    active = (
+        select(SLOTS.c.scope, func.count())
+        .join(RUNS, RUNS.c.id == SLOTS.c.run_id)
+        .where(
+            SLOTS.c.scope.in_(scopes),
+            SLOTS.c.kind == SlotKind.CONCURRENCY.value,
+            RUNS.c.status.in_(ACTIVE),
+        )
+        .group_by(SLOTS.c.scope)
+    )
+    recent = (
+        select(SLOTS.c.scope, func.count())
+        .where(SLOTS.c.scope.in_(scopes), SLOTS.c.kind == SlotKind.RATE.value, SLOTS.c.free_at > now)
+        .group_by(SLOTS.c.scope)
+    )
+    for statement in (active, recent):
+        for scope, count in await conn.execute(statement):
+            used[scope] += count
+    return used
