@@ -38,7 +38,7 @@ async def _fill(settings: Any, count: int) -> None:
     """``count`` runs of the tenant ``default``, created over the last day, with tags and keys."""
     from longhaul.db import Database, utcnow
     from longhaul.migrations import upgrade
-    from longhaul.storage import RunRow, RunTagRow
+    from longhaul.records import RunRow, RunTagRow
 
     db = Database(settings.app_database_url)
     await upgrade(db)

@@ -42,8 +42,8 @@ from bench.harness import (
 )
 from bench.wrk import post_events, wrk
 from longhaul.db import Database, as_utc
+from longhaul.records import RunRow
 from longhaul.server.dispatcher import PARALLEL_STARTS
-from longhaul.storage import RunRow
 
 GOALS = {"single": 5.0, "batch": 25.0, "accept_p99_ms": 25.0, "drain": 0.9, "idle_p50_ms": 20.0}
 RAW, SINGLE, BATCH = "raw start_workflow", "accept single (wrk)", "accept batches of 500"

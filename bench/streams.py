@@ -33,7 +33,7 @@ async def _fill(settings: Any) -> list[str]:
     """The tenant ``bench``'s runs; returns the ids of those running."""
     from longhaul.db import Database, utcnow
     from longhaul.migrations import upgrade
-    from longhaul.storage import RunRow, RunTagRow
+    from longhaul.records import RunRow, RunTagRow
 
     db = Database(settings.app_database_url)
     await upgrade(db)
@@ -65,7 +65,7 @@ async def _fill(settings: Any) -> list[str]:
 async def _write_progress(settings: Any, running: list[str], stop: asyncio.Event) -> None:
     """Move each running run's progress about once a second, a tenth of them every 100 ms."""
     from longhaul.db import Database, utcnow
-    from longhaul.storage import RunRow
+    from longhaul.records import RunRow
 
     db = Database(settings.app_database_url)
     tick, slice_size = 0, max(1, len(running) // 10)

@@ -27,10 +27,8 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    column,
     or_,
     select,
-    table,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,6 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.models import AlertDestination, AlertKind, DestinationType
+from longhaul.records import RUNS
 
 MAX_ATTEMPTS = 20  # about a day of backoff (capped at an hour); then the delivery is given up
 BACKOFF_CAP = timedelta(hours=1)
@@ -75,8 +74,6 @@ class AlertDeliveryRow(Base):
 
 _DESTINATIONS = cast(Table, AlertDestinationRow.__table__)
 _DELIVERIES = cast(Table, AlertDeliveryRow.__table__)
-# The columns of the engine's run table this module reads (longhaul.storage maps it; it imports this one).
-_RUNS = table("runs", column("id"), column("tenant"), column("workflow"))
 
 
 class DestinationRequest(BaseModel):
@@ -122,11 +119,11 @@ async def enqueue(conn: AsyncConnection, kind: AlertKind, subjects: Sequence[tup
     now = utcnow()
     runs = {run_id for _, run_id in subjects}
     wanted = (
-        select(_DESTINATIONS.c.id, _RUNS.c.id)
-        .join(_RUNS, _RUNS.c.tenant == _DESTINATIONS.c.tenant)
+        select(_DESTINATIONS.c.id, RUNS.c.id)
+        .join(RUNS, RUNS.c.tenant == _DESTINATIONS.c.tenant)
         .where(
-            _RUNS.c.id.in_(runs),
-            or_(_DESTINATIONS.c.workflow.is_(None), _DESTINATIONS.c.workflow == _RUNS.c.workflow),
+            RUNS.c.id.in_(runs),
+            or_(_DESTINATIONS.c.workflow.is_(None), _DESTINATIONS.c.workflow == RUNS.c.workflow),
             _DESTINATIONS.c.kinds.cast(Text).contains(json.dumps(kind.value)),
         )
     )

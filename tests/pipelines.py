@@ -26,11 +26,11 @@ from longhaul.workflows.pipeline import (
     Concurrency,
     Debounce,
     Pipeline,
-    Queue,
     RateLimit,
     SignalRoute,
     Singleton,
     Subscription,
+    TaskQueue,
     Throttle,
     WaitpointKind,
 )
@@ -482,8 +482,8 @@ TESTS = Pipeline(
         ),
     ),
     queues=(
-        Queue(lambda resources: [pass_gate, busy, record_step, fragile_step]),
-        Queue(lambda resources: [where_am_i], role=SPARE),
+        TaskQueue(lambda resources: [pass_gate, busy, record_step, fragile_step]),
+        TaskQueue(lambda resources: [where_am_i], role=SPARE),
     ),
     waitpoints=(REVIEW,),
 )

@@ -117,7 +117,7 @@ async def test_bulk_replay_acts_on_the_runs_of_its_time_range_once_each(
     assert answer["matched"] == 1 and answer["sample"] == [early]
     action = await wait_for_status(api, answer["run"]["run_id"], "completed")
     assert action["output"]["done"] == 1
-    replays = (await store.list(RunFilter(tenant="default", tag=tag), limit=50)).runs
+    replays = (await store.page(RunFilter(tenant="default", tag=tag), limit=50)).runs
     assert [run.replay_of for run in replays if run.replay_of] == [early]
     # A page retried after it acted replays nothing twice: the replay is named after the action.
     service = RunService(dev_client, store, settings, TEST_CATALOG)

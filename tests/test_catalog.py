@@ -18,8 +18,8 @@ from longhaul.workflows.pipeline import (
     Concurrency,
     Debounce,
     Pipeline,
-    Queue,
     Subscription,
+    TaskQueue,
     Webhook,
 )
 from workflows.catalog import CATALOG
@@ -85,7 +85,10 @@ def test_a_pipeline_listed_twice_counts_once() -> None:
 @pytest.mark.parametrize(
     ("pipeline", "message"),
     [
-        (Pipeline("copy", queues=(Queue(lambda resources: [], role="media"),)), "task queue role 'media'"),
+        (
+            Pipeline("copy", queues=(TaskQueue(lambda resources: [], role="media"),)),
+            "task queue role 'media'",
+        ),
         (
             Pipeline("copy", webhooks=(Webhook("payments", lambda s: "x", lambda body: "ignored"),)),
             "webhook source 'payments' is declared twice",

@@ -102,7 +102,7 @@ async def test_schedule_started_run_gets_a_run_record_of_longhaul_itself(
         await sync(dev_client, [decl(name, input=ReconcileInput(grace_seconds=3600))], settings)
         await dev_client.get_schedule_handle(schedule_id(name)).trigger()
         for _ in range(100):
-            runs = (await store.list(RunFilter(tenant=SYSTEM_TENANT, workflow="reconcile-runs"))).runs
+            runs = (await store.page(RunFilter(tenant=SYSTEM_TENANT, workflow="reconcile-runs"))).runs
             if runs and runs[0].status == RunStatus.COMPLETED:
                 break
             await _sleep()
@@ -119,7 +119,7 @@ async def test_longhauls_own_runs_are_in_no_tenants_views_and_admin_keys_list_th
 ) -> None:
     """Schedules' runs (reconcile-runs every 10 minutes) are the deployment's: not in a tenant's list,
     overview or failure rate; admin keys see them with system=true."""
-    run, _ = await store.create_queued(
+    run, _ = await store.adopt(
         run_id="run_sys", tenant=SYSTEM_TENANT, workflow="reconcile-runs", event="schedule:reconcile-runs",
         workflow_id=f"reconcile-runs/{SYSTEM_TENANT}/reconcile-runs-2026-12-03T12:40:00Z",
         event_id="2026-12-03T12:40:00Z", input={},
@@ -267,12 +267,12 @@ async def test_reconciliation_repairs_records_whose_workflow_closed_or_never_sta
             .run
         )
         await dev_client.get_workflow_handle(hello.workflow_id).result()
-        lost, _ = await store.create_queued(
+        lost, _ = await store.adopt(
             run_id="run_lost", tenant="default", workflow="hello", workflow_id="hello/default/never-started",
             event="hello", event_id="never-started", input={"name": "x"},
         )  # fmt: skip
         async with store.db.sessions.begin() as session:  # the completion update was lost: still "running"
-            from longhaul.storage import RunRow
+            from longhaul.records import RunRow
 
             row = await session.get(RunRow, hello.id)
             assert row is not None
@@ -353,7 +353,7 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
             for _ in range(
                 150
             ):  # the trigger and the 2 backfilled 10-minute slots: three runs, each recorded
-                runs = (await store.list(RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{name}"))).runs
+                runs = (await store.page(RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{name}"))).runs
                 if len(runs) >= 3 and all(r.status == RunStatus.COMPLETED for r in runs):
                     break
                 await _sleep()

@@ -21,9 +21,11 @@ from temporalio.service import RPCError, RPCStatusCode
 import longhaul.queue.accepting
 import longhaul.queue.claiming
 import longhaul.queue.inspecting
+import longhaul.records
 import longhaul.server.dispatcher
 import longhaul.server.service
-import longhaul.storage
+import longhaul.storage.reads
+import longhaul.storage.writes
 from longhaul.api import create_app
 from longhaul.config import Settings
 from longhaul.db import as_utc
@@ -168,7 +170,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
         longhaul.queue.accepting,
         longhaul.queue.claiming,
         longhaul.queue.inspecting,
-        longhaul.storage,
+        longhaul.records,
+        longhaul.storage.reads,
+        longhaul.storage.writes,
         longhaul.server.dispatcher,
         longhaul.server.service,
     ):

@@ -34,14 +34,14 @@ def _run(n: int, **extra: Any) -> dict[str, Any]:
 
 
 async def test_concurrent_creates_of_one_run_insert_once(store: RunStore) -> None:
-    results = await asyncio.gather(*(store.create_queued(**_run(1)) for _ in range(10)))
+    results = await asyncio.gather(*(store.adopt(**_run(1)) for _ in range(10)))
     assert sum(inserted for _, inserted in results) == 1
     assert {record.id for record, _ in results} == {"run_1"}
     assert await store.count() == 1
 
 
 async def test_a_final_status_is_never_changed_again(store: RunStore) -> None:
-    await store.create_queued(**_run(1))
+    await store.adopt(**_run(1))
     assert await store.apply(RunUpdate(run_id="run_1", status=RunStatus.COMPLETED, output=1), op_id="a")
     late = RunUpdate(run_id="run_1", status=RunStatus.RUNNING, progress=10, log="late")
     assert not await store.apply(late, op_id="b")
@@ -51,7 +51,7 @@ async def test_a_final_status_is_never_changed_again(store: RunStore) -> None:
 
 
 async def test_a_retried_update_logs_its_line_once(store: RunStore) -> None:
-    await store.create_queued(**_run(1))
+    await store.adopt(**_run(1))
     update = RunUpdate(run_id="run_1", progress=40, stage="transcoding", log="40% transcoding")
     assert await store.apply(update, op_id="wf-run/3")
     assert await store.apply(update, op_id="wf-run/3")  # the activity's retry
@@ -62,7 +62,7 @@ async def test_a_retried_update_logs_its_line_once(store: RunStore) -> None:
 
 
 async def test_started_at_is_the_first_start_not_a_retry(store: RunStore) -> None:
-    await store.create_queued(**_run(1))
+    await store.adopt(**_run(1))
     await store.apply(RunUpdate(run_id="run_1", status=RunStatus.RUNNING, attempt=1), op_id="a")
     first = await store.get("run_1")
     await asyncio.sleep(0.01)
@@ -75,16 +75,16 @@ async def test_started_at_is_the_first_start_not_a_retry(store: RunStore) -> Non
 
 async def test_listing_is_scoped_to_the_tenant_and_pages_without_gaps(store: RunStore) -> None:
     for n in range(7):
-        await store.create_queued(**_run(n, tags=["a"] if n < 3 else ["b", "a"]))
-    await store.create_queued(**{**_run(99), "tenant": "t2", "workflow_id": "hello/t2/e99"})
+        await store.adopt(**_run(n, tags=["a"] if n < 3 else ["b", "a"]))
+    await store.adopt(**{**_run(99), "tenant": "t2", "workflow_id": "hello/t2/e99"})
     seen, cursor = [], None
     while True:
-        page = await store.list(RunFilter(tenant="t1"), limit=3, cursor=cursor)
+        page = await store.page(RunFilter(tenant="t1"), limit=3, cursor=cursor)
         seen += [run.id for run in page.runs]
         if (cursor := page.next_cursor) is None:
             break
     assert seen == [f"run_{n}" for n in reversed(range(7))]
-    tagged_b = await store.list(RunFilter(tenant="t1", tag="b"))
+    tagged_b = await store.page(RunFilter(tenant="t1", tag="b"))
     assert [run.tags for run in tagged_b.runs] == [["a", "b"]] * 4
     assert await store.get("run_99", tenant="t1") is None
 
@@ -156,15 +156,15 @@ async def test_a_process_that_cannot_see_revocations_trusts_no_cache(store: RunS
 async def test_runs_are_found_by_business_key_part_in_any_case_by_id_and_by_the_run_that_started_them(
     store: RunStore,
 ) -> None:
-    await store.create_queued(**_run(1, business_key="Invoice-2026_0042"))
-    await store.create_queued(**_run(2, business_key="invoice-2026-0043"))
-    await store.create_queued(**_run(3, business_key="receipt-%_"))
-    await store.create_queued(**{**_run(4), "event_id": "run_1.completed", "workflow_id": "notice/t1/x"})
-    await store.create_queued(**_run(5, replay_of="run_1"))
-    await store.create_queued(**{**_run(6), "event_id": "run_10.completed", "workflow_id": "notice/t1/y"})
+    await store.adopt(**_run(1, business_key="Invoice-2026_0042"))
+    await store.adopt(**_run(2, business_key="invoice-2026-0043"))
+    await store.adopt(**_run(3, business_key="receipt-%_"))
+    await store.adopt(**{**_run(4), "event_id": "run_1.completed", "workflow_id": "notice/t1/x"})
+    await store.adopt(**_run(5, replay_of="run_1"))
+    await store.adopt(**{**_run(6), "event_id": "run_10.completed", "workflow_id": "notice/t1/y"})
 
     async def found(**where: Any) -> list[str]:
-        return sorted(run.id for run in (await store.list(RunFilter(tenant="t1", **where))).runs)
+        return sorted(run.id for run in (await store.page(RunFilter(tenant="t1", **where))).runs)
 
     assert await found(search="INVOICE-2026") == ["run_1", "run_2"]
     assert await found(search="2026_") == ["run_1"]  # _ and % are literal text, not wildcards
@@ -181,12 +181,12 @@ async def test_the_overview_is_counted_per_bucket_workflow_and_status_with_durat
     from longhaul.db import utcnow
 
     for n, status in enumerate(["completed", "completed", "failed", "running"]):
-        await store.create_queued(**_run(n, workflow="hello" if n < 3 else "video"))
+        await store.adopt(**_run(n, workflow="hello" if n < 3 else "video"))
         await store.apply(RunUpdate(run_id=f"run_{n}", status=RunStatus.RUNNING, attempt=1), op_id=f"s{n}")
         if status != "running":
             await asyncio.sleep(0.05 * (n + 1))
             await store.apply(RunUpdate(run_id=f"run_{n}", status=RunStatus(status)), op_id=f"e{n}")
-    await store.create_queued(**{**_run(9), "tenant": "t2", "workflow_id": "hello/t2/e9"})
+    await store.adopt(**{**_run(9), "tenant": "t2", "workflow_id": "hello/t2/e9"})
     start = utcnow() - timedelta(minutes=7, seconds=30)
     buckets = await store.created_per_bucket("t1", start, timedelta(minutes=5))
     assert sorted((status, n) for _, status, n in buckets) == [

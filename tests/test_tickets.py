@@ -198,7 +198,7 @@ async def test_a_ticket_of_another_tenant_started_past_intake_fails_at_once_and_
     with pytest.raises(WorkflowFailureError) as failed:
         await handle.result()
     assert "names tenant 'globex' but was sent by tenant 'default'" in str(failed.value.cause)
-    [run] = (await store.list(RunFilter(tenant="default", workflow="ticket-triage"))).runs
+    [run] = (await store.page(RunFilter(tenant="default", workflow="ticket-triage"))).runs
     record = await wait_for_status(desk, run.id, "failed")
     assert record["attempts"] == 1
     alerts = [r for r in caplog.records if r.getMessage().startswith("ALERT")]

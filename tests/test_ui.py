@@ -438,7 +438,7 @@ async def test_a_runs_page_still_shows_its_record_while_temporal_is_down(
     app = create_app(settings, TEST_CATALOG)
     async with serving(app) as url:
         _, key = await KeyStore(store.db).create("default", "tests")
-        record, _ = await store.create_queued(
+        record, _ = await store.adopt(
             run_id="run_down", tenant="default", workflow="hello", workflow_id="hello/default/e-down",
             event="hello", event_id="e-down", input={"name": HOSTILE},
         )  # fmt: skip

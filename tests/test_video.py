@@ -125,7 +125,7 @@ async def wait_transcoding(store: RunStore, run_id: str) -> RunRecord:
 
 
 async def notices(store: RunStore, event: str) -> list[RunRecord]:
-    page = await store.list(RunFilter(tenant="default", workflow="video-notice", event=event))
+    page = await store.page(RunFilter(tenant="default", workflow="video-notice", event=event))
     return page.runs
 
 
@@ -222,7 +222,7 @@ async def test_duplicate_upload_of_a_video_is_processed_once_with_the_right_subs
     assert done.output["skipped"] == ["1080p", "720p"]
     third = await send_video(service, "v-sd", path, event_id="upload-3")  # after it finished
     assert third.id == first.id
-    processing = await store.list(RunFilter(tenant="default", workflow="video-processing"))
+    processing = await store.page(RunFilter(tenant="default", workflow="video-processing"))
     assert [r.id for r in processing.runs] == [first.id]
 
 

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.video.store import VideoRef
     from longhaul.sdk import Settings
 
-from longhaul.sdk import Pipeline, Queue, ScheduleDecl, defn, log, progress, reason_of, tracked
+from longhaul.sdk import Pipeline, ScheduleDecl, TaskQueue, defn, log, progress, reason_of, tracked
 
 CALL = timedelta(minutes=2)
 ARCHIVE_RETRY = RetryPolicy(maximum_attempts=3)  # then reported; the next run tries again
@@ -118,6 +118,6 @@ def _schedules(settings: Settings) -> list[ScheduleDecl]:
 CLEANUP = Pipeline(
     name="cleanup",
     workflows=(CleanupWorkflow,),
-    queues=(Queue(cleanup_activities),),
+    queues=(TaskQueue(cleanup_activities),),
     schedules=_schedules,
 )

@@ -16,8 +16,8 @@ with workflow.unsafe.imports_passed_through():
 from longhaul.sdk import (
     Batch,
     Pipeline,
-    Queue,
     Subscription,
+    TaskQueue,
     current_run_id,
     current_tenant,
     defn,
@@ -68,6 +68,6 @@ DIGESTS = Pipeline(
             batch=Batch(DIGEST_SIZE, DIGEST_WINDOW, key="user_id"),
         ),
     ),
-    queues=(Queue(digest_activities),),
+    queues=(TaskQueue(digest_activities),),
     tables=(VideoDigestRow,),
 )

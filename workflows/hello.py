@@ -10,7 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.hello import HELLO, HelloRequested, compose_greeting
 
-from longhaul.sdk import Pipeline, Queue, Subscription, defn, progress, tracked
+from longhaul.sdk import Pipeline, Subscription, TaskQueue, defn, progress, tracked
 
 
 class HelloResult(BaseModel):
@@ -44,5 +44,5 @@ class HelloWorkflow:
 HELLO_PIPELINE = Pipeline(
     name="hello",
     entries=(Subscription(HELLO, HelloWorkflow),),
-    queues=(Queue(lambda resources: [compose_greeting]),),
+    queues=(TaskQueue(lambda resources: [compose_greeting]),),
 )

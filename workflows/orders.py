@@ -61,9 +61,9 @@ from longhaul.sdk import (
     CancelOn,
     DevService,
     Pipeline,
-    Queue,
     SignalRoute,
     Subscription,
+    TaskQueue,
     WaitpointKind,
     Webhook,
     cancelled_why,
@@ -423,8 +423,8 @@ ORDERS = Pipeline(
         SignalRoute(PAYMENT_CONFIRMED, OrderWorkflow, key="order_id"),
     ),
     queues=(
-        Queue(order_activities),
-        Queue(
+        TaskQueue(order_activities),
+        TaskQueue(
             payment_activities,
             role=PAYMENTS,
             concurrency=lambda settings: settings.payments_concurrency,

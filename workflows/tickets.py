@@ -34,8 +34,8 @@ with workflow.unsafe.imports_passed_through():
 
 from longhaul.sdk import (
     Pipeline,
-    Queue,
     Subscription,
+    TaskQueue,
     current_run_id,
     current_tenant,
     defn,
@@ -123,6 +123,6 @@ class TicketTriageWorkflow:
 TICKETS = Pipeline(
     name="tickets",
     entries=(Subscription(TICKET_CREATED, TicketTriageWorkflow, key="ticket_id", once_per_key=True),),
-    queues=(Queue(ticket_activities),),
+    queues=(TaskQueue(ticket_activities),),
     tables=(TicketRow,),
 )

@@ -46,8 +46,8 @@ with workflow.unsafe.imports_passed_through():
 from longhaul.sdk import (
     Concurrency,
     Pipeline,
-    Queue,
     Subscription,
+    TaskQueue,
     all_of,
     current_run_id,
     current_tenant,
@@ -253,8 +253,8 @@ VIDEO = Pipeline(
     ),
     published=(VIDEO_COMPLETED, VIDEO_FAILED),
     queues=(
-        Queue(recording_activities),
-        Queue(
+        TaskQueue(recording_activities),
+        TaskQueue(
             media_activities,
             role=MEDIA,
             concurrency=lambda settings: settings.max_concurrent_transcodes,

@@ -105,7 +105,7 @@ class BulkActivities:
     @activity.defn(name="bulk.act_page")
     async def act_page(self, page: BulkPage) -> PageResult:
         """Act on the next :data:`PAGE` matching runs after ``page.cursor`` (newest first)."""
-        found = await self.store.list(page.where(), limit=PAGE, cursor=page.cursor)
+        found = await self.store.page(page.where(), limit=PAGE, cursor=page.cursor)
         result = PageResult(next_cursor=found.next_cursor)
         for run in found.runs:
             outcome, word = await self.act(page, run.id)

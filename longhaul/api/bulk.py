@@ -45,7 +45,7 @@ async def bulk_action(
     _check_scope(asked)
     where = asked.filter.of(tenant)
     matched = await service.store.count_matching(where)
-    sample = [run.id for run in (await service.store.list(where, limit=SAMPLE)).runs]
+    sample = [run.id for run in (await service.store.page(where, limit=SAMPLE)).runs]
     answer = BulkAnswer(
         action=asked.action, dry_run=asked.dry_run, matched=matched, sample=sample, status="counted"
     )

@@ -69,7 +69,7 @@ class RunQuery(BaseModel):
 @router.get("/api/runs", response_model=RunPage, responses=ERRORS)
 async def list_runs(service: Service, caller: CallerOf, query: Annotated[RunQuery, Query()]) -> RunPage:
     """Runs, newest first, filtered; follow ``next_cursor`` for the next page."""
-    page = await service.store.list(query.filter(caller), limit=query.limit, cursor=query.cursor)
+    page = await service.store.page(query.filter(caller), limit=query.limit, cursor=query.cursor)
     return page.model_copy(update={"runs": await service.explain(page.runs)})
 
 

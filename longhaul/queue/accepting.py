@@ -3,7 +3,6 @@ to the open run of their gate, or answered with the run their event made before.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.db import Database, as_utc, insert_ignoring_duplicates, utcnow
 from longhaul.flow import Gate, JoinKind, RunPlan
+from longhaul.group_commit import GroupCommit
 from longhaul.models import RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
 from longhaul.queue.tables import ACTIVE, PENDING, RUNS, SLOTS, TAGS, closed, writing
-from longhaul.storage import notify_queue, record_of, tags_of
+from longhaul.records import notify_queue, record_of, tags_of
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,6 @@ def _refusal(call: _Call, existing: dict[str, RunRecord], fresh: dict[str, RunPl
     return None
 
 
-def _settle(done: asyncio.Future[Acceptance], outcome: Acceptance | Exception) -> None:
-    if done.done():
-        return
-    if isinstance(outcome, Exception):
-        done.set_exception(outcome)
-    else:
-        done.set_result(outcome)
-
-
 @dataclass
 class _Call:
     """One caller's runs waiting for the next group commit."""
@@ -76,7 +67,6 @@ class _Call:
     runs: list[RunPlan]
     cancels: dict[str, str]  # scope → who cancels its open runs, and why
     check: Callable[[RunRecord, RunPlan], None] | None
-    done: asyncio.Future[Acceptance]
 
 
 def _columns(run: RunPlan, claimed_at: datetime | None = None) -> dict[str, Any]:
@@ -127,8 +117,7 @@ class Accepting:
         self.db = db
         self._insert_run = insert_ignoring_duplicates(RUNS, is_sqlite=db.is_sqlite)
         self._listeners: list[Callable[[], None]] = []
-        self._calls: list[_Call] = []
-        self._acceptor: asyncio.Task[None] | None = None
+        self._group_commit = GroupCommit(self._write_group)
         self._taker: Callable[[list[RunRecord]], None] | None = None
         self._willing: Callable[[], bool] = lambda: False
 
@@ -161,31 +150,21 @@ class Accepting:
         next one, their runs with one multi-row INSERT (and one for tags and slots). The round trips to
         the database, not the rows, are the cost of accepting; each caller still returns only once its
         runs are committed."""
-        call = _Call(list(runs), dict(cancels or {}), check, asyncio.get_running_loop().create_future())
-        self._calls.append(call)
-        if self._acceptor is None or self._acceptor.done():
-            self._acceptor = asyncio.create_task(self._accept_queued())
-        return await call.done
+        return await self._group_commit.submit(_Call(list(runs), dict(cancels or {}), check))
 
-    async def _accept_queued(self) -> None:
-        while self._calls:
-            group, self._calls = self._calls, []
-            handed: list[RunRecord] = []
-            try:
-                async with writing(self.db) as conn:
-                    outcomes = await self._accept_group(conn, group, handed)
-                    changed = any(not isinstance(o, Exception) and _changes(o) for o in outcomes)
-                    if changed:
-                        await notify_queue(conn)
-            except Exception as error:  # the transaction failed (e.g. storage down): each caller retries
-                outcomes, changed, handed = [error] * len(group), False, []
-            if handed and self._taker is not None:
-                self._taker(handed)
+    async def _write_group(self, group: list[_Call]) -> list[Acceptance | Exception]:
+        handed: list[RunRecord] = []
+        async with writing(self.db) as conn:
+            outcomes = await self._accept_group(conn, group, handed)
+            changed = any(not isinstance(o, Exception) and _changes(o) for o in outcomes)
             if changed:
-                for listener in self._listeners:
-                    listener()
-            for call, outcome in zip(group, outcomes, strict=True):
-                _settle(call.done, outcome)
+                await notify_queue(conn)
+        if handed and self._taker is not None:
+            self._taker(handed)
+        if changed:
+            for listener in self._listeners:
+                listener()
+        return outcomes
 
     async def _accept_group(
         self, conn: AsyncConnection, group: list[_Call], handed: list[RunRecord]

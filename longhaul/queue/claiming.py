@@ -26,7 +26,7 @@ from longhaul.queue.tables import (
     slots_of,
     writing,
 )
-from longhaul.storage import notify_queue, record_of, tags_of
+from longhaul.records import notify_queue, record_of, tags_of
 
 
 @dataclass(frozen=True)

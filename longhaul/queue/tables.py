@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from longhaul.db import Base, Database
 from longhaul.flow import Slot, SlotKind
 from longhaul.models import ACTIVE_STATUSES, RunStatus
-from longhaul.storage import RunRow, RunTagRow
+from longhaul.records import RunRow, RunTagRow
 
 ACTIVE = [s.value for s in ACTIVE_STATUSES]
 PENDING = RunStatus.PENDING.value

@@ -47,7 +47,7 @@ from longhaul.storage import RunStore
 from longhaul.telemetry import start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes
 from longhaul.workflows.catalog import Catalog, load_catalog
-from longhaul.workflows.pipeline import Queue
+from longhaul.workflows.pipeline import TaskQueue
 from longhaul.workflows.tracking import RunUpdatesInterceptor
 
 log = logging.getLogger("longhaul.worker")
@@ -233,7 +233,7 @@ def _queue_worker(
     client: Client,
     resources: Resources,
     role: str | None,
-    queues: list[Queue],
+    queues: list[TaskQueue],
     workflows: Sequence[type],
     activities: list[Callable[..., Any]],
 ) -> Worker:
@@ -259,7 +259,7 @@ def _queue_worker(
     )
 
 
-def _limits(queue: Queue, settings: Settings) -> dict[str, Any]:
+def _limits(queue: TaskQueue, settings: Settings) -> dict[str, Any]:
     """The worker options a pipeline's own task queue declares."""
     options: dict[str, Any] = {
         "max_concurrent_activities": queue.concurrency(settings)

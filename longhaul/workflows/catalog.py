@@ -21,9 +21,9 @@ from longhaul.workflows.pipeline import (
     CancelOn,
     DevService,
     Pipeline,
-    Queue,
     SignalRoute,
     Subscription,
+    TaskQueue,
     WaitpointKind,
     Webhook,
     signal_names,
@@ -61,7 +61,7 @@ class Catalog:
         self.waitpoint_kinds: dict[str, WaitpointKind[Any]] = _unique(
             "waitpoint kind", [(k.name, k) for p in self.pipelines for k in p.waitpoints]
         )
-        self.queues: dict[str | None, list[Queue]] = {}
+        self.queues: dict[str | None, list[TaskQueue]] = {}
         for pipeline in self.pipelines:
             for queue in pipeline.queues:
                 self.queues.setdefault(queue.role, []).append(queue)

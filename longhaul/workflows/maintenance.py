@@ -23,12 +23,12 @@ with workflow.unsafe.imports_passed_through():
     from longhaul.dead_letters import DeadLetterRow
     from longhaul.keys import ApiKeyRow
     from longhaul.queue import LeaseRow, RunSlotRow
-    from longhaul.storage import RunLogRow, RunRow, RunStepRow, RunTagRow
+    from longhaul.records import RunLogRow, RunRow, RunStepRow, RunTagRow
     from longhaul.waitpoints import WaitpointRow
 
 from longhaul.workflows import registry
 from longhaul.workflows.bulk import BulkActionWorkflow
-from longhaul.workflows.pipeline import Pipeline, Queue, Subscription
+from longhaul.workflows.pipeline import Pipeline, Subscription, TaskQueue
 from longhaul.workflows.schedules import ScheduleDecl
 from longhaul.workflows.tracking import tracked
 
@@ -71,7 +71,7 @@ LONGHAUL = Pipeline(
     name="longhaul",
     entries=(Subscription(BULK_REQUESTED, BulkActionWorkflow),),
     workflows=(ReconcileWorkflow,),
-    queues=(Queue(longhaul_activities),),
+    queues=(TaskQueue(longhaul_activities),),
     tables=(
         RunRow,
         RunTagRow,

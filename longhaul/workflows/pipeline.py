@@ -221,7 +221,7 @@ Activities = Callable[["Resources"], Sequence[Callable[..., Any]]]
 
 
 @dataclass(frozen=True)
-class Queue:
+class TaskQueue:
     """Activities and the task queue they run on: the main one (``role`` None) or the pipeline's own
     (``role`` "media": the queue ``<task_queue>-media``), served by its own worker with its own limits,
     so CPU-bound or rate-limited work never starves the rest. A workflow finds a queue's name with
@@ -294,7 +294,7 @@ class Pipeline:
     entries: Sequence[Subscription | SignalRoute] = ()
     published: Sequence[EventType] = ()
     workflows: Sequence[type] = ()
-    queues: Sequence[Queue] = ()
+    queues: Sequence[TaskQueue] = ()
     tables: Sequence[type] = ()
     webhooks: Sequence[Webhook] = ()
     waitpoints: Sequence[WaitpointKind[Any]] = ()

@@ -86,7 +86,7 @@ class LivePage:
         events: list[str] = []
         if self.following:
             where = RunFilter(tenant=self.tenant, ids=tuple(sorted(self.following)))
-            page = await self.service.store.list(where, limit=len(self.following))
+            page = await self.service.store.page(where, limit=len(self.following))
             self.following.intersection_update({record.id for record in page.runs})  # another tenant's: none
             events += await self._show(page.runs)
         return self._emitted(events + await self._count())

@@ -37,7 +37,7 @@ async def runs_page(
     request: Request, service: Service, caller: SignedIn, query: Annotated[RunQuery, Query()]
 ) -> HTMLResponse:
     """Runs, newest first, filtered, a page at a time (keyset pages: as fast at run 20,000 as at 1)."""
-    listed = await service.store.list(query.filter(caller), limit=query.limit, cursor=query.cursor)
+    listed = await service.store.page(query.filter(caller), limit=query.limit, cursor=query.cursor)
     runs = await service.explain(listed.runs)
     kept = query.model_dump(exclude={"cursor"}, exclude_defaults=True, mode="json")
     older = f"?{urlencode({**kept, 'cursor': listed.next_cursor})}" if listed.next_cursor else None
@@ -68,7 +68,7 @@ async def run_page(
         steps, steps_problem = await timeline(service.client, run), None
     except TemporalUnavailableError as error:  # the record still shows; the steps say why they do not
         steps, steps_problem = None, str(error)
-    children = await service.store.list(RunFilter(tenant=caller.tenant, children_of=run.id), limit=50)
+    children = await service.store.page(RunFilter(tenant=caller.tenant, children_of=run.id), limit=50)
     resume_refused = await why_not_resume(service, run) if steps is not None else None  # offered if it helps
     return page(
         request, "run.html", caller=caller, run=run, timeline=steps, steps_problem=steps_problem,
@@ -97,7 +97,7 @@ async def schedules_page(request: Request, service: Service, caller: SignedIn) -
     listed = await schedules.describe_all(service.client) if caller.admin else []
     recent = {
         info.id: (
-            await service.store.list(
+            await service.store.page(
                 RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{info.id}"), limit=RECENT_SCHEDULED
             )
         ).runs
