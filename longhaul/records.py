@@ -43,7 +43,7 @@ class RunRow(Base):
         UniqueConstraint("tenant", "event", "event_id", "workflow", "generation", name="uq_runs_event"),
         Index("ix_runs_listing", "tenant", "created_at", "id"),
         Index("ix_runs_key", "tenant", "workflow", "business_key"),
-        # The dashboard's overview counts a day of runs from the index alone (longhaul/server/overview.py).
+        # The dashboard's overview counts a day of runs from the index alone (longhaul/api/ui/overview.py).
         Index("ix_runs_overview", "tenant", "created_at", "status", "workflow", "started_at", "finished_at"),
         # The run queue's order: what the dispatcher reads first (longhaul.queue).
         Index("ix_runs_queue", "status", "priority", "created_at"),

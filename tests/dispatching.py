@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from longhaul.server.dispatcher import Dispatcher
-from longhaul.server.service import Accepted, EventEnvelope, RunService
+from longhaul.server.envelopes import EventEnvelope
+from longhaul.server.service import Accepted, RunService
 
 
 async def send_started(service: RunService, name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:

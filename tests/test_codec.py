@@ -13,7 +13,8 @@ from temporalio.client import Client
 from longhaul.api import create_app
 from longhaul.codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, parse_keys
 from longhaul.config import Settings
-from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.envelopes import EventEnvelope
+from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import connect

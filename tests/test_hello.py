@@ -9,7 +9,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from longhaul.config import Settings
 from longhaul.models import RunStatus
-from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.envelopes import EventEnvelope
+from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from longhaul.temporal import EVENT, RUN_ID, TENANT

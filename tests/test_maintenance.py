@@ -17,8 +17,9 @@ from activities.video.store import VideoRow, VideoStore
 from longhaul.config import Settings
 from longhaul.keys import KeyStore, Role
 from longhaul.models import SYSTEM_TENANT, RunStatus
+from longhaul.server.envelopes import EventEnvelope
 from longhaul.server.schedules import describe_all, schedule_id, sync
-from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunFilter, RunStore
 from longhaul.workflows.maintenance import ReconcileInput, ReconcileWorkflow

@@ -11,7 +11,8 @@ from temporalio.client import Client, WorkflowHandle
 from bench.catalog import BENCH_CATALOG
 from longhaul.config import Settings
 from longhaul.models import RunStatus
-from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.envelopes import EventEnvelope
+from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from tests.dispatching import send_started

@@ -25,11 +25,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from longhaul.api import create_app
 from longhaul.api.codec import codec_url
+from longhaul.api.ui.overview import CHART_TOP, _window
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.keys import KeyStore, Role
 from longhaul.models import RunStatus
-from longhaul.server.overview import CHART_TOP, _window
 from longhaul.server.schedules import schedule_id, sync
 from longhaul.server.worker import build_worker
 from longhaul.signing import signing_key

@@ -25,7 +25,8 @@ from activities.video.processing import VideoActivities
 from activities.video.store import VideoStore
 from longhaul.config import Settings
 from longhaul.models import RunRecord, RunStatus
-from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.envelopes import EventEnvelope
+from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunFilter, RunStore
 from tests.dispatching import send_started

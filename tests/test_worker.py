@@ -12,7 +12,8 @@ from temporalio.worker import Worker
 
 from longhaul.config import Settings
 from longhaul.models import RunStatus
-from longhaul.server.service import EventEnvelope, RunService
+from longhaul.server.envelopes import EventEnvelope
+from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker, workflow_runner
 from longhaul.storage import RunStore
 from longhaul.temporal import TASK_QUEUES_MEMO

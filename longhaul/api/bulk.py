@@ -9,7 +9,7 @@ from pydantic import Field
 from longhaul.activities.bulk import BULK_REQUESTED, BulkRequested
 from longhaul.api.deps import ERRORS, JSON_BODY, Service, Tenant, ref
 from longhaul.models import ID_PATTERN, SAMPLE, BulkAnswer
-from longhaul.server.service import EventEnvelope, InvalidInputError
+from longhaul.server.envelopes import EventEnvelope, InvalidInputError
 
 router = APIRouter(tags=["runs"])
 

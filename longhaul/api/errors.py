@@ -14,7 +14,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from longhaul.api.ui.render import error_page
-from longhaul.server.service import ConflictError, InvalidInputError, NotFoundError, TemporalUnavailableError
+from longhaul.server.envelopes import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    TemporalUnavailableError,
+)
 from longhaul.server.waitpoints import (
     BadCallbackSignatureError,
     WaitpointClosedError,

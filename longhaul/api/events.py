@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from longhaul.api.deps import ERRORS, JSON_BODY, Service, Tenant, ref
 from longhaul.models import BatchAccepted, EventAccepted
-from longhaul.server.service import MAX_BATCH, Accepted, BatchItem, EventEnvelope
+from longhaul.server.envelopes import MAX_BATCH, BatchItem, EventEnvelope
+from longhaul.server.service import Accepted
 
 router = APIRouter(tags=["events"])
 

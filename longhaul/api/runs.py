@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from longhaul.api.deps import ERRORS, JSON_BODY, RUN_PATH, CallerOf, Service, Tenant, Waitpoints, ref
 from longhaul.keys import Caller
 from longhaul.models import SYSTEM_TENANT, TAG_PATTERN, RunPage, RunRecord, RunRef, RunStatus
+from longhaul.server.envelopes import EventEnvelope, NotFoundError
 from longhaul.server.resume import resume
-from longhaul.server.service import EventEnvelope, NotFoundError, RunService
+from longhaul.server.service import RunService
 from longhaul.server.timeline import Timeline, timeline
 from longhaul.storage import RunFilter
 

@@ -13,8 +13,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.api.deps import ADMIN_ERRORS, JSON_BODY, Admin, CallerOf, TemporalClient
 from longhaul.server import schedules
+from longhaul.server.envelopes import NotFoundError, TemporalUnavailableError
 from longhaul.server.schedules import ScheduleInfo
-from longhaul.server.service import NotFoundError, TemporalUnavailableError
 from longhaul.temporal import is_unavailable
 
 router = APIRouter(tags=["schedules"])

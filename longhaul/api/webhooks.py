@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from longhaul.api.deps import ADMIN_ERRORS, ERRORS, Admin, AppSettings, Letters, Service
 from longhaul.models import DeadLetterPage, DeadLetterStatus, WebhookOutcome
 from longhaul.server import webhooks
-from longhaul.server.service import NotFoundError
+from longhaul.server.envelopes import NotFoundError
 from longhaul.webhooks import SIGNATURE_HEADER, BadSignatureError, verify
 from longhaul.workflows.catalog import Catalog
 from longhaul.workflows.pipeline import Webhook

@@ -37,7 +37,8 @@ from longhaul.migrations import prepare
 from longhaul.models import RunRecord, RunStatus, RunUpdate
 from longhaul.queue import Lease, LeaseLostError
 from longhaul.server.alerts import Notifier
-from longhaul.server.service import RPC_TIMEOUT, RunService, TemporalUnavailableError
+from longhaul.server.envelopes import TemporalUnavailableError
+from longhaul.server.service import RPC_TIMEOUT, RunService
 from longhaul.server.waitpoints import WaitpointService
 from longhaul.storage import QUEUE_CHANNEL, RunStore
 from longhaul.telemetry import QueueMetrics, runtime

@@ -28,7 +28,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.service import RPCError
 
 from longhaul.models import RunRecord, RunStatus, RunUpdate
-from longhaul.server.service import ConflictError, RunService, TemporalUnavailableError
+from longhaul.server.envelopes import ConflictError, TemporalUnavailableError
+from longhaul.server.service import RunService
 from longhaul.temporal import is_unavailable
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"

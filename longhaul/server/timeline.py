@@ -24,8 +24,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.humanize import duration
 from longhaul.models import RunRecord
+from longhaul.server.envelopes import TemporalUnavailableError
 from longhaul.server.resume import BOOKKEEPING
-from longhaul.server.service import TemporalUnavailableError
 from longhaul.temporal import is_unavailable
 
 SHOWN_CHARS = 600  # of each decoded payload

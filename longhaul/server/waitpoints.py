@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from longhaul.config import Settings
 from longhaul.db import utcnow
 from longhaul.models import Waitpoint, WaitpointStatus
-from longhaul.server.service import ConflictError, InvalidInputError, NotFoundError
+from longhaul.server.envelopes import ConflictError, InvalidInputError, NotFoundError
 from longhaul.signing import signing_key
 from longhaul.temporal import is_unavailable, signal_once
 from longhaul.waitpoints import (

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from longhaul.dead_letters import DeadLetters
 from longhaul.models import DeadLetter, WebhookOutcome
-from longhaul.server.service import EventEnvelope, InvalidInputError, NotFoundError, RunService
+from longhaul.server.envelopes import EventEnvelope, InvalidInputError, NotFoundError
+from longhaul.server.service import RunService
 from longhaul.webhooks import UnprocessableWebhookError
 from longhaul.workflows.pipeline import Webhook
 

@@ -33,16 +33,16 @@ from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.migrations import prepare
 from longhaul.models import BulkAction
-from longhaul.server.resume import resume
-from longhaul.server.service import (
+from longhaul.server.envelopes import (
     ConflictError,
     EventEnvelope,
     InvalidInputError,
     NotFoundError,
-    RunService,
     TemporalUnavailableError,
     UnknownEventError,
 )
+from longhaul.server.resume import resume
+from longhaul.server.service import RunService
 from longhaul.storage import RunStore
 from longhaul.telemetry import start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes

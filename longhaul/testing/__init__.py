@@ -45,7 +45,8 @@ from longhaul.models import (
     WaitpointStatus,
 )
 from longhaul.server.dispatcher import Dispatcher
-from longhaul.server.service import Accepted, EventEnvelope, RunService
+from longhaul.server.envelopes import EventEnvelope
+from longhaul.server.service import Accepted, RunService
 from longhaul.server.waitpoints import WaitpointService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore

@@ -16,8 +16,8 @@ from longhaul.api.deps import Service, Waitpoints, current_admin
 from longhaul.api.schedules import act_on_schedule
 from longhaul.api.ui.session import Acting, form_of
 from longhaul.server import schedules
+from longhaul.server.envelopes import InvalidInputError
 from longhaul.server.resume import resume
-from longhaul.server.service import InvalidInputError
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 

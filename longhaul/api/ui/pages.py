@@ -13,13 +13,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from longhaul.api import queues
 from longhaul.api.deps import Service, Waitpoints
 from longhaul.api.runs import RunQuery, visible_run
+from longhaul.api.ui.overview import overview
 from longhaul.api.ui.render import page
 from longhaul.api.ui.session import SignedIn
 from longhaul.models import REPLAYABLE_STATUSES, SYSTEM_TENANT, RunStatus, WaitpointStatus
 from longhaul.server import schedules
-from longhaul.server.overview import overview
+from longhaul.server.envelopes import NotFoundError, TemporalUnavailableError
 from longhaul.server.resume import why_not_resume
-from longhaul.server.service import NotFoundError, TemporalUnavailableError
 from longhaul.server.timeline import timeline
 from longhaul.storage import RunFilter
 

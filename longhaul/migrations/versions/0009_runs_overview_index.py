@@ -1,6 +1,6 @@
 """runs overview index
 
-A covering index for the dashboard's overview (longhaul/server/overview.py): a tenant's runs of the last day
+A covering index for the dashboard's overview (longhaul/api/ui/overview.py): a tenant's runs of the last day
 counted per status, bucket and workflow, with their durations, read from the index alone.
 
 Revision ID: 0009

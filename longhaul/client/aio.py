@@ -1,0 +1,283 @@
+"""The async client: :class:`AsyncClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+from longhaul.client.calls import (
+    _DESTINATION_LIST,
+    _QUEUES,
+    _WAITPOINT_LIST,
+    DEFAULT_URL,
+    M,
+    UnavailableError,
+    _access_token,
+    _add_destination,
+    _auth,
+    _backoff,
+    _bulk,
+    _Call,
+    _cancel,
+    _complete,
+    _dead_letters,
+    _list,
+    _raise_for,
+    _redeliver,
+    _retryable,
+    _run_of,
+    _runs_from_sse,
+    _send_event,
+    _signal,
+    _SseParser,
+    _waitpoints,
+)
+from longhaul.models import (
+    AccessToken,
+    AlertDestination,
+    BulkAnswer,
+    DeadLetterPage,
+    EventAccepted,
+    QueueInfo,
+    RunPage,
+    RunRecord,
+    RunRef,
+    Waitpoint,
+    WebhookOutcome,
+)
+
+
+class AsyncClient:
+    """Asynchronous client; same methods as :class:`Client`, awaited."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        api_key: str | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=_auth(api_key))
+        self.retries = retries
+        self.runs = AsyncRuns(self)
+        self.waitpoints = AsyncWaitpoints(self)
+        self.alerts = AsyncAlerts(self)
+        self.dead_letters = AsyncDeadLetters(self)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def send_event(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> EventAccepted:
+        """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
+        (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
+        return await self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+
+    async def send_and_wait(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        workflow: str | None = None,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the same signature as the sync client's
+    ) -> RunRecord:
+        """Send an event and wait for its run to finish (see :meth:`Client.send_and_wait`)."""
+        accepted = await self.send_event(name, payload, id=id, tags=tags, options=options)
+        return await self.runs.wait(_run_of(accepted, workflow), timeout=timeout)
+
+    async def create_access_token(
+        self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600
+    ) -> AccessToken:
+        return await self._call(_access_token(run_id, tag, ttl_seconds), AccessToken)
+
+    async def queues(self) -> list[QueueInfo]:
+        """The run queue's queues with this tenant's pending, delayed and running runs."""
+        response = await self._request(_QUEUES)
+        return [QueueInfo.model_validate(item) for item in response.json()]
+
+    async def _call(self, call: _Call, model: type[M]) -> M:
+        return model.model_validate((await self._request(call)).json())
+
+    async def _request(self, call: _Call) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, params=call.params, json=call.body
+                )
+                _raise_for(response)
+                return response
+            except (UnavailableError, httpx.TransportError) as error:
+                if not (call.retry and attempt < self.retries and _retryable(error)):
+                    raise
+                await asyncio.sleep(_backoff(attempt, error))
+                attempt += 1
+
+
+class AsyncRuns:
+    """``client.runs`` of :class:`AsyncClient`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def get(self, run_id: str) -> RunRecord:
+        return await self._client._call(_Call("GET", f"/api/runs/{run_id}"), RunRecord)
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        event: str | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        system: bool = False,
+    ) -> RunPage:
+        """Runs newest first; ``q``: part of the business key (any case), or a run or event id;
+        ``system``: longhaul's own runs (its schedules) instead of the tenant's (admin keys)."""
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor,
+                     system=system or None)  # fmt: skip
+        return await self._client._call(call, RunPage)
+
+    async def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
+        return await self._client._call(_cancel(run_id, reason), RunRecord)
+
+    async def replay(self, run_id: str) -> RunRef:
+        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
+
+    async def resume(self, run_id: str) -> RunRecord:
+        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
+
+    async def bulk(
+        self,
+        action: str,
+        *,
+        dry_run: bool = False,
+        reason: str | None = None,
+        all: bool = False,
+        **filters: Any,
+    ) -> BulkAnswer:
+        return await self._client._call(_bulk(action, filters, dry_run, reason, all), BulkAnswer)
+
+    async def signal(
+        self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> RunRef:
+        return await self._client._call(_signal(run_id, name, payload, id), RunRef)
+
+    def stream(self, run_id: str) -> AsyncIterator[RunRecord]:
+        """Yield the run's record at every change of status, progress or stage, until it finishes."""
+        return self._stream(f"/api/runs/{run_id}/stream")
+
+    def stream_tagged(self, tag: str) -> AsyncIterator[RunRecord]:
+        """Yield the record of every run with ``tag`` as it starts and changes, for as long as you iterate."""
+        return self._stream("/api/runs/stream", {"tag": tag})
+
+    async def _stream(self, path: str, params: dict[str, str] | None = None) -> AsyncIterator[RunRecord]:
+        parser = _SseParser()
+        async with self._client._http.stream("GET", path, params=params, timeout=None) as response:
+            if not response.is_success:
+                await response.aread()
+                _raise_for(response)
+            async for line in response.aiter_lines():
+                for record in _runs_from_sse([line], parser):
+                    if record is None:
+                        return
+                    yield record
+
+    async def wait(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the same signature as the sync client's
+        poll: float = 0.5,
+    ) -> RunRecord:
+        """Wait until the run has finished and return its final record (TimeoutError after ``timeout``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = await self.get(run_id)
+            if run.status.terminal:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout}s")
+            await asyncio.sleep(poll)
+
+
+class AsyncWaitpoints:
+    """``client.waitpoints`` of the async client."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        run_id: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+    ) -> list[Waitpoint]:
+        call = _waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
+        return _WAITPOINT_LIST.validate_python((await self._client._request(call)).json())
+
+    async def get(self, waitpoint_id: str) -> Waitpoint:
+        return await self._client._call(_Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
+
+    async def complete(self, waitpoint_id: str, output: Any = None) -> Waitpoint:
+        return await self._client._call(_complete(waitpoint_id, output), Waitpoint)
+
+
+class AsyncAlerts:
+    """``client.alerts`` of the async client."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def add(
+        self, url: str | None = None, *, workflow: str | None = None, kinds: list[str] | None = None
+    ) -> AlertDestination:
+        return await self._client._call(_add_destination(url, workflow, kinds), AlertDestination)
+
+    async def list(self) -> list[AlertDestination]:
+        response = await self._client._request(_Call("GET", "/api/alert-destinations"))
+        return _DESTINATION_LIST.validate_python(response.json())
+
+    async def remove(self, destination_id: str) -> None:
+        await self._client._request(_Call("DELETE", f"/api/alert-destinations/{destination_id}"))
+
+
+class AsyncDeadLetters:
+    """``client.dead_letters`` of the async client."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self, *, status: str | None = None) -> DeadLetterPage:
+        return await self._client._call(_dead_letters(status), DeadLetterPage)
+
+    async def redeliver(self, letter_id: str) -> WebhookOutcome:
+        return await self._client._call(_redeliver(letter_id), WebhookOutcome)

@@ -1,0 +1,293 @@
+"""The sync client: :class:`Client`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from longhaul.client.calls import (
+    _DESTINATION_LIST,
+    _QUEUES,
+    _WAITPOINT_LIST,
+    DEFAULT_URL,
+    M,
+    UnavailableError,
+    _access_token,
+    _add_destination,
+    _auth,
+    _backoff,
+    _bulk,
+    _Call,
+    _cancel,
+    _complete,
+    _dead_letters,
+    _list,
+    _raise_for,
+    _redeliver,
+    _retryable,
+    _run_of,
+    _runs_from_sse,
+    _send_event,
+    _signal,
+    _SseParser,
+    _waitpoints,
+)
+from longhaul.models import (
+    AccessToken,
+    AlertDestination,
+    BulkAnswer,
+    DeadLetterPage,
+    EventAccepted,
+    QueueInfo,
+    RunPage,
+    RunRecord,
+    RunRef,
+    Waitpoint,
+    WebhookOutcome,
+)
+
+
+class Client:
+    """Synchronous client. ``retries`` applies to requests that are safe to repeat."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        api_key: str | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=_auth(api_key))
+        self.retries = retries
+        self.runs = Runs(self)
+        self.waitpoints = Waitpoints(self)
+        self.alerts = Alerts(self)
+        self.dead_letters = DeadLetters(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The API's address (no trailing slash)."""
+        return str(self._http.base_url).rstrip("/")
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send_event(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> EventAccepted:
+        """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
+        (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
+        return self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+
+    def send_and_wait(
+        self,
+        name: str,
+        payload: dict[str, Any],
+        *,
+        workflow: str | None = None,
+        id: str | None = None,
+        tags: list[str] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> RunRecord:
+        """Send an event and wait for its run to finish; returns the run's final record (its ``status``,
+        ``output`` or ``error``). An event that starts several workflows: ``workflow`` names the one to
+        wait for (default: the first). TimeoutError after ``timeout`` seconds; the run goes on."""
+        accepted = self.send_event(name, payload, id=id, tags=tags, options=options)
+        return self.runs.wait(_run_of(accepted, workflow), timeout=timeout)
+
+    def create_access_token(
+        self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600
+    ) -> AccessToken:
+        """A public access token for a browser: it streams one run, or the runs with ``tag``, read-only,
+        until it expires (docs/realtime.md)."""
+        return self._call(_access_token(run_id, tag, ttl_seconds), AccessToken)
+
+    def queues(self) -> list[QueueInfo]:
+        """The run queue's queues with this tenant's pending, delayed and running runs."""
+        response = self._request(_QUEUES)
+        return [QueueInfo.model_validate(item) for item in response.json()]
+
+    def _call(self, call: _Call, model: type[M]) -> M:
+        return model.model_validate(self._request(call).json())
+
+    def _request(self, call: _Call) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(call.method, call.path, params=call.params, json=call.body)
+                _raise_for(response)
+                return response
+            except (UnavailableError, httpx.TransportError) as error:
+                if not (call.retry and attempt < self.retries and _retryable(error)):
+                    raise
+                time.sleep(_backoff(attempt, error))
+                attempt += 1
+
+
+class Runs:
+    """``client.runs``: read and act on runs."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def get(self, run_id: str) -> RunRecord:
+        return self._client._call(_Call("GET", f"/api/runs/{run_id}"), RunRecord)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        workflow: str | None = None,
+        event: str | None = None,
+        tag: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        system: bool = False,
+    ) -> RunPage:
+        """Runs newest first; ``q``: part of the business key (any case), or a run or event id;
+        ``system``: longhaul's own runs (its schedules) instead of the tenant's (admin keys)."""
+        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor,
+                     system=system or None)  # fmt: skip
+        return self._client._call(call, RunPage)
+
+    def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
+        """Ask the run to stop; its record says this key asked, and ``reason``."""
+        return self._client._call(_cancel(run_id, reason), RunRecord)
+
+    def replay(self, run_id: str) -> RunRef:
+        return self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
+
+    def resume(self, run_id: str) -> RunRecord:
+        """Resume a failed run from its failed step on the code running now (docs/events.md)."""
+        return self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
+
+    def bulk(
+        self,
+        action: str,
+        *,
+        dry_run: bool = False,
+        reason: str | None = None,
+        all: bool = False,
+        **filters: Any,
+    ) -> BulkAnswer:
+        """Cancel, replay or resume every run the filters match (``workflow``, ``status``, ``tag``, ``event``,
+        ``created_after``, ``created_before``); ``dry_run`` counts only. No filter acts on every run of
+        the tenant only with ``all=True``. The answer's ``run`` is the bulk-action run carrying it out:
+        follow it like any run."""
+        return self._client._call(_bulk(action, filters, dry_run, reason, all), BulkAnswer)
+
+    def signal(
+        self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> RunRef:
+        return self._client._call(_signal(run_id, name, payload, id), RunRef)
+
+    def stream(self, run_id: str) -> Iterator[RunRecord]:
+        """Yield the run's record at every change of status, progress or stage, until it finishes."""
+        return self._stream(f"/api/runs/{run_id}/stream")
+
+    def stream_tagged(self, tag: str) -> Iterator[RunRecord]:
+        """Yield the record of every run with ``tag`` (first those changed last) as it starts and changes,
+        for as long as you iterate."""
+        return self._stream("/api/runs/stream", {"tag": tag})
+
+    def _stream(self, path: str, params: dict[str, str] | None = None) -> Iterator[RunRecord]:
+        with self._client._http.stream("GET", path, params=params, timeout=None) as response:
+            if not response.is_success:
+                response.read()
+                _raise_for(response)
+            for record in _runs_from_sse(response.iter_lines(), _SseParser()):
+                if record is None:
+                    return
+                yield record
+
+    def wait(self, run_id: str, *, timeout: float | None = None, poll: float = 0.5) -> RunRecord:
+        """Block until the run has finished and return its final record (TimeoutError after ``timeout``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get(run_id)
+            if run.status.terminal:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout}s")
+            time.sleep(poll)
+
+
+class Waitpoints:
+    """``client.waitpoints``: the tokens runs wait on; complete one to let its run go on."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        run_id: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+    ) -> list[Waitpoint]:
+        call = _waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
+        return _WAITPOINT_LIST.validate_python(self._client._request(call).json())
+
+    def get(self, waitpoint_id: str) -> Waitpoint:
+        return self._client._call(_Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
+
+    def complete(self, waitpoint_id: str, output: Any = None) -> Waitpoint:
+        """Complete the token with ``output``; a token completed before raises LonghaulError 409."""
+        return self._client._call(_complete(waitpoint_id, output), Waitpoint)
+
+
+class Alerts:
+    """``client.alerts``: where this tenant's failure alerts go (docs/alerts.md)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def add(
+        self, url: str | None = None, *, workflow: str | None = None, kinds: list[str] | None = None
+    ) -> AlertDestination:
+        """A signed webhook to ``url`` (its secret is in the answer, once), or the log without one."""
+        return self._client._call(_add_destination(url, workflow, kinds), AlertDestination)
+
+    def list(self) -> list[AlertDestination]:
+        return _DESTINATION_LIST.validate_python(
+            self._client._request(_Call("GET", "/api/alert-destinations")).json()
+        )
+
+    def remove(self, destination_id: str) -> None:
+        self._client._request(_Call("DELETE", f"/api/alert-destinations/{destination_id}"))
+
+
+class DeadLetters:
+    """``client.dead_letters``: signed webhooks that could not be processed (admin keys)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self, *, status: str | None = None) -> DeadLetterPage:
+        """Newest first; by default those still dead (``status="redelivered"`` for the others)."""
+        return self._client._call(_dead_letters(status), DeadLetterPage)
+
+    def redeliver(self, letter_id: str) -> WebhookOutcome:
+        """Process the webhook again with the code running now; ``received`` is False if it still fails."""
+        return self._client._call(_redeliver(letter_id), WebhookOutcome)
