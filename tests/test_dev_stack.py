@@ -234,7 +234,8 @@ async def test_a_child_that_keeps_dying_stops_the_stack_after_the_restart_limit(
     import sys
 
     from longhaul.config import Settings
-    from longhaul.server.dev import DevStack, RestartPolicy
+    from longhaul.server.children import RestartPolicy
+    from longhaul.server.dev import DevStack
 
     stack = DevStack(Settings(data_dir=tmp_path), RestartPolicy(limit=2, first_delay=0.05, max_delay=0.1))
     crashing = stack._spawn("crasher", [sys.executable, "-c", "raise SystemExit(3)"], stop_timeout=1)
@@ -257,7 +258,8 @@ def test_dev_gives_its_temporal_ui_the_signed_codec_url_when_payloads_are_encryp
 
     from longhaul.api.codec import codec_url
     from longhaul.config import Settings
-    from longhaul.server.dev import DevStack, RestartPolicy
+    from longhaul.server.children import RestartPolicy
+    from longhaul.server.dev import DevStack
     from longhaul.signing import signing_key
 
     plain = Settings(data_dir=tmp_path)

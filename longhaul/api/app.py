@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -49,12 +49,10 @@ log = logging.getLogger("longhaul.api")
 EXAMPLES = Path(__file__).parent / "examples"
 
 
-def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
-    """The API application for ``catalog`` (default: the one the settings name). The Temporal client and
-    the store are made in the lifespan, i.e. in the serving process on its own event loop (clients do
-    not survive a fork)."""
-    settings = settings or load_settings()
-    catalog = catalog or load_catalog(settings.catalog)
+def _lifespan(settings: Settings, catalog: Catalog) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What the serving process opens on start and closes on stop: storage, the Temporal client, the
+    run service, one change poller for every open stream, and (unless it runs on its own) the
+    dispatcher."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -86,17 +84,11 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
             await db.close()
             stop_tracing(settings)
 
-    start_tracing(settings, "longhaul-api")  # before FastAPI(): it traces requests with this provider
-    # FastAPI's own /docs and /redoc load their scripts from a CDN; these are served by the app itself.
-    app = FastAPIOffline(
-        # Exporters are longhaul's settings (LONGHAUL_TRACING), not set up a second time from OTEL_* vars.
-        telemetry={"auto_configure": False},
-        title="longhaul",
-        summary="Durable workflows for long-running processes, on Temporal.",
-        version="0.1.0",
-        lifespan=lifespan,
-    )
-    app.state.codec = payload_codec(settings)
+    return lifespan
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Body limit, metrics, CORS for the codec and the run streams, and security headers (outermost)."""
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if settings.metrics_bind:  # around BodyLimit: refusals are counted too
         app.add_middleware(RequestMetrics, runtime=runtime(settings.metrics_bind))
@@ -116,6 +108,26 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         headers=["Authorization", "Last-Event-ID"],
     )
     app.add_middleware(SecurityHeaders, frame_origins=settings.frame_origins)  # outermost: on every answer
+
+
+def create_app(settings: Settings | None = None, catalog: Catalog | None = None) -> FastAPI:
+    """The API application for ``catalog`` (default: the one the settings name). The Temporal client and
+    the store are made in the lifespan, i.e. in the serving process on its own event loop (clients do
+    not survive a fork)."""
+    settings = settings or load_settings()
+    catalog = catalog or load_catalog(settings.catalog)
+    start_tracing(settings, "longhaul-api")  # before FastAPI(): it traces requests with this provider
+    # FastAPI's own /docs and /redoc load their scripts from a CDN; these are served by the app itself.
+    app = FastAPIOffline(
+        # Exporters are longhaul's settings (LONGHAUL_TRACING), not set up a second time from OTEL_* vars.
+        telemetry={"auto_configure": False},
+        title="longhaul",
+        summary="Durable workflows for long-running processes, on Temporal.",
+        version="0.1.0",
+        lifespan=_lifespan(settings, catalog),
+    )
+    app.state.codec = payload_codec(settings)
+    _add_middleware(app, settings)
     add_error_handlers(app)
     # Static pages showing how a product uses the API from the browser (served here: no CDN, no build).
     app.mount("/examples", StaticFiles(directory=EXAMPLES, html=True), name="examples")

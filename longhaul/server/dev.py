@@ -38,9 +38,9 @@ from longhaul.db import Database
 from longhaul.keys import KeyStore, Role
 from longhaul.migrations import upgrade
 from longhaul.models import DEFAULT_TENANT
-from longhaul.ports import port_in_use
 from longhaul.processes import die_with_parent
 from longhaul.project import app_dir
+from longhaul.server.children import Child, DevError, RestartPolicy, check_ports_free, ended
 from longhaul.server.reload import SourceFilter, fingerprint
 from longhaul.server.schedules import sync as sync_schedules
 from longhaul.signing import signing_key
@@ -56,50 +56,6 @@ from longhaul.workflows.catalog import Catalog, load_catalog
 from longhaul.workflows.pipeline import DevService
 
 STARTUP_TIMEOUT = 90.0
-
-
-class DevError(RuntimeError):
-    """A failure to report as one line (port in use, a child that did not come up)."""
-
-
-def check_ports_free(ports: list[tuple[str, int, str, str]]) -> None:
-    """Fail with one clear line naming every port of ``ports`` (host, port, what, flag) that is taken,
-    each with the flag that changes it (not one per attempt)."""
-    busy = [(port, what, flag) for host, port, what, flag in ports if port_in_use(host, port)]
-    if len(busy) == 1:
-        [(port, what, flag)] = busy
-        raise DevError(f"port {port} ({what}) is already in use; choose another with {flag}")
-    if busy:
-        named = ", ".join(f"{port} ({what}: {flag})" for port, what, flag in busy)
-        raise DevError(f"ports already in use: {named}; choose others with those flags")
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """How a crashed child is started again: after ``first_delay`` seconds, doubling up to ``max_delay``,
-    at most ``limit`` times within ``window`` seconds (then the stack gives up and stops)."""
-
-    limit: int = 5
-    window: float = 600.0
-    first_delay: float = 1.0
-    max_delay: float = 30.0
-
-    def delay(self, recent: int) -> float:
-        return float(min(self.first_delay * 2**recent, self.max_delay))
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    log_file: Path | None
-    stop_timeout: float
-    process: subprocess.Popen[bytes]
-    restarts: list[float] = field(default_factory=list)  # monotonic times of restarts
-    restart_at: float | None = None  # a restart is due then (the child is down)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
 
 
 @dataclass
@@ -385,14 +341,14 @@ class DevStack:
         process.send_signal(signal.SIGTERM)
 
         async def reap() -> None:
-            await _ended(process, timeout)
+            await ended(process, timeout)
             self.retiring.discard(process)
 
         asyncio.get_running_loop().create_task(reap())
 
     async def _restart(self, child: Child, health: str) -> None:
         child.process.send_signal(signal.SIGTERM)
-        await _ended(child.process, child.stop_timeout)
+        await ended(child.process, child.stop_timeout)
         child.process = self._popen(child.argv, child.log_file)
         await self._wait(child, child.name, lambda: _http_ok(health))
 
@@ -401,20 +357,10 @@ class DevStack:
         for child in reversed(self.children):
             if child.alive():
                 child.process.send_signal(signal.SIGTERM)
-            await _ended(child.process, child.stop_timeout)
+            await ended(child.process, child.stop_timeout)
         for process in list(self.retiring):
-            await _ended(process, 0)
+            await ended(process, 0)
         self.children.clear()
-
-
-async def _ended(process: subprocess.Popen[bytes], grace: float) -> None:
-    """Wait up to ``grace`` seconds for ``process`` to exit (after a SIGTERM), then kill it."""
-    deadline = time.monotonic() + grace
-    while process.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a process
-        await asyncio.sleep(0.1)
-    if process.poll() is None:
-        process.kill()
-    process.wait()
 
 
 def _say(message: str) -> None:
