@@ -9,33 +9,8 @@ from typing import Any
 
 import httpx
 
-from longhaul.client.calls import (
-    _DESTINATION_LIST,
-    _QUEUES,
-    _WAITPOINT_LIST,
-    DEFAULT_URL,
-    M,
-    UnavailableError,
-    _access_token,
-    _add_destination,
-    _auth,
-    _backoff,
-    _bulk,
-    _Call,
-    _cancel,
-    _complete,
-    _dead_letters,
-    _list,
-    _raise_for,
-    _redeliver,
-    _retryable,
-    _run_of,
-    _runs_from_sse,
-    _send_event,
-    _signal,
-    _SseParser,
-    _waitpoints,
-)
+from longhaul.client import calls as wire
+from longhaul.client.calls import DEFAULT_URL, M, UnavailableError
 from longhaul.models import (
     AccessToken,
     AlertDestination,
@@ -63,7 +38,7 @@ class AsyncClient:
         api_key: str | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=_auth(api_key))
+        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=wire.auth(api_key))
         self.retries = retries
         self.runs = AsyncRuns(self)
         self.waitpoints = AsyncWaitpoints(self)
@@ -90,7 +65,7 @@ class AsyncClient:
     ) -> EventAccepted:
         """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
         (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
-        return await self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+        return await self._call(wire.send_event(name, payload, id, tags, options), EventAccepted)
 
     async def send_and_wait(
         self,
@@ -105,34 +80,34 @@ class AsyncClient:
     ) -> RunRecord:
         """Send an event and wait for its run to finish (see :meth:`Client.send_and_wait`)."""
         accepted = await self.send_event(name, payload, id=id, tags=tags, options=options)
-        return await self.runs.wait(_run_of(accepted, workflow), timeout=timeout)
+        return await self.runs.wait(wire.run_of(accepted, workflow), timeout=timeout)
 
     async def create_access_token(
         self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600
     ) -> AccessToken:
-        return await self._call(_access_token(run_id, tag, ttl_seconds), AccessToken)
+        return await self._call(wire.access_token(run_id, tag, ttl_seconds), AccessToken)
 
     async def queues(self) -> list[QueueInfo]:
         """The run queue's queues with this tenant's pending, delayed and running runs."""
-        response = await self._request(_QUEUES)
+        response = await self._request(wire.QUEUES)
         return [QueueInfo.model_validate(item) for item in response.json()]
 
-    async def _call(self, call: _Call, model: type[M]) -> M:
+    async def _call(self, call: wire.Call, model: type[M]) -> M:
         return model.model_validate((await self._request(call)).json())
 
-    async def _request(self, call: _Call) -> httpx.Response:
+    async def _request(self, call: wire.Call) -> httpx.Response:
         attempt = 0
         while True:
             try:
                 response = await self._http.request(
                     call.method, call.path, params=call.params, json=call.body
                 )
-                _raise_for(response)
+                wire.raise_for(response)
                 return response
             except (UnavailableError, httpx.TransportError) as error:
-                if not (call.retry and attempt < self.retries and _retryable(error)):
+                if not (call.retry and attempt < self.retries and wire.retryable(error)):
                     raise
-                await asyncio.sleep(_backoff(attempt, error))
+                await asyncio.sleep(wire.backoff(attempt, error))
                 attempt += 1
 
 
@@ -143,7 +118,7 @@ class AsyncRuns:
         self._client = client
 
     async def get(self, run_id: str) -> RunRecord:
-        return await self._client._call(_Call("GET", f"/api/runs/{run_id}"), RunRecord)
+        return await self._client._call(wire.Call("GET", f"/api/runs/{run_id}"), RunRecord)
 
     async def list(
         self,
@@ -159,18 +134,18 @@ class AsyncRuns:
     ) -> RunPage:
         """Runs newest first; ``q``: part of the business key (any case), or a run or event id;
         ``system``: longhaul's own runs (its schedules) instead of the tenant's (admin keys)."""
-        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor,
-                     system=system or None)  # fmt: skip
+        call = wire.list_runs(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit,
+                              cursor=cursor, system=system or None)  # fmt: skip
         return await self._client._call(call, RunPage)
 
     async def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
-        return await self._client._call(_cancel(run_id, reason), RunRecord)
+        return await self._client._call(wire.cancel(run_id, reason), RunRecord)
 
     async def replay(self, run_id: str) -> RunRef:
-        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
+        return await self._client._call(wire.Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
 
     async def resume(self, run_id: str) -> RunRecord:
-        return await self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
+        return await self._client._call(wire.Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
 
     async def bulk(
         self,
@@ -181,12 +156,12 @@ class AsyncRuns:
         all: bool = False,
         **filters: Any,
     ) -> BulkAnswer:
-        return await self._client._call(_bulk(action, filters, dry_run, reason, all), BulkAnswer)
+        return await self._client._call(wire.bulk(action, filters, dry_run, reason, all), BulkAnswer)
 
     async def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
     ) -> RunRef:
-        return await self._client._call(_signal(run_id, name, payload, id), RunRef)
+        return await self._client._call(wire.signal(run_id, name, payload, id), RunRef)
 
     def stream(self, run_id: str) -> AsyncIterator[RunRecord]:
         """Yield the run's record at every change of status, progress or stage, until it finishes."""
@@ -197,13 +172,13 @@ class AsyncRuns:
         return self._stream("/api/runs/stream", {"tag": tag})
 
     async def _stream(self, path: str, params: dict[str, str] | None = None) -> AsyncIterator[RunRecord]:
-        parser = _SseParser()
+        parser = wire.SseParser()
         async with self._client._http.stream("GET", path, params=params, timeout=None) as response:
             if not response.is_success:
                 await response.aread()
-                _raise_for(response)
+                wire.raise_for(response)
             async for line in response.aiter_lines():
-                for record in _runs_from_sse([line], parser):
+                for record in wire.runs_from_sse([line], parser):
                     if record is None:
                         return
                     yield record
@@ -241,14 +216,14 @@ class AsyncWaitpoints:
         tag: str | None = None,
         limit: int = 50,
     ) -> list[Waitpoint]:
-        call = _waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
-        return _WAITPOINT_LIST.validate_python((await self._client._request(call)).json())
+        call = wire.waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
+        return wire.WAITPOINT_LIST.validate_python((await self._client._request(call)).json())
 
     async def get(self, waitpoint_id: str) -> Waitpoint:
-        return await self._client._call(_Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
+        return await self._client._call(wire.Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
 
     async def complete(self, waitpoint_id: str, output: Any = None) -> Waitpoint:
-        return await self._client._call(_complete(waitpoint_id, output), Waitpoint)
+        return await self._client._call(wire.complete(waitpoint_id, output), Waitpoint)
 
 
 class AsyncAlerts:
@@ -260,14 +235,14 @@ class AsyncAlerts:
     async def add(
         self, url: str | None = None, *, workflow: str | None = None, kinds: list[str] | None = None
     ) -> AlertDestination:
-        return await self._client._call(_add_destination(url, workflow, kinds), AlertDestination)
+        return await self._client._call(wire.add_destination(url, workflow, kinds), AlertDestination)
 
     async def list(self) -> list[AlertDestination]:
-        response = await self._client._request(_Call("GET", "/api/alert-destinations"))
-        return _DESTINATION_LIST.validate_python(response.json())
+        response = await self._client._request(wire.Call("GET", "/api/alert-destinations"))
+        return wire.DESTINATION_LIST.validate_python(response.json())
 
     async def remove(self, destination_id: str) -> None:
-        await self._client._request(_Call("DELETE", f"/api/alert-destinations/{destination_id}"))
+        await self._client._request(wire.Call("DELETE", f"/api/alert-destinations/{destination_id}"))
 
 
 class AsyncDeadLetters:
@@ -277,7 +252,7 @@ class AsyncDeadLetters:
         self._client = client
 
     async def list(self, *, status: str | None = None) -> DeadLetterPage:
-        return await self._client._call(_dead_letters(status), DeadLetterPage)
+        return await self._client._call(wire.dead_letters(status), DeadLetterPage)
 
     async def redeliver(self, letter_id: str) -> WebhookOutcome:
-        return await self._client._call(_redeliver(letter_id), WebhookOutcome)
+        return await self._client._call(wire.redeliver(letter_id), WebhookOutcome)

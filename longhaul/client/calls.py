@@ -59,7 +59,7 @@ class UnavailableError(LonghaulError):
 
 
 @dataclass(frozen=True)
-class _Call:
+class Call:
     """One API request, built once and sent by either client."""
 
     method: str
@@ -69,11 +69,11 @@ class _Call:
     retry: bool = False  # only for requests that are idempotent by construction
 
 
-def _auth(api_key: str | None) -> dict[str, str]:
+def auth(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-def _raise_for(response: httpx.Response) -> None:
+def raise_for(response: httpx.Response) -> None:
     if response.is_success:
         return
     try:
@@ -87,40 +87,40 @@ def _raise_for(response: httpx.Response) -> None:
     raise LonghaulError(response.status_code, detail)
 
 
-def _backoff(attempt: int, error: Exception) -> float:
+def backoff(attempt: int, error: Exception) -> float:
     if isinstance(error, UnavailableError):
         return error.retry_after
     return float(min(0.5 * 2**attempt, MAX_RETRY_WAIT))
 
 
-def _retryable(error: Exception) -> bool:
+def retryable(error: Exception) -> bool:
     return isinstance(error, UnavailableError | httpx.TransportError)
 
 
-def _send_event(
+def send_event(
     name: str,
     payload: dict[str, Any],
     id: str | None,
     tags: list[str] | None,
     options: Mapping[str, Any] | None,
-) -> _Call:
+) -> Call:
     body = {"id": id or f"evt_{uuid.uuid4().hex}", "payload": payload, "tags": tags or []}
     if options:
         body["options"] = dict(options)
-    return _Call("POST", f"/api/events/{name}", body=body, retry=True)
+    return Call("POST", f"/api/events/{name}", body=body, retry=True)
 
 
-_QUEUES = _Call("GET", "/api/queues")
+QUEUES = Call("GET", "/api/queues")
 
 
-def _bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | None, every: bool) -> _Call:
+def bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | None, every: bool) -> Call:
     # Named before the first attempt (like an event), so a retried request starts one bulk action.
     body = {"action": action, "filter": {k: v for k, v in filters.items() if v is not None},
             "dry_run": dry_run, "reason": reason, "all": every, "id": f"bulk_{uuid.uuid4().hex}"}  # fmt: skip
-    return _Call("POST", "/api/bulk-actions", body=json.loads(json.dumps(body, default=str)), retry=True)
+    return Call("POST", "/api/bulk-actions", body=json.loads(json.dumps(body, default=str)), retry=True)
 
 
-def _run_of(accepted: EventAccepted, workflow: str | None) -> str:
+def run_of(accepted: EventAccepted, workflow: str | None) -> str:
     """The run of ``workflow`` (default: the first) among those the event reached."""
     for ref in accepted.runs:
         if workflow is None or ref.workflow == workflow:
@@ -130,26 +130,26 @@ def _run_of(accepted: EventAccepted, workflow: str | None) -> str:
                              f"(it reached: {reached})")  # fmt: skip
 
 
-def _cancel(run_id: str, reason: str | None) -> _Call:
-    return _Call("POST", f"/api/runs/{run_id}/cancel", body={"reason": reason} if reason else None)
+def cancel(run_id: str, reason: str | None) -> Call:
+    return Call("POST", f"/api/runs/{run_id}/cancel", body={"reason": reason} if reason else None)
 
 
-def _access_token(run_id: str | None, tag: str | None, ttl_seconds: int) -> _Call:
+def access_token(run_id: str | None, tag: str | None, ttl_seconds: int) -> Call:
     body = {"run_id": run_id, "tag": tag, "ttl_seconds": ttl_seconds}
-    return _Call("POST", "/api/access-tokens", body={k: v for k, v in body.items() if v is not None})
+    return Call("POST", "/api/access-tokens", body={k: v for k, v in body.items() if v is not None})
 
 
-def _list(**filters: Any) -> _Call:
-    return _Call("GET", "/api/runs", params={k: v for k, v in filters.items() if v is not None})
+def list_runs(**filters: Any) -> Call:
+    return Call("GET", "/api/runs", params={k: v for k, v in filters.items() if v is not None})
 
 
-def _signal(run_id: str, name: str, payload: dict[str, Any] | None, id: str | None) -> _Call:
+def signal(run_id: str, name: str, payload: dict[str, Any] | None, id: str | None) -> Call:
     body = {"id": id or f"sig_{uuid.uuid4().hex}", "payload": payload or {}}
-    return _Call("POST", f"/api/runs/{run_id}/signals/{name}", body=body, retry=True)
+    return Call("POST", f"/api/runs/{run_id}/signals/{name}", body=body, retry=True)
 
 
 @dataclass
-class _SseParser:
+class SseParser:
     """Turns server-sent event lines into (event, data) pairs."""
 
     event: str = "message"
@@ -173,7 +173,7 @@ class _SseParser:
         return None
 
 
-def _runs_from_sse(lines: Iterable[str], parser: _SseParser) -> Iterator[RunRecord | None]:
+def runs_from_sse(lines: Iterable[str], parser: SseParser) -> Iterator[RunRecord | None]:
     """Records from a stream; ``None`` marks its end."""
     for line in lines:
         parsed = parser.feed(line)
@@ -186,31 +186,31 @@ def _runs_from_sse(lines: Iterable[str], parser: _SseParser) -> Iterator[RunReco
             yield None
 
 
-def _dead_letters(status: str | None) -> _Call:
-    return _Call("GET", "/api/webhooks/dead-letters", params={"status": status} if status else None)
+def dead_letters(status: str | None) -> Call:
+    return Call("GET", "/api/webhooks/dead-letters", params={"status": status} if status else None)
 
 
-def _redeliver(letter_id: str) -> _Call:
-    return _Call("POST", f"/api/webhooks/dead-letters/{letter_id}/redeliver")
+def redeliver(letter_id: str) -> Call:
+    return Call("POST", f"/api/webhooks/dead-letters/{letter_id}/redeliver")
 
 
-_WAITPOINT_LIST = TypeAdapter(list[Waitpoint])
+WAITPOINT_LIST = TypeAdapter(list[Waitpoint])
 
 
-def _waitpoints(**filters: Any) -> _Call:
-    return _Call("GET", "/api/waitpoints", params={k: v for k, v in filters.items() if v is not None})
+def waitpoints(**filters: Any) -> Call:
+    return Call("GET", "/api/waitpoints", params={k: v for k, v in filters.items() if v is not None})
 
 
-def _complete(waitpoint_id: str, output: Any) -> _Call:
+def complete(waitpoint_id: str, output: Any) -> Call:
     # Not retried: a completion is taken once, and a retry of one that was taken is answered 409.
-    return _Call("POST", f"/api/waitpoints/{waitpoint_id}/complete", body={"output": output})
+    return Call("POST", f"/api/waitpoints/{waitpoint_id}/complete", body={"output": output})
 
 
-_DESTINATION_LIST = TypeAdapter(list[AlertDestination])
+DESTINATION_LIST = TypeAdapter(list[AlertDestination])
 
 
-def _add_destination(url: str | None, workflow: str | None, kinds: list[str] | None) -> _Call:
+def add_destination(url: str | None, workflow: str | None, kinds: list[str] | None) -> Call:
     body: dict[str, Any] = {"type": "webhook" if url else "log", "url": url, "workflow": workflow}
     if kinds:
         body["kinds"] = kinds
-    return _Call("POST", "/api/alert-destinations", body=body)
+    return Call("POST", "/api/alert-destinations", body=body)

@@ -8,33 +8,8 @@ from typing import Any
 
 import httpx
 
-from longhaul.client.calls import (
-    _DESTINATION_LIST,
-    _QUEUES,
-    _WAITPOINT_LIST,
-    DEFAULT_URL,
-    M,
-    UnavailableError,
-    _access_token,
-    _add_destination,
-    _auth,
-    _backoff,
-    _bulk,
-    _Call,
-    _cancel,
-    _complete,
-    _dead_letters,
-    _list,
-    _raise_for,
-    _redeliver,
-    _retryable,
-    _run_of,
-    _runs_from_sse,
-    _send_event,
-    _signal,
-    _SseParser,
-    _waitpoints,
-)
+from longhaul.client import calls as wire
+from longhaul.client.calls import DEFAULT_URL, M, UnavailableError
 from longhaul.models import (
     AccessToken,
     AlertDestination,
@@ -62,7 +37,7 @@ class Client:
         api_key: str | None = None,
         http: httpx.Client | None = None,
     ) -> None:
-        self._http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=_auth(api_key))
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=wire.auth(api_key))
         self.retries = retries
         self.runs = Runs(self)
         self.waitpoints = Waitpoints(self)
@@ -94,7 +69,7 @@ class Client:
     ) -> EventAccepted:
         """Send an event; returns its id and the runs it reached. ``options``: per-event flow control
         (``delay``, ``not_before``, ``ttl``, ``priority``, ``concurrency_key``: docs/events.md)."""
-        return self._call(_send_event(name, payload, id, tags, options), EventAccepted)
+        return self._call(wire.send_event(name, payload, id, tags, options), EventAccepted)
 
     def send_and_wait(
         self,
@@ -111,34 +86,34 @@ class Client:
         ``output`` or ``error``). An event that starts several workflows: ``workflow`` names the one to
         wait for (default: the first). TimeoutError after ``timeout`` seconds; the run goes on."""
         accepted = self.send_event(name, payload, id=id, tags=tags, options=options)
-        return self.runs.wait(_run_of(accepted, workflow), timeout=timeout)
+        return self.runs.wait(wire.run_of(accepted, workflow), timeout=timeout)
 
     def create_access_token(
         self, *, run_id: str | None = None, tag: str | None = None, ttl_seconds: int = 3600
     ) -> AccessToken:
         """A public access token for a browser: it streams one run, or the runs with ``tag``, read-only,
         until it expires (docs/realtime.md)."""
-        return self._call(_access_token(run_id, tag, ttl_seconds), AccessToken)
+        return self._call(wire.access_token(run_id, tag, ttl_seconds), AccessToken)
 
     def queues(self) -> list[QueueInfo]:
         """The run queue's queues with this tenant's pending, delayed and running runs."""
-        response = self._request(_QUEUES)
+        response = self._request(wire.QUEUES)
         return [QueueInfo.model_validate(item) for item in response.json()]
 
-    def _call(self, call: _Call, model: type[M]) -> M:
+    def _call(self, call: wire.Call, model: type[M]) -> M:
         return model.model_validate(self._request(call).json())
 
-    def _request(self, call: _Call) -> httpx.Response:
+    def _request(self, call: wire.Call) -> httpx.Response:
         attempt = 0
         while True:
             try:
                 response = self._http.request(call.method, call.path, params=call.params, json=call.body)
-                _raise_for(response)
+                wire.raise_for(response)
                 return response
             except (UnavailableError, httpx.TransportError) as error:
-                if not (call.retry and attempt < self.retries and _retryable(error)):
+                if not (call.retry and attempt < self.retries and wire.retryable(error)):
                     raise
-                time.sleep(_backoff(attempt, error))
+                time.sleep(wire.backoff(attempt, error))
                 attempt += 1
 
 
@@ -149,7 +124,7 @@ class Runs:
         self._client = client
 
     def get(self, run_id: str) -> RunRecord:
-        return self._client._call(_Call("GET", f"/api/runs/{run_id}"), RunRecord)
+        return self._client._call(wire.Call("GET", f"/api/runs/{run_id}"), RunRecord)
 
     def list(
         self,
@@ -165,20 +140,20 @@ class Runs:
     ) -> RunPage:
         """Runs newest first; ``q``: part of the business key (any case), or a run or event id;
         ``system``: longhaul's own runs (its schedules) instead of the tenant's (admin keys)."""
-        call = _list(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit, cursor=cursor,
-                     system=system or None)  # fmt: skip
+        call = wire.list_runs(status=status, workflow=workflow, event=event, tag=tag, q=q, limit=limit,
+                              cursor=cursor, system=system or None)  # fmt: skip
         return self._client._call(call, RunPage)
 
     def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
         """Ask the run to stop; its record says this key asked, and ``reason``."""
-        return self._client._call(_cancel(run_id, reason), RunRecord)
+        return self._client._call(wire.cancel(run_id, reason), RunRecord)
 
     def replay(self, run_id: str) -> RunRef:
-        return self._client._call(_Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
+        return self._client._call(wire.Call("POST", f"/api/runs/{run_id}/replay"), RunRef)
 
     def resume(self, run_id: str) -> RunRecord:
         """Resume a failed run from its failed step on the code running now (docs/events.md)."""
-        return self._client._call(_Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
+        return self._client._call(wire.Call("POST", f"/api/runs/{run_id}/resume"), RunRecord)
 
     def bulk(
         self,
@@ -193,12 +168,12 @@ class Runs:
         ``created_after``, ``created_before``); ``dry_run`` counts only. No filter acts on every run of
         the tenant only with ``all=True``. The answer's ``run`` is the bulk-action run carrying it out:
         follow it like any run."""
-        return self._client._call(_bulk(action, filters, dry_run, reason, all), BulkAnswer)
+        return self._client._call(wire.bulk(action, filters, dry_run, reason, all), BulkAnswer)
 
     def signal(
         self, run_id: str, name: str, payload: dict[str, Any] | None = None, *, id: str | None = None
     ) -> RunRef:
-        return self._client._call(_signal(run_id, name, payload, id), RunRef)
+        return self._client._call(wire.signal(run_id, name, payload, id), RunRef)
 
     def stream(self, run_id: str) -> Iterator[RunRecord]:
         """Yield the run's record at every change of status, progress or stage, until it finishes."""
@@ -213,8 +188,8 @@ class Runs:
         with self._client._http.stream("GET", path, params=params, timeout=None) as response:
             if not response.is_success:
                 response.read()
-                _raise_for(response)
-            for record in _runs_from_sse(response.iter_lines(), _SseParser()):
+                wire.raise_for(response)
+            for record in wire.runs_from_sse(response.iter_lines(), wire.SseParser()):
                 if record is None:
                     return
                 yield record
@@ -246,15 +221,15 @@ class Waitpoints:
         tag: str | None = None,
         limit: int = 50,
     ) -> list[Waitpoint]:
-        call = _waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
-        return _WAITPOINT_LIST.validate_python(self._client._request(call).json())
+        call = wire.waitpoints(status=status, kind=kind, run_id=run_id, tag=tag, limit=limit)
+        return wire.WAITPOINT_LIST.validate_python(self._client._request(call).json())
 
     def get(self, waitpoint_id: str) -> Waitpoint:
-        return self._client._call(_Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
+        return self._client._call(wire.Call("GET", f"/api/waitpoints/{waitpoint_id}"), Waitpoint)
 
     def complete(self, waitpoint_id: str, output: Any = None) -> Waitpoint:
         """Complete the token with ``output``; a token completed before raises LonghaulError 409."""
-        return self._client._call(_complete(waitpoint_id, output), Waitpoint)
+        return self._client._call(wire.complete(waitpoint_id, output), Waitpoint)
 
 
 class Alerts:
@@ -267,15 +242,15 @@ class Alerts:
         self, url: str | None = None, *, workflow: str | None = None, kinds: list[str] | None = None
     ) -> AlertDestination:
         """A signed webhook to ``url`` (its secret is in the answer, once), or the log without one."""
-        return self._client._call(_add_destination(url, workflow, kinds), AlertDestination)
+        return self._client._call(wire.add_destination(url, workflow, kinds), AlertDestination)
 
     def list(self) -> list[AlertDestination]:
-        return _DESTINATION_LIST.validate_python(
-            self._client._request(_Call("GET", "/api/alert-destinations")).json()
+        return wire.DESTINATION_LIST.validate_python(
+            self._client._request(wire.Call("GET", "/api/alert-destinations")).json()
         )
 
     def remove(self, destination_id: str) -> None:
-        self._client._request(_Call("DELETE", f"/api/alert-destinations/{destination_id}"))
+        self._client._request(wire.Call("DELETE", f"/api/alert-destinations/{destination_id}"))
 
 
 class DeadLetters:
@@ -286,8 +261,8 @@ class DeadLetters:
 
     def list(self, *, status: str | None = None) -> DeadLetterPage:
         """Newest first; by default those still dead (``status="redelivered"`` for the others)."""
-        return self._client._call(_dead_letters(status), DeadLetterPage)
+        return self._client._call(wire.dead_letters(status), DeadLetterPage)
 
     def redeliver(self, letter_id: str) -> WebhookOutcome:
         """Process the webhook again with the code running now; ``received`` is False if it still fails."""
-        return self._client._call(_redeliver(letter_id), WebhookOutcome)
+        return self._client._call(wire.redeliver(letter_id), WebhookOutcome)
