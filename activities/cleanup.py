@@ -8,11 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import activity
 
 from activities.video.store import VideoRef, VideoStore
-from longhaul.sdk import Resources, Settings
+from longhaul.sdk import PipelineSettings, Resources, Settings
 
 
 class ExpiredRequest(BaseModel):
@@ -26,6 +26,21 @@ class Archived(BaseModel):
     video_id: str
     deleted_files: int
     bytes_freed: int
+
+
+class CleanupSettings(PipelineSettings, section="cleanup"):
+    """When the cleanup runs and what it deletes (environment: ``CLEANUP_*``; the settings file's
+    ``[cleanup]`` table)."""
+
+    retention_days: float = Field(
+        default=30, gt=0, description="Processed videos older than this lose their files to the cleanup job."
+    )
+    cron: str = Field(default="0 3 * * *", description="When the cleanup job runs (cron, UTC).")
+    batch_size: int = Field(default=10, ge=1, le=1000, description="Videos deleted per batch.")
+    batch_wait: float = Field(default=60, ge=0, description="Seconds of durable wait between batches.")
+    batches_per_run: int = Field(
+        default=20, ge=1, description="Batches before the cleanup continues as new (bounded history)."
+    )
 
 
 class CleanupActivities:

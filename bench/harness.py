@@ -152,14 +152,15 @@ class Stack:
         return Settings(data_dir=self.root / "data", catalog=self.catalog, **overrides)
 
     def environ(self, **settings: str) -> dict[str, str]:
-        """The environment of a longhaul process on this stack: its server, data dir and catalog."""
+        """The environment of a longhaul process on this stack: its server, data dir and catalog, and
+        ``settings``: longhaul's by field name (``task_queue``), a pipeline's by variable (``ORDERS_…``)."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LONGHAUL_"))}
         values = {"data_dir": str(self.root / "data"), "catalog": self.catalog, **settings}
         return {
             **base,
             "PYTHONPATH": str(ROOT),
             "TEMPORAL_ADDRESS": address_of(self.env),
-            **{f"LONGHAUL_{k.upper()}": v for k, v in values.items()},
+            **{k if k.isupper() else f"LONGHAUL_{k.upper()}": v for k, v in values.items()},
         }
 
     async def worker(self, name: str = "worker", **settings: str) -> Service:

@@ -63,11 +63,14 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
         webhook_port = free_port()
         plain_payments = await bench.payments(f"http://127.0.0.1:{webhook_port}/webhook", "plain-payments")
         await bench.plain_worker(
-            PLAIN_QUEUE, webhook_port, payments_url=plain_payments, payments_rate_limit=UNLIMITED_PAYMENTS
+            PLAIN_QUEUE,
+            webhook_port,
+            ORDERS_PAYMENTS_URL=plain_payments,
+            ORDERS_PAYMENTS_RATE_LIMIT=UNLIMITED_PAYMENTS,
         )
         _, url, key = await bench.api(**UNLIMITED_INGEST)
         payments_url = await bench.payments(f"{url}/api/webhooks/payments")
-        await bench.worker(payments_url=payments_url, payments_rate_limit=UNLIMITED_PAYMENTS)
+        await bench.worker(ORDERS_PAYMENTS_URL=payments_url, ORDERS_PAYMENTS_RATE_LIMIT=UNLIMITED_PAYMENTS)
         client = bench.client
         async with api_client(url, key, in_flight) as http:
 

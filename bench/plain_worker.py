@@ -4,7 +4,7 @@ A plain Worker with the baseline workflows, the three step activities and the sh
 written by hand (bench/plain_pipelines.py) and their activities, in its own process like ``longhaul
 worker``; payment calls on ``TASK_QUEUE-payments`` as the product does. With WEBHOOK_PORT it also
 receives the payment provider's signed webhooks, as a hand-written service would: verify, then signal
-the order's workflow. App storage and the provider come from the ``LONGHAUL_*`` settings.
+the order's workflow. App storage and the provider come from the ``LONGHAUL_*`` and ``ORDERS_*`` settings.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 from activities.hello import compose_greeting
 from activities.orders.models import PaymentConfirmed
 from activities.orders.payments import PaymentActivities
+from activities.orders.settings import OrderSettings
 from activities.orders.stock import OrderActivities
 from activities.orders.store import OrderStore
 from bench.pipelines import BASELINE_WORKFLOWS, STEP_ACTIVITIES
@@ -59,14 +60,15 @@ def webhook_receiver(client: Client, secret: str) -> FastAPI:
 
 async def main(task_queue: str, webhook_port: int | None) -> None:
     settings = load_settings()
+    order_settings = OrderSettings.of(settings)
     client = await Client.connect(os.environ["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter)
     db = Database(settings.app_database_url)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as running, httpx.AsyncClient() as http:
-        orders = OrderActivities(settings, OrderStore(db), http)
-        payments = PaymentActivities(settings, http)
+        orders = OrderActivities(order_settings, OrderStore(db), http)
+        payments = PaymentActivities(order_settings, http)
         main_worker = Worker(
             client,
             task_queue=task_queue,
@@ -77,13 +79,13 @@ async def main(task_queue: str, webhook_port: int | None) -> None:
             client,
             task_queue=f"{task_queue}-payments",
             activities=[payments.charge],
-            max_concurrent_activities=settings.payments_concurrency,
-            max_task_queue_activities_per_second=settings.payments_rate_limit,
+            max_concurrent_activities=order_settings.payments_concurrency,
+            max_task_queue_activities_per_second=order_settings.payments_rate_limit,
         )
         await running.enter_async_context(main_worker)
         await running.enter_async_context(payment_worker)
         if webhook_port is not None:
-            app = webhook_receiver(client, settings.payments_webhook_secret)
+            app = webhook_receiver(client, order_settings.payments_webhook_secret)
             config = uvicorn.Config(
                 app, host="127.0.0.1", port=webhook_port, log_config=None, access_log=False
             )

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.video.ffmpeg import make_sample, probe, run_ffmpeg
     from activities.video.models import Rendition, TranscodeRequest
     from activities.video.processing import VideoActivities, transcode_args
+    from activities.video.settings import VideoSettings
     from bench.harness import Comparison, embedded_server, timed
 
 from longhaul.workflows import registry
@@ -77,7 +78,9 @@ async def run(repeats: int, seconds: float) -> Comparison:
             async with build_worker(client, RunStore(db), settings), bench_worker:
 
                 async def direct() -> None:
-                    await run_ffmpeg(transcode_args(source, direct_out, 720, settings.transcode_preset))
+                    await run_ffmpeg(
+                        transcode_args(source, direct_out, 720, VideoSettings.of(settings).transcode_preset)
+                    )
 
                 async def through_workflow() -> None:
                     target.unlink(missing_ok=True)  # a finished rendition would be reused, not transcoded

@@ -10,10 +10,10 @@ CLI loads it (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``
 from __future__ import annotations
 
 import os
-from decimal import Decimal
+import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote
 
 from pydantic import Field, computed_field
@@ -159,57 +159,10 @@ class Settings(BaseSettings):
         description="Where input files live; event file paths are relative to it and may not leave it. "
         "Default: <data_dir>/uploads.",
     )
-    max_concurrent_transcodes: int = Field(
-        default_factory=lambda: os.cpu_count() or 1,
-        ge=1,
-        description="FFmpeg jobs (transcodes, thumbnails, analysis) one worker runs at once; default: cores.",
-    )
-    transcode_preset: str = Field(
-        default="veryfast", description="x264 preset of the renditions (speed against compression)."
-    )
-    payments_url: str = Field(
-        default="http://127.0.0.1:8010", description="Base URL of the payment provider (its /v1 API)."
-    )
-    payments_webhook_secret: str = Field(
-        default="whsec_longhaul_dev", description="Shared secret of the provider's signed webhooks."
-    )
-    payments_rate_limit: float = Field(
-        default=10.0,
-        gt=0,
-        description="Payment calls per second across all workers (Temporal task queue limit).",
-    )
-    payments_concurrency: int = Field(default=5, ge=1, description="Payment calls one worker makes at once.")
-    payment_confirm_timeout: float = Field(
-        default=300.0, gt=0, description="Seconds an order waits for payment.confirmed before cancelling."
-    )
-    order_approval_above: Decimal | None = Field(
-        default=Decimal(1000),
-        ge=0,
-        description="Orders whose total is above this wait for a person's approval (a waitpoint token) "
-        "before they are charged; unset: none wait.",
-    )
-    order_approval_timeout: float = Field(
-        default=86_400.0,
-        gt=0,
-        description="Seconds an order waits for its approval; then it is cancelled (stock released).",
-    )
-    currency: str = Field(default="EUR", min_length=3, max_length=3, description="Currency of order amounts.")
-    notify_url: str | None = Field(
-        default=None, description="Where order outcomes are POSTed (webhook); unset: recorded only."
-    )
-    dev_payments_port: int = Field(
-        default=8010, ge=1, le=65535, description="Port of the dev payment provider."
-    )
-    video_retention_days: float = Field(
-        default=30, gt=0, description="Processed videos older than this lose their files to the cleanup job."
-    )
-    cleanup_cron: str = Field(default="0 3 * * *", description="When the cleanup job runs (cron, UTC).")
-    cleanup_batch_size: int = Field(default=10, ge=1, le=1000, description="Videos deleted per batch.")
-    cleanup_batch_wait: float = Field(
-        default=60, ge=0, description="Seconds of durable wait between batches."
-    )
-    cleanup_batches_per_run: int = Field(
-        default=20, ge=1, description="Batches before the cleanup continues as new (bounded history)."
+    pipeline_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Values for the pipelines' own settings (PipelineSettings), by section, over their "
+        "environment: for tests and embedding; deployments set each pipeline's variables.",
     )
     reconcile_every_minutes: float = Field(
         default=10, gt=0, description="How often stuck run records are checked against Temporal."
@@ -350,6 +303,49 @@ def task_queue_name(main: str, role: str | None) -> str:
     polls these names and longhaul passes them to the workflows it starts (their memo); this rule is
     only applied again for a workflow started without them (by hand, or before they were passed)."""
     return main if role is None else f"{main}-{role}"
+
+
+class PipelineSettings(BaseSettings):
+    """A pipeline's own settings: subclass it with a ``section``, and declare it on the pipeline
+    (``Pipeline(settings=OrderSettings)``); the worker checks it on start. Read (highest precedence first)
+    from :attr:`Settings.pipeline_settings` [section], the environment with the section's prefix
+    (``class OrderSettings(PipelineSettings, section="orders")``: ``ORDERS_PAYMENTS_URL``), the
+    settings file's ``[orders]`` table, and the defaults::
+
+        class OrderSettings(PipelineSettings, section="orders"):
+            payments_url: str = "http://127.0.0.1:8010"
+
+        orders = OrderSettings.of(resources.settings)
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    section: ClassVar[str]
+
+    def __init_subclass__(cls, section: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if section is not None:
+            cls.section = section
+            cls.model_config = {**cls.model_config, "env_prefix": f"{section.upper()}_"}
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        """The pipeline's settings in a process configured by ``settings``."""
+        return cls(**settings.pipeline_settings.get(cls.section, {}))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        table: dict[str, Any] = {}
+        path = config_file_path()
+        if path.is_file():
+            table = tomllib.loads(path.read_text()).get(cls.section, {})
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=table))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -65,7 +65,7 @@ from longhaul.workflows.waitpoints import TokenResult, wait_for_token
 with workflow.unsafe.imports_passed_through():
     from longhaul.activities.progress import report_step
     from longhaul.activities.resources import Resources
-    from longhaul.config import Settings
+    from longhaul.config import PipelineSettings, Settings
     from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, insert_new, utcnow
     from longhaul.humanize import duration
     from longhaul.models import DEFAULT_TENANT, cancellation
@@ -87,6 +87,7 @@ __all__ = [
     "EventType",
     "Inbound",
     "Pipeline",
+    "PipelineSettings",
     "RateLimit",
     "Resources",
     "RunStore",

@@ -18,11 +18,19 @@ LONGHAUL = str(Path(sys.executable).parent / "longhaul")
 ROOT = Path(__file__).resolve().parent.parent  # this repository: the application the tests run
 
 
+# The shipped pipelines' settings (their env prefixes), which a developer's shell may set too.
+PIPELINE_PREFIXES = ("ORDERS_", "VIDEO_", "CLEANUP_")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the developer's TEMPORAL_*/LONGHAUL_* settings, plus ``extra``. The
-    processes run in a temporary folder: ``LONGHAUL_APP_DIR`` tells them where the application is (this
-    repository), as a service unit started outside the application's folder would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "LONGHAUL_"))}
+    """The environment without the developer's TEMPORAL_*, LONGHAUL_* and pipelines' settings, plus
+    ``extra``. The processes run in a temporary folder: ``LONGHAUL_APP_DIR`` tells them where the
+    application is (this repository), as a service unit started outside the application's folder would."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TEMPORAL_", "LONGHAUL_", *PIPELINE_PREFIXES))
+    }
     return {**env, APP_DIR_VARIABLE: str(ROOT), **extra}
 
 

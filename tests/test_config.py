@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from longhaul.config import Settings
+from activities.cleanup import CleanupSettings
+from activities.orders.settings import OrderSettings
+from activities.video.settings import VideoSettings
+from longhaul.config import PipelineSettings, Settings
+from workflows.catalog import CATALOG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,3 +71,46 @@ def test_every_setting_is_documented() -> None:
     documented = (ROOT / "docs" / "configuration.md").read_text()
     missing = [name for name in Settings.model_fields if f"`LONGHAUL_{name.upper()}`" not in documented]
     assert missing == []
+
+
+class _Greetings(PipelineSettings, section="greetings"):
+    greeting: str = "Hello"
+    shout: bool = False
+
+
+def test_a_pipelines_settings_come_from_overrides_then_its_prefix_then_its_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert _Greetings.of(Settings()).greeting == "Hello"
+    config = tmp_path / "longhaul.toml"
+    config.write_text('task_queue = "q"\n[greetings]\ngreeting = "Hi"\nshout = true\n')
+    monkeypatch.setenv("LONGHAUL_CONFIG", str(config))
+    assert _Greetings.of(Settings()) == _Greetings(greeting="Hi", shout=True)
+    monkeypatch.setenv("GREETINGS_GREETING", "Moin")
+    assert _Greetings.of(Settings()).greeting == "Moin"
+    monkeypatch.setenv("LONGHAUL_PIPELINE_SETTINGS", '{"greetings": {"greeting": "Servus"}}')
+    assert _Greetings.of(Settings()) == _Greetings(greeting="Servus", shout=True)
+    monkeypatch.delenv("LONGHAUL_PIPELINE_SETTINGS")
+    assert _Greetings.of(Settings(pipeline_settings={"other": {"greeting": "x"}})).greeting == "Moin"
+
+
+def test_the_shipped_pipelines_settings_are_theirs_and_documented_with_them() -> None:
+    engine = set(Settings.model_fields)
+    for model, doc in (
+        (OrderSettings, "orders.md"),
+        (VideoSettings, "video.md"),
+        (CleanupSettings, "schedules.md"),
+    ):
+        assert not engine & set(model.model_fields), f"{model.__name__} repeats engine settings"
+        documented = (ROOT / "docs" / doc).read_text()
+        prefix = f"{model.section.upper()}_"
+        missing = [name for name in model.model_fields if f"`{prefix}{name.upper()}`" not in documented]
+        assert missing == [], doc
+
+
+def test_a_worker_refuses_a_pipelines_invalid_setting_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDERS_PAYMENTS_CONCURRENCY", "none")
+    with pytest.raises(ValueError, match=r"pipeline 'orders'.*ORDERS_PAYMENTS_CONCURRENCY"):
+        CATALOG.check_settings(Settings())

@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 class Stack:
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self.cwd = cwd
-        self.env = env
         self.api_port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
         self.payments_port = free_port()
+        self.env = {**env, "ORDERS_DEV_PAYMENTS_PORT": str(self.payments_port)}  # the order pipeline's
         self.runs = 0
 
     @property
@@ -36,7 +36,6 @@ class Stack:
             f"--api-port={self.api_port}",
             f"--temporal-port={self.temporal_port}",
             f"--ui-port={self.ui_port}",
-            f"--payments-port={self.payments_port}",
         ]
 
     @property
@@ -131,7 +130,7 @@ def _describe(address: str, workflow_id: str) -> WorkflowExecutionStatus | None:
         (
             ["temporal", "ui", "api"],
             "ports already in use: {temporal} (Temporal server: --temporal-port), {ui} (Temporal Web UI: "
-            "--ui-port), {api} (HTTP API: --api-port); choose others with those flags",
+            "--ui-port), {api} (HTTP API: --api-port); choose others with those options",
         ),
     ],
 )

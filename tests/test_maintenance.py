@@ -298,9 +298,8 @@ def test_a_schedule_needs_exactly_one_of_cron_and_every() -> None:
 
 
 def test_default_schedules_carry_the_settings(tmp_path: Path) -> None:
-    settings = Settings(
-        data_dir=tmp_path, video_retention_days=7, cleanup_batch_size=3, cleanup_cron="15 2 * * *"
-    )
+    values = {"retention_days": 7, "batch_size": 3, "cron": "15 2 * * *"}
+    settings = Settings(data_dir=tmp_path, pipeline_settings={"cleanup": values})
     cleanup = {d.id: d for d in CATALOG.schedules(settings)}["cleanup-old-videos"]
     assert cleanup.cron == "15 2 * * *"
     assert cleanup.input == CleanupInput(retention_days=7, batch_size=3, wait_seconds=60, batches_per_run=20)

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from temporalio.client import Client
 
+from activities.orders.settings import OrderSettings
 from activities.orders.store import OrderStore, Product
 from longhaul.api import create_app
 from longhaul.config import Settings
@@ -196,7 +197,8 @@ async def serving_api(settings: Settings, port: int) -> AsyncIterator[httpx.Asyn
 
 
 def shop_settings(settings: Settings, provider: ProviderProcess, sink: Sink, **overrides: Any) -> Settings:
-    return settings.model_copy(update={"payments_url": provider.url, "notify_url": sink.url, **overrides})
+    orders = {"payments_url": provider.url, "notify_url": sink.url, **overrides}
+    return settings.model_copy(update={"pipeline_settings": {**settings.pipeline_settings, "orders": orders}})
 
 
 @asynccontextmanager
@@ -230,7 +232,8 @@ def open_shop_with(
     sink: Sink,
     temporal_address: str,
 ) -> ShopOpener:
-    """Open the shop with settings changed (``payment_confirm_timeout=2.0``); ``worker=False``: no worker."""
+    """Open the shop with the order pipeline's settings changed (``payment_confirm_timeout=2.0``);
+    ``worker=False``: no worker."""
 
     def opener(*, worker: bool = True, **overrides: Any) -> AbstractAsyncContextManager[Shop]:
         configured = shop_settings(settings, provider, sink, **overrides)
@@ -430,7 +433,7 @@ async def approval_token(shop: Shop, run_id: str) -> dict[str, Any]:
 async def test_an_order_above_the_threshold_is_charged_only_once_approved_and_rejected_ones_never(
     open_shop_with: ShopOpener, sink: Sink
 ) -> None:
-    async with open_shop_with(order_approval_above=Decimal("100")) as shop:
+    async with open_shop_with(approval_above=Decimal("100")) as shop:
         approved_run, rejected_run = await shop.order(("book", 3)), await shop.order(("book", 4))
         token = await approval_token(shop, approved_run)
         assert token["kind"] == "order.approval" and token["status"] == "waiting"
@@ -481,7 +484,7 @@ async def test_an_order_above_the_threshold_is_charged_only_once_approved_and_re
 async def test_an_order_nobody_approves_in_time_is_cancelled_and_its_stock_released(
     open_shop_with: ShopOpener,
 ) -> None:
-    async with open_shop_with(order_approval_above=Decimal("100"), order_approval_timeout=2.0) as shop:
+    async with open_shop_with(approval_above=Decimal("100"), approval_timeout=2.0) as shop:
         run_id = await shop.order(("book", 3))
         token = await approval_token(shop, run_id)
         run = await shop.finished(run_id)
@@ -511,8 +514,8 @@ async def test_worker_killed_between_charge_and_confirmation_charges_once(
             LONGHAUL_DATA_DIR=str(shop.settings.data_dir),
             LONGHAUL_DATABASE_URL=shop.settings.app_database_url,
             LONGHAUL_TASK_QUEUE=shop.settings.task_queue,
-            LONGHAUL_PAYMENTS_URL=shop.settings.payments_url,
-            LONGHAUL_NOTIFY_URL=str(shop.settings.notify_url),
+            ORDERS_PAYMENTS_URL=OrderSettings.of(shop.settings).payments_url,
+            ORDERS_NOTIFY_URL=str(OrderSettings.of(shop.settings).notify_url),
         )
         await shop.faults(auto_confirm=False)
         first = Process(["worker"], tmp_path, env, tmp_path / "worker-1.log")
@@ -660,7 +663,7 @@ async def test_a_signed_webhook_that_cannot_be_processed_is_acknowledged_and_dea
 async def test_an_order_cancelled_while_it_waits_for_approval_says_so_and_is_never_charged(
     open_shop_with: ShopOpener, sink: Sink
 ) -> None:
-    async with open_shop_with(order_approval_above=Decimal("100")) as shop:
+    async with open_shop_with(approval_above=Decimal("100")) as shop:
         run_id = await shop.order(("book", 3))
         token = await approval_token(shop, run_id)
         order_id = (await shop.record(run_id)).input["order_id"]

@@ -64,10 +64,10 @@ async def cluster(dev_client: Client, postgres: PostgresServer, tmp_path: Path) 
         LONGHAUL_DATA_DIR=str(tmp_path / "data"),
         LONGHAUL_UPLOAD_DIR=str(tmp_path / "uploads"),
         LONGHAUL_MEDIA_DIR=str(tmp_path / "media"),
-        LONGHAUL_MAX_CONCURRENT_TRANSCODES="1",
+        VIDEO_MAX_CONCURRENT_TRANSCODES="1",
         LONGHAUL_LOG_FORMAT="json",
         LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
-        LONGHAUL_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
+        ORDERS_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
     )
     for release_step in (["db", "upgrade"], ["orders", "seed"]):
         done = await asyncio.to_thread(

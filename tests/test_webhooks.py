@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from activities.orders.settings import OrderSettings
 from longhaul.api import create_app
 from longhaul.config import Settings
 from longhaul.dead_letters import DeadLetters
@@ -70,7 +71,9 @@ async def test_webhook_endpoint_answers_401_to_an_unsigned_request_and_records_n
             "/api/webhooks/payments",
             content=body,
             headers={
-                SIGNATURE_HEADER: sign(settings.payments_webhook_secret, int(time.time()), body.encode())
+                SIGNATURE_HEADER: sign(
+                    OrderSettings.of(settings).payments_webhook_secret, int(time.time()), body.encode()
+                )
             },
         )
     assert unsigned.status_code == 401 and "missing" in unsigned.json()["detail"]
@@ -102,7 +105,9 @@ def test_a_malformed_header_is_a_bad_signature(header: str) -> None:
 
 
 def signed(settings: Settings, body: bytes) -> dict[str, str]:
-    return {SIGNATURE_HEADER: sign(settings.payments_webhook_secret, int(time.time()), body)}
+    return {
+        SIGNATURE_HEADER: sign(OrderSettings.of(settings).payments_webhook_secret, int(time.time()), body)
+    }
 
 
 UNPROCESSABLE = [

@@ -11,7 +11,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cleanup import Archived, CleanupActivities, ExpiredRequest, cleanup_activities
+    from activities.cleanup import (
+        Archived,
+        CleanupActivities,
+        CleanupSettings,
+        ExpiredRequest,
+        cleanup_activities,
+    )
     from activities.video.store import VideoRef
     from longhaul.sdk import Settings
 
@@ -99,17 +105,18 @@ class CleanupWorkflow:
 
 
 def _schedules(settings: Settings) -> list[ScheduleDecl]:
+    cleanup = CleanupSettings.of(settings)
     return [
         ScheduleDecl(
             id="cleanup-old-videos",
             workflow=CleanupWorkflow,
             input=CleanupInput(
-                retention_days=settings.video_retention_days,
-                batch_size=settings.cleanup_batch_size,
-                wait_seconds=settings.cleanup_batch_wait,
-                batches_per_run=settings.cleanup_batches_per_run,
+                retention_days=cleanup.retention_days,
+                batch_size=cleanup.batch_size,
+                wait_seconds=cleanup.batch_wait,
+                batches_per_run=cleanup.batches_per_run,
             ),
-            cron=settings.cleanup_cron,
+            cron=cleanup.cron,
             note="deletes renditions and thumbnails of videos past their retention",
         )
     ]
@@ -120,4 +127,5 @@ CLEANUP = Pipeline(
     workflows=(CleanupWorkflow,),
     queues=(TaskQueue(cleanup_activities),),
     schedules=_schedules,
+    settings=CleanupSettings,
 )

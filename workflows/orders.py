@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentActivities,
         payment_activities,
     )
+    from activities.orders.settings import OrderSettings
     from activities.orders.stock import (
         INSUFFICIENT_STOCK,
         INVALID_ORDER,
@@ -427,8 +428,8 @@ ORDERS = Pipeline(
         TaskQueue(
             payment_activities,
             role=PAYMENTS,
-            concurrency=lambda settings: settings.payments_concurrency,
-            rate_limit=lambda settings: settings.payments_rate_limit,
+            concurrency=lambda settings: OrderSettings.of(settings).payments_concurrency,
+            rate_limit=lambda settings: OrderSettings.of(settings).payments_rate_limit,
         ),
     ),
     tables=(ProductRow, ReservationRow, NotificationRow),
@@ -437,18 +438,19 @@ ORDERS = Pipeline(
         DevService(
             command="payments",
             title="payment provider",
-            setting="payments_url",
-            port=lambda settings: settings.dev_payments_port,
-            port_flag="--payments-port",
+            settings=OrderSettings,
+            url_field="payments_url",
+            port_field="dev_payments_port",
             args=lambda settings: ["--webhook-url", f"{settings.api_url}/api/webhooks/payments"],
             note="local provider; faults: POST /admin/faults",
         ),
     ),
     dev_seed=seed_demo_products,
+    settings=OrderSettings,
     webhooks=(
         Webhook(
             source="payments",
-            secret=lambda settings: settings.payments_webhook_secret,
+            secret=lambda settings: OrderSettings.of(settings).payments_webhook_secret,
             translate=confirmation_of,
             description="The payment provider's signed webhook: ``charge.succeeded`` becomes "
             "``payment.confirmed``.",

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         media_activities,
         recording_activities,
     )
+    from activities.video.settings import VideoSettings
     from activities.video.store import VideoRow
 
 from longhaul.sdk import (
@@ -257,10 +258,11 @@ VIDEO = Pipeline(
         TaskQueue(
             media_activities,
             role=MEDIA,
-            concurrency=lambda settings: settings.max_concurrent_transcodes,
+            concurrency=lambda settings: VideoSettings.of(settings).max_concurrent_transcodes,
             # FFmpeg jobs heartbeat at least this often, so a cancellation reaches them within a second.
             heartbeat_throttle=timedelta(seconds=1),
         ),
     ),
     tables=(VideoRow,),
+    settings=VideoSettings,
 )

@@ -11,7 +11,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.orders.models import Charge, ChargeRequest, RefundRequest
-from longhaul.sdk import Resources, Settings
+from activities.orders.settings import OrderSettings
+from longhaul.sdk import Resources
 
 PAYMENT_DECLINED = "PaymentDeclined"
 PAYMENT_REJECTED = "PaymentRejected"
@@ -19,7 +20,7 @@ CALL_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 class PaymentActivities:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: OrderSettings, http: httpx.AsyncClient) -> None:
         self.base = settings.payments_url.rstrip("/")
         self.http = http
 
@@ -76,5 +77,5 @@ def _message(response: httpx.Response) -> str:
 
 
 def payment_activities(resources: Resources) -> list[Callable[..., Any]]:
-    payments = PaymentActivities(resources.settings, resources.http)
+    payments = PaymentActivities(OrderSettings.of(resources.settings), resources.http)
     return [payments.charge, payments.refund]

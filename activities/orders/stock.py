@@ -25,8 +25,9 @@ from activities.orders.models import (
     ReleaseRequest,
     ReserveRequest,
 )
+from activities.orders.settings import OrderSettings
 from activities.orders.store import InsufficientStockError, OrderStore
-from longhaul.sdk import Resources, Settings
+from longhaul.sdk import Resources
 
 INVALID_ORDER = "InvalidOrder"
 INSUFFICIENT_STOCK = "InsufficientStock"
@@ -38,7 +39,7 @@ class PlanRequest(BaseModel):
 
 
 class OrderActivities:
-    def __init__(self, settings: Settings, orders: OrderStore, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: OrderSettings, orders: OrderStore, http: httpx.AsyncClient) -> None:
         self.settings = settings
         self.orders = orders
         self.http = http
@@ -71,7 +72,7 @@ class OrderActivities:
                 "invalid order: " + "; ".join(problems), type=INVALID_ORDER, non_retryable=True
             )
         total = sum((line.amount for line in lines), Decimal("0.00"))
-        threshold = self.settings.order_approval_above
+        threshold = self.settings.approval_above
         return OrderPlan(
             order_id=order.order_id,
             lines=lines,
@@ -79,7 +80,7 @@ class OrderActivities:
             currency=self.settings.currency,
             confirm_timeout_seconds=self.settings.payment_confirm_timeout,
             approval_timeout_seconds=(
-                self.settings.order_approval_timeout if threshold is not None and total > threshold else None
+                self.settings.approval_timeout if threshold is not None and total > threshold else None
             ),
         )
 
@@ -115,5 +116,5 @@ class OrderActivities:
 
 
 def order_activities(resources: Resources) -> list[Callable[..., Any]]:
-    orders = OrderActivities(resources.settings, OrderStore(resources.db), resources.http)
+    orders = OrderActivities(OrderSettings.of(resources.settings), OrderStore(resources.db), resources.http)
     return [orders.plan, orders.reserve, orders.release, orders.notify]

@@ -44,6 +44,7 @@ from activities.video.models import (
     VideoInfo,
     VideoRecord,
 )
+from activities.video.settings import VideoSettings
 from activities.video.store import VideoStore
 from longhaul.sdk import Resources, RunStore, Settings, report_step
 
@@ -81,6 +82,7 @@ class VideoActivities:
 
     def __init__(self, settings: Settings, runs: RunStore, videos: VideoStore) -> None:
         self.settings = settings
+        self.preset = VideoSettings.of(settings).transcode_preset
         self.runs = runs
         self.videos = videos
 
@@ -160,7 +162,7 @@ class VideoActivities:
             await report_step(self.runs, "transcoding", request.rendition, 100, "reused", span=TRANSCODE_SPAN)
             return done
         partial = fresh_partial(target)
-        args = transcode_args(Path(request.source), partial, request.height, self.settings.transcode_preset)
+        args = transcode_args(Path(request.source), partial, request.height, self.preset)
         try:
             await self._ffmpeg(args, request.source_duration, step=request.rendition, span=TRANSCODE_SPAN)
             os.replace(partial, target)

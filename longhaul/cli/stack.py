@@ -25,9 +25,6 @@ def dev(
         int | None, typer.Option("--temporal-port", help="Temporal gRPC port (default 7233).")
     ] = None,
     ui_port: Annotated[int | None, typer.Option("--ui-port", help="Web UI port (default 8233).")] = None,
-    payments_port: Annotated[
-        int | None, typer.Option("--payments-port", help="Local payment provider port (default 8010).")
-    ] = None,
     data_dir: DataDir = None,
     stop_with_parent: Annotated[
         bool,
@@ -59,7 +56,6 @@ def dev(
         api_port=api_port,
         dev_temporal_port=temporal_port,
         dev_ui_port=ui_port,
-        dev_payments_port=payments_port,
         data_dir=data_dir,
     )
     raise typer.Exit(asyncio.run(run_dev(settings, reload=reload)))

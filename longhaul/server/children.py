@@ -25,7 +25,7 @@ def check_ports_free(ports: list[tuple[str, int, str, str]]) -> None:
         raise DevError(f"port {port} ({what}) is already in use; choose another with {flag}")
     if busy:
         named = ", ".join(f"{port} ({what}: {flag})" for port, what, flag in busy)
-        raise DevError(f"ports already in use: {named}; choose others with those flags")
+        raise DevError(f"ports already in use: {named}; choose others with those options")
 
 
 @dataclass(frozen=True)

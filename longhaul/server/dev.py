@@ -77,9 +77,7 @@ class DevStack:
         self.embedded = not self.settings.temporal_address_configured()
         # A pipeline's stand-in system runs here unless the settings point at the real one.
         self.local_services = [
-            service
-            for service in self.catalog.dev_services
-            if service.setting not in self.settings.model_fields_set
+            service for service in self.catalog.dev_services if service.configured_url(self.settings) is None
         ]
 
     def service_url(self, service: DevService) -> str:
@@ -103,7 +101,9 @@ class DevStack:
                 ("127.0.0.1", s.dev_temporal_port, "Temporal server", "--temporal-port"),
                 ("127.0.0.1", s.dev_ui_port, "Temporal Web UI", "--ui-port"),
             ]
-        ports += [("127.0.0.1", svc.port(s), svc.title, svc.port_flag) for svc in self.local_services]
+        ports += [
+            ("127.0.0.1", svc.port(s), svc.title, svc.variable(svc.port_field)) for svc in self.local_services
+        ]
         check_ports_free(ports)
 
     def _child_env(self) -> dict[str, str]:
@@ -167,7 +167,7 @@ class DevStack:
     async def _start_service(self, service: DevService) -> None:
         """Run a pipeline's stand-in system; the children started after it find it by its setting."""
         url = self.service_url(service)
-        os.environ[f"LONGHAUL_{service.setting.upper()}"] = url
+        os.environ[service.variable(service.url_field)] = url
         port = str(service.port(self.settings))
         child = self._start_longhaul(
             service.command, "--port", port, *service.args(self.settings), stop_timeout=5
@@ -425,7 +425,7 @@ def _service_line(stack: DevStack, service: DevService) -> str:
     if service in stack.local_services:
         url = stack.service_url(service) + (f"  ({service.note})" if service.note else "")
     else:
-        url = str(getattr(stack.settings, service.setting))
+        url = str(service.configured_url(stack.settings))
     return f"  {service.command.capitalize():<12} {url}"
 
 

@@ -174,6 +174,7 @@ def build_worker(
     pipeline declares for itself, with that queue's limits (tests build theirs here too). ``fakes``
     replace activities by name (the test kit's: a test's stand-in for a payment call)."""
     catalog = catalog or load_catalog(settings.catalog)
+    catalog.check_settings(settings)
     http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
     service = RunService(client, store, settings, catalog)
     resources = Resources(

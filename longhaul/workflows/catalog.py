@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from longhaul.project import import_object
 from longhaul.workflows.maintenance import LONGHAUL
@@ -103,6 +103,23 @@ class Catalog:
     def dev_services(self) -> list[DevService]:
         """What ``longhaul dev`` runs beside the stack for the pipelines (their stand-in systems)."""
         return [service for pipeline in self.pipelines for service in pipeline.dev_services]
+
+    def check_settings(self, settings: Settings) -> None:
+        """Read every pipeline's own settings (:class:`~longhaul.config.PipelineSettings`) now, so a bad
+        value stops a worker at start, naming the pipeline and the variable, not at its first run."""
+        for pipeline in self.pipelines:
+            if pipeline.settings is None:
+                continue
+            try:
+                pipeline.settings.of(settings)
+            except ValidationError as error:
+                prefix = pipeline.settings.model_config.get("env_prefix", "")
+                problems = "; ".join(
+                    f"{prefix}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+                )
+                raise ValueError(
+                    f"the settings of pipeline '{pipeline.name}' are invalid: {problems}"
+                ) from error
 
     def schedules(self, settings: Settings) -> list[ScheduleDecl]:
         """Every pipeline's schedules, built from ``settings``."""

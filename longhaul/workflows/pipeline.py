@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Table
 
     from longhaul.activities.resources import Resources
-    from longhaul.config import Settings
+    from longhaul.config import PipelineSettings, Settings
     from longhaul.db import Database
     from longhaul.events import EventType
     from longhaul.webhooks import Inbound
@@ -252,17 +252,29 @@ class Webhook:
 @dataclass(frozen=True)
 class DevService:
     """A stand-in for another company's system that ``longhaul dev`` runs beside the stack (the order
-    pipeline's payment provider), unless the settings point at the real one. It runs as
+    pipeline's payment provider), unless the pipeline's settings point at the real one. It runs as
     ``longhaul <command> --port <port> <args>``, is healthy when ``/health`` answers, and the stack's
-    processes find it through the setting ``setting`` (its URL)."""
+    processes find it through the pipeline's setting ``url_field`` (its URL); ``port_field`` moves it."""
 
     command: str  # the `longhaul` command that runs it
     title: str  # what errors and the banner call it
-    setting: str  # the setting of its URL; set by the user: the real system is used, nothing starts
-    port: Callable[[Settings], int]
-    port_flag: str  # the `longhaul dev` option that moves it (named when the port is taken)
+    settings: type[PipelineSettings]  # the pipeline's settings, which hold its URL and its port
+    url_field: str  # set by the user: the real system is used, nothing starts
+    port_field: str
     args: Callable[[Settings], list[str]] = field(default=lambda _settings: [])
     note: str = ""  # shown after its URL in the banner
+
+    def configured_url(self, settings: Settings) -> str | None:
+        """The real system's URL, where the user set one."""
+        values = self.settings.of(settings)
+        return str(getattr(values, self.url_field)) if self.url_field in values.model_fields_set else None
+
+    def port(self, settings: Settings) -> int:
+        return int(getattr(self.settings.of(settings), self.port_field))
+
+    def variable(self, field_name: str) -> str:
+        """The environment variable of one of its settings (``ORDERS_PAYMENTS_URL``)."""
+        return f"{self.settings.model_config.get('env_prefix', '')}{field_name.upper()}"
 
 
 Output = TypeVar("Output", bound=BaseModel)
@@ -287,7 +299,8 @@ class Pipeline:
     subscribes. ``workflows``: those not started by an event (scheduled ones); the entries' are added.
     ``tables``: its app-storage tables (mapped classes), which migrations compare with. ``waitpoints``:
     the kinds of token its workflows wait on (what completes each).
-    ``schedules``: its schedules, built from the settings. ``dev_services`` and ``dev_seed`` (demo
+    ``schedules``: its schedules, built from the settings. ``settings``: its own settings model
+    (:class:`~longhaul.config.PipelineSettings`). ``dev_services`` and ``dev_seed`` (demo
     data for a tenant; returns the rows added): what ``longhaul dev`` starts and seeds for it."""
 
     name: str
@@ -301,6 +314,7 @@ class Pipeline:
     schedules: Callable[[Settings], Sequence[ScheduleDecl]] = field(default=lambda _settings: ())
     dev_services: Sequence[DevService] = ()
     dev_seed: Callable[[Database, str], Awaitable[int]] | None = None
+    settings: type[PipelineSettings] | None = None  # its own settings (checked when a worker starts)
 
     @property
     def all_workflows(self) -> tuple[type, ...]:

@@ -26,13 +26,15 @@ def payments(
     ledger are kept in <data dir>/payments.db, so a restart forgets nothing."""
     import uvicorn
 
+    from activities.orders.settings import OrderSettings
     from providers.payments import create_provider
 
     settings = cli_settings(data_dir=data_dir)
+    orders = OrderSettings.of(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_provider(
-        secret=settings.payments_webhook_secret,
+        secret=orders.payments_webhook_secret,
         webhook_url=webhook_url or f"{settings.api_url}/api/webhooks/payments",
         database=(settings.data_dir / "payments.db").resolve(),
     )
-    uvicorn.run(app, host=host, port=port or settings.dev_payments_port, log_config=None, access_log=False)
+    uvicorn.run(app, host=host, port=port or orders.dev_payments_port, log_config=None, access_log=False)

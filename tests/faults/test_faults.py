@@ -160,7 +160,7 @@ def stack(tmp_path: Path, sample: Path) -> Iterator[Stack]:
     env = clean_env(
         TEMPORAL_ADDRESS=f"127.0.0.1:{temporal_port}",
         LONGHAUL_DATA_DIR=str(tmp_path / "data"),
-        LONGHAUL_PAYMENTS_URL=payments_url,
+        ORDERS_PAYMENTS_URL=payments_url,
         LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
     )
     built = Stack(tmp_path, env, temporal_port, api_port, payments_url, sample)
