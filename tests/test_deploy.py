@@ -17,6 +17,7 @@ from yamllint.config import YamlLintConfig
 
 from longhaul.cli import command_line
 from longhaul.config import Settings
+from workflows.catalog import CATALOG
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 K8S = DEPLOY / "k8s"
@@ -67,7 +68,13 @@ def assert_cli_accepts(args: list[str]) -> None:
 
 
 def setting_names() -> set[str]:
-    return {f"LONGHAUL_{name.upper()}" for name in Settings.model_fields}
+    """The variables of longhaul's settings and of the application's pipelines' own (``ORDERS_…``)."""
+    names = {f"LONGHAUL_{name.upper()}" for name in Settings.model_fields}
+    for pipeline in CATALOG.pipelines:
+        if pipeline.settings is not None:
+            prefix = pipeline.settings.model_config.get("env_prefix", "")
+            names |= {f"{prefix}{name.upper()}" for name in pipeline.settings.model_fields}
+    return names
 
 
 @pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.yaml")), ids=lambda p: str(p.relative_to(DEPLOY)))
