@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.harness import Comparison
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     overhead.add_argument("--runs", type=int, default=500)
     overhead.add_argument("--in-flight", type=int, default=100)
+
+    throughput = names.add_parser(
+        "throughput", parents=[repeats], help="three short steps, one box: longhaul serve vs temporalio"
+    )
+    throughput.add_argument("--runs", type=int, default=300)
+    throughput.add_argument("--in-flight", type=int, default=100)
+    throughput.add_argument("--sequential", type=int, default=200, help="runs one at a time (latency)")
 
     limit = names.add_parser(
         "limit", parents=[repeats], help="each pipeline vs its steps written by hand in temporalio"
@@ -66,46 +79,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _benchmark(args: argparse.Namespace) -> Coroutine[Any, Any, Comparison]:
+    """The run of the benchmark ``args.name`` with its options (imported only when chosen)."""
+    module = importlib.import_module(f"bench.{args.name}")
+    options: dict[str, tuple[str, ...]] = {
+        "overhead": ("runs", "in_flight", "repeats"),
+        "throughput": ("runs", "in_flight", "repeats", "sequential"),
+        "limit": ("runs", "in_flight", "repeats"),
+        "dashboard": ("small", "large", "repeats"),
+        "streams": ("streams", "requests", "repeats"),
+        "queue": ("events", "drain", "burst", "idle", "repeats"),
+        "sleepers": ("count", "seconds", "concurrency", "rate", "max_cached_workflows", "workers"),
+        "transcode": ("repeats", "seconds"),
+    }
+    run: Callable[..., Coroutine[Any, Any, Comparison]] = module.run
+    return run(*(getattr(args, option) for option in options[args.name]))
+
+
 def main() -> None:
     args = _parser().parse_args()
     status = 0
     try:
-        if args.name == "overhead":
-            from bench import overhead
-
-            asyncio.run(overhead.run(args.runs, args.in_flight, args.repeats)).print_and_save()
-        elif args.name == "limit":
-            from bench import limit
-
-            asyncio.run(limit.run(args.runs, args.in_flight, args.repeats)).print_and_save()
-        elif args.name == "dashboard":
-            from bench import dashboard
-
-            asyncio.run(dashboard.run(args.small, args.large, args.repeats)).print_and_save()
-        elif args.name == "streams":
-            from bench import streams
-
-            asyncio.run(streams.run(args.streams, args.requests, args.repeats)).print_and_save()
-        elif args.name == "queue":
-            from bench import queue
-
-            run = queue.run(args.events, args.drain, args.burst, args.idle, args.repeats)
-            asyncio.run(run).print_and_save()
-        elif args.name == "sleepers":
-            from bench import sleepers
-
-            run = sleepers.run(
-                args.count, args.seconds, args.concurrency, args.rate, args.max_cached_workflows, args.workers
-            )
-            asyncio.run(run).print_and_save()
-        elif args.name == "report":
+        if args.name == "report":
             from bench import report
 
             report.main()
-        elif args.name == "transcode":
-            from bench import transcode
-
-            asyncio.run(transcode.run(args.repeats, args.seconds)).print_and_save()
+        else:
+            asyncio.run(_benchmark(args)).print_and_save()
     except BaseException as error:  # report, then leave without interpreter teardown (sdk-python #300)
         print(f"benchmark failed: {error!r}", file=sys.stderr)
         status = 1

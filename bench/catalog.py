@@ -1,16 +1,28 @@
-"""``LONGHAUL_CATALOG=bench.catalog:BENCH_CATALOG``: longhaul's catalog plus the benchmark pipeline."""
+"""``LONGHAUL_CATALOG=bench.catalog:BENCH_CATALOG``: longhaul's catalog plus the benchmark pipeline
+(``bench.steps``: three activities; ``bench.short-steps``: the same declared short steps)."""
 
 from __future__ import annotations
 
-from bench.events import SLEEP, STEPS
-from bench.pipelines import STEP_ACTIVITIES, Sleeper, TrackedSteps
+from bench.events import SHORT_STEPS, SLEEP, STEPS
+from bench.pipelines import (
+    SHORT_STEP_ACTIVITIES,
+    STEP_ACTIVITIES,
+    ShortSteps,
+    Sleeper,
+    TrackedSteps,
+)
 from longhaul.workflows.catalog import Catalog
 from longhaul.workflows.pipeline import Pipeline, Subscription, TaskQueue
 from workflows.catalog import CATALOG
 
 BENCH = Pipeline(
     name="bench",
-    entries=(Subscription(STEPS, TrackedSteps), Subscription(SLEEP, Sleeper)),
-    queues=(TaskQueue(lambda resources: STEP_ACTIVITIES),),
+    entries=(
+        Subscription(STEPS, TrackedSteps),
+        Subscription(SHORT_STEPS, ShortSteps),
+        Subscription(SLEEP, Sleeper),
+    ),
+    queues=(TaskQueue(lambda resources: [*STEP_ACTIVITIES, *SHORT_STEP_ACTIVITIES]),),
+    short_steps=SHORT_STEP_ACTIVITIES,
 )
 BENCH_CATALOG = Catalog(*CATALOG.pipelines, BENCH)

@@ -24,4 +24,5 @@ class SleepRequested(EventPayload):
 
 
 STEPS = EventType("bench.steps", 1, StepsRequested)
+SHORT_STEPS = EventType("bench.short-steps", 1, StepsRequested)
 SLEEP = EventType("bench.sleep", 1, SleepRequested)

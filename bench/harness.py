@@ -186,8 +186,9 @@ class Stack:
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
-    async def api(self, name: str = "api", **settings: str) -> tuple[Service, str, str]:
-        """``longhaul api`` on a free port, ready once /health answers; returns it, its URL and a key."""
+    async def api(self, name: str = "api", command: str = "api", **settings: str) -> tuple[Service, str, str]:
+        """``longhaul api`` (or ``command``: ``serve``, all in one) on a free port, ready once /health
+        answers; returns it, its URL and a key."""
         port = free_port()
         environ = self.environ(api_port=str(port), **settings)
         db = Database(self.settings().app_database_url)
@@ -196,9 +197,12 @@ class Stack:
             _, key = await KeyStore(db).create("bench", "benchmark")
         finally:
             await db.close()
-        service = self._start(name, [LONGHAUL, "api"], environ)
+        service = self._start(name, [LONGHAUL, command], environ)
         url = f"http://127.0.0.1:{port}"
         await service.wait_for(lambda: _healthy(url))
+        if command == "serve":
+            task_queue = settings.get("task_queue", "longhaul")
+            await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service, url, key
 
     async def payments(self, webhook_url: str, name: str = "payments") -> str:

@@ -66,6 +66,54 @@ class TrackedSteps:
         return await workflow.execute_activity(store, value, start_to_close_timeout=STEP_TIMEOUT)
 
 
+@registry.defn(name="bench-plain-local-steps")
+class PlainLocalSteps:
+    """The three steps, hand-written as local activities: the fastest hand-written form on one box."""
+
+    @workflow.run
+    async def run(self, request: StepsRequested) -> str:
+        value = await workflow.execute_local_activity(
+            fetch, request.item, start_to_close_timeout=STEP_TIMEOUT
+        )
+        value = await workflow.execute_local_activity(transform, value, start_to_close_timeout=STEP_TIMEOUT)
+        return await workflow.execute_local_activity(store, value, start_to_close_timeout=STEP_TIMEOUT)
+
+
+@activity.defn(name="bench.short.fetch")
+async def short_fetch(item: str) -> str:
+    return f"{item}:fetched"
+
+
+@activity.defn(name="bench.short.transform")
+async def short_transform(value: str) -> str:
+    return value.upper()
+
+
+@activity.defn(name="bench.short.store")
+async def short_store(value: str) -> str:
+    return f"{value}:stored"
+
+
+@registry.defn(name="bench-short-steps")
+class ShortSteps:
+    """The three steps as a longhaul pipeline that declares them short steps (run as local activities),
+    called exactly as :class:`TrackedSteps` calls its activities."""
+
+    @workflow.run
+    async def run(self, request: StepsRequested) -> str:
+        return await tracked(self._steps(request))
+
+    async def _steps(self, request: StepsRequested) -> str:
+        await progress(10, "fetching")
+        value = await workflow.execute_activity(
+            short_fetch, request.item, start_to_close_timeout=STEP_TIMEOUT
+        )
+        await progress(40, "transforming")
+        value = await workflow.execute_activity(short_transform, value, start_to_close_timeout=STEP_TIMEOUT)
+        await progress(70, "storing")
+        return await workflow.execute_activity(short_store, value, start_to_close_timeout=STEP_TIMEOUT)
+
+
 @registry.defn(name="bench-empty")
 class Empty:
     """One workflow task, no activities: the server's floor for a workflow's cost."""
@@ -87,4 +135,5 @@ class Sleeper:
 
 
 STEP_ACTIVITIES = (fetch, transform, store)
-BASELINE_WORKFLOWS = (PlainSteps, Empty)
+SHORT_STEP_ACTIVITIES = (short_fetch, short_transform, short_store)
+BASELINE_WORKFLOWS = (PlainSteps, PlainLocalSteps, Empty)

@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         description="The API process also runs the run queue's dispatcher, which starts accepted runs in "
         "Temporal. Set false where `longhaul dispatcher` runs on its own.",
     )
+    api_worker: bool = Field(
+        default=False,
+        description="The API process also runs the worker: API, dispatcher and worker in one process "
+        "(`longhaul serve` sets it; see docs/deployment.md, 'One box').",
+    )
     ingest_rate_limit: float = Field(
         default=200, gt=0, description="Events per second per tenant (per API process)."
     )

@@ -37,7 +37,7 @@ def _replayer(workflows: Sequence[type], settings: Settings) -> Replayer:
         workflows=workflows,
         data_converter=pydantic_data_converter,
         workflow_runner=workflow_runner(settings, workflows),
-        interceptors=[CarryRunUpdates()],
+        interceptors=[CarryRunUpdates(CATALOG.short_steps)],
         debug_mode=True,
     )
 

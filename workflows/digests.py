@@ -70,4 +70,5 @@ DIGESTS = Pipeline(
     ),
     queues=(TaskQueue(digest_activities),),
     tables=(VideoDigestRow,),
+    short_steps=(DigestActivities.record,),  # one insert, keyed by the run
 )

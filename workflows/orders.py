@@ -434,6 +434,9 @@ ORDERS = Pipeline(
     ),
     tables=(ProductRow, ReservationRow, NotificationRow),
     waitpoints=(APPROVAL,),
+    # The notification is one short HTTP call, idempotent by its operation id (plan, reserve and release
+    # were local activities at their call sites before short steps existed, and stay so).
+    short_steps=(OrderActivities.notify,),
     dev_services=(
         DevService(
             command="payments",

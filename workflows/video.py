@@ -265,4 +265,5 @@ VIDEO = Pipeline(
     ),
     tables=(VideoRow,),
     settings=VideoSettings,
+    short_steps=(VideoActivities.record,),  # one upsert of the video's row; FFmpeg's jobs stay activities
 )

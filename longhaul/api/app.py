@@ -51,27 +51,31 @@ EXAMPLES = Path(__file__).parent / "examples"
 
 def _lifespan(settings: Settings, catalog: Catalog) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """What the serving process opens on start and closes on stop: storage, the Temporal client, the
-    run service, one change poller for every open stream, and (unless it runs on its own) the
-    dispatcher."""
+    run service, one change poller for every open stream, (unless it runs on its own) the dispatcher,
+    and (all in one) the worker, which stops after the dispatcher."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.app_database_url)
         await prepare(db, migrate=settings.migrate_on_start)
-        client = await connect(settings, lazy=True)
+        # All in one (`longhaul serve`): the worker needs a connection now; the API alone starts without.
+        client = await connect(settings, lazy=not settings.api_worker)
         try:
             await ensure_search_attributes(client)
         except Exception as error:  # Temporal may be down now; the worker registers them too
             log.warning("could not check search attributes yet: %s", error)
+        store = RunStore(db)
         app.state.keys = KeyStore(db, cache_seconds=settings.api_key_cache_seconds)
         app.state.dead_letters = DeadLetters(db)
         app.state.limiter = IngestLimiter(settings.ingest_rate_limit, settings.ingest_burst)
-        app.state.service = service = RunService(client, RunStore(db), settings, catalog)
-        app.state.waitpoints = WaitpointService(client, service.store.waitpoints, settings, catalog)
-        app.state.changes = RunChanges(service.store)  # one poller for every open stream
+        # A worker of the main task queue polls with this client: starts ask for its first task eagerly.
+        app.state.service = service = RunService(client, store, settings, catalog, eager=settings.api_worker)
+        app.state.waitpoints = WaitpointService(client, store.waitpoints, settings, catalog)
+        app.state.changes = RunChanges(store)  # one poller for every open stream
         watcher = asyncio.create_task(app.state.changes.run(), name="longhaul-run-changes")
         try:
             async with (
+                _worker(service) if settings.api_worker else contextlib.nullcontext(),
                 app.state.keys.watching(),
                 dispatching(service) if settings.api_dispatcher else contextlib.nullcontext() as running,
             ):
@@ -85,6 +89,14 @@ def _lifespan(settings: Settings, catalog: Catalog) -> Callable[[FastAPI], Abstr
             stop_tracing(settings)
 
     return lifespan
+
+
+def _worker(service: RunService) -> AbstractAsyncContextManager[object]:
+    """The worker of an all-in-one process, beside the API and dispatcher, sharing their client,
+    storage and service (imported here: the API alone loads no worker)."""
+    from longhaul.server.worker import build_worker
+
+    return build_worker(service.client, service.store, service.settings, service.catalog, service=service)
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:

@@ -70,27 +70,36 @@ def worker(data_dir: DataDir = None) -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run API, dispatcher and worker in one process (one box): the fastest way to run on one
+    machine; a crash stops all three, and Temporal retries their work. Scale out with `longhaul api`,
+    `longhaul worker` and `longhaul dispatcher` instead (docs/deployment.md)."""
+    _serve(cli_settings(api_host=host, api_port=port, data_dir=data_dir, api_worker=True))
+
+
+@app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run the HTTP API."""
+    _serve(cli_settings(api_host=host, api_port=port, data_dir=data_dir))
+
+
+def _serve(settings: Settings) -> None:
     import uvicorn
 
     from longhaul.api import create_app
     from longhaul.processes import settle_heap
 
-    settings = cli_settings(api_host=host, api_port=port, data_dir=data_dir)
     app = create_app(settings)
     settle_heap()
-    uvicorn.run(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=None,
-        access_log=False,
-    )
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False)
 
 
 @app.command()

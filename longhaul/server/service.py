@@ -115,9 +115,18 @@ class RunService:
     (:mod:`longhaul.server.dispatcher`) starts them with :meth:`start` when their flow control lets them."""
 
     def __init__(
-        self, client: Client, store: RunStore, settings: Settings, catalog: Catalog | None = None
+        self,
+        client: Client,
+        store: RunStore,
+        settings: Settings,
+        catalog: Catalog | None = None,
+        *,
+        eager: bool = False,
     ) -> None:
+        """``eager``: a worker of the main task queue polls with ``client`` in this process, so a start
+        asks the server to hand the run's first workflow task straight back to it (no poll, no match)."""
         self.client = client
+        self.eager = eager
         self.store = store
         self.queue = RunQueue(store.db)
         self.settings = settings
@@ -313,6 +322,7 @@ class RunService:
                     static_summary=summary,
                     memo={TASK_QUEUES_MEMO: queues} if queues else None,
                     priority=Priority(priority_key=run.priority) if run.priority != 3 else Priority.default,
+                    request_eager_start=self.eager,
                     rpc_timeout=RPC_TIMEOUT,
                 )
         except (RPCError, RuntimeError) as error:

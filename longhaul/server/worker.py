@@ -48,6 +48,7 @@ from longhaul.telemetry import start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes
 from longhaul.workflows.catalog import Catalog, load_catalog
 from longhaul.workflows.pipeline import TaskQueue
+from longhaul.workflows.steps import activity_name
 from longhaul.workflows.tracking import RunUpdatesInterceptor
 
 log = logging.getLogger("longhaul.worker")
@@ -84,20 +85,25 @@ class WorkerGroup:
 
 
 class CarryRunUpdates(Interceptor):
-    """The workflow side of run records: a workflow hands its queued updates to the header of its next
-    activity. All that replaying a workflow needs (tests/test_replay.py)."""
+    """The workflow side of run records and short steps: a workflow hands its queued updates to the
+    header of its next activity, and the catalog's ``short_steps`` (activity names) run as local
+    activities. All that replaying a workflow needs (tests/test_replay.py)."""
+
+    def __init__(self, short_steps: frozenset[str] = frozenset()) -> None:
+        self._workflow_side = RunUpdatesInterceptor.running(short_steps)
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor] | None:
-        return RunUpdatesInterceptor
+        return self._workflow_side
 
 
 class RunRecords(CarryRunUpdates):
     """Delivers workflows' run updates with their activities: the workflow side hands queued updates to
     the next activity's header, the activity side applies them before the activity runs."""
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, short_steps: frozenset[str] = frozenset()) -> None:
+        super().__init__(short_steps)
         self.store = store
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
@@ -168,15 +174,18 @@ def build_worker(
     catalog: Catalog | None = None,
     *,
     fakes: Mapping[str, Callable[..., Awaitable[Any]]] | None = None,
+    service: RunService | None = None,
 ) -> WorkerGroup:
     """The workers for the catalog's pipelines (default: the catalog the settings name): one on the main
     task queue with every workflow and the pipelines' main-queue activities, and one per task queue a
     pipeline declares for itself, with that queue's limits (tests build theirs here too). ``fakes``
-    replace activities by name (the test kit's: a test's stand-in for a payment call)."""
+    replace activities by name (the test kit's: a test's stand-in for a payment call). ``service``: the
+    process's own, where the worker shares a process with a dispatcher (what its activities emit wakes
+    that dispatcher at once)."""
     catalog = catalog or load_catalog(settings.catalog)
     catalog.check_settings(settings)
     http = httpx.AsyncClient()  # one connection pool for the process's HTTP calls
-    service = RunService(client, store, settings, catalog)
+    service = service or RunService(client, store, settings, catalog)
     resources = Resources(
         settings=settings,
         store=store,
@@ -192,6 +201,13 @@ def build_worker(
     unknown = set(fakes or {}) - {activity_name(a) for found in activities.values() for a in found}
     if unknown:
         raise ValueError(f"no activity named {', '.join(sorted(unknown))} to replace in this catalog")
+    # A local activity runs on the worker of the workflow: a short step must be on the main task queue.
+    elsewhere = catalog.short_steps - {activity_name(a) for a in activities.get(None, [])}
+    if elsewhere:
+        raise ValueError(
+            f"short step(s) {', '.join(sorted(elsewhere))} must be activities of the main task queue "
+            "(TaskQueue without a role): a local activity runs on the worker of its workflow"
+        )
     replaced = _faked(fakes or {})
     workers = [
         _queue_worker(
@@ -201,18 +217,11 @@ def build_worker(
             catalog.queues[role],
             catalog.workflows,
             [replaced.get(activity_name(a), a) for a in found],
+            catalog.short_steps,
         )
         for role, found in activities.items()
     ]
     return WorkerGroup(workers, http)
-
-
-def activity_name(function: Callable[..., Any]) -> str:
-    """The name an activity function is registered under (``@activity.defn(name=...)``)."""
-    definition = activity._Definition.from_callable(function)  # the SDK's own reading of the decorator
-    if definition is None or definition.name is None:
-        raise ValueError(f"{function!r} is not an activity (@activity.defn) with a name")
-    return definition.name
 
 
 def _faked(fakes: Mapping[str, Callable[..., Awaitable[Any]]]) -> dict[str, Callable[..., Any]]:
@@ -237,6 +246,7 @@ def _queue_worker(
     queues: list[TaskQueue],
     workflows: Sequence[type],
     activities: list[Callable[..., Any]],
+    short_steps: frozenset[str],
 ) -> Worker:
     """The worker of one task queue: the main one (``role`` None) runs every workflow with the activities
     pipelines put there; a pipeline's own queue (declared once) runs its activities with its limits."""
@@ -255,7 +265,7 @@ def _queue_worker(
         task_queue=settings.task_queue_for(role),
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_timeout),
-        interceptors=[RunRecords(resources.store)],
+        interceptors=[RunRecords(resources.store, short_steps)],
         **options,
     )
 

@@ -29,6 +29,7 @@ from longhaul.workflows.pipeline import (
     signal_names,
     workflow_name,
 )
+from longhaul.workflows.steps import short_step_names
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -67,6 +68,8 @@ class Catalog:
                 self.queues.setdefault(queue.role, []).append(queue)
         _unique("task queue role", [(q.role, q) for p in self.pipelines for q in p.queues if q.role])
         _unique("table", [(t.name, t) for p in self.pipelines for t in p.table_objects()])
+        # Activity names whose calls run as local activities (the worker's workflow interceptor reads them).
+        self.short_steps = short_step_names(s for p in self.pipelines for s in p.short_steps)
 
     def subscribers(self, event_name: str) -> list[Subscription]:
         """The subscriptions ``event_name`` starts, in declaration order."""

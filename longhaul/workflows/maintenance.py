@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from longhaul.activities.bulk import BULK_REQUESTED
+    from longhaul.activities.events import EventActivities
     from longhaul.activities.maintenance import (
         MaintenanceActivities,
         ReconcileReport,
@@ -72,6 +73,7 @@ LONGHAUL = Pipeline(
     entries=(Subscription(BULK_REQUESTED, BulkActionWorkflow),),
     workflows=(ReconcileWorkflow,),
     queues=(TaskQueue(longhaul_activities),),
+    short_steps=(EventActivities.emit_event,),  # an accept into the run queue
     tables=(
         RunRow,
         RunTagRow,

@@ -300,8 +300,10 @@ class Pipeline:
     ``tables``: its app-storage tables (mapped classes), which migrations compare with. ``waitpoints``:
     the kinds of token its workflows wait on (what completes each).
     ``schedules``: its schedules, built from the settings. ``settings``: its own settings model
-    (:class:`~longhaul.config.PipelineSettings`). ``dev_services`` and ``dev_seed`` (demo
-    data for a tenant; returns the rows added): what ``longhaul dev`` starts and seeds for it."""
+    (:class:`~longhaul.config.PipelineSettings`). ``short_steps``: activities (functions or methods, on
+    the main task queue) its workflows' calls run as local activities (:mod:`longhaul.workflows.steps`).
+    ``dev_services`` and ``dev_seed`` (demo data for a tenant; returns the rows added): what ``longhaul
+    dev`` starts and seeds for it."""
 
     name: str
     entries: Sequence[Subscription | SignalRoute] = ()
@@ -315,6 +317,7 @@ class Pipeline:
     dev_services: Sequence[DevService] = ()
     dev_seed: Callable[[Database, str], Awaitable[int]] | None = None
     settings: type[PipelineSettings] | None = None  # its own settings (checked when a worker starts)
+    short_steps: Sequence[Callable[..., Any]] = ()
 
     @property
     def all_workflows(self) -> tuple[type, ...]:

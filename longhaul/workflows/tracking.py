@@ -51,6 +51,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from longhaul.temporal import EVENT, TASK_QUEUES_MEMO, TENANT
 
+from longhaul.workflows.steps import as_local, runs_local
+
 T = TypeVar("T")
 
 # App storage may be down for a while: keep retrying (no attempt limit) with a capped backoff.
@@ -186,15 +188,29 @@ async def log(message: str, level: str = "info") -> None:
 
 class RunUpdatesInterceptor(WorkflowInboundInterceptor):
     """Hands a workflow's queued run updates to the next activity it starts, in the activity's header
-    (the worker wires this in; :class:`longhaul.activities.runs.ApplyCarriedUpdates` applies them)."""
+    (the worker wires this in; :class:`longhaul.activities.runs.ApplyCarriedUpdates` applies them), and
+    runs the catalog's short steps as local activities (:mod:`longhaul.workflows.steps`)."""
+
+    short_steps: frozenset[str] = frozenset()
+
+    @classmethod
+    def running(cls, short_steps: frozenset[str]) -> type[RunUpdatesInterceptor]:
+        """This interceptor for a catalog whose short steps are ``short_steps`` (activity names)."""
+        return type(cls.__name__, (cls,), {"short_steps": short_steps})
 
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-        super().init(_CarryUpdates(outbound))
+        super().init(_CarryUpdates(outbound, self.short_steps))
 
 
 class _CarryUpdates(WorkflowOutboundInterceptor):
+    def __init__(self, next: WorkflowOutboundInterceptor, short_steps: frozenset[str]) -> None:
+        super().__init__(next)
+        self.short_steps = short_steps
+
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
         input.headers = _with_pending_updates(input.headers)
+        if runs_local(input, self.short_steps):
+            return super().start_local_activity(as_local(input))
         return super().start_activity(input)
 
     def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
