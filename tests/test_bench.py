@@ -47,6 +47,17 @@ def test_overhead_benchmark_compares_plain_temporalio_with_the_event_api() -> No
     assert report["variants"]["longhaul event API"]["cpu_s"]["worker"] > 0  # the longhaul worker did the work
 
 
+def test_throughput_benchmark_runs_longhaul_serve_beside_plain_and_local_eager_temporalio() -> None:
+    args = ("--runs", "20", "--in-flight", "10", "--repeats", "1", "--sequential", "5")
+    report = run_benchmark("throughput", *args)
+    variants = report["variants"]
+    assert len(variants) == 3 and all(row["per_s"] > 0 for row in variants.values())
+    [longhaul] = [name for name in variants if name.startswith("longhaul serve")]
+    assert variants[longhaul]["cpu_s"]["serve"] > 0  # the one process did the work
+    assert set(report["latency"]) == set(variants)
+    assert report["ratio_to_plain"] > 0 and report["ratio_to_local_eager"] > 0
+
+
 def test_limit_benchmark_runs_each_pipeline_beside_its_steps_written_by_hand() -> None:
     report = run_benchmark("limit", "--runs", "10", "--in-flight", "5", "--repeats", "1")
     assert set(report["variants"]) == {"hello by hand", "hello pipeline", "order by hand", "order pipeline"}

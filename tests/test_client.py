@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from longhaul.client import AsyncClient, Client, LonghaulError, UnavailableError
 from longhaul.models import RunStatus
-from tests.processes import LONGHAUL, Process, clean_env, free_port
+from tests.processes import LONGHAUL, Process, clean_env, create_key, free_port
 from tests.receivers import receiver
 
 
@@ -26,17 +26,6 @@ class Served:
     env: dict[str, str]
     cwd: Path
     key: str
-
-
-def create_key(cwd: Path, env: dict[str, str]) -> str:
-    """An API key for the default tenant, made with the CLI as an operator would."""
-    result = subprocess.run(
-        [LONGHAUL, "keys", "create", "--tenant", "default", "--name", "tests"],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    notice = result.stderr.splitlines()[-1]  # after the log line of the schema upgrade on first use
-    assert notice.startswith("tenant key ") and "for tenant default (shown once" in notice
-    return result.stdout.strip()
 
 
 def _serve(cwd: Path, env: dict[str, str], *, worker: bool) -> Iterator[str]:

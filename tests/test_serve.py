@@ -1,0 +1,64 @@
+"""``longhaul serve``: API, dispatcher and worker in one process serve the README's walkthrough (hello,
+an order paid through the local provider and confirmed by its webhook, a ticket), and a SIGKILL of that
+one process loses nothing: started again, it finishes the run Temporal kept."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from longhaul.client import Client
+from longhaul.models import RunStatus
+from tests.processes import LONGHAUL, Process, clean_env, create_key, free_port, wait_until
+
+BOOKS = [{"product_id": "sku-book", "quantity": 2, "price": "42.50"}]
+
+
+def test_one_process_serves_the_walkthrough_and_a_sigkill_loses_no_run(
+    tmp_path: Path, dev_env: WorkflowEnvironment
+) -> None:
+    api_port, payments_port = free_port(), free_port()
+    url = f"http://127.0.0.1:{api_port}"
+    env = clean_env(
+        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+        LONGHAUL_DATA_DIR=str(tmp_path / "data"),
+        LONGHAUL_TASK_QUEUE=f"serve-{uuid.uuid4().hex[:8]}",
+        LONGHAUL_WORKER_SHUTDOWN_TIMEOUT="2",
+        ORDERS_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
+    )
+    key = create_key(tmp_path, env)
+    seed = [LONGHAUL, "orders", "seed"]
+    subprocess.run(seed, cwd=tmp_path, env=env, check=True, timeout=60, capture_output=True)
+    webhook = f"--webhook-url={url}/api/webhooks/payments"
+    payments = Process(["payments", f"--port={payments_port}", webhook], tmp_path, env, tmp_path / "pay.log")
+    serve = Process(["serve", f"--port={api_port}"], tmp_path, env, tmp_path / "serve-1.log")
+    try:
+        payments.wait_for_output("Uvicorn running", 60)
+        serve.wait_for_output("Application startup complete", 90)
+        with Client(url, api_key=key, retries=10) as longhaul:
+            hello = longhaul.send_and_wait("hello", {"name": "Ada"}, timeout=60)
+            assert (hello.status, hello.output) == (RunStatus.COMPLETED, {"message": "Hello, Ada!"})
+            order = longhaul.send_and_wait(
+                "order.created", {"order_id": "o-1", "user_id": "ann", "items": BOOKS}, timeout=90
+            )
+            assert order.status == RunStatus.COMPLETED
+            assert order.output is not None and order.output["outcome"] == "completed"
+            ticket = {"tenant": "default", "ticket_id": "T-1", "summary": "Charged twice", "body": "refund"}
+            assert longhaul.send_and_wait("ticket.created", ticket, timeout=60).status == RunStatus.COMPLETED
+
+            waiting = longhaul.send_event("hello", {"name": "Bo", "wait_seconds": 3}, id="killed").runs[0]
+            running = lambda: longhaul.runs.get(waiting.run_id).status == RunStatus.RUNNING  # noqa: E731
+            wait_until(running, 30, "the run on its timer")
+            serve.kill()  # API, dispatcher and worker go at once; Temporal keeps the run and its timer
+            serve = Process(["serve", f"--port={api_port}"], tmp_path, env, tmp_path / "serve-2.log")
+            serve.wait_for_output("Application startup complete", 90)
+            survived = longhaul.runs.wait(waiting.run_id, timeout=90)
+            assert (survived.status, survived.output) == (RunStatus.COMPLETED, {"message": "Hello, Bo!"})
+            assert len(longhaul.runs.list(workflow="hello").runs) == 2  # nothing started twice
+    finally:
+        serve.stop()
+        payments.stop()
+    assert "Application shutdown complete" in serve.output  # SIGTERM: worker and dispatcher stopped first
