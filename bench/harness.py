@@ -186,10 +186,12 @@ class Stack:
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
-    async def api(self, name: str = "api", command: str = "api", **settings: str) -> tuple[Service, str, str]:
-        """``longhaul api`` (or ``command``: ``serve``, all in one) on a free port, ready once /health
-        answers; returns it, its URL and a key."""
-        port = free_port()
+    async def api(
+        self, name: str = "api", command: str = "api", port: int | None = None, **settings: str
+    ) -> tuple[Service, str, str]:
+        """``longhaul api`` (or ``command``: ``serve``, all in one) on ``port`` (default: a free one), ready
+        once /health answers; returns it, its URL and a key."""
+        port = port or free_port()
         environ = self.environ(api_port=str(port), **settings)
         db = Database(self.settings().app_database_url)
         try:

@@ -2,8 +2,9 @@
 
 ``hello`` (a local activity composing the greeting) and ``order`` (plan and reserve stock in app storage,
 a charge over HTTP to the local payment provider, the wait for its signed webhook's confirmation, a
-notification) run twice, interleaved in one run: sent through longhaul's event API, run by ``longhaul
-worker`` with run records and progress; and started with ``client.start_workflow`` on a plain temporalio
+notification) run twice, interleaved in one run: sent through longhaul's event API to ``longhaul serve``
+(API, dispatcher and worker in one process: the one-box deployment), with run records and progress; and
+started with ``client.start_workflow`` on a plain temporalio
 Worker doing the same steps with the same activities (bench/plain_pipelines.py), whose confirmations
 arrive at a webhook receiver of its own from a second provider. The ratio per pipeline (longhaul / by
 hand) is what longhaul's durability bookkeeping costs on top of Temporal's; goal ≥ 0.9. (The ``video``
@@ -68,9 +69,16 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
             ORDERS_PAYMENTS_URL=plain_payments,
             ORDERS_PAYMENTS_RATE_LIMIT=UNLIMITED_PAYMENTS,
         )
-        _, url, key = await bench.api(**UNLIMITED_INGEST)
-        payments_url = await bench.payments(f"{url}/api/webhooks/payments")
-        await bench.worker(ORDERS_PAYMENTS_URL=payments_url, ORDERS_PAYMENTS_RATE_LIMIT=UNLIMITED_PAYMENTS)
+        port = free_port()  # the provider confirms to the API's webhook, the worker pays the provider
+        payments_url = await bench.payments(f"http://127.0.0.1:{port}/api/webhooks/payments")
+        _, url, key = await bench.api(
+            "serve",
+            command="serve",
+            port=port,
+            ORDERS_PAYMENTS_URL=payments_url,
+            ORDERS_PAYMENTS_RATE_LIMIT=UNLIMITED_PAYMENTS,
+            **UNLIMITED_INGEST,
+        )
         client = bench.client
         async with api_client(url, key, in_flight) as http:
 
