@@ -29,6 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from bench.events import StepsRequested
 from longhaul.binaries import temporal_cli
 from longhaul.config import Settings
 from longhaul.db import Database
@@ -36,6 +37,7 @@ from longhaul.keys import KeyStore
 from longhaul.migrations import upgrade
 from longhaul.ports import free_port
 from longhaul.processes import die_with_parent
+from longhaul.server.service import workflow_id_for
 from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,12 +188,10 @@ class Stack:
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
-    async def api(
-        self, name: str = "api", command: str = "api", port: int | None = None, **settings: str
-    ) -> tuple[Service, str, str]:
-        """``longhaul api`` (or ``command``: ``serve``, all in one) on ``port`` (default: a free one), ready
-        once /health answers; returns it, its URL and a key."""
-        port = port or free_port()
+    async def api(self, name: str = "api", command: str = "api", **settings: str) -> tuple[Service, str, str]:
+        """``longhaul api`` (or ``command``: ``serve``, all in one) on the port ``api_port`` of
+        ``settings`` (default: a free one), ready once /health answers; returns it, its URL and a key."""
+        port = int(settings.pop("api_port", 0)) or free_port()
         environ = self.environ(api_port=str(port), **settings)
         db = Database(self.settings().app_database_url)
         try:
@@ -360,6 +360,47 @@ async def result_once_started(client: Client, workflow_id: str) -> Any:
                 raise
             await asyncio.sleep(0.02)
     raise RuntimeError(f"{workflow_id} was never started")
+
+
+One = Callable[[int], Awaitable[None]]
+
+
+def started_by_hand(
+    client: Client, workflow: str, task_queue: str, *, eager: bool = False
+) -> Callable[[str], One]:
+    """Hand-written temporalio: ``client.start_workflow`` of the three steps' workflow, then its result
+    (``eager``: the first workflow task handed straight to a worker polling with ``client``)."""
+
+    def make(batch: str) -> One:
+        async def one(i: int) -> None:
+            handle = await client.start_workflow(
+                workflow,
+                StepsRequested(item=f"item-{i}"),
+                id=f"{workflow}-{batch}-{i}",
+                task_queue=task_queue,
+                request_eager_start=eager,
+            )
+            await handle.result()
+
+        return one
+
+    return make
+
+
+def sent_to_longhaul(
+    http: httpx.AsyncClient, client: Client, event: str, workflow: str
+) -> Callable[[str], One]:
+    """Through longhaul: the three steps' event POSTed to the API, then its run's workflow result."""
+
+    def make(batch: str) -> One:
+        async def one(i: int) -> None:
+            event_id = f"{event}-{batch}-{i}"
+            await post_event(http, f"/api/events/{event}", {"id": event_id, "payload": {"item": f"item-{i}"}})
+            await result_once_started(client, workflow_id_for(workflow, "bench", event_id))
+
+        return one
+
+    return make
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -74,7 +74,7 @@ async def run(runs: int, in_flight: int, repeats: int) -> Comparison:
         _, url, key = await bench.api(
             "serve",
             command="serve",
-            port=port,
+            api_port=str(port),
             ORDERS_PAYMENTS_URL=payments_url,
             ORDERS_PAYMENTS_RATE_LIMIT=UNLIMITED_PAYMENTS,
             **UNLIMITED_INGEST,

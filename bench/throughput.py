@@ -19,26 +19,24 @@ after another on the idle stack, from the send (the API's answer, for longhaul) 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from temporalio.worker import Worker
 
-from bench.events import StepsRequested
 from bench.harness import (
     UNLIMITED_INGEST,
     Comparison,
-    Stack,
+    One,
     api_client,
     each,
     interleaved,
     percentile,
-    post_event,
-    result_once_started,
+    sent_to_longhaul,
     stack,
+    started_by_hand,
     warm_up,
 )
 from bench.pipelines import STEP_ACTIVITIES, PlainLocalSteps, PlainSteps, ShortSteps
-from longhaul.server.service import workflow_id_for
 from longhaul.workflows.pipeline import workflow_name
 
 GOAL_PLAIN = 1.8
@@ -49,8 +47,6 @@ EAGER_QUEUE = "bench-eager"
 PLAIN = "hand-written, 3 activities"
 LOCAL_EAGER = "hand-written, 3 local activities + eager start"
 LONGHAUL = "longhaul serve (short steps, eager start)"
-
-One = Callable[[str], Callable[[int], Awaitable[None]]]
 
 
 async def run(runs: int, in_flight: int, repeats: int, sequential: int) -> Comparison:
@@ -68,52 +64,15 @@ async def run(runs: int, in_flight: int, repeats: int, sequential: int) -> Compa
             max_concurrent_workflow_tasks=in_flight,
         )
         async with eager_worker, api_client(url, key, in_flight) as http:
-
-            def hand_written(batch: str) -> Callable[[int], Awaitable[None]]:
-                async def one(i: int) -> None:
-                    handle = await client.start_workflow(
-                        PlainSteps.run,
-                        StepsRequested(item=f"item-{i}"),
-                        id=f"plain-{batch}-{i}",
-                        task_queue=PLAIN_QUEUE,
-                    )
-                    await handle.result()
-
-                return one
-
-            def local_eager(batch: str) -> Callable[[int], Awaitable[None]]:
-                async def one(i: int) -> None:
-                    handle = await client.start_workflow(
-                        PlainLocalSteps.run,
-                        StepsRequested(item=f"item-{i}"),
-                        id=f"eager-{batch}-{i}",
-                        task_queue=EAGER_QUEUE,
-                        request_eager_start=True,
-                    )
-                    await handle.result()
-
-                return one
-
-            name = workflow_name(ShortSteps)
-
-            def through_longhaul(batch: str) -> Callable[[int], Awaitable[None]]:
-                async def one(i: int) -> None:
-                    event_id = f"short-{batch}-{i}"
-                    body = {"id": event_id, "payload": {"item": f"item-{i}"}}
-                    await post_event(http, "/api/events/bench.short-steps", body)
-                    await result_once_started(client, workflow_id_for(name, "bench", event_id))
-
-                return one
-
-            makers: dict[str, One] = {
-                PLAIN: hand_written,
-                LOCAL_EAGER: local_eager,
-                LONGHAUL: through_longhaul,
+            makers: dict[str, Callable[[str], One]] = {
+                PLAIN: started_by_hand(client, workflow_name(PlainSteps), PLAIN_QUEUE),
+                LOCAL_EAGER: started_by_hand(client, workflow_name(PlainLocalSteps), EAGER_QUEUE, eager=True),
+                LONGHAUL: sent_to_longhaul(http, client, "bench.short-steps", workflow_name(ShortSteps)),
             }
             variants = {variant: each(make) for variant, make in makers.items()}
             await warm_up(variants, min(runs, 50), in_flight)
             await interleaved(bench, comparison, variants, runs, in_flight, repeats)
-            await _latencies(bench, comparison, makers, sequential)
+            await _latencies(comparison, makers, sequential)
     longhaul_vs_plain = comparison.ratio(LONGHAUL)
     longhaul_vs_eager = comparison.ratio(LONGHAUL, LOCAL_EAGER)
     comparison.notes.update(
@@ -125,7 +84,9 @@ async def run(runs: int, in_flight: int, repeats: int, sequential: int) -> Compa
     return comparison
 
 
-async def _latencies(bench: Stack, comparison: Comparison, makers: dict[str, One], sequential: int) -> None:
+async def _latencies(
+    comparison: Comparison, makers: dict[str, Callable[[str], One]], sequential: int
+) -> None:
     """Each variant's runs one at a time on the idle stack, interleaved run by run: p50 and p99 in ms."""
     seconds: dict[str, list[float]] = {variant: [] for variant in makers}
     ones = {variant: make(f"latency-{time.monotonic_ns()}") for variant, make in makers.items()}
