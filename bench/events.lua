@@ -1,6 +1,14 @@
 -- wrk script of the ingest benchmark: each thread POSTs WRK_QUOTA hello events with ids unique to the
 -- batch (WRK_PREFIX), says DONE and stops; done() prints one RESULT line of JSON for bench/wrk.py.
+-- WRK_DELAY_MS paces each connection: that long between an answer and its next request (an offered
+-- load of connections / (latency + delay), open loop while the latency stays well under the delay).
 local quota = tonumber(os.getenv("WRK_QUOTA"))
+local pause = tonumber(os.getenv("WRK_DELAY_MS") or "0")
+if pause > 0 then
+  function delay()
+    return pause
+  end
+end
 local prefix = os.getenv("WRK_PREFIX")
 local headers = {
   ["Content-Type"] = "application/json",

@@ -4,7 +4,9 @@ burst that must lose nothing, and how soon an accepted event's workflow starts w
 - **Accept**, interleaved in one run against raw ``client.start_workflow`` calls (50 in flight): single
   events posted by wrk over 50 connections, and batches of 500 events per request (4 in flight). The API
   runs without its dispatcher here (``LONGHAUL_API_DISPATCHER=false``): accepting is the measured part,
-  the runs pile up pending. Goals: single ≥ 5 times, batch ≥ 25 times the raw start rate; accept p99 ≤ 25 ms.
+  the runs pile up pending. Goals: single ≥ 5 times, batch ≥ 25 times the raw start rate. Then single
+  events offered at half the saturated rate (each connection paced): accept p99 ≤ 25 ms there (#28),
+  the saturated p99 beside it.
 - **Drain**: ``drain`` runs accepted first, then one ``longhaul dispatcher`` started: its start rate (from
   the first to the last start it noted) against raw ``start_workflow`` calls at the dispatcher's
   parallelism, in the same run. Goal ≥ 0.9.
@@ -67,7 +69,7 @@ async def run(events: int, drain: int, burst: int, idle: int, repeats: int) -> C
         meets_goals={
             "single": single >= GOALS["single"],
             "batch": batch >= GOALS["batch"],
-            "accept_p99_ms": comparison.notes["accept_p99_ms"] <= GOALS["accept_p99_ms"],
+            "accept_p99_ms": comparison.notes["accept_half_load"]["p99_ms"] <= GOALS["accept_p99_ms"],
             "drain": comparison.notes["drain"]["ratio"] >= GOALS["drain"],
             "burst": comparison.notes["burst"]["lost"] == 0 and comparison.notes["burst"]["extra"] == 0,
             "idle_p50_ms": comparison.notes["idle_latency_ms"]["p50"] <= GOALS["idle_p50_ms"],
@@ -113,8 +115,25 @@ async def _accept(bench: Stack, comparison: Comparison, events: int, repeats: in
         await warm_up(variants, 500, CONNECTIONS)
         p99s.clear()
         await interleaved(bench, comparison, variants, events, CONNECTIONS, repeats)
+        comparison.notes["accept_half_load"] = await _half_load(url, key, comparison.rate(SINGLE), events)
     api.stop()
     comparison.notes["accept_p99_ms"] = round(sorted(p99s)[len(p99s) // 2], 2)
+
+
+async def _half_load(url: str, key: str, saturated: float, events: int) -> dict[str, float]:
+    """Single events offered at half the saturated accept rate, paced per connection: the achieved rate
+    and the answers' p50 and p99 (the saturated p99 is ``accept_p99_ms``)."""
+    offered = saturated / 2
+    # Many connections, each paced to a long interval, so an answer's latency delays its next request
+    # little: the load offered stays near the target whatever the answers take (wrk has no open loop).
+    connections = 4 * CONNECTIONS
+    delay_ms = connections / offered * 1000
+    prefix = f"half-{uuid.uuid4().hex[:6]}"
+    start = time.perf_counter()
+    result = await post_events(url, "/api/events/hello", key, prefix, events, connections, delay_ms=delay_ms)
+    achieved = result.requests / (time.perf_counter() - start)
+    return {"offered_per_s": round(offered, 1), "achieved_per_s": round(achieved, 1), "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms}  # fmt: skip
 
 
 async def _pending(db: Database, tenant: str = "bench") -> tuple[int, datetime | None, datetime | None]:

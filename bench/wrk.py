@@ -30,9 +30,17 @@ def wrk() -> str | None:
 
 
 async def post_events(
-    url: str, path: str, key: str, prefix: str, count: int, connections: int, threads: int = 2
+    url: str,
+    path: str,
+    key: str,
+    prefix: str,
+    count: int,
+    connections: int,
+    threads: int = 2,
+    delay_ms: float = 0,
 ) -> WrkResult:
-    """POST ``count`` events (ids ``prefix``-thread-n) over ``connections`` kept-alive connections."""
+    """POST ``count`` events (ids ``prefix``-thread-n) over ``connections`` kept-alive connections, each
+    waiting ``delay_ms`` after an answer before its next request (0: as fast as answered)."""
     binary = wrk()
     if binary is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
@@ -43,6 +51,7 @@ async def post_events(
         "WRK_PREFIX": prefix,
         "WRK_KEY": key,
         "WRK_PATH": path,
+        "WRK_DELAY_MS": str(round(delay_ms)),
     }
     process = await asyncio.create_subprocess_exec(
         *(binary, "-t", str(threads), "-c", str(connections), "-d", "600s", "--timeout", "60s"),
