@@ -73,6 +73,8 @@ def test_queue_benchmark_measures_accept_drain_burst_and_idle_latency_and_loses_
     )
     assert set(report["variants"]) == {"raw start_workflow", "accept single (wrk)", "accept batches of 500"}
     assert report["variants"]["accept single (wrk)"]["cpu_s"]["wrk"] > 0
+    half = report["accept_half_load"]  # paced at half the saturated rate
+    assert half["achieved_per_s"] > 0 and half["p99_ms"] >= half["p50_ms"] > 0
     assert report["drain"]["runs"] == 300 and report["drain"]["dispatcher_starts_per_s"] > 0
     burst = report["burst"]
     assert set(burst["statuses"]) == {"202"} and burst["statuses"]["202"] >= 600
