@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     sleepers = names.add_parser("sleepers", help="workflows on durable timers: worker RSS, lateness")
     sleepers.add_argument("--count", type=int, default=10_000)
     sleepers.add_argument("--seconds", type=float, default=120, help="each workflow's timer")
-    sleepers.add_argument("--rate", type=float, default=100, help="starts per second (0: unpaced)")
+    sleepers.add_argument(
+        "--rate", type=float, help="starts per second (0: unpaced; default: half the empty-workflow rate)"
+    )
     sleepers.add_argument(
         "--max-cached-workflows", type=int, help="the worker's cache (default: its setting)"
     )

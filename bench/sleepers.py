@@ -1,11 +1,13 @@
 """Sleepers: many workflows each waiting on a durable timer, held by ``longhaul worker`` processes.
 
-``count`` ``bench-sleeper`` workflows are started (``rate`` per second, ``concurrency`` start calls at a
-time); each sleeps ``seconds`` and returns how late its timer fired (workflow time after the sleep minus
-the due time: server timer delay plus the wait for the worker to run the woken workflow). The worker's
-resident memory is sampled every second from the first start to the last wake-up. Goals: each worker's
-RSS below 500 MB and p99 lateness below 2 s on this machine. ``--workers 2`` (the setting #15 decided for
-the goals) shares the workflows between two workers; one worker's figure is kept beside it.
+``count`` ``bench-sleeper`` workflows are started (``rate`` per second, by default half the rate at which
+the server and a plain worker start and finish empty workflows, measured first in the same run;
+``concurrency`` start calls at a time); each sleeps ``seconds`` and returns how late its timer fired
+(workflow time after the sleep minus the due time: server timer delay plus the wait for the worker to run
+the woken workflow). The worker's resident memory is sampled every second from the first start to the last
+wake-up. Goals: each worker's RSS below 500 MB and p99 lateness below 2 s on this machine. ``--workers 2``
+(the setting #15 decided for the goals) shares the workflows between two workers; one worker's figure is
+kept beside it.
 
 Timers fire at the rate the workflows were started, so the start rate is the wake rate the worker and
 the server must keep up with: unpaced (``--rate 0``) it is as fast as the server accepts starts, which
@@ -25,20 +27,24 @@ import time
 import uuid
 
 from bench.events import SleepRequested
-from bench.harness import Comparison, percentile, stack
-from bench.pipelines import Sleeper
+from bench.harness import Comparison, Stack, keep_in_flight, percentile, stack
+from bench.pipelines import Empty, Sleeper
 
 RSS_GOAL_MB = 500
 LATENESS_GOAL_S = 2.0
 
 
 async def run(
-    count: int, seconds: float, concurrency: int, rate: float, cache: int | None, workers: int = 1
+    count: int, seconds: float, concurrency: int, rate: float | None, cache: int | None, workers: int = 1
 ) -> Comparison:
     # Named apart ("sleepers_workers2"), so the report keeps the one-worker figure beside it.
     name = "sleepers" if workers == 1 else f"sleepers_workers{workers}"
     comparison = Comparison(name, baseline="timer lateness")
     async with stack("sleepers") as bench:
+        empty_rate = None
+        if rate is None:  # half the rate this server and a worker start and finish empty workflows
+            empty_rate = await _empty_rate(bench, concurrency, min(1000, max(100, count // 10)))
+            rate = empty_rate / 2
         settings = {"max_cached_workflows": str(cache)} if cache is not None else {}
         running = [await bench.worker(f"worker-{n + 1}", **settings) for n in range(workers)]
         idle_rss = max(worker.rss_mb() for worker in running)
@@ -92,7 +98,8 @@ async def run(
         workflows=count,
         workers=workers,
         sleep_seconds=seconds,
-        start_rate_per_s=rate or "unpaced",
+        start_rate_per_s=round(rate, 1) if rate else "unpaced",
+        empty_workflow_rate_per_s=round(empty_rate, 1) if empty_rate else "not measured",
         max_cached_workflows=cache if cache is not None else "default (1000)",
         start_seconds=round(start_seconds, 1),
         lateness_s={
@@ -114,3 +121,23 @@ async def run(
         rss_samples_mb=[round(mb, 1) for mb in rss],
     )
     return comparison
+
+
+EMPTY_QUEUE = "bench-empty"
+
+
+async def _empty_rate(bench: Stack, in_flight: int, count: int) -> float:
+    """Empty workflows (one workflow task each) started and finished per second by a plain worker,
+    ``in_flight`` at a time: what the server can start, the pace the sleepers are then started at."""
+    plain = await bench.plain_worker(EMPTY_QUEUE)
+    batch = uuid.uuid4().hex[:8]
+
+    async def one(i: int) -> None:
+        await bench.client.execute_workflow(Empty.run, id=f"empty-{batch}-{i}", task_queue=EMPTY_QUEUE)
+
+    await keep_in_flight(min(count, 100), in_flight, one)  # warm up
+    started = time.perf_counter()
+    await keep_in_flight(count, in_flight, one)
+    elapsed = time.perf_counter() - started
+    plain.stop()  # its CPU and memory are not the sleepers'
+    return count / elapsed

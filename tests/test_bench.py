@@ -85,7 +85,7 @@ def test_queue_benchmark_measures_accept_drain_burst_and_idle_latency_and_loses_
 
 
 def test_sleepers_benchmark_reports_lateness_and_worker_memory() -> None:
-    report = run_benchmark("sleepers", "--count", "50", "--seconds", "2")
+    report = run_benchmark("sleepers", "--count", "50", "--seconds", "2", "--rate", "100")
     assert len(report["variants"]["timer lateness"]["runs_s"]) == 50
     assert report["lateness_s"]["p50"] >= 0
     rss = report["worker_rss_mb"]
@@ -125,6 +125,8 @@ def test_sleepers_benchmark_shares_the_timers_between_two_workers() -> None:
         "sleepers", "--count", "40", "--seconds", "2", "--workers", "2", written_as="sleepers_workers2"
     )
     assert report["benchmark"] == "sleepers_workers2" and report["workers"] == 2
+    assert report["empty_workflow_rate_per_s"] > 0  # paced at half of it
+    assert report["start_rate_per_s"] == round(report["empty_workflow_rate_per_s"] / 2, 1)
     assert len(report["variants"]["timer lateness"]["runs_s"]) == 40
     assert report["worker_rss_mb"]["asleep_peak"] > 0
 
