@@ -126,7 +126,7 @@ def test_sleepers_benchmark_shares_the_timers_between_two_workers() -> None:
     )
     assert report["benchmark"] == "sleepers_workers2" and report["workers"] == 2
     assert report["empty_workflow_rate_per_s"] > 0  # paced at half of it
-    assert report["start_rate_per_s"] == round(report["empty_workflow_rate_per_s"] / 2, 1)
+    assert abs(report["start_rate_per_s"] - report["empty_workflow_rate_per_s"] / 2) <= 0.1
     assert len(report["variants"]["timer lateness"]["runs_s"]) == 40
     assert report["worker_rss_mb"]["asleep_peak"] > 0
 
