@@ -1,13 +1,16 @@
 """``longhaul serve``: API, dispatcher and worker in one process serve the README's walkthrough (hello,
-an order paid through the local provider and confirmed by its webhook, a ticket), and a SIGKILL of that
-one process loses nothing: started again, it finishes the run Temporal kept."""
+an order paid through the local provider and confirmed by its webhook, a ticket), starting runs eagerly,
+and a SIGKILL of that one process loses nothing: started again, it finishes the run Temporal kept."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.client import Client
@@ -15,6 +18,17 @@ from longhaul.models import RunStatus
 from tests.processes import LONGHAUL, Process, clean_env, create_key, free_port, wait_until
 
 BOOKS = [{"product_id": "sku-book", "quantity": 2, "price": "42.50"}]
+
+
+async def _started_eagerly(env: WorkflowEnvironment, workflow_id: str) -> bool:
+    """Whether the run's first workflow task was handed to the worker with the start (eager start): the
+    server writes the start, the task and its start in one transaction, rather than the task's start
+    when a poller takes it."""
+    history = await env.client.get_workflow_handle(workflow_id).fetch_history()
+    started, scheduled, taken = history.events[:3]
+    assert taken.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+    gap = taken.event_time.ToDatetime() - started.event_time.ToDatetime()
+    return taken.task_id == scheduled.task_id + 1 == started.task_id + 2 and gap < timedelta(milliseconds=1)
 
 
 def test_one_process_serves_the_walkthrough_and_a_sigkill_loses_no_run(
@@ -41,6 +55,7 @@ def test_one_process_serves_the_walkthrough_and_a_sigkill_loses_no_run(
         with Client(url, api_key=key, retries=10) as longhaul:
             hello = longhaul.send_and_wait("hello", {"name": "Ada"}, timeout=60)
             assert (hello.status, hello.output) == (RunStatus.COMPLETED, {"message": "Hello, Ada!"})
+            assert asyncio.run(_started_eagerly(dev_env, hello.workflow_id))
             order = longhaul.send_and_wait(
                 "order.created", {"order_id": "o-1", "user_id": "ann", "items": BOOKS}, timeout=90
             )
