@@ -349,17 +349,22 @@ async def post_event(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -
     raise AssertionError("unreachable")
 
 
-async def result_once_started(client: Client, workflow_id: str) -> Any:
+async def result_once_started(client: Client, workflow_id: str, patience: float = 60) -> Any:
     """The workflow's result; an accepted event's workflow is started by the run queue's dispatcher a
-    moment after the API answered, so "not found" at first means "not started yet"."""
-    for _ in range(12_000):
+    moment after the API answered, so "not found" at first means "not started yet": looked for again
+    after 2 ms, then twice as long each time up to 50 ms (soon found when it starts at once, and few
+    calls to the server when a backlog delays it)."""
+    deadline = time.monotonic() + patience
+    pause = 0.002
+    while time.monotonic() < deadline:
         try:
             return await client.get_workflow_handle(workflow_id).result()
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
-            await asyncio.sleep(0.005)  # short: the wait is part of what latency measures
-    raise RuntimeError(f"{workflow_id} was never started")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+    raise RuntimeError(f"{workflow_id} was not started within {patience} s")
 
 
 One = Callable[[int], Awaitable[None]]

@@ -59,39 +59,50 @@ def _update_statement(columns: tuple[str, ...]) -> Update:
     return update(RUNS).where(RUNS.c.id == bindparam("run"), OPEN).values(values)
 
 
-async def _apply_in(
-    conn: AsyncConnection, changes: Sequence[RunUpdate], insert_log: Insert
-) -> builtins.list[bool]:
-    """Apply ``changes`` in order within ``conn``'s transaction; per change, whether it changed."""
-    results = []
-    closed: builtins.list[str] = []
-    failed: builtins.list[tuple[str, str]] = []
-    for change in changes:
-        now = utcnow()
-        values = _update_values(change, now)
-        statement = _update_statement(tuple(values))
-        parameters = {"run": change.run_id, **{f"new_{column}": v for column, v in values.items()}}
-        changed = bool(getattr(await conn.execute(statement, parameters), "rowcount", 0))
-        if changed and change.log:
-            line = {
-                "run_id": change.run_id,
-                "at": now,
-                "level": change.log_level,
-                "message": change.log,
-                "op_id": change.op_id or f"update-{now.timestamp()}",
-            }
-            # A retry's line is there already: the unique (run, op id) key keeps one.
-            await conn.execute(insert_log, line)
-        results.append(changed)
-        if changed and change.status is not None and change.status.terminal:
-            closed.append(change.run_id)
-            if change.status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
-                failed.append((change.run_id, change.run_id))
-    await enqueue(conn, AlertKind.RUN_FAILED, failed)  # alerts, in the transaction of the failure
-    if closed:
-        await cancel_waiting(conn, closed)  # a closed run waits for no token
-        await notify_queue(conn)  # a closed run frees its slots: wake the dispatchers
-    return results
+class _Applied:
+    """What one group commit's updates did: per caller, whether each change changed its record; and, for
+    the whole group, the log lines to insert, the runs closed and those failed (written once, together,
+    at the end of the transaction: one statement each instead of one per change)."""
+
+    def __init__(self) -> None:
+        self.changed: builtins.list[builtins.list[bool]] = []
+        self.lines: builtins.list[dict[str, Any]] = []
+        self.closed: builtins.list[str] = []
+        self.failed: builtins.list[tuple[str, str]] = []
+
+    async def apply(self, conn: AsyncConnection, changes: Sequence[RunUpdate]) -> None:
+        """Apply ``changes`` in order within ``conn``'s transaction."""
+        results = []
+        for change in changes:
+            now = utcnow()
+            values = _update_values(change, now)
+            statement = _update_statement(tuple(values))
+            parameters = {"run": change.run_id, **{f"new_{column}": v for column, v in values.items()}}
+            changed = bool(getattr(await conn.execute(statement, parameters), "rowcount", 0))
+            if changed and change.log:
+                self.lines.append(
+                    {
+                        "run_id": change.run_id,
+                        "at": now,
+                        "level": change.log_level,
+                        "message": change.log,
+                        "op_id": change.op_id or f"update-{now.timestamp()}",
+                    }
+                )
+            results.append(changed)
+            if changed and change.status is not None and change.status.terminal:
+                self.closed.append(change.run_id)
+                if change.status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
+                    self.failed.append((change.run_id, change.run_id))
+        self.changed.append(results)
+
+    async def finish(self, conn: AsyncConnection, insert_log: Insert) -> None:
+        if self.lines:  # a retry's line is there already: the unique (run, op id) key keeps one
+            await conn.execute(insert_log, self.lines)
+        await enqueue(conn, AlertKind.RUN_FAILED, self.failed)  # alerts, in the transaction of the failure
+        if self.closed:
+            await cancel_waiting(conn, self.closed)  # a closed run waits for no token
+            await notify_queue(conn)  # a closed run frees its slots: wake the dispatchers
 
 
 class RunWrites(RunReads):
@@ -210,8 +221,12 @@ class RunWrites(RunReads):
     async def _write_updates(
         self, group: builtins.list[Sequence[RunUpdate]]
     ) -> builtins.list[builtins.list[bool]]:
+        applied = _Applied()
         async with self.db.engine.begin() as conn:
-            return [await _apply_in(conn, changes, self._insert_log) for changes in group]
+            for changes in group:
+                await applied.apply(conn, changes)
+            await applied.finish(conn, self._insert_log)
+        return applied.changed
 
     async def report_step(self, run_id: str, progress: StepProgress, *, span: tuple[int, int]) -> None:
         """Record one parallel part's progress and fold its group into the run's percent and stage.
