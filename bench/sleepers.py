@@ -11,12 +11,11 @@ kept beside it.
 
 Timers fire at the rate the workflows were started, so the start rate is the wake rate the worker and
 the server must keep up with: unpaced (``--rate 0``) it is as fast as the server accepts starts, which
-measures the backlog of a stampede rather than the timers. With the defaults (10,000 at 100/s, 120 s
-timers) every workflow is asleep at once from the 100th second until the first wakes at the 120th.
+measures the backlog of a stampede rather than the timers. Paced at half the empty-workflow rate (#28),
+starting 10,000 may take longer than their 120 s timers, so the first wake before the last start.
 
-The memory goal is the worker's RSS *while they sleep* (the issue's words): the largest sample from the
-last start to the first wake-up. The peak over the whole run, wake-ups included (each woken workflow runs
-its last task and completes), is reported beside it.
+The memory goal is each worker's RSS over the whole run (#28; #15 took it while all sleep, the largest
+sample from the last start to the first wake-up, which is reported beside it when there is such a time).
 """
 
 from __future__ import annotations
@@ -115,9 +114,9 @@ async def run(
             "peak": round(peak, 1),
         },
         goals={"rss_mb_below": RSS_GOAL_MB, "p99_lateness_s_below": LATENESS_GOAL_S},
-        meets_goal=asleep_peak is not None
-        and asleep_peak < RSS_GOAL_MB
-        and percentile(late, 99) < LATENESS_GOAL_S,
+        # The peak of the whole run (at least the peak while all sleep): paced at half the empty-workflow
+        # rate, starting may take longer than the timers, and then they never all sleep at once.
+        meets_goal=peak < RSS_GOAL_MB and percentile(late, 99) < LATENESS_GOAL_S,
         rss_samples_mb=[round(mb, 1) for mb in rss],
     )
     return comparison

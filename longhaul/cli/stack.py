@@ -16,6 +16,8 @@ from longhaul.config import Settings
 from longhaul.processes import stop_with_parent as stop_with_parent_process
 
 app = typer.Typer()  # its commands are the root's
+Host = Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")]
+Port = Annotated[int | None, typer.Option(help="Port (default 8000).")]
 
 
 @app.command()
@@ -70,11 +72,7 @@ def worker(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
-    data_dir: DataDir = None,
-) -> None:
+def serve(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
     """Run API, dispatcher and worker in one process (one box): the fastest way to run on one
     machine; a crash stops all three, and Temporal retries their work. Scale out with `longhaul api`,
     `longhaul worker` and `longhaul dispatcher` instead (docs/deployment.md)."""
@@ -82,11 +80,7 @@ def serve(
 
 
 @app.command()
-def api(
-    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
-    data_dir: DataDir = None,
-) -> None:
+def api(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
     """Run the HTTP API."""
     _serve(cli_settings(api_host=host, api_port=port, data_dir=data_dir))
 

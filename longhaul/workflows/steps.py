@@ -17,6 +17,7 @@ what", says which steps to declare short.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from typing import Any
 
 from temporalio import activity, workflow
@@ -48,20 +49,9 @@ def runs_local(input: StartActivityInput, short_steps: frozenset[str]) -> bool:
 
 
 def as_local(input: StartActivityInput) -> StartLocalActivityInput:
-    """The same call as a local activity: retry policy, timeouts, cancellation, headers and summary kept."""
-    return StartLocalActivityInput(
-        activity=input.activity,
-        args=input.args,
-        activity_id=input.activity_id,
-        schedule_to_close_timeout=input.schedule_to_close_timeout,
-        schedule_to_start_timeout=input.schedule_to_start_timeout,
-        start_to_close_timeout=input.start_to_close_timeout,
-        retry_policy=input.retry_policy,
-        local_retry_threshold=None,
-        cancellation_type=input.cancellation_type,
-        headers=input.headers,
-        summary=input.summary,
-        event_groups=input.event_groups,
-        arg_types=input.arg_types,
-        ret_type=input.ret_type,
-    )
+    """The same call as a local activity: retry policy, timeouts, cancellation, headers and summary kept
+    (every field the two inputs share), the local retry threshold the SDK's default."""
+    shared = {
+        f.name: getattr(input, f.name) for f in fields(StartLocalActivityInput) if hasattr(input, f.name)
+    }
+    return StartLocalActivityInput(**shared, local_retry_threshold=None)
