@@ -1,12 +1,14 @@
 -- wrk script of the ingest benchmark: each thread POSTs WRK_QUOTA hello events with ids unique to the
 -- batch (WRK_PREFIX), says DONE and stops; done() prints one RESULT line of JSON for bench/wrk.py.
--- WRK_DELAY_MS paces each connection: that long between an answer and its next request (an offered
--- load of connections / (latency + delay), open loop while the latency stays well under the delay).
+-- WRK_DELAY_MS paces each connection: between an answer and its next request it waits a random time,
+-- exponential with that mean, so connections do not fire together (a fixed delay keeps the first
+-- request's burst in step forever). The offered load is about connections / (latency + delay): close to
+-- an open loop's while the latency stays well under the delay.
 local quota = tonumber(os.getenv("WRK_QUOTA"))
 local pause = tonumber(os.getenv("WRK_DELAY_MS") or "0")
 if pause > 0 then
   function delay()
-    return pause
+    return math.floor(-math.log(1 - math.random()) * pause)
   end
 end
 local prefix = os.getenv("WRK_PREFIX")
@@ -23,6 +25,7 @@ end
 
 function init(args)
   sent, answered, statuses = 0, 0, {}
+  math.randomseed(os.time() * 100 + tid)
 end
 
 function request()
