@@ -108,9 +108,14 @@ def _sleepers_notes(sleepers: dict[str, Any]) -> list[str]:
     return [
         f"- sleepers, {workers}: {sleepers['workflows']} workflows started at {pace}/s"
         + (f" (half the empty-workflow rate, {empty}/s)" if isinstance(empty, float) else "")
-        + f" on a {sleepers['sleep_seconds']:g} s timer; largest worker's RSS while they sleep "
-        f"**{rss.get('asleep_peak')} MB** (goal < 500; idle {rss['idle']} MB, peak with the wake-ups "
-        f"{rss['peak']} MB); timer lateness p50 {late['p50']} s, p99 **{late['p99']} s** (goal < 2)"
+        + f" on a {sleepers['sleep_seconds']:g} s timer; largest worker's RSS peak **{rss['peak']} MB** "
+        f"(goal < 500; idle {rss['idle']} MB, "
+        + (
+            f"{rss['asleep_peak']} MB while all slept"
+            if rss.get("asleep_peak")
+            else "never all asleep at once"
+        )
+        + f"); timer lateness p50 {late['p50']} s, p99 **{late['p99']} s** (goal < 2)"
     ]
 
 
