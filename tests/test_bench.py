@@ -128,7 +128,7 @@ def test_sleepers_benchmark_shares_the_timers_between_two_workers() -> None:
     assert report["empty_workflow_rate_per_s"] > 0  # paced at half of it
     assert abs(report["start_rate_per_s"] - report["empty_workflow_rate_per_s"] / 2) <= 0.1
     assert len(report["variants"]["timer lateness"]["runs_s"]) == 40
-    assert report["worker_rss_mb"]["asleep_peak"] > 0
+    assert report["worker_rss_mb"]["peak"] > 0  # the goal's figure (paced, they may never all sleep at once)
 
 
 def test_dashboard_benchmark_serves_every_page_from_both_storages() -> None:
