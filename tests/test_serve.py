@@ -34,6 +34,9 @@ async def _started_eagerly(env: WorkflowEnvironment, workflow_id: str) -> bool:
 def test_one_process_serves_the_walkthrough_and_a_sigkill_loses_no_run(
     tmp_path: Path, dev_env: WorkflowEnvironment
 ) -> None:
+    # The session's dev server is shared: workflow ids (they derive from order, ticket and event ids) must
+    # be this test's own, or a start finds another test's workflow of that id.
+    unique = uuid.uuid4().hex[:8]
     api_port, payments_port = free_port(), free_port()
     url = f"http://127.0.0.1:{api_port}"
     env = clean_env(
@@ -57,14 +60,15 @@ def test_one_process_serves_the_walkthrough_and_a_sigkill_loses_no_run(
             assert (hello.status, hello.output) == (RunStatus.COMPLETED, {"message": "Hello, Ada!"})
             assert asyncio.run(_started_eagerly(dev_env, hello.workflow_id))
             order = longhaul.send_and_wait(
-                "order.created", {"order_id": "o-1", "user_id": "ann", "items": BOOKS}, timeout=90
+                "order.created", {"order_id": f"o-{unique}", "user_id": "ann", "items": BOOKS}, timeout=90
             )
             assert order.status == RunStatus.COMPLETED
             assert order.output is not None and order.output["outcome"] == "completed"
-            ticket = {"tenant": "default", "ticket_id": "T-1", "summary": "Charged twice", "body": "refund"}
+            ticket = {"tenant": "default", "ticket_id": f"T-{unique}", "summary": "Charged twice", "body": ""}
             assert longhaul.send_and_wait("ticket.created", ticket, timeout=60).status == RunStatus.COMPLETED
 
-            waiting = longhaul.send_event("hello", {"name": "Bo", "wait_seconds": 3}, id="killed").runs[0]
+            sleeper = {"name": "Bo", "wait_seconds": 3}
+            waiting = longhaul.send_event("hello", sleeper, id=f"killed-{unique}").runs[0]
             running = lambda: longhaul.runs.get(waiting.run_id).status == RunStatus.RUNNING  # noqa: E731
             wait_until(running, 30, "the run on its timer")
             serve.kill()  # API, dispatcher and worker go at once; Temporal keeps the run and its timer
