@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     api_worker: bool = Field(
         default=False,
         description="The API process also runs the worker: API, dispatcher and worker in one process "
-        "(`longhaul serve` sets it; see docs/deployment.md, 'One box').",
+        "(`longhaul serve` sets it; see docs/architecture.md, 'One box').",
     )
     ingest_rate_limit: float = Field(
         default=200, gt=0, description="Events per second per tenant (per API process)."

@@ -75,7 +75,7 @@ def worker(data_dir: DataDir = None) -> None:
 def serve(host: Host = None, port: Port = None, data_dir: DataDir = None) -> None:
     """Run API, dispatcher and worker in one process (one box): the fastest way to run on one
     machine; a crash stops all three, and Temporal retries their work. Scale out with `longhaul api`,
-    `longhaul worker` and `longhaul dispatcher` instead (docs/deployment.md)."""
+    `longhaul worker` and `longhaul dispatcher` instead (docs/architecture.md, "One box")."""
     _serve(cli_settings(api_host=host, api_port=port, data_dir=data_dir, api_worker=True))
 
 
