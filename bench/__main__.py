@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     streams.add_argument("--streams", type=int, default=500, help="streams open while measuring")
     streams.add_argument("--requests", type=int, default=200, help="runs-list requests per measurement")
 
+    tuning = names.add_parser(
+        "tuning", parents=[repeats], help="server and process knobs beside the defaults (serve, split)"
+    )
+    tuning.add_argument("knobs", nargs="*", help="knobs to try (default: all of bench/tuning.py)")
+    tuning.add_argument("--runs", type=int, default=300)
+    tuning.add_argument("--in-flight", type=int, default=100)
+
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
 
     transcode = names.add_parser("transcode", parents=[repeats], help="workflow vs direct FFmpeg")
@@ -93,6 +100,7 @@ def _benchmark(args: argparse.Namespace) -> Coroutine[Any, Any, Comparison]:
         "queue": ("events", "drain", "burst", "idle", "repeats"),
         "sleepers": ("count", "seconds", "concurrency", "rate", "max_cached_workflows", "workers"),
         "transcode": ("repeats", "seconds"),
+        "tuning": ("runs", "in_flight", "repeats", "knobs"),
     }
     run: Callable[..., Coroutine[Any, Any, Comparison]] = module.run
     return run(*(getattr(args, option) for option in options[args.name]))

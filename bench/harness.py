@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +46,15 @@ LONGHAUL = str(Path(sys.executable).parent / "longhaul")
 
 
 @asynccontextmanager
-async def embedded_server(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
-    """The dev server as ``longhaul dev`` runs it: SQLite file persistence, WAL, synchronous=normal."""
+async def embedded_server(
+    data_dir: Path, extra_args: Sequence[str] = ()
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server as ``longhaul dev`` runs it: SQLite file persistence, WAL, synchronous=normal (and
+    ``extra_args``: what a tuning benchmark tries)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(data_dir / "temporal.db"),
-        dev_server_extra_args=[*SQLITE_FAST, *PRIORITY_MATCHING],
+        dev_server_extra_args=[*SQLITE_FAST, *PRIORITY_MATCHING, *extra_args],
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
     )
@@ -143,7 +146,7 @@ class Stack:
         """CPU time used so far by each process of the stack: the server, each service, this one."""
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished ones: wrk (services run on)
         used = {
-            "temporal server": cpu_seconds(server_pid()),
+            "temporal server": cpu_seconds(server_pid(self.root)),
             "benchmark driver": cpu_seconds(os.getpid()),
             "wrk": children.ru_utime + children.ru_stime,
         }
@@ -151,7 +154,7 @@ class Stack:
         return used
 
     def settings(self, **overrides: Any) -> Settings:
-        return Settings(data_dir=self.root / "data", catalog=self.catalog, **overrides)
+        return Settings(**{"data_dir": self.root / "data", "catalog": self.catalog, **overrides})
 
     def environ(self, **settings: str) -> dict[str, str]:
         """The environment of a longhaul process on this stack: its server, data dir and catalog, and
@@ -165,9 +168,11 @@ class Stack:
             **{k if k.isupper() else f"LONGHAUL_{k.upper()}": v for k, v in values.items()},
         }
 
-    async def worker(self, name: str = "worker", **settings: str) -> Service:
-        """``longhaul worker``, ready once it polls its task queue."""
-        service = self._start(name, [LONGHAUL, "worker"], self.environ(**settings))
+    async def worker(
+        self, name: str = "worker", program: Sequence[str] = (LONGHAUL,), **settings: str
+    ) -> Service:
+        """``longhaul worker`` (run by ``program``), ready once it polls its task queue."""
+        service = self._start(name, [*program, "worker"], self.environ(**settings))
         task_queue = settings.get("task_queue", "longhaul")
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
@@ -188,18 +193,26 @@ class Stack:
         await service.wait_for(lambda: _polled_by(self.client, task_queue, service.pid))
         return service
 
-    async def api(self, name: str = "api", command: str = "api", **settings: str) -> tuple[Service, str, str]:
-        """``longhaul api`` (or ``command``: ``serve``, all in one) on the port ``api_port`` of
-        ``settings`` (default: a free one), ready once /health answers; returns it, its URL and a key."""
+    async def api(
+        self,
+        name: str = "api",
+        command: str = "api",
+        program: Sequence[str] = (LONGHAUL,),
+        **settings: str,
+    ) -> tuple[Service, str, str]:
+        """``longhaul api`` (or ``command``: ``serve``, all in one; run by ``program``) on the port
+        ``api_port`` of ``settings`` (default: a free one), ready once /health answers; returns it, its
+        URL and a key."""
         port = int(settings.pop("api_port", 0)) or free_port()
         environ = self.environ(api_port=str(port), **settings)
-        db = Database(self.settings().app_database_url)
+        data_dir = Path(settings.get("data_dir", self.root / "data"))
+        db = Database(self.settings(data_dir=data_dir).app_database_url)
         try:
             await upgrade(db)
             _, key = await KeyStore(db).create("bench", "benchmark")
         finally:
             await db.close()
-        service = self._start(name, [LONGHAUL, command], environ)
+        service = self._start(name, [*program, command], environ)
         url = f"http://127.0.0.1:{port}"
         await service.wait_for(lambda: _healthy(url))
         if command == "serve":
@@ -250,24 +263,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_pid() -> int:
-    """The embedded Temporal server: this process's child running the temporal binary."""
+def server_pid(root: Path) -> int:
+    """The embedded Temporal server of the stack in ``root``: this process's child running the temporal
+    binary on a database in ``root``."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if parent == os.getpid() and "temporal" in (entry / "cmdline").read_text():
+                command = (entry / "cmdline").read_text()
+                if parent == os.getpid() and "temporal" in command and str(root) in command:
                     return int(entry.name)
     raise RuntimeError("no embedded Temporal server among this process's children")
 
 
 @asynccontextmanager
-async def stack(name: str) -> AsyncIterator[Stack]:
-    """A fresh embedded server in a temporary directory; every service started on it is stopped after."""
+async def stack(name: str, server_args: Sequence[str] = ()) -> AsyncIterator[Stack]:
+    """A fresh embedded server (given ``server_args`` too) in a temporary directory; every service
+    started on it is stopped after."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         root = Path(tmp)
         (root / "data").mkdir()
-        async with embedded_server(root) as env:
+        async with embedded_server(root, server_args) as env:
             running = Stack(root, env)
             try:
                 yield running

@@ -146,3 +146,15 @@ def test_streams_benchmark_measures_the_runs_list_with_streams_open_and_without(
     assert set(report["variants"]) == {"no streams", "10 streams open"}
     assert report["p50 ratio (with streams / without; goal <= 2)"] > 0
     assert report["variants"]["10 streams open"]["cpu_s"]["api"] > 0
+
+
+def test_tuning_benchmark_measures_a_process_knob_and_a_server_knob_beside_the_defaults() -> None:
+    args = ("--runs", "10", "--in-flight", "5", "--repeats", "1", "pollers-20", "server-sqlite-cache")
+    report = run_benchmark("tuning", *args)
+    assert set(report["ratio_to_defaults"]) == {
+        "serve · pollers-20", "split · pollers-20", "serve · server-sqlite-cache",
+        "split · server-sqlite-cache",
+    }  # fmt: skip
+    variants = report["variants"]
+    assert variants["split · pollers-20"]["cpu_s"]["worker-pollers-20"] > 0  # the knob's own worker did it
+    assert variants["serve · server-sqlite-cache"]["cpu_s"]["serve-server-sqlite-cache"] > 0
