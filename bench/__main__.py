@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     streams.add_argument("--streams", type=int, default=500, help="streams open while measuring")
     streams.add_argument("--requests", type=int, default=200, help="runs-list requests per measurement")
 
+    fairness = names.add_parser(
+        "fairness", parents=[repeats], help="tenant B's wait behind tenant A's backlog: fair share vs plain"
+    )
+    fairness.add_argument("--backlog", type=int, default=10_000, help="runs tenant A sends first")
+    fairness.add_argument("--late", type=int, default=20, help="runs tenant B sends after")
+
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
 
     transcode = names.add_parser("transcode", parents=[repeats], help="workflow vs direct FFmpeg")
@@ -93,6 +99,7 @@ def _benchmark(args: argparse.Namespace) -> Coroutine[Any, Any, Comparison]:
         "queue": ("events", "drain", "burst", "idle", "repeats"),
         "sleepers": ("count", "seconds", "concurrency", "rate", "max_cached_workflows", "workers"),
         "transcode": ("repeats", "seconds"),
+        "fairness": ("backlog", "late", "repeats"),
     }
     run: Callable[..., Coroutine[Any, Any, Comparison]] = module.run
     return run(*(getattr(args, option) for option in options[args.name]))
