@@ -24,9 +24,6 @@ from tests.apps import api_client, other_tenant
 from tests.pipelines import FAIR, LIMITED, TEST_CATALOG
 from tests.postgres import both_databases
 
-pytestmark = both_databases
-
-
 @pytest.fixture
 def service(dev_client: Client, store: RunStore, settings: Settings) -> RunService:
     return RunService(dev_client, store, settings, TEST_CATALOG)
@@ -36,7 +33,9 @@ async def _send(service: RunService, tenant: str, count: int, event: str = FAIR.
     """``count`` events of ``tenant`` in one batch (accepted, none started: no dispatcher runs here)."""
     tag = uuid.uuid4().hex[:6]
     items = [
-        BatchItem(name=event, id=f"{tenant}-{tag}-{i}", payload={"key": f"k{i}"}, options=options or None)
+        BatchItem.model_validate(
+            {"name": event, "id": f"{tenant}-{tag}-{i}", "payload": {"key": f"k{i}"}, "options": options}
+        )
         for i in range(count)
     ]
     await service.send_batch(items, tenant=tenant)
@@ -51,6 +50,7 @@ async def _claim(queue: RunQueue, count: int, per_claim: int = 10) -> list[RunRe
     return claimed
 
 
+@both_databases
 async def test_a_tenant_sending_after_another_tenants_backlog_takes_every_other_turn(
     service: RunService,
 ) -> None:
@@ -60,6 +60,7 @@ async def test_a_tenant_sending_after_another_tenants_backlog_takes_every_other_
     assert [run.tenant for run in claimed] == ["tenant-a", "tenant-b"] * 10
 
 
+@both_databases
 async def test_a_tenant_back_from_idle_takes_turns_from_now_and_gets_no_burst_for_the_turns_it_missed(
     service: RunService,
 ) -> None:
@@ -71,6 +72,7 @@ async def test_a_tenant_back_from_idle_takes_turns_from_now_and_gets_no_burst_fo
     assert Counter(run.tenant for run in claimed) == {"tenant-a": 10, "tenant-b": 10}
 
 
+@both_databases
 async def test_weights_set_at_runtime_share_the_starts_in_proportion(service: RunService) -> None:
     await _send(service, "tenant-a", 150)
     await _send(service, "tenant-b", 150)
@@ -82,6 +84,7 @@ async def test_weights_set_at_runtime_share_the_starts_in_proportion(service: Ru
     assert await service.queue.weights() == []
 
 
+@both_databases
 async def test_priority_orders_the_runs_of_one_tenant_and_not_the_turns_between_tenants(
     service: RunService,
 ) -> None:
@@ -99,6 +102,7 @@ async def test_priority_orders_the_runs_of_one_tenant_and_not_the_turns_between_
     ]
 
 
+@both_databases
 async def test_runs_without_fair_share_take_turns_as_one_flow_beside_the_tenants(service: RunService) -> None:
     await _send(service, "tenant-a", 50)
     await _send(service, "tenant-b", 50, event=LIMITED.name)  # no fair share: the rest's one flow
@@ -135,6 +139,7 @@ async def test_two_dispatchers_on_postgresql_claim_each_run_once_and_keep_the_we
     assert shares["tenant-b"] / 1000 == pytest.approx(1 / 3, rel=0.1)
 
 
+@both_databases
 async def test_an_admin_sets_and_clears_a_weight_and_a_tenant_sees_its_own_in_the_queue_list(
     temporal_address: str, settings: Settings, store: RunStore
 ) -> None:
