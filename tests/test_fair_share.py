@@ -24,6 +24,7 @@ from tests.apps import api_client, other_tenant
 from tests.pipelines import FAIR, LIMITED, TEST_CATALOG
 from tests.postgres import both_databases
 
+
 @pytest.fixture
 def service(dev_client: Client, store: RunStore, settings: Settings) -> RunService:
     return RunService(dev_client, store, settings, TEST_CATALOG)
