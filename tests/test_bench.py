@@ -146,3 +146,14 @@ def test_streams_benchmark_measures_the_runs_list_with_streams_open_and_without(
     assert set(report["variants"]) == {"no streams", "10 streams open"}
     assert report["p50 ratio (with streams / without; goal <= 2)"] > 0
     assert report["variants"]["10 streams open"]["cpu_s"]["api"] > 0
+
+
+def test_fairness_benchmark_measures_the_late_tenants_wait_with_and_without_fair_share() -> None:
+    report = run_benchmark("fairness", "--backlog", "300", "--late", "5", "--repeats", "1")
+    assert set(report["variants"]) == {
+        "fair share (tenants take turns)",
+        "plain order (priority, then arrival)",
+    }
+    assert report["b_wait_idle_s"]["p99"] >= report["b_wait_idle_s"]["p50"] > 0
+    fair = report["b_wait_s fair share (tenants take turns)"]
+    assert fair["p99"] >= fair["p50"] > 0 and report["drain_ratio"] > 0
