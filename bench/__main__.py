@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     tuning.add_argument("--runs", type=int, default=300)
     tuning.add_argument("--in-flight", type=int, default=100)
 
+    fairness = names.add_parser(
+        "fairness", parents=[repeats], help="tenant B's wait behind tenant A's backlog: fair share vs plain"
+    )
+    fairness.add_argument("--backlog", type=int, default=10_000, help="runs tenant A sends first")
+    fairness.add_argument("--late", type=int, default=20, help="runs tenant B sends after")
+
     names.add_parser("report", help="latest results → docs/benchmarks.md table and docs/benchmarks.png")
 
     transcode = names.add_parser("transcode", parents=[repeats], help="workflow vs direct FFmpeg")
@@ -101,6 +107,7 @@ def _benchmark(args: argparse.Namespace) -> Coroutine[Any, Any, Comparison]:
         "sleepers": ("count", "seconds", "concurrency", "rate", "max_cached_workflows", "workers"),
         "transcode": ("repeats", "seconds"),
         "tuning": ("runs", "in_flight", "repeats", "knobs"),
+        "fairness": ("backlog", "late", "repeats"),
     }
     run: Callable[..., Coroutine[Any, Any, Comparison]] = module.run
     return run(*(getattr(args, option) for option in options[args.name]))

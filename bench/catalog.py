@@ -1,9 +1,10 @@
 """``LONGHAUL_CATALOG=bench.catalog:BENCH_CATALOG``: longhaul's catalog plus the benchmark pipeline
-(``bench.steps``: three activities; ``bench.short-steps``: the same declared short steps)."""
+(``bench.steps``: three activities; ``bench.short-steps``: the same declared short steps; ``bench.fair``
+and ``bench.unfair``: a sleeper behind fair share, and behind the plain order)."""
 
 from __future__ import annotations
 
-from bench.events import SHORT_STEPS, SLEEP, STEPS
+from bench.events import FAIR, SHORT_STEPS, SLEEP, STEPS, UNFAIR
 from bench.pipelines import (
     SHORT_STEP_ACTIVITIES,
     STEP_ACTIVITIES,
@@ -12,7 +13,7 @@ from bench.pipelines import (
     TrackedSteps,
 )
 from longhaul.workflows.catalog import Catalog
-from longhaul.workflows.pipeline import Pipeline, Subscription, TaskQueue
+from longhaul.workflows.pipeline import FairShare, Pipeline, Subscription, TaskQueue
 from workflows.catalog import CATALOG
 
 BENCH = Pipeline(
@@ -21,6 +22,8 @@ BENCH = Pipeline(
         Subscription(STEPS, TrackedSteps),
         Subscription(SHORT_STEPS, ShortSteps),
         Subscription(SLEEP, Sleeper),
+        Subscription(FAIR, Sleeper, queue="bench-fair", fair_share=FairShare()),
+        Subscription(UNFAIR, Sleeper, queue="bench-unfair"),
     ),
     queues=(TaskQueue(lambda resources: [*STEP_ACTIVITIES, *SHORT_STEP_ACTIVITIES]),),
     short_steps=SHORT_STEP_ACTIVITIES,

@@ -26,3 +26,5 @@ class SleepRequested(EventPayload):
 STEPS = EventType("bench.steps", 1, StepsRequested)
 SHORT_STEPS = EventType("bench.short-steps", 1, StepsRequested)
 SLEEP = EventType("bench.sleep", 1, SleepRequested)
+FAIR = EventType("bench.fair", 1, SleepRequested)  # tenants take turns
+UNFAIR = EventType("bench.unfair", 1, SleepRequested)  # priority, then arrival

@@ -8,7 +8,9 @@ tenant, into what the run queue (:mod:`longhaul.queue`) records and enforces:
   by (what another event's ``cancel_on`` cancels);
 - a **gate** (:class:`Gate`): the one open run per scope that later events join instead of making a run
   (singleton, debounce, batch), with how they join;
-- **cancels**: the scopes whose open runs this run cancels (a cancelling singleton's predecessor).
+- **cancels**: the scopes whose open runs this run cancels (a cancelling singleton's predecessor);
+- a **fair key**: the value of the subscription's ``fair_share`` key, whose runs take turns with the
+  other values' (:mod:`longhaul.queue.claiming`).
 
 A scope's name (``video-processing/tenant=acme``) is the storage key that runs sharing a limit share; it
 is made here and nowhere else, and nothing parses it back.
@@ -33,6 +35,10 @@ class SlotKind(StrEnum):
     CONCURRENCY = "concurrency"
     RATE = "rate"
     MARK = "mark"  # no limit: a name the run is found by (what an event's cancel_on matches)
+    INTAKE = "intake"  # at most ``limit`` runs accepted per ``period``: more are refused, not delayed
+
+
+_NO_WAIT = frozenset({SlotKind.MARK, SlotKind.INTAKE})  # kinds a claim never waits for
 
 
 @dataclass(frozen=True)
@@ -40,13 +46,19 @@ class Slot:
     """A limit a run must fit in to start (see :mod:`longhaul.queue`), or a mark (no limit).
 
     - ``concurrency``: at most ``limit`` runs of the scope started and not closed;
-    - ``rate``: at most ``limit`` starts per ``period`` seconds (a throttle is 1 per period / limit).
+    - ``rate``: at most ``limit`` starts per ``period`` seconds (a throttle is 1 per period / limit);
+    - ``intake``: at most ``limit`` runs accepted per ``period`` seconds; the accept refuses more.
     """
 
     scope: str
     kind: SlotKind
     limit: int
     period: float | None = None  # seconds, for a rate
+
+    @property
+    def holds_back(self) -> bool:
+        """Whether a run may wait for it (a concurrency or rate limit), once accepted."""
+        return self.kind not in _NO_WAIT
 
     def describe(self, used: int) -> str:
         """Why a run waits for this slot, for people."""
@@ -115,13 +127,14 @@ class RunPlan:
     slots: list[Slot] = field(default_factory=list)
     gate: Gate | None = None
     cancels: list[str] = field(default_factory=list)  # scopes whose open runs it cancels (a singleton's)
+    fair_key: str | None = None  # the value it takes turns by in its queue (fair share)
 
     def startable_at_once(self, now: datetime) -> bool:
         """Due now, joined by no later event, and held back by no limit."""
         return (
             self.gate is None
             and (self.not_before is None or self.not_before <= now)
-            and all(slot.kind == SlotKind.MARK for slot in self.slots)
+            and not any(slot.holds_back for slot in self.slots)
         )
 
 
@@ -158,6 +171,16 @@ class _Keys:
         field_name = self.override or key
         return f"{queue}/{self.tenant}/{field_name}={_value(self.payload, field_name)}"
 
+    def fair_key(self) -> str | None:
+        """The value runs take turns by: the tenant, or ``<tenant>/<value>`` of a payload field (one
+        tenant's values never share a turn with another's)."""
+        fair = self.sub.fair_share
+        if fair is None:
+            return None
+        if fair.key == TENANT_KEY:
+            return self.tenant
+        return f"{self.tenant}/{_value(self.payload, fair.key)}"
+
     def singleton(self) -> str:
         assert self.sub.singleton is not None
         return gate_name(JoinKind.SINGLETON, self.scope(self.sub.singleton.key))
@@ -180,9 +203,11 @@ def _slots(keys: _Keys) -> list[Slot]:
     ]
     if sub.rate_limit is not None:
         rate = sub.rate_limit
-        slots.append(
-            Slot(f"rate:{keys.scope(rate.key)}", SlotKind.RATE, rate.limit, rate.per.total_seconds())
-        )
+        if rate.mode == "refuse":
+            scope, kind = f"intake:{keys.scope(rate.key)}", SlotKind.INTAKE
+        else:
+            scope, kind = f"rate:{keys.scope(rate.key)}", SlotKind.RATE
+        slots.append(Slot(scope, kind, rate.limit, rate.per.total_seconds()))
     if sub.throttle is not None:  # evenly spread: one start per period / limit
         throttle = sub.throttle
         period = throttle.per.total_seconds() / throttle.limit
@@ -256,6 +281,7 @@ def plan_run(
         traceparent=traceparent,
         tags=tags,
         slots=_slots(keys),
+        fair_key=keys.fair_key(),
     )
     _gather(plan, keys)
     ttl = timing.idempotency_key_ttl

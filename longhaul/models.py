@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_TENANT = "default"
 # longhaul's own runs (the deployment's schedules: reconciling records, cleaning up media) belong to no
@@ -279,6 +279,27 @@ class QueueInfo(BaseModel):
     delayed: int = Field(description="Runs not due yet (a delay, a debounce or a batch window).")
     running: int = Field(description="Runs started and not closed (what holds its slots).")
     oldest_wait_seconds: float = Field(description="How long the oldest pending run has waited.")
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Fair share: the key values whose weight is set (any other's is 1); a tenant key sees "
+        "its own tenant's.",
+    )
+
+
+class WeightRequest(BaseModel):
+    """``PUT /api/queues/{queue}/weights/{key}``: how many turns the key value takes to another's one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(gt=0, le=100, description="Turns to a weight-1 value's one (0.5: one per two).")
+
+
+class FairWeight(BaseModel):
+    """A key value's weight in a fair-share queue."""
+
+    queue: str
+    key: str = Field(description="The tenant, or <tenant>/<value> for a payload field.")
+    weight: float
 
 
 # -- what the API answers about access tokens, bulk actions, alerts and webhooks ----------------------

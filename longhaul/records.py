@@ -47,6 +47,8 @@ class RunRow(Base):
         Index("ix_runs_overview", "tenant", "created_at", "status", "workflow", "started_at", "finished_at"),
         # The run queue's order: what the dispatcher reads first (longhaul.queue).
         Index("ix_runs_queue", "status", "priority", "created_at"),
+        # Whether any waiting run has a fair share (the dispatcher then claims in turns).
+        Index("ix_runs_fair", "status", "fair_key"),
         # What changed lately, for every open stream of the process at once (longhaul/api/changes.py).
         Index("ix_runs_updated", "updated_at", "id"),
         Index("uq_runs_gate", "gate", unique=True),
@@ -66,6 +68,7 @@ class RunRow(Base):
     # The run queue (longhaul.queue): which queue, in what order, from when, until when.
     queue: Mapped[str | None] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    fair_key: Mapped[str | None] = mapped_column(String(300))  # fair share: the value it takes turns by
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set while events may still join the run (debounce, batch): one open run per gate.

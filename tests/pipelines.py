@@ -25,6 +25,7 @@ from longhaul.workflows.pipeline import (
     CancelOn,
     Concurrency,
     Debounce,
+    FairShare,
     Pipeline,
     RateLimit,
     SignalRoute,
@@ -108,6 +109,8 @@ DEBOUNCED = EventType("debounced.work", 1, LimitedWork)  # quiet 1 s, at most 3 
 LEADING = EventType("leading.work", 1, LimitedWork)  # quiet 1 s; first payload
 SLOW_DEBOUNCED = EventType("slow.debounced.work", 1, LimitedWork)  # quiet 1 h, at most 6 h (a moved clock)
 BATCHED = EventType("batched.work", 1, LimitedWork)  # 3 per run, or what came within 1.5 s
+FAIR = EventType("fair.work", 1, LimitedWork)  # tenants take turns
+REFUSED = EventType("refused.work", 1, LimitedWork)  # at most 2 events per 2 s per key; more: 429
 
 
 class WorkBatch(BaseModel):
@@ -479,6 +482,13 @@ TESTS = Pipeline(
         Subscription(BATCHED, WorkBatchWorkflow, batch=Batch(3, timedelta(seconds=1.5), "key")),
         Subscription(
             THROTTLED, LimitedWorkflow, queue="throttled", throttle=Throttle(2, timedelta(seconds=2), "key")
+        ),
+        Subscription(FAIR, LimitedWorkflow, queue="fair", fair_share=FairShare()),
+        Subscription(
+            REFUSED,
+            LimitedWorkflow,
+            queue="refused",
+            rate_limit=RateLimit(2, timedelta(seconds=2), "key", mode="refuse"),
         ),
     ),
     queues=(

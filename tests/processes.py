@@ -116,12 +116,12 @@ class Process:
         self._out.close()
 
 
-def create_key(cwd: Path, env: dict[str, str]) -> str:
-    """An API key for the default tenant, made with the CLI as an operator would."""
+def create_key(cwd: Path, env: dict[str, str], role: str = "tenant") -> str:
+    """An API key (of ``role``) for the default tenant, made with the CLI as an operator would."""
     result = subprocess.run(
-        [LONGHAUL, "keys", "create", "--tenant", "default", "--name", "tests"],
+        [LONGHAUL, "keys", "create", "--tenant", "default", "--name", "tests", "--role", role],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     notice = result.stderr.splitlines()[-1]  # after the log line of the schema upgrade on first use
-    assert notice.startswith("tenant key ") and "for tenant default (shown once" in notice
+    assert notice.startswith(f"{role} key ") and "for tenant default (shown once" in notice
     return result.stdout.strip()

@@ -158,3 +158,14 @@ def test_tuning_benchmark_measures_a_process_knob_and_a_server_knob_beside_the_d
     variants = report["variants"]
     assert variants["split · pollers-20"]["cpu_s"]["worker-pollers-20"] > 0  # the knob's own worker did it
     assert variants["serve · server-sqlite-cache"]["cpu_s"]["serve-server-sqlite-cache"] > 0
+
+
+def test_fairness_benchmark_measures_the_late_tenants_wait_with_and_without_fair_share() -> None:
+    report = run_benchmark("fairness", "--backlog", "300", "--late", "5", "--repeats", "1")
+    assert set(report["variants"]) == {
+        "fair share (tenants take turns)",
+        "plain order (priority, then arrival)",
+    }
+    assert report["b_wait_idle_s"]["p99"] >= report["b_wait_idle_s"]["p50"] > 0
+    fair = report["b_wait_s fair share (tenants take turns)"]
+    assert fair["p99"] >= fair["p50"] > 0 and report["drain_ratio"] > 0

@@ -328,3 +328,31 @@ def test_alerts_are_added_from_the_cli_and_a_failed_run_reaches_the_webhook(serv
         removed = _cli(served, "alerts", "remove", destination["id"])
         assert removed.returncode == 0 and removed.stdout.strip() == f"removed {destination['id']}"
         assert json.loads(_cli(served, "alerts", "list").stdout) == []
+
+
+def test_fair_share_weights_are_set_listed_and_cleared_from_the_cli_and_both_clients(served: Served) -> None:
+    admin = {**served.env, "LONGHAUL_API_KEY": create_key(served.cwd, served.env, "admin")}
+    as_admin = Served(served.url, admin, served.cwd, admin["LONGHAUL_API_KEY"])
+    set_by_cli = _cli(as_admin, "queues", "weight", "ticket-triage", "acme", "3")
+    assert set_by_cli.returncode == 0, set_by_cli.stderr
+    assert json.loads(set_by_cli.stdout) == {"queue": "ticket-triage", "key": "acme", "weight": 3.0}
+    listed = _cli(as_admin, "queues")
+    assert "fair share per tenant; weights acme=3" in listed.stdout
+    refused = _cli(served, "queues", "weight", "ticket-triage", "acme", "2")  # a tenant key
+    assert refused.returncode == 1 and refused.stderr.startswith("error: 403")
+    with Client(served.url, api_key=as_admin.key) as client:
+        assert client.set_weight("ticket-triage", "acme/eu", 0.5).weight == 0.5
+        weights = next(q.weights for q in client.queues() if q.name == "ticket-triage")
+        assert weights == {"acme": 3.0, "acme/eu": 0.5}
+
+    async def clear() -> None:
+        async with AsyncClient(served.url, api_key=as_admin.key) as client:
+            await client.clear_weight("ticket-triage", "acme/eu")
+
+    asyncio.run(clear())
+    assert _cli(as_admin, "queues", "weight", "ticket-triage", "acme", "--clear").returncode == 0
+    unknown = _cli(as_admin, "queues", "weight", "nope", "acme", "--clear")
+    assert unknown.returncode == 1 and "no queue 'nope'" in unknown.stderr
+    assert (
+        _cli(as_admin, "queues", "weight", "ticket-triage", "acme").returncode == 2
+    )  # no weight, no --clear

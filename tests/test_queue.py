@@ -247,6 +247,31 @@ async def test_a_rate_limit_allows_two_starts_per_two_seconds_per_key_and_holds_
     assert other_times[-1] < times[-1]  # the other key did not wait behind the limited one
 
 
+async def test_a_refusing_rate_limit_answers_429_with_retry_after_and_writes_nothing_over_it(
+    api: httpx.AsyncClient,
+) -> None:
+    key, other = f"r-{uuid.uuid4().hex[:8]}", f"o-{uuid.uuid4().hex[:8]}"
+    body = {"payload": {"key": key, "seconds": 0}}
+    accepted = [
+        await api.post("/api/events/refused.work", json={"id": f"{key}-{i}", **body}) for i in range(2)
+    ]
+    assert [answer.status_code for answer in accepted] == [202, 202]
+    over = await api.post("/api/events/refused.work", json={"id": f"{key}-2", **body})
+    assert over.status_code == 429, over.text
+    assert over.json()["scope"] == f"refused/default/key={key}"
+    assert "at most 2 events per 2 s" in over.json()["detail"]
+    assert 1 <= int(over.headers["Retry-After"]) <= 2
+    again = await api.post("/api/events/refused.work", json={"id": f"{key}-0", **body})  # a resend
+    assert again.json()["runs"][0]["run_id"] == accepted[0].json()["runs"][0]["run_id"]
+    batch = [{"name": "refused.work", "id": f"{other}-{i}", "payload": {"key": other}} for i in range(3)]
+    assert (await api.post("/api/events", json={"events": batch})).status_code == 429  # the whole batch
+    runs = (await api.get("/api/runs", params={"workflow": "limited-work", "q": other})).json()["runs"]
+    assert runs == []  # nothing of it written
+    await asyncio.sleep(int(over.headers["Retry-After"]))
+    later = await api.post("/api/events/refused.work", json={"id": f"{key}-2", **body})
+    assert later.status_code == 202, later.text
+
+
 async def test_a_throttle_spreads_starts_evenly(api: httpx.AsyncClient, store: RunStore) -> None:
     key = f"t-{uuid.uuid4().hex[:8]}"
     run_ids = [(await _send(api, "throttled.work", {"key": key, "seconds": 0}))["run_id"] for _ in range(4)]

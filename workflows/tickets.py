@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from longhaul.sdk import (
+    FairShare,
     Pipeline,
     Subscription,
     TaskQueue,
@@ -122,7 +123,16 @@ class TicketTriageWorkflow:
 
 TICKETS = Pipeline(
     name="tickets",
-    entries=(Subscription(TICKET_CREATED, TicketTriageWorkflow, key="ticket_id", once_per_key=True),),
+    # Tenants take turns: one customer's flood of tickets does not hold up another's triage.
+    entries=(
+        Subscription(
+            TICKET_CREATED,
+            TicketTriageWorkflow,
+            key="ticket_id",
+            once_per_key=True,
+            fair_share=FairShare(),
+        ),
+    ),
     queues=(TaskQueue(ticket_activities),),
     tables=(TicketRow,),
 )

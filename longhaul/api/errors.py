@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from longhaul.api.ui.render import error_page
+from longhaul.queue import IntakeRefusedError
 from longhaul.server.envelopes import (
     ConflictError,
     InvalidInputError,
@@ -51,6 +52,13 @@ def answer(
     return ErrorJSON(status_code=status, content=content, headers=headers)
 
 
+async def _over_intake(request: Request, error: Exception) -> Response:
+    """429 naming the rate limit's scope, with when it has room again."""
+    assert isinstance(error, IntakeRefusedError)
+    headers = {"Retry-After": str(error.retry_after)}
+    return answer(request, 429, {"detail": str(error), "scope": error.scope}, headers)
+
+
 def add_error_handlers(app: FastAPI) -> None:
     def handler(status: int, headers: dict[str, str] | None = None) -> Callable[..., Awaitable[Response]]:
         async def handle(request: Request, error: Exception) -> Response:
@@ -62,6 +70,7 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConflictError, handler(409))
     app.add_exception_handler(WaitpointClosedError, handler(410))
     app.add_exception_handler(BadCallbackSignatureError, handler(403))
+    app.add_exception_handler(IntakeRefusedError, _over_intake)
     app.add_exception_handler(
         TemporalUnavailableError, handler(503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
     )

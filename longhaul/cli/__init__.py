@@ -40,7 +40,7 @@ app = typer.Typer(
 )
 app.add_typer(stack.app)
 app.add_typer(init.app)
-app.add_typer(queues.app)
+app.add_typer(queues.app, name="queues")
 for name, group in (
     ("events", events),
     ("runs", runs),

@@ -1,4 +1,5 @@
-"""``longhaul queues``: the run queue's queues, with their waiting and running runs and their rules."""
+"""``longhaul queues``: the run queue's queues, with their waiting and running runs and their rules; and
+what an admin sets on them while they run (fair-share weights)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from longhaul.cli.common import UrlOption, api_client
+from longhaul.cli.common import UrlOption, api_client, echo_json
 
-app = typer.Typer()  # its command is the root's
+app = typer.Typer(help="The run queue's queues (docs/events.md, 'Flow control').")
 
 
-@app.command()
+@app.callback(invoke_without_command=True)
 def queues(
+    context: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
     url: UrlOption = None,
 ) -> None:
     """Each queue: pending (due, waiting for a slot or its turn), delayed, running, the oldest wait and
     its flow control (your tenant's runs)."""
+    if context.invoked_subcommand is not None:
+        return
     with api_client(url) as client:
         found = client.queues()
     if as_json:
@@ -33,5 +37,30 @@ def queues(
     for queue in found:
         wait = f"{queue.oldest_wait_seconds:.1f} s" if queue.pending else ""
         rules = "; ".join(queue.rules) or "no limits"
+        if queue.weights:
+            rules += "; weights " + ", ".join(f"{key}={weight:g}" for key, weight in queue.weights.items())
         table.add_row(queue.name, str(queue.pending), str(queue.delayed), str(queue.running), wait, rules)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@app.command("weight")
+def queues_weight(
+    queue: Annotated[str, typer.Argument(help="A queue with fair share.")],
+    key: Annotated[str, typer.Argument(help="The key value: a tenant, or <tenant>/<value>.")],
+    weight: Annotated[
+        float | None, typer.Argument(help="Turns it takes to a weight-1 value's one (0 < weight ≤ 100).")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Back to weight 1.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Set (or --clear) a key value's fair-share weight, from the next claim on (admin keys)."""
+    if (weight is None) == (not clear):
+        typer.echo("error: give a weight, or --clear", err=True)
+        raise typer.Exit(2)
+    with api_client(url) as client:
+        if clear:
+            client.clear_weight(queue, key)
+            typer.echo(f"{queue}: {key} back to weight 1")
+        else:
+            assert weight is not None
+            echo_json(client.set_weight(queue, key, weight))

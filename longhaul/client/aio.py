@@ -17,6 +17,7 @@ from longhaul.models import (
     BulkAnswer,
     DeadLetterPage,
     EventAccepted,
+    FairWeight,
     QueueInfo,
     RunPage,
     RunRecord,
@@ -91,6 +92,15 @@ class AsyncClient:
         """The run queue's queues with this tenant's pending, delayed and running runs."""
         response = await self._request(wire.QUEUES)
         return [QueueInfo.model_validate(item) for item in response.json()]
+
+    async def set_weight(self, queue: str, key: str, weight: float) -> FairWeight:
+        """Give a key value of a fair-share queue (a tenant, or ``<tenant>/<value>``) ``weight`` turns to
+        a weight-1 value's one (admin keys)."""
+        return await self._call(wire.weight(queue, key, weight), FairWeight)
+
+    async def clear_weight(self, queue: str, key: str) -> None:
+        """Back to weight 1 (admin keys)."""
+        await self._request(wire.weight(queue, key, None))
 
     async def _call(self, call: wire.Call, model: type[M]) -> M:
         return model.model_validate((await self._request(call)).json())

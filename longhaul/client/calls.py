@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -111,6 +112,12 @@ def send_event(
 
 
 QUEUES = Call("GET", "/api/queues")
+
+
+def weight(queue: str, key: str, value: float | None) -> Call:
+    """Set a fair-share key value's weight (``value``), or clear it (None)."""
+    path = f"/api/queues/{quote(queue, safe='')}/weights/{quote(key, safe='/')}"
+    return Call("PUT", path, body={"weight": value}) if value is not None else Call("DELETE", path)
 
 
 def bulk(action: str, filters: Mapping[str, Any], dry_run: bool, reason: str | None, every: bool) -> Call:

@@ -16,6 +16,7 @@ from longhaul.models import (
     BulkAnswer,
     DeadLetterPage,
     EventAccepted,
+    FairWeight,
     QueueInfo,
     RunPage,
     RunRecord,
@@ -99,6 +100,15 @@ class Client:
         """The run queue's queues with this tenant's pending, delayed and running runs."""
         response = self._request(wire.QUEUES)
         return [QueueInfo.model_validate(item) for item in response.json()]
+
+    def set_weight(self, queue: str, key: str, weight: float) -> FairWeight:
+        """Give a key value of a fair-share queue (a tenant, or ``<tenant>/<value>``) ``weight`` turns to
+        a weight-1 value's one (admin keys)."""
+        return self._call(wire.weight(queue, key, weight), FairWeight)
+
+    def clear_weight(self, queue: str, key: str) -> None:
+        """Back to weight 1 (admin keys)."""
+        self._request(wire.weight(queue, key, None))
 
     def _call(self, call: wire.Call, model: type[M]) -> M:
         return model.model_validate(self._request(call).json())

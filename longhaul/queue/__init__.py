@@ -1,7 +1,8 @@
 """The run queue: what lies between accepting an event and starting its workflow in Temporal.
 
-In three parts: :mod:`~longhaul.queue.accepting`, :mod:`~longhaul.queue.claiming` (dispatchers) and
-:mod:`~longhaul.queue.inspecting` (why a run waits, queue depth); :mod:`~longhaul.queue.tables` holds its
+In four parts: :mod:`~longhaul.queue.accepting`, :mod:`~longhaul.queue.claiming` (dispatchers),
+:mod:`~longhaul.queue.controls` (set while it runs) and :mod:`~longhaul.queue.inspecting` (why a run
+waits, queue depth); :mod:`~longhaul.queue.tables` holds its
 tables and shared queries, and :mod:`longhaul.flow` makes the plans it records.
 
 Accepting an event is one transaction here (:meth:`RunQueue.accept`): a ``pending`` run record per
@@ -21,6 +22,9 @@ A slot is a named scope with a limit (``video-processing/user_id=42``):
 One run per ``gate`` may be open at a time (debounce, batch): a unique column, so two API processes
 accepting the same key at once cannot open two.
 
+Fair share: a subscription's runs may take turns between the values of a key (the tenant by default):
+the dispatchers claim in turns (:meth:`~longhaul.queue.claiming.Claiming.claim`), weighted per value.
+
 PostgreSQL: any number of dispatchers claim together: candidate rows are locked ``FOR UPDATE SKIP
 LOCKED``, and the scopes they count are locked with transaction advisory locks (in one order, so no
 deadlock) before counting, so two dispatchers never both take a scope's last slot. New work and freed
@@ -31,13 +35,16 @@ it in the claim's own write transaction); the others stand by.
 from __future__ import annotations
 
 from longhaul.db import Database
-from longhaul.queue.accepting import Acceptance, Accepting, Recorded
+from longhaul.queue.accepting import Acceptance, Accepting, IntakeRefusedError, Recorded
 from longhaul.queue.claiming import Claiming, Lease, LeaseLostError
+from longhaul.queue.controls import Controlling, Weight
 from longhaul.queue.inspecting import Inspecting, QueueDepth
-from longhaul.queue.tables import LeaseRow, RunSlotRow
+from longhaul.queue.tables import FairShareRow, LeaseRow, RunSlotRow
 
 __all__ = [
     "Acceptance",
+    "FairShareRow",
+    "IntakeRefusedError",
     "Lease",
     "LeaseLostError",
     "LeaseRow",
@@ -45,10 +52,11 @@ __all__ = [
     "Recorded",
     "RunQueue",
     "RunSlotRow",
+    "Weight",
 ]
 
 
-class RunQueue(Accepting, Claiming, Inspecting):
+class RunQueue(Accepting, Claiming, Controlling, Inspecting):
     """Accepts runs, hands them to dispatchers and says why each waits. One per process, sharing the
     process's database."""
 

@@ -3,20 +3,36 @@ to the open run of their gate, or answered with the run their event made before.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.db import Database, as_utc, insert_ignoring_duplicates, utcnow
-from longhaul.flow import Gate, JoinKind, RunPlan
+from longhaul.flow import Gate, JoinKind, RunPlan, Slot, SlotKind
 from longhaul.group_commit import GroupCommit
+from longhaul.humanize import duration
 from longhaul.models import RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
 from longhaul.queue.tables import ACTIVE, PENDING, RUNS, SLOTS, TAGS, closed, writing
 from longhaul.records import notify_queue, record_of, tags_of
+
+
+class IntakeRefusedError(RuntimeError):
+    """Events over a refusing rate limit (``RateLimit(..., mode="refuse")``): nothing of the call was
+    written; ``retry_after`` seconds from now, the limit has room for them."""
+
+    def __init__(self, slot: Slot, retry_after: float) -> None:
+        self.scope = slot.scope.removeprefix("intake:")
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(
+            f"rate limited: at most {slot.limit} events per {duration(slot.period or 0)} of {self.scope}; "
+            f"retry in {self.retry_after} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ def _columns(run: RunPlan, claimed_at: datetime | None = None) -> dict[str, Any]
         "status": (RunStatus.QUEUED if claimed_at else RunStatus.PENDING).value,
         "queue": run.queue,
         "priority": run.priority,
+        "fair_key": run.fair_key,
         "not_before": run.not_before,
         "expires_at": run.expires_at,
         "gate": run.gate.name if run.gate is not None else None,
@@ -103,6 +120,16 @@ def _columns(run: RunPlan, claimed_at: datetime | None = None) -> dict[str, Any]
         "finished_at": None,
         "updated_at": run.created_at,
     }
+
+
+def _room_in(slot: Slot, taken: list[datetime], asked: int, now: datetime) -> float:
+    """Seconds until ``asked`` more fit in the intake ``slot``, whose places are ``taken`` (sorted):
+    when enough of them have left its period (a whole period, if the call alone is over the limit)."""
+    period = slot.period or 0
+    leaving = len(taken) + asked - slot.limit
+    if asked > slot.limit or leaving > len(taken):
+        return period
+    return (taken[leaving - 1] + timedelta(seconds=period) - now).total_seconds()
 
 
 def _key_expired(run: RunRecord, now: datetime) -> bool:
@@ -173,8 +200,9 @@ class Accepting:
         await self._follow_expired_keys(conn, group, existing)
         fresh: dict[str, RunPlan] = {}
         refusals = [_refusal(call, existing, fresh) for call in group]
-        claiming = self._taker is not None and self._willing()
         now = utcnow()
+        await self._refuse_over_intake(conn, group, refusals, fresh, now)
+        claiming = self._taker is not None and self._willing()
         claimed = {run.id for run in fresh.values() if claiming and run.startable_at_once(now)}
         written = await self._insert(conn, list(fresh.values()), claimed, now)
         for run_id in written:
@@ -189,6 +217,60 @@ class Accepting:
             refused or await self._answer(conn, call, existing, first)
             for call, refused in zip(group, refusals, strict=True)
         ]
+
+    async def _refuse_over_intake(
+        self,
+        conn: AsyncConnection,
+        group: list[_Call],
+        refusals: list[Exception | None],
+        fresh: dict[str, RunPlan],
+        now: datetime,
+    ) -> None:
+        """Refuse, in the group's order, each call whose new runs would take an intake scope (a refusing
+        rate limit) over its limit: counted from the runs of the scope accepted within its period, and
+        those of the group's calls before it. On PostgreSQL the scopes are locked (in one order) first,
+        so two API processes never both take a scope's last place."""
+        limited = {
+            slot.scope: slot for run in fresh.values() for slot in run.slots if slot.kind == SlotKind.INTAKE
+        }
+        if not limited:
+            return
+        taken = await self._intake_taken(conn, limited, now)
+        for index, call in enumerate(group):
+            mine = [run for run in call.runs if fresh.get(run.id) is run]
+            asked = Counter(slot.scope for run in mine for slot in run.slots if slot.kind == SlotKind.INTAKE)
+            over = [scope for scope, n in asked.items() if len(taken[scope]) + n > limited[scope].limit]
+            if refusals[index] is not None or not asked:
+                continue
+            if over:
+                slot = limited[over[0]]
+                refusals[index] = IntakeRefusedError(
+                    slot, _room_in(slot, sorted(taken[slot.scope]), asked[slot.scope], now)
+                )
+                for run in mine:
+                    del fresh[run.id]
+            else:
+                for scope, n in asked.items():
+                    taken[scope] += [now] * n
+
+    async def _intake_taken(
+        self, conn: AsyncConnection, limited: dict[str, Slot], now: datetime
+    ) -> dict[str, list[datetime]]:
+        """When each run of the intake scopes ``limited`` accepted within its period was accepted."""
+        if not self.db.is_sqlite:
+            for scope in sorted(limited):
+                await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
+        since = now - timedelta(seconds=max(slot.period or 0 for slot in limited.values()))
+        rows = await conn.execute(
+            select(SLOTS.c.scope, RUNS.c.created_at)
+            .join(RUNS, RUNS.c.id == SLOTS.c.run_id)
+            .where(SLOTS.c.scope.in_(list(limited)), RUNS.c.created_at > since)
+        )
+        taken: dict[str, list[datetime]] = {scope: [] for scope in limited}
+        for scope, at in rows:
+            if (at := as_utc(at)) is not None and at > now - timedelta(seconds=limited[scope].period or 0):
+                taken[scope].append(at)
+        return taken
 
     async def _follow_expired_keys(
         self, conn: AsyncConnection, group: list[_Call], existing: dict[str, RunRecord]

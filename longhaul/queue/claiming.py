@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, or_, select, union, update
+from sqlalchemy import Select, and_, bindparam, case, exists, func, literal, or_, select, union, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.alerts import enqueue
@@ -16,6 +17,7 @@ from longhaul.flow import JoinKind, SlotKind, gate_name
 from longhaul.models import AlertKind, RunRecord, RunStatus
 from longhaul.queue.tables import (
     ACTIVE,
+    FAIR_SHARES,
     LEASES,
     PENDING,
     RUNS,
@@ -62,6 +64,17 @@ def _busy_scopes(now: datetime) -> Any:
     return union(full, spent)
 
 
+_FAIR = RUNS.c.fair_key.is_not(None)
+_CLOCK = "*"  # the clock's key in fair_shares (queue "")
+_FAIR_LOCK = "longhaul:fair-share"
+_TURN_COLUMNS = frozenset({"flow_queue", "flow_key", "turn", "weight", "_slots"})
+
+
+def _run_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """A claimed row's run columns, without what the claim computed beside them."""
+    return {key: value for key, value in row.items() if key not in _TURN_COLUMNS}
+
+
 # A claimed run takes no more events into it (debounce, batch); it stays its key's singleton until it closes.
 _kept_gate = case((RUNS.c.gate.like(gate_name(JoinKind.SINGLETON, "%")), RUNS.c.gate), else_=None)
 
@@ -72,21 +85,25 @@ class Claiming:
     db: Database
 
     async def claim(self, limit: int, *, lease: Lease | None = None) -> list[RunRecord]:
-        """Take up to ``limit`` due runs whose slots all have room, in priority then arrival order, and
-        mark them ``queued`` (claimed, not yet started). Raises LeaseLostError if ``lease`` is held by
-        another dispatcher."""
+        """Take up to ``limit`` due runs whose slots all have room, in priority then arrival order (with
+        fair share: in turns, see :meth:`_in_turns`), and mark them ``queued`` (claimed, not yet
+        started). Raises LeaseLostError if ``lease`` is held by another dispatcher."""
         now = utcnow()
         async with writing(self.db) as conn:
             if lease is not None and not await self._renew(conn, lease, now):
                 raise LeaseLostError(lease.name)
             busy = _busy_scopes(now).subquery()
             blocked = exists().where(SLOTS.c.run_id == RUNS.c.id, SLOTS.c.scope.in_(select(busy.c.scope)))
-            candidates = (
-                select(RUNS)
-                .where(*due_now(now), ~blocked)
-                .order_by(RUNS.c.priority, RUNS.c.created_at, RUNS.c.id)
-                .limit(limit)
-            )
+            fair = await conn.scalar(select(exists().where(RUNS.c.status == PENDING, _FAIR)))
+            if fair:
+                candidates = await self._in_turns(conn, now, blocked, limit)
+            else:
+                candidates = (
+                    select(RUNS)
+                    .where(*due_now(now), ~blocked)
+                    .order_by(RUNS.c.priority, RUNS.c.created_at, RUNS.c.id)
+                    .limit(limit)
+                )
             if not self.db.is_sqlite:
                 candidates = candidates.with_for_update(skip_locked=True, of=RUNS)
             rows = [dict(row) for row in (await conn.execute(candidates)).mappings()]
@@ -95,11 +112,72 @@ class Claiming:
             chosen = await self._fit(conn, rows, now)
             if chosen:
                 await self._mark_claimed(conn, chosen, now)
+                if fair:
+                    await self._take_turns(conn, chosen)
             tags = await tags_of(conn, [row["id"] for row in chosen])  # the start sets them in Temporal
         return [
-            record_of({**row, "status": RunStatus.QUEUED.value, "claimed_at": now}, tags.get(row["id"], []))
+            record_of(
+                {**_run_columns(row), "status": RunStatus.QUEUED.value, "claimed_at": now},
+                tags.get(row["id"], []),
+            )
             for row in chosen
         ]
+
+    async def _in_turns(self, conn: AsyncConnection, now: datetime, blocked: Any, limit: int) -> Select[Any]:
+        """The due runs in turns (fair share, one query): each flow (a fair-share queue's key value; the
+        runs without fair share are one flow) stands at its ``turn``, or at the clock if it fell behind
+        (back from idle: it does not get the turns it missed), and its n-th waiting run (in priority then
+        arrival order) at ``turn + (n - 1) / weight``. Round robin for equal weights, in proportion to
+        the weights otherwise; a flow's runs keep their priority order. On PostgreSQL, claims in turns
+        take one advisory lock: two dispatchers must not both read a flow's turn, then both move it."""
+        if not self.db.is_sqlite:
+            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(_FAIR_LOCK))))
+        flow_queue = case((_FAIR, RUNS.c.queue), else_=literal(""))
+        flow_key = func.coalesce(RUNS.c.fair_key, literal(""))
+        place = func.row_number().over(
+            partition_by=(flow_queue, flow_key), order_by=(RUNS.c.priority, RUNS.c.created_at, RUNS.c.id)
+        )
+        ranked = (
+            select(
+                RUNS.c.id.label("ranked_id"),
+                flow_queue.label("flow_queue"),
+                flow_key.label("flow_key"),
+                place.label("place"),
+            )
+            .where(*due_now(now), ~blocked)
+            .subquery()
+        )
+        share, clock = FAIR_SHARES.alias("share"), FAIR_SHARES.alias("clock")
+        weight = func.coalesce(share.c.weight, 1.0)
+        latest = func.max if self.db.is_sqlite else func.greatest
+        turn = (
+            latest(func.coalesce(share.c.turn, 0.0), func.coalesce(clock.c.turn, 0.0))
+            + (ranked.c.place - 1) / weight
+        )
+        return (
+            select(RUNS, ranked.c.flow_queue, ranked.c.flow_key, turn.label("turn"), weight.label("weight"))
+            .join(ranked, ranked.c.ranked_id == RUNS.c.id)
+            .outerjoin(share, and_(share.c.queue == ranked.c.flow_queue, share.c.key == ranked.c.flow_key))
+            .outerjoin(clock, and_(clock.c.queue == "", clock.c.key == _CLOCK))
+            .order_by(turn, RUNS.c.priority, RUNS.c.created_at, RUNS.c.id)
+            .limit(limit)
+        )
+
+    async def _take_turns(self, conn: AsyncConnection, chosen: list[dict[str, Any]]) -> None:
+        """Move each claimed flow's turn past its runs just claimed, and the clock to the last turn."""
+        turns: dict[tuple[str, str], float] = {}
+        for row in chosen:
+            flow = (row["flow_queue"], row["flow_key"])
+            turns[flow] = max(turns.get(flow, 0.0), row["turn"] + 1 / row["weight"])
+        clock = max(row["turn"] for row in chosen)
+        values = [{"queue": q, "key": k, "turn": t} for (q, k), t in [*turns.items(), (("", _CLOCK), clock)]]
+        upsert = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(FAIR_SHARES)
+        await conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["queue", "key"], set_={"turn": upsert.excluded.turn}
+            ),
+            values,
+        )
 
     async def _fit(
         self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime

@@ -8,7 +8,19 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Table, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,6 +46,22 @@ class RunSlotRow(Base):
     free_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a rate slot, once claimed
 
 
+class FairShareRow(Base):
+    """A fair-share flow of a queue: the runs of one key value (``key``) of ``queue``, which take turns
+    with the queue's other values (:mod:`longhaul.queue.claiming`). ``weight``: how many turns it takes
+    to another's one (set at run time); ``turn``: where its next run stands in the dispatchers' order
+    (advanced by ``1 / weight`` per start). Two rows are the dispatchers' own: the runs without fair
+    share, which take turns as one flow (``("", "")``), and the clock, the turn of the latest start, from
+    which a flow back from idle starts (``("", "*")``)."""
+
+    __tablename__ = "fair_shares"
+
+    queue: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    turn: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
 class LeaseRow(Base):
     """Who holds a role that only one process may hold at a time on SQLite (the dispatcher)."""
 
@@ -48,6 +76,7 @@ RUNS = cast(Table, RunRow.__table__)
 TAGS = cast(Table, RunTagRow.__table__)
 SLOTS = cast(Table, RunSlotRow.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
+FAIR_SHARES = cast(Table, FairShareRow.__table__)
 
 
 def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
@@ -88,7 +117,7 @@ async def slots_of(
     slots: dict[str, list[Slot]] = {}
     statement = select(SLOTS).where(SLOTS.c.run_id.in_(run_ids))
     if limits_only:
-        statement = statement.where(SLOTS.c.kind != SlotKind.MARK.value)
+        statement = statement.where(SLOTS.c.kind.in_([SlotKind.CONCURRENCY.value, SlotKind.RATE.value]))
     for row in (await conn.execute(statement)).mappings():
         period = row["period_ms"] / 1000 if row["period_ms"] is not None else None
         slot = Slot(row["scope"], SlotKind(row["kind"]), row["limit"], period)

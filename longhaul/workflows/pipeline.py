@@ -61,14 +61,20 @@ class Concurrency:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most ``limit`` starts per ``per`` (per value of ``key``); the rest wait their turn."""
+    """At most ``limit`` starts per ``per`` (per value of ``key``); the rest wait their turn
+    (``delay``), or are refused at intake (``refuse``: at most ``limit`` events accepted per ``per``, the
+    sender answered 429 with ``Retry-After``, nothing recorded)."""
 
     limit: int
     per: timedelta
     key: str | None = None
+    mode: Literal["delay", "refuse"] = "delay"
 
     def rule(self) -> str:
-        return f"at most {self.limit} starts per {duration(self.per.total_seconds())}{_per(self.key)}"
+        every = f"per {duration(self.per.total_seconds())}{_per(self.key)}"
+        if self.mode == "refuse":
+            return f"at most {self.limit} events {every}, more refused (429)"
+        return f"at most {self.limit} starts {every}"
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,20 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class FairShare:
+    """Starts shared fairly among the values of ``key`` (the tenant by default, or a payload field):
+    while several values have runs waiting, they take turns (round robin), each value as often as its
+    weight says (1 unless set at run time: ``longhaul queues weight``). One tenant's 10,000 runs then
+    delay another tenant's next run by about one turn, not by 10,000. Priority still orders the runs of
+    one value."""
+
+    key: str = TENANT_KEY
+
+    def rule(self) -> str:
+        return f"fair share per {self.key}"
+
+
+@dataclass(frozen=True)
 class CancelOn:
     """``event`` cancels the subscription's open runs whose payload field ``match`` equals the event's
     (a waiting run closes at once; a started one is cancelled in Temporal and runs its compensation)."""
@@ -145,8 +165,9 @@ class Subscription:
 
     Flow control (the run queue, :mod:`longhaul.queue`): runs wait in ``queue`` (default: the workflow's
     name; subscriptions naming one queue share its limits) until ``concurrency``, ``rate_limit`` and
-    ``throttle`` let them start; ``singleton``, ``debounce`` or ``batch`` (one of them) make several
-    events one run; ``cancel_on`` names events that cancel its runs."""
+    ``throttle`` let them start, taking turns between the values of ``fair_share``'s key; ``singleton``,
+    ``debounce`` or ``batch`` (one of them) make several events one run; ``cancel_on`` names events that
+    cancel its runs."""
 
     event: EventType
     workflow: type
@@ -161,6 +182,7 @@ class Subscription:
     debounce: Debounce | None = None
     batch: Batch | None = None
     cancel_on: Sequence[CancelOn] = ()
+    fair_share: FairShare | None = None
 
     @property
     def workflow_name(self) -> str:
@@ -179,6 +201,7 @@ class Subscription:
             self.singleton,
             self.debounce,
             self.batch,
+            self.fair_share,
         ]
         return [rule.rule() for rule in [*declared, *self.cancel_on] if rule is not None]
 
@@ -192,6 +215,7 @@ class Subscription:
             self.singleton,
             self.debounce,
             self.batch,
+            self.fair_share,
         ]
         return [
             k for k in dict.fromkeys(x.key for x in limits if x is not None) if k not in (None, TENANT_KEY)

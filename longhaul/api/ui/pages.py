@@ -87,7 +87,7 @@ async def run_page(
 
 @router.get("/queues")
 async def queues_page(request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
-    listed = await queues.list_queues(service, caller.tenant)
+    listed = await queues.list_queues(service, caller)
     return page(request, "queues.html", caller=caller, queues=listed)
 
 
