@@ -3,21 +3,22 @@ A's backlog drains, and how fast A's drains, with fair share against the plain o
 
 ``bench.fair`` (a subscription with ``FairShare()``: tenants take turns) and ``bench.unfair`` (priority,
 then arrival) make the same run, on ``longhaul api`` and its dispatcher. No worker runs: what is measured
-is the run queue, from accepted (the run's record written) to started (its workflow created in Temporal,
-``dispatched_at``), read from app storage. B's wait is measured first on the idle stack; the goal is B's
-p99 under A's backlog ≤ twice its idle p99 + one dispatch cycle (a claim of the dispatcher's batch and its
-starts, at A's measured drain rate). A's drain (first accepted → last started) with fair share against the
-plain order: goal ≥ 0.95.
+is the run queue, from accepted (the run's record written) to started (its workflow's start time in
+Temporal); A's drain ends when the dispatcher noted its last start (``dispatched_at``, app storage). B's
+wait is measured first on the idle stack; the goal is B's p99 under A's backlog ≤ twice its idle p99 + one
+dispatch cycle (a claim of the dispatcher's batch and its starts, at A's measured drain rate). A's drain
+(first accepted → last started) with fair share against the plain order: goal ≥ 0.95.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
+from temporalio.client import Client
 
 from bench.harness import UNLIMITED_INGEST, Comparison, Stack, api_client, percentile, stack
 from longhaul.db import Database
@@ -41,11 +42,16 @@ async def run(backlog: int, late: int, repeats: int) -> Comparison:
         db = Database(bench.settings().app_database_url)
         try:
             async with api_client(url, key_a, 8) as a, api_client(url, key_b, 8) as b:
-                idle = [await _waited(db, b, EVENTS[FAIR], 1) for _ in range(late)]
+                idle = [
+                    wait
+                    for _ in range(late)
+                    for wait in await _waits(db, bench.client, await _send(b, EVENTS[FAIR], 1))
+                ]
                 waits: dict[str, list[float]] = {FAIR: [], UNFAIR: []}
                 for repeat in range(repeats):
                     for variant in (FAIR, UNFAIR) if repeat % 2 == 0 else (UNFAIR, FAIR):
-                        drain, late_waits = await _backlogged(db, a, b, EVENTS[variant], backlog, late)
+                        sent = await _backlogged(db, bench.client, a, b, EVENTS[variant], backlog, late)
+                        drain, late_waits = sent
                         comparison.add(variant, drain)
                         waits[variant] += late_waits
         finally:
@@ -89,7 +95,7 @@ async def _send(http: httpx.AsyncClient, event: str, count: int) -> list[str]:
             for i in range(first, min(count, first + MAX_BATCH))
         ]
         answer = (await http.post("/api/events", json={"events": items})).raise_for_status()
-        run_ids += [run["run_id"] for accepted in answer.json()["events"] for run in accepted["runs"]]
+        run_ids += [run["run_id"] for accepted in answer.json()["results"] for run in accepted["runs"]]
     return run_ids
 
 
@@ -114,19 +120,34 @@ async def _started(
     raise RuntimeError(f"runs not started within {patience} s")
 
 
-async def _waited(db: Database, http: httpx.AsyncClient, event: str, count: int) -> float:
-    """Send ``count`` events and return the longest accepted → started of their runs."""
-    times = await _started(db, await _send(http, event, count))
-    return max((started - accepted).total_seconds() for accepted, started in times)
+async def _waits(db: Database, client: Client, run_ids: list[str]) -> list[float]:
+    """Accepted → started of each run, once all have started: the start time of its workflow in Temporal
+    (the dispatcher notes its starts once the whole claimed batch is started, up to a cycle later)."""
+    await _started(db, run_ids)
+    async with db.engine.connect() as conn:
+        rows = (
+            await conn.execute(select(RUNS.c.created_at, RUNS.c.workflow_id).where(RUNS.c.id.in_(run_ids)))
+        ).all()
+    waits = []
+    for accepted, workflow_id in rows:
+        started = (await client.get_workflow_handle(workflow_id).describe()).start_time
+        waits.append((started - accepted.replace(tzinfo=UTC)).total_seconds())
+    return waits
 
 
 async def _backlogged(
-    db: Database, a: httpx.AsyncClient, b: httpx.AsyncClient, event: str, backlog: int, late: int
+    db: Database,
+    client: Client,
+    a: httpx.AsyncClient,
+    b: httpx.AsyncClient,
+    event: str,
+    backlog: int,
+    late: int,
 ) -> tuple[float, list[float]]:
-    """A's ``backlog``, then B's ``late`` runs: A's drain time and each of B's waits."""
+    """A's ``backlog``, then B's ``late`` runs: A's drain time (first accepted → last noted started) and
+    each of B's waits."""
     a_runs = await _send(a, event, backlog)
-    b_runs = await _send(b, event, late)
-    b_times = await _started(db, b_runs)
+    b_waits = await _waits(db, client, await _send(b, event, late))
     a_times = await _started(db, a_runs)
     drain = (max(s for _, s in a_times) - min(c for c, _ in a_times)).total_seconds()
-    return drain, [(started - accepted).total_seconds() for accepted, started in b_times]
+    return drain, b_waits
