@@ -16,7 +16,16 @@ from bench.harness import RESULTS, ROOT
 DOCS = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "benchmarks.png"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-NAMES = ("throughput", "overhead", "limit", "queue", "sleepers", "sleepers_workers2", "transcode")
+NAMES = (
+    "throughput",
+    "overhead",
+    "limit",
+    "queue",
+    "sleepers",
+    "sleepers_workers2",
+    "transcode",
+    "fairness",
+)
 RATES = ("throughput", "overhead", "limit", "queue")  # benchmarks whose variants are rates
 
 
@@ -120,6 +129,19 @@ def _sleepers_notes(sleepers: dict[str, Any]) -> list[str]:
 
 
 # The notes under the table, in this order, for the benchmarks that have a result.
+def _fairness_notes(result: dict[str, Any]) -> list[str]:
+    waits = "; ".join(
+        f"{variant}: p50 {wait['p50']} s, p99 {wait['p99']} s"
+        for variant in result["variants"]
+        for wait in [result[f"b_wait_s {variant}"]]
+    )
+    return [
+        f"- fairness (tenant A's {result['backlog']:,} runs, then B's {result['late']}): B's wait {waits}; "
+        f"idle p99 {result['b_wait_idle_s']['p99']} s; goal p99 ≤ {result['b_p99_goal_s']} s; A's drain "
+        f"with fair share **{result['drain_ratio']}** of the plain order (goal ≥ 0.95)"
+    ]
+
+
 NOTES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "throughput": _throughput_notes,
     "overhead": _overhead_notes,
@@ -128,6 +150,7 @@ NOTES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "sleepers_workers2": _sleepers_notes,
     "sleepers": _sleepers_notes,
     "transcode": _transcode_notes,
+    "fairness": _fairness_notes,
 }
 
 
