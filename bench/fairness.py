@@ -45,15 +45,17 @@ async def run(backlog: int, late: int, repeats: int) -> Comparison:
                 idle = [
                     wait
                     for _ in range(late)
-                    for wait in await _waits(db, bench.client, await _send(b, EVENTS[FAIR], 1))
+                    for _, wait in await _waits(db, bench.client, await _send(b, EVENTS[FAIR], 1))
                 ]
                 waits: dict[str, list[float]] = {FAIR: [], UNFAIR: []}
+                claimed: dict[str, list[float]] = {FAIR: [], UNFAIR: []}
                 for repeat in range(repeats):
                     for variant in (FAIR, UNFAIR) if repeat % 2 == 0 else (UNFAIR, FAIR):
                         sent = await _backlogged(db, bench.client, a, b, EVENTS[variant], backlog, late)
                         drain, late_waits = sent
                         comparison.add(variant, drain)
-                        waits[variant] += late_waits
+                        claimed[variant] += [until_claimed for until_claimed, _ in late_waits]
+                        waits[variant] += [until_started for _, until_started in late_waits]
         finally:
             await db.close()
     drain_rate = comparison.rate(FAIR)
@@ -61,6 +63,7 @@ async def run(backlog: int, late: int, repeats: int) -> Comparison:
     goal = 2 * percentile(idle, 99) + cycle
     for variant, values in waits.items():
         comparison.notes[f"b_wait_s {variant}"] = _summary(values)
+        comparison.notes[f"b_until_claimed_s {variant}"] = _summary(claimed[variant])
     comparison.notes.update(
         b_wait_idle_s=_summary(idle),
         dispatch_cycle_s=round(cycle, 3),
@@ -120,18 +123,21 @@ async def _started(
     raise RuntimeError(f"runs not started within {patience} s")
 
 
-async def _waits(db: Database, client: Client, run_ids: list[str]) -> list[float]:
-    """Accepted → started of each run, once all have started: the start time of its workflow in Temporal
-    (the dispatcher notes its starts once the whole claimed batch is started, up to a cycle later)."""
+async def _waits(db: Database, client: Client, run_ids: list[str]) -> list[tuple[float, float]]:
+    """Accepted → claimed and accepted → started of each run, once all have started: the start time of
+    its workflow in Temporal (the dispatcher notes its starts once the whole claimed batch is started, up
+    to a cycle later)."""
     await _started(db, run_ids)
+    columns = (RUNS.c.created_at, RUNS.c.claimed_at, RUNS.c.workflow_id)
     async with db.engine.connect() as conn:
-        rows = (
-            await conn.execute(select(RUNS.c.created_at, RUNS.c.workflow_id).where(RUNS.c.id.in_(run_ids)))
-        ).all()
+        rows = (await conn.execute(select(*columns).where(RUNS.c.id.in_(run_ids)))).all()
     waits = []
-    for accepted, workflow_id in rows:
+    for accepted, claimed, workflow_id in rows:
         started = (await client.get_workflow_handle(workflow_id).describe()).start_time
-        waits.append((started - accepted.replace(tzinfo=UTC)).total_seconds())
+        since = accepted.replace(tzinfo=UTC)
+        waits.append(
+            ((claimed.replace(tzinfo=UTC) - since).total_seconds(), (started - since).total_seconds())
+        )
     return waits
 
 
@@ -143,9 +149,9 @@ async def _backlogged(
     event: str,
     backlog: int,
     late: int,
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[tuple[float, float]]]:
     """A's ``backlog``, then B's ``late`` runs: A's drain time (first accepted → last noted started) and
-    each of B's waits."""
+    each of B's waits (until claimed, until started)."""
     a_runs = await _send(a, event, backlog)
     b_waits = await _waits(db, client, await _send(b, event, late))
     a_times = await _started(db, a_runs)
