@@ -146,16 +146,17 @@ class Accepting:
         self._listeners: list[Callable[[], None]] = []
         self._group_commit = GroupCommit(self._write_group)
         self._taker: Callable[[list[RunRecord]], None] | None = None
-        self._willing: Callable[[], bool] = lambda: False
+        self._willing: Callable[[], int] = lambda: 0
 
     def on_accept(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after each commit of accepted runs (an in-process dispatcher wakes at once)."""
         self._listeners.append(listener)
 
-    def hand_over(self, taker: Callable[[list[RunRecord]], None], willing: Callable[[], bool]) -> None:
-        """Claim at accept, for an idle dispatcher in this process: while ``willing()``, the runs an accept
-        writes that are due now and have no limit to fit in are written claimed, and handed to ``taker``
-        once committed, so their start waits for no claim. Under a backlog (not willing) every run waits
+    def hand_over(self, taker: Callable[[list[RunRecord]], None], willing: Callable[[], int]) -> None:
+        """Claim at accept, for an idle dispatcher in this process: up to ``willing()`` of the runs an
+        accept writes that are due now and have no limit to fit in are written claimed, and handed to
+        ``taker`` once committed, so their start waits for no claim; the rest wait their turn in the
+        queue (a batch of 1,000 must not jump it whole). Under a backlog (willing none) every run waits
         its turn in the queue's order. Runs handed to a process that dies before starting them are
         restarted like any orphaned claim."""
         self._taker, self._willing = taker, willing
@@ -202,8 +203,9 @@ class Accepting:
         refusals = [_refusal(call, existing, fresh) for call in group]
         now = utcnow()
         await self._refuse_over_intake(conn, group, refusals, fresh, now)
-        claiming = self._taker is not None and self._willing()
-        claimed = {run.id for run in fresh.values() if claiming and run.startable_at_once(now)}
+        room = self._willing() if self._taker is not None else 0
+        startable = [run.id for run in fresh.values() if room and run.startable_at_once(now)]
+        claimed = set(startable[:room])
         written = await self._insert(conn, list(fresh.values()), claimed, now)
         for run_id in written:
             run = fresh[run_id]

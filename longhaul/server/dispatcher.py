@@ -91,9 +91,12 @@ class Dispatcher:
         self._handed.extend(runs)
         self._wake.set()
 
-    def _willing(self) -> bool:
-        """Take runs claimed at accept only when idle: under a backlog they wait their turn."""
-        return not self._stopping and not self._backlogged and len(self._handed) < PARALLEL_STARTS
+    def _willing(self) -> int:
+        """How many runs claimed at accept it takes now: a wave of starts while idle, none under a backlog
+        (they wait their turn)."""
+        if self._stopping or self._backlogged:
+            return 0
+        return max(0, PARALLEL_STARTS - len(self._handed))
 
     def _on_accept(self) -> None:
         """New work (an accept here, or a NOTIFY of another process's accept or closed run)."""
