@@ -83,7 +83,8 @@ class Gate:
     delay: timedelta = timedelta(0)  # debounce: the quiet time before the run may start
     max_delay: timedelta | None = None  # debounce: the latest start, counted from the run's first event
     take_payload: bool = False  # debounce, trailing: the run starts with the newest payload
-    max_size: int = 0  # batch: the run is due at once when it holds this many
+    collect: bool = False  # debounce, collecting: each event is added to the run's list
+    max_size: int = 0  # batch, collecting debounce: the run is due at once when it holds this many
 
     @property
     def name(self) -> str:
@@ -231,9 +232,13 @@ def _gather(plan: RunPlan, keys: _Keys) -> None:
             keys.scope(debounce.key),
             delay=debounce.delay,
             max_delay=debounce.max_delay,
-            take_payload=debounce.mode == "trailing",
+            take_payload=debounce.mode == "trailing" and not debounce.collect,
+            collect=debounce.collect,
+            max_size=debounce.max_events if debounce.collect else 0,
         )
         plan.not_before = plan.created_at + debounce.delay
+        if debounce.collect:
+            plan.input = {"events": [plan.input], "event_ids": [plan.event_id]}
     elif sub.batch is not None:
         batch = sub.batch
         plan.input = {"events": [plan.input], "event_ids": [plan.event_id]}

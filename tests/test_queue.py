@@ -465,6 +465,28 @@ async def test_leading_debounce_keeps_the_first_payload(api: httpx.AsyncClient) 
     assert done["input"]["seconds"] == 0
 
 
+async def test_a_collecting_debounce_starts_with_every_event_of_the_window_in_order_up_to_its_bound(
+    api: httpx.AsyncClient,
+) -> None:
+    key, busy = f"c-{uuid.uuid4().hex[:8]}", f"busy-{uuid.uuid4().hex[:8]}"
+    first = await _send(api, "collected.work", {"key": key, "seconds": 0}, id=f"{key}-0")
+    await asyncio.sleep(0.3)
+    second = await _send(api, "collected.work", {"key": key, "seconds": 1}, id=f"{key}-1")
+    again = await _send(api, "collected.work", {"key": key, "seconds": 1}, id=f"{key}-1")  # a resend
+    assert [first["via"], second["via"], again["via"]] == ["start", "debounce", "start"]
+    assert first["run_id"] == second["run_id"] == again["run_id"]
+    done = await wait_for_status(api, first["run_id"], "completed")
+    assert done["output"] == [f"{key}:0", f"{key}:1"]  # both, in order, the resent one once
+    assert done["input"]["event_ids"] == [f"{key}-0", f"{key}-1"]
+    assert datetime.fromisoformat(done["started_at"]) >= datetime.fromisoformat(done["not_before"])
+    sent = [await _send(api, "collected.work", {"key": busy, "seconds": n}) for n in range(4)]
+    assert [run["via"] for run in sent] == ["start", "debounce", "debounce", "start"]  # 3 fill the first
+    full = await wait_for_status(api, sent[0]["run_id"], "completed")
+    assert full["output"] == [f"{busy}:0", f"{busy}:1", f"{busy}:2"]
+    rest = await wait_for_status(api, sent[3]["run_id"], "completed")
+    assert rest["output"] == [f"{busy}:3"]
+
+
 async def test_a_batch_starts_when_full_and_a_partial_one_after_its_wait(api: httpx.AsyncClient) -> None:
     key, lone = f"b-{uuid.uuid4().hex[:8]}", f"lone-{uuid.uuid4().hex[:8]}"
     sent = [await _send(api, "batched.work", {"key": key, "seconds": n}) for n in range(3)]

@@ -404,7 +404,7 @@ class Accepting:
             changes["not_before"] = due
             if gate.take_payload:
                 changes["input"] = run.input
-        elif gate.kind == JoinKind.BATCH:
+        if gate.kind == JoinKind.BATCH or gate.collect:
             batch = dict(holder["input"])
             if run.event_id not in batch["event_ids"]:  # a resent member is not added twice
                 batch["events"] = [*batch["events"], *run.input["events"]]

@@ -39,6 +39,7 @@ def workflow_name(workflow_cls: type) -> str:
     return registry.declared(workflow_cls).name
 
 
+MAX_COLLECTED = 1000  # events a collecting debounce's run holds at most (its input is one ≤ 2 MB payload)
 TENANT_KEY = "tenant"  # a flow-control key that names the sender's tenant rather than a payload field
 
 
@@ -106,15 +107,25 @@ class Singleton:
 class Debounce:
     """Events of one ``key`` value less than ``delay`` apart become one run, which starts once ``delay``
     passes without another (at the latest ``max_delay`` after the first), with the newest payload
-    (``trailing``) or the first (``leading``)."""
+    (``trailing``) or the first (``leading``). With ``collect``, it starts with every event of the
+    window instead, in order: its input is ``{"events": [payload, …], "event_ids": […]}`` (as a batch's),
+    at most ``max_events`` of them: the run that holds that many is due at once, and the next event opens
+    a new window."""
 
     delay: timedelta
     key: str | None = None
     mode: Literal["trailing", "leading"] = "trailing"
     max_delay: timedelta | None = None
+    collect: bool = False
+    max_events: int = 100
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_events <= MAX_COLLECTED:
+            raise ValueError(f"Debounce.max_events must be 1 to {MAX_COLLECTED}, not {self.max_events}")
 
     def rule(self) -> str:
-        return f"debounce {duration(self.delay.total_seconds())}{_per(self.key)} ({self.mode})"
+        how = f"collects up to {self.max_events} events" if self.collect else self.mode
+        return f"debounce {duration(self.delay.total_seconds())}{_per(self.key)} ({how})"
 
 
 @dataclass(frozen=True)
