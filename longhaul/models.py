@@ -263,6 +263,10 @@ class EventAccepted(BaseModel):
 
     event_id: str
     runs: list[RunRef]
+    filtered_out: list[str] = Field(
+        default_factory=list,
+        description="Workflows subscribed to the event whose trigger filter it did not match: no run.",
+    )
 
 
 class BatchAccepted(BaseModel):

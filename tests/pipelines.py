@@ -110,6 +110,7 @@ LEADING = EventType("leading.work", 1, LimitedWork)  # quiet 1 s; first payload
 SLOW_DEBOUNCED = EventType("slow.debounced.work", 1, LimitedWork)  # quiet 1 h, at most 6 h (a moved clock)
 BATCHED = EventType("batched.work", 1, LimitedWork)  # 3 per run, or what came within 1.5 s
 COLLECTED = EventType("collected.work", 1, LimitedWork)  # quiet 1 s; every event, at most 3 per run
+FILTERED = EventType("filtered.work", 1, LimitedWork)  # only a vip key's work of more than half a second
 FAIR = EventType("fair.work", 1, LimitedWork)  # tenants take turns
 REFUSED = EventType("refused.work", 1, LimitedWork)  # at most 2 events per 2 s per key; more: 429
 
@@ -481,6 +482,12 @@ TESTS = Pipeline(
             debounce=Debounce(timedelta(hours=1), "key", max_delay=timedelta(hours=6)),
         ),
         Subscription(BATCHED, WorkBatchWorkflow, batch=Batch(3, timedelta(seconds=1.5), "key")),
+        Subscription(
+            FILTERED,
+            LimitedWorkflow,
+            queue="filtered",
+            filter='payload.seconds > 0.5 && payload.key.startsWith("vip")',
+        ),
         Subscription(
             COLLECTED,
             WorkBatchWorkflow,

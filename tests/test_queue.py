@@ -465,6 +465,22 @@ async def test_leading_debounce_keeps_the_first_payload(api: httpx.AsyncClient) 
     assert done["input"]["seconds"] == 0
 
 
+async def test_a_trigger_filter_starts_runs_only_for_matching_events_and_the_answer_says_which_not(
+    api: httpx.AsyncClient,
+) -> None:
+    key = f"vip-{uuid.uuid4().hex[:8]}"
+    matching = await api.post("/api/events/filtered.work", json={"payload": {"key": key, "seconds": 0.6}})
+    assert matching.status_code == 202 and matching.json()["filtered_out"] == []
+    [run] = matching.json()["runs"]
+    await wait_for_status(api, run["run_id"], "completed")
+    for payload in ({"key": key, "seconds": 0.1}, {"key": f"x-{key}", "seconds": 0.6}):
+        skipped = await api.post("/api/events/filtered.work", json={"payload": payload})
+        assert skipped.status_code == 202, skipped.text
+        assert skipped.json()["runs"] == [] and skipped.json()["filtered_out"] == ["limited-work"]
+    listed = (await api.get("/api/runs", params={"event": "filtered.work", "q": key})).json()["runs"]
+    assert [r["id"] for r in listed] == [run["run_id"]]  # nothing recorded for the others
+
+
 async def test_a_collecting_debounce_starts_with_every_event_of_the_window_in_order_up_to_its_bound(
     api: httpx.AsyncClient,
 ) -> None:

@@ -103,5 +103,7 @@ async def send_events(batch: BatchRequest, request: Request, service: Service, t
 
 def _accepted(request: Request, accepted: Accepted) -> EventAccepted:
     return EventAccepted(
-        event_id=accepted.event_id, runs=[ref(request, d.run, d.via) for d in accepted.deliveries]
+        event_id=accepted.event_id,
+        runs=[ref(request, d.run, d.via) for d in accepted.deliveries],
+        filtered_out=accepted.filtered_out,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.config import Settings
 from longhaul.db import utcnow
+from longhaul.filters import matches
 from longhaul.flow import RunPlan, Timing, cancel_mark, plan_run
 from longhaul.models import (
     REPLAYABLE_STATUSES,
@@ -91,6 +92,7 @@ class Delivery:
 class Accepted:
     event_id: str
     deliveries: list[Delivery]
+    filtered_out: list[str] = field(default_factory=list)  # workflows whose trigger filter it did not match
 
 
 def workflow_id_for(workflow: str, tenant: str, instance: str) -> str:
@@ -183,19 +185,20 @@ class RunService:
     ) -> list[Accepted]:
         now = utcnow()
         planned: list[tuple[str, list[RunPlan]]] = []
+        filtered_out: list[list[str]] = []  # per event: the workflows whose filter it did not match
         errors: list[dict[str, Any]] = []
         for index, (name, envelope, payload) in enumerate(events):
             event_id = envelope.id or f"evt_{uuid.uuid4().hex}"
             loc = [part.format(index=index) for part in options_loc]
+            subscribers = self.catalog.subscribers(name)
+            passing = [s for s in subscribers if s.filter is None or matches(s.filter, payload, tenant)]
             try:
-                runs = [
-                    self._new_run(sub, name, event_id, payload, tenant, envelope, now)
-                    for sub in self.catalog.subscribers(name)
-                ]
+                runs = [self._new_run(sub, name, event_id, payload, tenant, envelope, now) for sub in passing]
             except InvalidInputError as error:
                 errors.extend({**e, "loc": [*loc, *e["loc"]]} for e in error.errors)
                 continue
             planned.append((event_id, runs))
+            filtered_out.append([sub.workflow_name for sub in subscribers if sub not in passing])
         if errors:
             raise InvalidInputError(errors)
         # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key),
@@ -225,7 +228,7 @@ class RunService:
                 deliveries.append(
                     Delivery(await self._route(route, name, event_id, payload, tenant), "signal")
                 )
-            results.append(Accepted(event_id=event_id, deliveries=deliveries))
+            results.append(Accepted(event_id, deliveries, filtered_out[index]))
         return results
 
     @staticmethod

@@ -151,7 +151,12 @@ def _events_of(pipelines: Sequence[Pipeline]) -> dict[str, EventType]:
 
 
 def _check_keys(subscriptions: Sequence[Subscription], routes: Sequence[SignalRoute]) -> None:
-    """Keys name payload fields; routes name signals their workflow declares."""
+    """Keys name payload fields; routes name signals their workflow declares; filters compile and name
+    payload fields."""
+    # Here, not at the top: workflow modules import the catalog's module through the sandbox, which
+    # need not load the CEL extension.
+    from longhaul.filters import FilterError, compile_filter
+
     for route in routes:
         if route.signal_name not in signal_names(route.workflow):
             raise ValueError(f"{route.workflow_name} has no signal '{route.signal_name}'")
@@ -160,6 +165,11 @@ def _check_keys(subscriptions: Sequence[Subscription], routes: Sequence[SignalRo
         for field in sub.flow_keys:
             _require_field(sub.event, field)
         _check_flow(sub)
+        if sub.filter is not None:
+            try:
+                compile_filter(sub.filter, sub.event.schema)
+            except FilterError as error:
+                raise ValueError(f"{sub.workflow_name} on {sub.event.name}: {error}") from error
         if sub.key is not None:
             _require_field(sub.event, sub.key)
         elif sub.once_per_key:

@@ -178,7 +178,7 @@ class Subscription:
     name; subscriptions naming one queue share its limits) until ``concurrency``, ``rate_limit`` and
     ``throttle`` let them start, taking turns between the values of ``fair_share``'s key; ``singleton``,
     ``debounce`` or ``batch`` (one of them) make several events one run; ``cancel_on`` names events that
-    cancel its runs."""
+    cancel its runs. With ``filter``, only the events that match it start a run."""
 
     event: EventType
     workflow: type
@@ -194,6 +194,9 @@ class Subscription:
     batch: Batch | None = None
     cancel_on: Sequence[CancelOn] = ()
     fair_share: FairShare | None = None
+    # A CEL expression over ``payload`` and ``tenant`` (longhaul/filters.py): it starts only for the
+    # events that match, e.g. 'payload.total > 1000 && payload.currency == "EUR"'.
+    filter: str | None = None
 
     @property
     def workflow_name(self) -> str:
