@@ -273,6 +273,16 @@ class BatchAccepted(BaseModel):
     results: list[EventAccepted]
 
 
+class QueuePause(BaseModel):
+    """A queue paused (``key`` null), or one tenant's runs of it: pending runs stay pending until resumed."""
+
+    queue: str
+    key: str | None = Field(description="The tenant whose runs are held; null: the whole queue.")
+    reason: str | None
+    paused_by: str | None = Field(description="The API key that paused it.")
+    paused_at: datetime
+
+
 class QueueInfo(BaseModel):
     """A queue of the run queue as ``GET /api/queues`` shows it (one tenant's runs)."""
 
@@ -283,11 +293,26 @@ class QueueInfo(BaseModel):
     delayed: int = Field(description="Runs not due yet (a delay, a debounce or a batch window).")
     running: int = Field(description="Runs started and not closed (what holds its slots).")
     oldest_wait_seconds: float = Field(description="How long the oldest pending run has waited.")
+    pauses: list[QueuePause] = Field(
+        default_factory=list,
+        description="The queue paused (key null), or tenants' runs of it: yours, or every one for an admin.",
+    )
     weights: dict[str, float] = Field(
         default_factory=dict,
         description="Fair share: the key values whose weight is set (any other's is 1); a tenant key sees "
         "its own tenant's.",
     )
+
+
+class PauseRequest(BaseModel):
+    """``POST /api/queues/{queue}/pause`` and ``/resume``: the whole queue, or one tenant's runs of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str | None = Field(
+        default=None, min_length=1, max_length=64, description="A tenant (a tenant key: its own only)."
+    )
+    reason: str | None = Field(default=None, max_length=500, description="Shown on every held run.")
 
 
 class WeightRequest(BaseModel):

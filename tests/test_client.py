@@ -330,7 +330,9 @@ def test_alerts_are_added_from_the_cli_and_a_failed_run_reaches_the_webhook(serv
         assert json.loads(_cli(served, "alerts", "list").stdout) == []
 
 
-def test_fair_share_weights_are_set_listed_and_cleared_from_the_cli_and_both_clients(served: Served) -> None:
+def test_queue_weights_and_pauses_are_set_listed_and_cleared_from_the_cli_and_both_clients(
+    served: Served,
+) -> None:
     admin = {**served.env, "LONGHAUL_API_KEY": create_key(served.cwd, served.env, "admin")}
     as_admin = Served(served.url, admin, served.cwd, admin["LONGHAUL_API_KEY"])
     set_by_cli = _cli(as_admin, "queues", "weight", "ticket-triage", "acme", "3")

@@ -1,13 +1,17 @@
 """The run queue as the caller's tenant sees it: each queue's waiting, delayed and running runs, how long
-the oldest has waited, and the flow control it declares."""
+the oldest has waited, and the flow control it declares; and what is set on it while it runs (pauses,
+fair-share weights)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response
 
 from longhaul.api.deps import ADMIN_ERRORS, ERRORS, JSON_BODY, Admin, CallerOf, Service
-from longhaul.models import FairWeight, QueueInfo, WeightRequest
+from longhaul.keys import Caller
+from longhaul.models import FairWeight, PauseRequest, QueueInfo, QueuePause, WeightRequest
+from longhaul.queue import Pause
 from longhaul.server.envelopes import ConflictError, NotFoundError
+from longhaul.workflows.pipeline import Subscription
 
 router = APIRouter(tags=["queues"])
 
@@ -19,6 +23,7 @@ async def list_queues(service: Service, caller: CallerOf) -> list[QueueInfo]:
     tenant = caller.tenant
     depth = {row.queue: row for row in await service.queue.depth(tenant=tenant)}
     weights = await service.queue.weights()
+    pauses = await service.queue.pauses()
     declared: dict[str, QueueInfo] = {}
     for sub in service.catalog.subscriptions:
         info = declared.setdefault(
@@ -32,6 +37,9 @@ async def list_queues(service: Service, caller: CallerOf) -> list[QueueInfo]:
         if (row := depth.get(name)) is not None:
             info.pending, info.delayed, info.running = row.pending, row.delayed, row.active
             info.oldest_wait_seconds = round(row.oldest_wait, 3)
+    for pause in pauses:
+        if pause.queue in declared and (pause.key in (None, tenant) or caller.admin):
+            declared[pause.queue].pauses.append(_pause(pause))
     for weight in weights:
         mine = weight.key == tenant or weight.key.startswith(f"{tenant}/")
         if weight.queue in declared and (mine or caller.admin):
@@ -39,13 +47,61 @@ async def list_queues(service: Service, caller: CallerOf) -> list[QueueInfo]:
     return sorted(declared.values(), key=lambda info: info.name)
 
 
-def _fair_queue(service: Service, queue: str) -> None:
-    """Refuse a queue that does not exist (404) or has no fair share (409), naming it."""
+def _pause(pause: Pause) -> QueuePause:
+    return QueuePause(
+        queue=pause.queue,
+        key=pause.key,
+        reason=pause.reason,
+        paused_by=pause.paused_by,
+        paused_at=pause.paused_at,
+    )
+
+
+def _declared(service: Service, queue: str) -> list[Subscription]:
+    """The subscriptions of ``queue``; 404 naming the known queues if there is none."""
     subscriptions = [sub for sub in service.catalog.subscriptions if sub.queue_name == queue]
     if not subscriptions:
         known = ", ".join(sorted({sub.queue_name for sub in service.catalog.subscriptions}))
         raise NotFoundError(f"no queue '{queue}'; queues: {known}")
-    if not any(sub.fair_share for sub in subscriptions):
+    return subscriptions
+
+
+def _own_key(caller: Caller, asked: PauseRequest) -> None:
+    """An admin key pauses anything; a tenant key only its own tenant's runs."""
+    if not caller.admin and asked.key != caller.tenant:
+        raise HTTPException(
+            status_code=403,
+            detail=f"a tenant key pauses and resumes only its own tenant's runs of a queue "
+            f'(send {{"key": "{caller.tenant}"}}); the whole queue and other tenants need an admin key',
+        )
+
+
+@router.post(
+    "/api/queues/{queue}/pause", response_model=QueuePause, responses=ADMIN_ERRORS, dependencies=JSON_BODY
+)
+async def pause_queue(queue: str, asked: PauseRequest, service: Service, caller: CallerOf) -> QueuePause:
+    """Hold the queue's pending runs (of tenant ``key`` only, if given) until resumed: they stay
+    pending, saying why; runs already started go on. Stored: restarts and deploys keep it."""
+    _declared(service, queue)
+    _own_key(caller, asked)
+    by = f"key {caller.key_id}" if caller.key_id else None
+    return _pause(await service.queue.pause(queue, asked.key, asked.reason, by))
+
+
+@router.post("/api/queues/{queue}/resume", status_code=204, responses=ADMIN_ERRORS, dependencies=JSON_BODY)
+async def resume_queue(queue: str, asked: PauseRequest, service: Service, caller: CallerOf) -> Response:
+    """Let the held runs start again (404 if it was not paused)."""
+    _declared(service, queue)
+    _own_key(caller, asked)
+    if not await service.queue.resume(queue, asked.key):
+        what = f"tenant {asked.key}'s runs of queue '{queue}'" if asked.key else f"queue '{queue}'"
+        raise NotFoundError(f"{what} not paused")
+    return Response(status_code=204)
+
+
+def _fair_queue(service: Service, queue: str) -> None:
+    """Refuse a queue that does not exist (404) or has no fair share (409), naming it."""
+    if not any(sub.fair_share for sub in _declared(service, queue)):
         raise ConflictError(f"queue '{queue}' has no fair share: its subscriptions declare no FairShare")
 
 

@@ -1,5 +1,5 @@
 """``longhaul queues``: the run queue's queues, with their waiting and running runs and their rules; and
-what an admin sets on them while they run (fair-share weights)."""
+what is set on them while they run (pauses, fair-share weights)."""
 
 from __future__ import annotations
 
@@ -37,10 +37,37 @@ def queues(
     for queue in found:
         wait = f"{queue.oldest_wait_seconds:.1f} s" if queue.pending else ""
         rules = "; ".join(queue.rules) or "no limits"
+        for pause in queue.pauses:
+            held = f"tenant {pause.key}" if pause.key else "all"
+            rules += f"; PAUSED ({held}): {pause.reason or 'no reason given'}"
         if queue.weights:
             rules += "; weights " + ", ".join(f"{key}={weight:g}" for key, weight in queue.weights.items())
         table.add_row(queue.name, str(queue.pending), str(queue.delayed), str(queue.running), wait, rules)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@app.command("pause")
+def queues_pause(
+    queue: Annotated[str, typer.Argument(help="The queue.")],
+    key: Annotated[str | None, typer.Option(help="Only this tenant's runs (a tenant key: its own).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Shown on every held run.")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Hold a queue's pending runs (or one tenant's) until resumed; started runs go on."""
+    with api_client(url) as client:
+        echo_json(client.pause_queue(queue, key, reason))
+
+
+@app.command("resume")
+def queues_resume(
+    queue: Annotated[str, typer.Argument(help="The queue.")],
+    key: Annotated[str | None, typer.Option(help="Only this tenant's runs.")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Let a paused queue's (or tenant's) runs start again."""
+    with api_client(url) as client:
+        client.resume_queue(queue, key)
+    typer.echo(f"{queue}: resumed" + (f" for tenant {key}" if key else ""))
 
 
 @app.command("weight")

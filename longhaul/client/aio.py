@@ -19,6 +19,7 @@ from longhaul.models import (
     EventAccepted,
     FairWeight,
     QueueInfo,
+    QueuePause,
     RunPage,
     RunRecord,
     RunRef,
@@ -92,6 +93,15 @@ class AsyncClient:
         """The run queue's queues with this tenant's pending, delayed and running runs."""
         response = await self._request(wire.QUEUES)
         return [QueueInfo.model_validate(item) for item in response.json()]
+
+    async def pause_queue(self, queue: str, key: str | None = None, reason: str | None = None) -> QueuePause:
+        """Hold ``queue``'s pending runs (tenant ``key``'s only, if given) until resumed; a tenant key
+        pauses only its own tenant's."""
+        return await self._call(wire.pause(queue, key, reason), QueuePause)
+
+    async def resume_queue(self, queue: str, key: str | None = None) -> None:
+        """Let the held runs start again."""
+        await self._request(wire.pause(queue, key, None, resume=True))
 
     async def set_weight(self, queue: str, key: str, weight: float) -> FairWeight:
         """Give a key value of a fair-share queue (a tenant, or ``<tenant>/<value>``) ``weight`` turns to

@@ -114,6 +114,12 @@ def send_event(
 QUEUES = Call("GET", "/api/queues")
 
 
+def pause(queue: str, key: str | None, reason: str | None, *, resume: bool = False) -> Call:
+    """Pause (or resume) a queue, or one tenant's runs of it."""
+    body = {name: value for name, value in (("key", key), ("reason", reason)) if value is not None}
+    return Call("POST", f"/api/queues/{quote(queue, safe='')}/{'resume' if resume else 'pause'}", body=body)
+
+
 def weight(queue: str, key: str, value: float | None) -> Call:
     """Set a fair-share key value's weight (``value``), or clear it (None)."""
     path = f"/api/queues/{quote(queue, safe='')}/weights/{quote(key, safe='/')}"

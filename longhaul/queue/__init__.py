@@ -37,9 +37,9 @@ from __future__ import annotations
 from longhaul.db import Database
 from longhaul.queue.accepting import Acceptance, Accepting, IntakeRefusedError, Recorded
 from longhaul.queue.claiming import Claiming, Lease, LeaseLostError
-from longhaul.queue.controls import Controlling, Weight
+from longhaul.queue.controls import Controlling, Pause, Weight
 from longhaul.queue.inspecting import Inspecting, QueueDepth
-from longhaul.queue.tables import FairShareRow, LeaseRow, RunSlotRow
+from longhaul.queue.tables import FairShareRow, LeaseRow, QueuePauseRow, RunSlotRow
 
 __all__ = [
     "Acceptance",
@@ -48,7 +48,9 @@ __all__ = [
     "Lease",
     "LeaseLostError",
     "LeaseRow",
+    "Pause",
     "QueueDepth",
+    "QueuePauseRow",
     "Recorded",
     "RunQueue",
     "RunSlotRow",

@@ -18,7 +18,7 @@ from longhaul.flow import Gate, JoinKind, RunPlan, Slot, SlotKind
 from longhaul.group_commit import GroupCommit
 from longhaul.humanize import duration
 from longhaul.models import RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
-from longhaul.queue.tables import ACTIVE, PENDING, RUNS, SLOTS, TAGS, closed, writing
+from longhaul.queue.tables import ACTIVE, PENDING, RUNS, SLOTS, TAGS, closed, paused_keys, writing
 from longhaul.records import notify_queue, record_of, tags_of
 
 
@@ -204,8 +204,11 @@ class Accepting:
         now = utcnow()
         await self._refuse_over_intake(conn, group, refusals, fresh, now)
         room = self._willing() if self._taker is not None else 0
-        startable = [run.id for run in fresh.values() if room and run.startable_at_once(now)]
-        claimed = set(startable[:room])
+        startable = [run for run in fresh.values() if room and run.startable_at_once(now)]
+        if startable:  # a paused queue's runs wait in it
+            held = await paused_keys(conn, {run.queue for run in startable})
+            startable = [run for run in startable if not {(run.queue, ""), (run.queue, run.tenant)} & held]
+        claimed = {run.id for run in startable[:room]}
         written = await self._insert(conn, list(fresh.values()), claimed, now)
         for run_id in written:
             run = fresh[run_id]

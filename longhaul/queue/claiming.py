@@ -24,6 +24,7 @@ from longhaul.queue.tables import (
     SLOTS,
     closed,
     due_now,
+    paused,
     slot_use,
     slots_of,
     writing,
@@ -85,15 +86,17 @@ class Claiming:
     db: Database
 
     async def claim(self, limit: int, *, lease: Lease | None = None) -> list[RunRecord]:
-        """Take up to ``limit`` due runs whose slots all have room, in priority then arrival order (with
-        fair share: in turns, see :meth:`_in_turns`), and mark them ``queued`` (claimed, not yet
-        started). Raises LeaseLostError if ``lease`` is held by another dispatcher."""
+        """Take up to ``limit`` due runs whose slots all have room and whose queue (or their tenant's key
+        of it) is not paused, in priority then arrival order (with fair share: in turns, see
+        :meth:`_in_turns`), and mark them ``queued`` (claimed, not yet started). Raises LeaseLostError
+        if ``lease`` is held by another dispatcher."""
         now = utcnow()
         async with writing(self.db) as conn:
             if lease is not None and not await self._renew(conn, lease, now):
                 raise LeaseLostError(lease.name)
             busy = _busy_scopes(now).subquery()
-            blocked = exists().where(SLOTS.c.run_id == RUNS.c.id, SLOTS.c.scope.in_(select(busy.c.scope)))
+            full = exists().where(SLOTS.c.run_id == RUNS.c.id, SLOTS.c.scope.in_(select(busy.c.scope)))
+            blocked = or_(full, paused())
             fair = await conn.scalar(select(exists().where(RUNS.c.status == PENDING, _FAIR)))
             if fair:
                 candidates = await self._in_turns(conn, now, blocked, limit)

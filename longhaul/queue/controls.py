@@ -1,15 +1,18 @@
-"""Controls set while the queue runs: the weights of fair-share flows (how many turns a key value takes
-to another's one)."""
+"""Controls set while the queue runs: pauses (of a queue, or of one tenant's runs in it) and the weights
+of fair-share flows (how many turns a key value takes to another's one). Stored: restarts and deploys
+keep them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from longhaul.db import Database
-from longhaul.queue.tables import FAIR_SHARES
+from longhaul.db import Database, as_utc, utcnow
+from longhaul.queue.tables import FAIR_SHARES, PAUSES
+from longhaul.records import notify_queue
 
 
 @dataclass(frozen=True)
@@ -21,10 +24,64 @@ class Weight:
     weight: float
 
 
+@dataclass(frozen=True)
+class Pause:
+    """A queue paused (``key`` None), or one tenant's runs of it."""
+
+    queue: str
+    key: str | None
+    reason: str | None
+    paused_by: str | None
+    paused_at: datetime
+
+
 class Controlling:
     """The run queue's runtime controls (see :class:`longhaul.queue.RunQueue`)."""
 
     db: Database
+
+    async def pause(self, queue: str, key: str | None, reason: str | None, by: str | None) -> Pause:
+        """Hold ``queue``'s pending runs (of tenant ``key`` only, if given) until :meth:`resume`; runs
+        already started go on. Pausing again replaces the reason."""
+        upsert = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(PAUSES)
+        now = utcnow()
+        values = {"queue": queue, "key": key or "", "reason": reason, "paused_by": by, "paused_at": now}
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                upsert.values(**values).on_conflict_do_update(
+                    index_elements=["queue", "key"],
+                    set_={name: values[name] for name in ("reason", "paused_by", "paused_at")},
+                )
+            )
+        return Pause(queue, key, reason, by, now)
+
+    async def resume(self, queue: str, key: str | None) -> bool:
+        """Let the paused runs start again (the dispatchers are woken); False if it was not paused."""
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                delete(PAUSES).where(PAUSES.c.queue == queue, PAUSES.c.key == (key or ""))
+            )
+            if resumed := bool(getattr(result, "rowcount", 0)):
+                await notify_queue(conn)
+        return resumed
+
+    async def pauses(self, queue: str | None = None) -> list[Pause]:
+        """The pauses in force, of ``queue`` or of every queue."""
+        statement = select(PAUSES).order_by(PAUSES.c.queue, PAUSES.c.key)
+        if queue is not None:
+            statement = statement.where(PAUSES.c.queue == queue)
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return [
+            Pause(
+                row["queue"],
+                row["key"] or None,
+                row["reason"],
+                row["paused_by"],
+                as_utc(row["paused_at"]) or utcnow(),
+            )
+            for row in rows
+        ]
 
     async def set_weight(self, queue: str, key: str, weight: float) -> Weight:
         """Give ``key`` of ``queue`` ``weight`` turns to a weight-1 value's one, from the next claim on

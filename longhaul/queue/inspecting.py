@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 
 from longhaul.db import Database, as_utc, utcnow
 from longhaul.models import WAITING_STATUSES, RunRecord, RunStatus
-from longhaul.queue.tables import ACTIVE, PENDING, RUNS, due_now, slot_use, slots_of
+from longhaul.queue.tables import ACTIVE, PAUSES, PENDING, RUNS, due_now, slot_use, slots_of
 
 
 class Inspecting:
@@ -25,13 +25,24 @@ class Inspecting:
         now = utcnow()
         async with self.db.engine.connect() as conn:
             ids = [run.id for run in waiting]
-            starting = set(
-                await conn.scalars(
-                    select(RUNS.c.id).where(RUNS.c.id.in_(ids), RUNS.c.claimed_at.is_not(None))
-                )
+            rows = await conn.execute(
+                select(RUNS.c.id, RUNS.c.queue, RUNS.c.claimed_at).where(RUNS.c.id.in_(ids))
             )
+            queue_of, starting = {}, set()
+            for run_id, queue, claimed_at in rows:
+                queue_of[run_id] = queue or ""
+                if claimed_at is not None:
+                    starting.add(run_id)
             slots = await slots_of(conn, ids, limits_only=True)
             used = await slot_use(conn, sorted({s.scope for v in slots.values() for s in v}), now)
+            pauses = {
+                (queue, key): reason or "no reason given"
+                for queue, key, reason in await conn.execute(
+                    select(PAUSES.c.queue, PAUSES.c.key, PAUSES.c.reason).where(
+                        PAUSES.c.queue.in_(sorted(set(queue_of.values())))
+                    )
+                )
+            }
         reasons = {}
         for run in waiting:
             if run.id in starting:
@@ -39,6 +50,13 @@ class Inspecting:
                 continue
             if run.status == RunStatus.DELAYED and run.not_before is not None:
                 reasons[run.id] = f"delayed until {run.not_before.isoformat(timespec='seconds')}"
+                continue
+            queue = queue_of.get(run.id, "")
+            if (why := pauses.get((queue, ""))) is not None:
+                reasons[run.id] = f"queue {queue} paused: {why}"
+                continue
+            if (why := pauses.get((queue, run.tenant))) is not None:
+                reasons[run.id] = f"queue {queue} paused for tenant {run.tenant}: {why}"
                 continue
             full = [
                 slot.describe(used[slot.scope])

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    exists,
     func,
     or_,
     select,
@@ -62,6 +63,19 @@ class FairShareRow(Base):
     turn: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
+class QueuePauseRow(Base):
+    """A queue paused (``key`` ""), or one tenant's runs of it (``key``: the tenant): its pending runs stay
+    pending, saying why, until it is resumed. Set at run time (longhaul/queue/controls.py)."""
+
+    __tablename__ = "queue_pauses"
+
+    queue: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    paused_by: Mapped[str | None] = mapped_column(String(100))
+    paused_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class LeaseRow(Base):
     """Who holds a role that only one process may hold at a time on SQLite (the dispatcher)."""
 
@@ -77,6 +91,7 @@ TAGS = cast(Table, RunTagRow.__table__)
 SLOTS = cast(Table, RunSlotRow.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
 FAIR_SHARES = cast(Table, FairShareRow.__table__)
+PAUSES = cast(Table, QueuePauseRow.__table__)
 
 
 def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
@@ -89,6 +104,19 @@ def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
         "finished_at": now,
         "updated_at": now,
     }
+
+
+def paused() -> Any:
+    """Whether a run's queue, or its tenant's key of it, is paused (a correlated EXISTS on ``runs``)."""
+    return exists().where(
+        PAUSES.c.queue == RUNS.c.queue, or_(PAUSES.c.key == "", PAUSES.c.key == RUNS.c.tenant)
+    )
+
+
+async def paused_keys(conn: AsyncConnection, queues: set[str]) -> set[tuple[str, str]]:
+    """The pauses of ``queues``: (queue, "") for a whole queue, (queue, tenant) for one tenant's key."""
+    rows = await conn.execute(select(PAUSES.c.queue, PAUSES.c.key).where(PAUSES.c.queue.in_(sorted(queues))))
+    return {(queue, key) for queue, key in rows}
 
 
 def due_now(now: datetime) -> tuple[Any, ...]:

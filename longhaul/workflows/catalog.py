@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
+from temporalio import workflow
 
 from longhaul.project import import_object
 from longhaul.workflows.maintenance import LONGHAUL
@@ -153,9 +154,10 @@ def _events_of(pipelines: Sequence[Pipeline]) -> dict[str, EventType]:
 def _check_keys(subscriptions: Sequence[Subscription], routes: Sequence[SignalRoute]) -> None:
     """Keys name payload fields; routes name signals their workflow declares; filters compile and name
     payload fields."""
-    # Here, not at the top: workflow modules import the catalog's module through the sandbox, which
-    # need not load the CEL extension.
-    from longhaul.filters import FilterError, compile_filter
+    # Here, and passed through: a workflow module that declares its catalog builds it inside the sandbox,
+    # which must not re-import the CEL extension for every run.
+    with workflow.unsafe.imports_passed_through():
+        from longhaul.filters import FilterError, compile_filter
 
     for route in routes:
         if route.signal_name not in signal_names(route.workflow):
