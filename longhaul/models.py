@@ -297,6 +297,10 @@ class QueueInfo(BaseModel):
         default_factory=list,
         description="The queue paused (key null), or tenants' runs of it: yours, or every one for an admin.",
     )
+    limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Limits set at run time, by scope, in place of the declared ones (admin keys see them).",
+    )
     weights: dict[str, float] = Field(
         default_factory=dict,
         description="Fair share: the key values whose weight is set (any other's is 1); a tenant key sees "
@@ -313,6 +317,26 @@ class PauseRequest(BaseModel):
         default=None, min_length=1, max_length=64, description="A tenant (a tenant key: its own only)."
     )
     reason: str | None = Field(default=None, max_length=500, description="Shown on every held run.")
+
+
+class LimitRequest(BaseModel):
+    """``PUT /api/queues/{queue}/limits``: a concurrency or rate limit for one scope of the queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: str = Field(
+        min_length=1,
+        max_length=300,
+        description="As a waiting run's reason names it: the queue (``video-processing``), a key of it "
+        "(``video-processing/tenant=acme``), or a rate's (``rate:video-processing/tenant=acme``).",
+    )
+    limit: int = Field(ge=1, le=1_000_000, description="Runs at once, or starts per the declared period.")
+
+
+class LimitSet(BaseModel):
+    scope: str
+    limit: int
+    set_by: str | None
 
 
 class WeightRequest(BaseModel):

@@ -109,3 +109,50 @@ async def test_a_run_held_by_a_pause_starts_once_resumed(api: httpx.AsyncClient)
     assert held["pending_reason"] == "queue fair paused for tenant default: hold"
     assert (await api.post("/api/queues/fair/resume", json={"key": "default"})).status_code == 204
     await wait_for_status(api, run["run_id"], "completed")
+
+
+async def test_a_limit_set_at_run_time_replaces_the_declared_one_until_cleared(service: RunService) -> None:
+    queue, scope = service.queue, "limited-work/default/key=k1"
+    items = [
+        BatchItem.model_validate(
+            {"name": "limited.work", "id": f"l-{uuid.uuid4().hex[:6]}", "payload": {"key": "k1"}}
+        )
+        for _ in range(4)
+    ]
+    run_ids = [d.run.id for a in await service.send_batch(items, tenant="default") for d in a.deliveries]
+    claimed = {run.id for run in await queue.claim(10)}
+    assert len(claimed) == 2  # Concurrency(2, key="key") as declared
+    await queue.set_limit(scope, 3, "key k1")
+    claimed |= {run.id for run in await queue.claim(10)}
+    assert len(claimed) == 3
+    [last] = [
+        r for r in [await service.store.get(i) for i in run_ids] if r is not None and r.id not in claimed
+    ]
+    assert await queue.reasons([last]) == {last.id: f"3 of 3 slots of {scope} busy"}
+    assert [(o.scope, o.limit) for o in await queue.limits()] == [(scope, 3)]
+    assert await queue.clear_limit(scope)
+    assert await queue.claim(10) == []  # 3 started, 2 declared
+    assert not await queue.clear_limit(scope)
+
+
+async def test_limits_are_set_and_cleared_by_admin_keys_only_for_their_queues_scopes(
+    temporal_address: str, settings: Settings
+) -> None:
+    body = {"scope": "limited-work/tenant=acme", "limit": 5}
+    async with api_client(create_app(settings, TEST_CATALOG)) as tenant:
+        assert (await tenant.put("/api/queues/limited-work/limits", json=body)).status_code == 403
+    async with api_client(create_app(settings, TEST_CATALOG), "default", Role.ADMIN) as admin:
+        answer = await admin.put("/api/queues/limited-work/limits", json=body)
+        assert answer.status_code == 200 and answer.json()["limit"] == 5
+        rate = {"scope": "rate:limited-work/default/key=k", "limit": 9}
+        assert (await admin.put("/api/queues/limited-work/limits", json=rate)).status_code == 200
+        foreign = await admin.put("/api/queues/limited-work/limits", json={"scope": "solo/x", "limit": 1})
+        assert foreign.status_code == 422 and foreign.json()["detail"][0]["loc"] == ["body", "scope"]
+        zero = await admin.put("/api/queues/limited-work/limits", json={**body, "limit": 0})
+        assert zero.status_code == 422 and zero.json()["detail"][0]["loc"] == ["body", "limit"]
+        listed = _queue((await admin.get("/api/queues")).json(), "limited-work")["limits"]
+        assert listed == {"limited-work/tenant=acme": 5, "rate:limited-work/default/key=k": 9}
+        cleared = await admin.delete("/api/queues/limited-work/limits/limited-work/tenant=acme")
+        assert cleared.status_code == 204
+        gone = await admin.delete("/api/queues/limited-work/limits/limited-work/tenant=acme")
+        assert gone.status_code == 404

@@ -8,7 +8,15 @@ from fastapi import APIRouter, HTTPException, Response
 
 from longhaul.api.deps import ADMIN_ERRORS, ERRORS, JSON_BODY, Admin, CallerOf, Service
 from longhaul.keys import Caller
-from longhaul.models import FairWeight, PauseRequest, QueueInfo, QueuePause, WeightRequest
+from longhaul.models import (
+    FairWeight,
+    LimitRequest,
+    LimitSet,
+    PauseRequest,
+    QueueInfo,
+    QueuePause,
+    WeightRequest,
+)
 from longhaul.queue import Pause
 from longhaul.server.envelopes import ConflictError, NotFoundError
 from longhaul.workflows.pipeline import Subscription
@@ -24,6 +32,7 @@ async def list_queues(service: Service, caller: CallerOf) -> list[QueueInfo]:
     depth = {row.queue: row for row in await service.queue.depth(tenant=tenant)}
     weights = await service.queue.weights()
     pauses = await service.queue.pauses()
+    limits = await service.queue.limits() if caller.admin else []
     declared: dict[str, QueueInfo] = {}
     for sub in service.catalog.subscriptions:
         info = declared.setdefault(
@@ -40,6 +49,9 @@ async def list_queues(service: Service, caller: CallerOf) -> list[QueueInfo]:
     for pause in pauses:
         if pause.queue in declared and (pause.key in (None, tenant) or caller.admin):
             declared[pause.queue].pauses.append(_pause(pause))
+    for override in limits:
+        if (queue := _queue_of(override.scope)) in declared:
+            declared[queue].limits[override.scope] = override.limit
     for weight in weights:
         mine = weight.key == tenant or weight.key.startswith(f"{tenant}/")
         if weight.queue in declared and (mine or caller.admin):
@@ -96,6 +108,38 @@ async def resume_queue(queue: str, asked: PauseRequest, service: Service, caller
     if not await service.queue.resume(queue, asked.key):
         what = f"tenant {asked.key}'s runs of queue '{queue}'" if asked.key else f"queue '{queue}'"
         raise NotFoundError(f"{what} not paused")
+    return Response(status_code=204)
+
+
+def _queue_of(scope: str) -> str:
+    """The queue a scope belongs to (``rate:orders/tenant=acme`` → ``orders``)."""
+    return scope.partition(":")[2].partition("/")[0] if scope.startswith(_RATES) else scope.partition("/")[0]
+
+
+_RATES = ("rate:", "throttle:")
+
+
+@router.put(
+    "/api/queues/{queue}/limits", response_model=LimitSet, responses=ADMIN_ERRORS, dependencies=JSON_BODY
+)
+async def set_limit(queue: str, asked: LimitRequest, service: Service, admin: Admin) -> LimitSet:
+    """Hold one scope of the queue to ``limit`` in place of its declared concurrency or rate limit, from
+    the next claim on (stored: restarts and deploys keep it). Admin keys only."""
+    _declared(service, queue)
+    if _queue_of(asked.scope) != queue:
+        raise HTTPException(status_code=422, detail=[{"type": "value_error", "loc": ["body", "scope"],
+                            "msg": f"'{asked.scope}' is not a scope of queue '{queue}'"}])  # fmt: skip
+    by = f"key {admin.key_id}" if admin.key_id else None
+    override = await service.queue.set_limit(asked.scope, asked.limit, by)
+    return LimitSet(scope=override.scope, limit=override.limit, set_by=override.set_by)
+
+
+@router.delete("/api/queues/{queue}/limits/{scope:path}", status_code=204, responses=ADMIN_ERRORS)
+async def clear_limit(queue: str, scope: str, service: Service, admin: Admin) -> Response:
+    """Back to the declared limit (404 if none was set). Admin keys only."""
+    _declared(service, queue)
+    if _queue_of(scope) != queue or not await service.queue.clear_limit(scope):
+        raise NotFoundError(f"no limit set for '{scope}' in queue '{queue}'")
     return Response(status_code=204)
 
 

@@ -40,6 +40,8 @@ def queues(
         for pause in queue.pauses:
             held = f"tenant {pause.key}" if pause.key else "all"
             rules += f"; PAUSED ({held}): {pause.reason or 'no reason given'}"
+        if queue.limits:
+            rules += "; limits set " + ", ".join(f"{scope}={n}" for scope, n in queue.limits.items())
         if queue.weights:
             rules += "; weights " + ", ".join(f"{key}={weight:g}" for key, weight in queue.weights.items())
         table.add_row(queue.name, str(queue.pending), str(queue.delayed), str(queue.running), wait, rules)
@@ -68,6 +70,30 @@ def queues_resume(
     with api_client(url) as client:
         client.resume_queue(queue, key)
     typer.echo(f"{queue}: resumed" + (f" for tenant {key}" if key else ""))
+
+
+@app.command("limit")
+def queues_limit(
+    queue: Annotated[str, typer.Argument(help="The queue.")],
+    scope: Annotated[
+        str, typer.Argument(help="As a waiting run's reason names it, e.g. orders/tenant=acme.")
+    ],
+    limit: Annotated[
+        int | None, typer.Argument(help="Runs at once, or starts per the declared period.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Back to the declared limit.")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Set (or --clear) a concurrency or rate limit for one scope, in place of the declared one (admin)."""
+    if (limit is None) == (not clear):
+        typer.echo("error: give a limit, or --clear", err=True)
+        raise typer.Exit(2)
+    with api_client(url) as client:
+        if limit is None:
+            client.clear_limit(queue, scope)
+            typer.echo(f"{scope}: back to its declared limit")
+        else:
+            echo_json(client.set_limit(queue, scope, limit))
 
 
 @app.command("weight")

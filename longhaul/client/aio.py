@@ -18,6 +18,7 @@ from longhaul.models import (
     DeadLetterPage,
     EventAccepted,
     FairWeight,
+    LimitSet,
     QueueInfo,
     QueuePause,
     RunPage,
@@ -102,6 +103,15 @@ class AsyncClient:
     async def resume_queue(self, queue: str, key: str | None = None) -> None:
         """Let the held runs start again."""
         await self._request(wire.pause(queue, key, None, resume=True))
+
+    async def set_limit(self, queue: str, scope: str, limit: int) -> LimitSet:
+        """Hold a scope of ``queue`` (as a waiting run's reason names it) to ``limit`` in place of its
+        declared one (admin keys)."""
+        return await self._call(wire.limit(queue, scope, limit), LimitSet)
+
+    async def clear_limit(self, queue: str, scope: str) -> None:
+        """Back to the declared limit (admin keys)."""
+        await self._request(wire.limit(queue, scope, None))
 
     async def set_weight(self, queue: str, key: str, weight: float) -> FairWeight:
         """Give a key value of a fair-share queue (a tenant, or ``<tenant>/<value>``) ``weight`` turns to

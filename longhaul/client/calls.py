@@ -120,6 +120,14 @@ def pause(queue: str, key: str | None, reason: str | None, *, resume: bool = Fal
     return Call("POST", f"/api/queues/{quote(queue, safe='')}/{'resume' if resume else 'pause'}", body=body)
 
 
+def limit(queue: str, scope: str, value: int | None) -> Call:
+    """Set a scope's limit (``value``), or clear it (None)."""
+    base = f"/api/queues/{quote(queue, safe='')}/limits"
+    if value is None:
+        return Call("DELETE", f"{base}/{quote(scope, safe='/:=')}")
+    return Call("PUT", base, body={"scope": scope, "limit": value})
+
+
 def weight(queue: str, key: str, value: float | None) -> Call:
     """Set a fair-share key value's weight (``value``), or clear it (None)."""
     path = f"/api/queues/{quote(queue, safe='')}/weights/{quote(key, safe='/')}"

@@ -17,6 +17,7 @@ from longhaul.models import (
     DeadLetterPage,
     EventAccepted,
     FairWeight,
+    LimitSet,
     QueueInfo,
     QueuePause,
     RunPage,
@@ -110,6 +111,15 @@ class Client:
     def resume_queue(self, queue: str, key: str | None = None) -> None:
         """Let the held runs start again."""
         self._request(wire.pause(queue, key, None, resume=True))
+
+    def set_limit(self, queue: str, scope: str, limit: int) -> LimitSet:
+        """Hold a scope of ``queue`` (as a waiting run's reason names it) to ``limit`` in place of its
+        declared one (admin keys)."""
+        return self._call(wire.limit(queue, scope, limit), LimitSet)
+
+    def clear_limit(self, queue: str, scope: str) -> None:
+        """Back to the declared limit (admin keys)."""
+        self._request(wire.limit(queue, scope, None))
 
     def set_weight(self, queue: str, key: str, weight: float) -> FairWeight:
         """Give a key value of a fair-share queue (a tenant, or ``<tenant>/<value>``) ``weight`` turns to

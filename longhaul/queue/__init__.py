@@ -37,9 +37,9 @@ from __future__ import annotations
 from longhaul.db import Database
 from longhaul.queue.accepting import Acceptance, Accepting, IntakeRefusedError, Recorded
 from longhaul.queue.claiming import Claiming, Lease, LeaseLostError
-from longhaul.queue.controls import Controlling, Pause, Weight
+from longhaul.queue.controls import Controlling, LimitOverride, Pause, Weight
 from longhaul.queue.inspecting import Inspecting, QueueDepth
-from longhaul.queue.tables import FairShareRow, LeaseRow, QueuePauseRow, RunSlotRow
+from longhaul.queue.tables import FairShareRow, LeaseRow, LimitOverrideRow, QueuePauseRow, RunSlotRow
 
 __all__ = [
     "Acceptance",
@@ -48,6 +48,8 @@ __all__ = [
     "Lease",
     "LeaseLostError",
     "LeaseRow",
+    "LimitOverride",
+    "LimitOverrideRow",
     "Pause",
     "QueueDepth",
     "QueuePauseRow",

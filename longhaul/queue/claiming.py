@@ -19,6 +19,7 @@ from longhaul.queue.tables import (
     ACTIVE,
     FAIR_SHARES,
     LEASES,
+    LIMITS,
     PENDING,
     RUNS,
     SLOTS,
@@ -49,18 +50,21 @@ def _busy_scopes(now: datetime) -> Any:
     """Scopes with no room now: concurrency scopes whose active runs fill the limit, rate scopes whose
     starts within their period fill it."""
     runs = RUNS.alias("active_runs")
+    limit = func.coalesce(func.min(LIMITS.c.limit), func.min(SLOTS.c.limit))  # a limit set at run time first
     full = (
         select(SLOTS.c.scope)
         .join(runs, runs.c.id == SLOTS.c.run_id)
+        .outerjoin(LIMITS, LIMITS.c.scope == SLOTS.c.scope)
         .where(SLOTS.c.kind == SlotKind.CONCURRENCY.value, runs.c.status.in_(ACTIVE))
         .group_by(SLOTS.c.scope)
-        .having(func.count() >= func.min(SLOTS.c.limit))
+        .having(func.count() >= limit)
     )
     spent = (
         select(SLOTS.c.scope)
+        .outerjoin(LIMITS, LIMITS.c.scope == SLOTS.c.scope)
         .where(SLOTS.c.kind == SlotKind.RATE.value, SLOTS.c.free_at > now)
         .group_by(SLOTS.c.scope)
-        .having(func.count() >= func.min(SLOTS.c.limit))
+        .having(func.count() >= limit)
     )
     return union(full, spent)
 

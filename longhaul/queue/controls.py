@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from longhaul.db import Database, as_utc, utcnow
-from longhaul.queue.tables import FAIR_SHARES, PAUSES
+from longhaul.queue.tables import FAIR_SHARES, LIMITS, PAUSES
 from longhaul.records import notify_queue
 
 
@@ -33,6 +33,15 @@ class Pause:
     reason: str | None
     paused_by: str | None
     paused_at: datetime
+
+
+@dataclass(frozen=True)
+class LimitOverride:
+    """A limit set at run time for one scope, in place of the declared one."""
+
+    scope: str
+    limit: int
+    set_by: str | None
 
 
 class Controlling:
@@ -82,6 +91,35 @@ class Controlling:
             )
             for row in rows
         ]
+
+    async def set_limit(self, scope: str, limit: int, by: str | None) -> LimitOverride:
+        """Hold ``scope`` (a concurrency or rate scope, as a waiting run's reason names it) to ``limit``
+        instead of its declared limit, from the next claim on."""
+        upsert = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(LIMITS)
+        values = {"scope": scope, "limit": limit, "set_by": by, "set_at": utcnow()}
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                upsert.values(**values).on_conflict_do_update(
+                    index_elements=["scope"], set_={"limit": limit, "set_by": by, "set_at": values["set_at"]}
+                )
+            )
+            await notify_queue(conn)  # a raised limit may let runs start now
+        return LimitOverride(scope, limit, by)
+
+    async def clear_limit(self, scope: str) -> bool:
+        """Back to the declared limit; False if none was set."""
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(delete(LIMITS).where(LIMITS.c.scope == scope))
+            await notify_queue(conn)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def limits(self) -> list[LimitOverride]:
+        """The limits set at run time."""
+        async with self.db.engine.connect() as conn:
+            rows = await conn.execute(
+                select(LIMITS.c.scope, LIMITS.c.limit, LIMITS.c.set_by).order_by(LIMITS.c.scope)
+            )
+            return [LimitOverride(scope, limit, by) for scope, limit, by in rows]
 
     async def set_weight(self, queue: str, key: str, weight: float) -> Weight:
         """Give ``key`` of ``queue`` ``weight`` turns to a weight-1 value's one, from the next claim on

@@ -76,6 +76,18 @@ class QueuePauseRow(Base):
     paused_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LimitOverrideRow(Base):
+    """A concurrency or rate limit set at run time for one scope (``video-processing/tenant=acme``,
+    ``rate:orders/tenant=acme``: as a waiting run's reason names it), in place of the declared one."""
+
+    __tablename__ = "queue_limits"
+
+    scope: Mapped[str] = mapped_column(String(300), primary_key=True)
+    limit: Mapped[int] = mapped_column(Integer)
+    set_by: Mapped[str | None] = mapped_column(String(100))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class LeaseRow(Base):
     """Who holds a role that only one process may hold at a time on SQLite (the dispatcher)."""
 
@@ -92,6 +104,7 @@ SLOTS = cast(Table, RunSlotRow.__table__)
 LEASES = cast(Table, LeaseRow.__table__)
 FAIR_SHARES = cast(Table, FairShareRow.__table__)
 PAUSES = cast(Table, QueuePauseRow.__table__)
+LIMITS = cast(Table, LimitOverrideRow.__table__)
 
 
 def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
@@ -142,13 +155,20 @@ async def writing(db: Database) -> AsyncIterator[AsyncConnection]:
 async def slots_of(
     conn: AsyncConnection, run_ids: list[str], *, limits_only: bool = False
 ) -> dict[str, list[Slot]]:
+    """Each run's slots, with the limit set at run time where there is one (``limits_only``: only those
+    a run may wait for)."""
     slots: dict[str, list[Slot]] = {}
-    statement = select(SLOTS).where(SLOTS.c.run_id.in_(run_ids))
+    limit = func.coalesce(LIMITS.c.limit, SLOTS.c.limit).label("effective")
+    statement = (
+        select(SLOTS, limit)
+        .outerjoin(LIMITS, LIMITS.c.scope == SLOTS.c.scope)
+        .where(SLOTS.c.run_id.in_(run_ids))
+    )
     if limits_only:
         statement = statement.where(SLOTS.c.kind.in_([SlotKind.CONCURRENCY.value, SlotKind.RATE.value]))
     for row in (await conn.execute(statement)).mappings():
         period = row["period_ms"] / 1000 if row["period_ms"] is not None else None
-        slot = Slot(row["scope"], SlotKind(row["kind"]), row["limit"], period)
+        slot = Slot(row["scope"], SlotKind(row["kind"]), row["effective"], period)
         slots.setdefault(row["run_id"], []).append(slot)
     return slots
 

@@ -1,7 +1,8 @@
-"""queue pauses
+"""queue pauses and limits
 
 A queue paused at run time, or one tenant's runs of it: its pending runs stay pending, saying why, until
-resumed (longhaul/queue/controls.py).
+resumed; and concurrency or rate limits set at run time per scope, in place of the declared ones
+(longhaul/queue/controls.py).
 
 Revision ID: 0013
 Revises: 0012
@@ -29,6 +30,15 @@ def upgrade() -> None:
         sa.Column("paused_at", sa.DateTime(timezone=True), nullable=False),
     )
 
+    op.create_table(
+        "queue_limits",
+        sa.Column("scope", sa.String(length=300), primary_key=True),
+        sa.Column("limit", sa.Integer(), nullable=False),
+        sa.Column("set_by", sa.String(length=100), nullable=True),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("queue_limits")
     op.drop_table("queue_pauses")
