@@ -85,9 +85,7 @@ def queues_limit(
     url: UrlOption = None,
 ) -> None:
     """Set (or --clear) a concurrency or rate limit for one scope, in place of the declared one (admin)."""
-    if (limit is None) == (not clear):
-        typer.echo("error: give a limit, or --clear", err=True)
-        raise typer.Exit(2)
+    _one_of(limit, clear, "limit")
     with api_client(url) as client:
         if limit is None:
             client.clear_limit(queue, scope)
@@ -107,13 +105,17 @@ def queues_weight(
     url: UrlOption = None,
 ) -> None:
     """Set (or --clear) a key value's fair-share weight, from the next claim on (admin keys)."""
-    if (weight is None) == (not clear):
-        typer.echo("error: give a weight, or --clear", err=True)
-        raise typer.Exit(2)
+    _one_of(weight, clear, "weight")
     with api_client(url) as client:
-        if clear:
+        if weight is None:
             client.clear_weight(queue, key)
             typer.echo(f"{queue}: {key} back to weight 1")
         else:
-            assert weight is not None
             echo_json(client.set_weight(queue, key, weight))
+
+
+def _one_of(value: float | None, clear: bool, what: str) -> None:
+    """A value to set, or --clear: exactly one (exit status 2 otherwise, as for a usage error)."""
+    if (value is None) == (not clear):
+        typer.echo(f"error: give a {what}, or --clear", err=True)
+        raise typer.Exit(2)
