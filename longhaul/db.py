@@ -93,12 +93,18 @@ async def insert_new(session: AsyncSession, row: Base) -> bool:
         return False
 
 
+def upsert(table: Table, *, is_sqlite: bool) -> sqlite.Insert | postgresql.Insert:
+    """An ``INSERT`` in SQLite's or PostgreSQL's dialect, which both take ``ON CONFLICT`` clauses
+    (``on_conflict_do_nothing``, ``on_conflict_do_update``)."""
+    return sqlite.insert(table) if is_sqlite else postgresql.insert(table)
+
+
 def insert_ignoring_duplicates(table: Table, *, is_sqlite: bool) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` in SQLite's or PostgreSQL's dialect: a row whose unique key
     exists already is skipped, without the cost of a savepoint. Unlike :func:`insert_new`, only a
     unique-key conflict is skipped: a missing foreign key still raises. Build it once and execute it with
     parameters: it is on the hot paths (every event, every run update)."""
-    return (sqlite.insert(table) if is_sqlite else postgresql.insert(table)).on_conflict_do_nothing()
+    return upsert(table, is_sqlite=is_sqlite).on_conflict_do_nothing()
 
 
 class Database:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.db import Database, as_utc, insert_ignoring_duplicates, utcnow
@@ -18,7 +18,17 @@ from longhaul.flow import Gate, JoinKind, RunPlan, Slot, SlotKind
 from longhaul.group_commit import GroupCommit
 from longhaul.humanize import duration
 from longhaul.models import RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
-from longhaul.queue.tables import ACTIVE, PENDING, RUNS, SLOTS, TAGS, closed, paused_keys, writing
+from longhaul.queue.tables import (
+    ACTIVE,
+    PENDING,
+    RUNS,
+    SLOTS,
+    TAGS,
+    closed,
+    lock_scopes,
+    pauses_of,
+    writing,
+)
 from longhaul.records import notify_queue, record_of, tags_of
 
 
@@ -206,8 +216,10 @@ class Accepting:
         room = self._willing() if self._taker is not None else 0
         startable = [run for run in fresh.values() if room and run.startable_at_once(now)]
         if startable:  # a paused queue's runs wait in it
-            held = await paused_keys(conn, {run.queue for run in startable})
-            startable = [run for run in startable if not {(run.queue, ""), (run.queue, run.tenant)} & held]
+            held = await pauses_of(conn, {run.queue for run in startable})
+            startable = [
+                run for run in startable if not {(run.queue, ""), (run.queue, run.tenant)} & held.keys()
+            ]
         claimed = {run.id for run in startable[:room]}
         written = await self._insert(conn, list(fresh.values()), claimed, now)
         for run_id in written:
@@ -244,9 +256,9 @@ class Accepting:
         for index, call in enumerate(group):
             mine = [run for run in call.runs if fresh.get(run.id) is run]
             asked = Counter(slot.scope for run in mine for slot in run.slots if slot.kind == SlotKind.INTAKE)
-            over = [scope for scope, n in asked.items() if len(taken[scope]) + n > limited[scope].limit]
             if refusals[index] is not None or not asked:
                 continue
+            over = [scope for scope, n in asked.items() if len(taken[scope]) + n > limited[scope].limit]
             if over:
                 slot = limited[over[0]]
                 refusals[index] = IntakeRefusedError(
@@ -262,9 +274,7 @@ class Accepting:
         self, conn: AsyncConnection, limited: dict[str, Slot], now: datetime
     ) -> dict[str, list[datetime]]:
         """When each run of the intake scopes ``limited`` accepted within its period was accepted."""
-        if not self.db.is_sqlite:
-            for scope in sorted(limited):
-                await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
+        await lock_scopes(conn, sorted(limited), is_sqlite=self.db.is_sqlite)
         since = now - timedelta(seconds=max(slot.period or 0 for slot in limited.values()))
         rows = await conn.execute(
             select(SLOTS.c.scope, RUNS.c.created_at)

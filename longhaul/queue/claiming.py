@@ -8,11 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, case, exists, func, literal, or_, select, union, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.alerts import enqueue
-from longhaul.db import Database, as_utc, insert_ignoring_duplicates, utcnow
+from longhaul.db import Database, as_utc, insert_ignoring_duplicates, upsert, utcnow
 from longhaul.flow import JoinKind, SlotKind, gate_name
 from longhaul.models import AlertKind, RunRecord, RunStatus
 from longhaul.queue.tables import (
@@ -25,6 +24,7 @@ from longhaul.queue.tables import (
     SLOTS,
     closed,
     due_now,
+    lock_scopes,
     paused,
     slot_use,
     slots_of,
@@ -137,8 +137,7 @@ class Claiming:
         arrival order) at ``turn + (n - 1) / weight``. Round robin for equal weights, in proportion to
         the weights otherwise; a flow's runs keep their priority order. On PostgreSQL, claims in turns
         take one advisory lock: two dispatchers must not both read a flow's turn, then both move it."""
-        if not self.db.is_sqlite:
-            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(_FAIR_LOCK))))
+        await lock_scopes(conn, [_FAIR_LOCK], is_sqlite=self.db.is_sqlite)
         flow_queue = case((_FAIR, RUNS.c.queue), else_=literal(""))
         flow_key = func.coalesce(RUNS.c.fair_key, literal(""))
         place = func.row_number().over(
@@ -178,10 +177,10 @@ class Claiming:
             turns[flow] = max(turns.get(flow, 0.0), row["turn"] + 1 / row["weight"])
         clock = max(row["turn"] for row in chosen)
         values = [{"queue": q, "key": k, "turn": t} for (q, k), t in [*turns.items(), (("", _CLOCK), clock)]]
-        upsert = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(FAIR_SHARES)
+        statement = upsert(FAIR_SHARES, is_sqlite=self.db.is_sqlite)
         await conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["queue", "key"], set_={"turn": upsert.excluded.turn}
+            statement.on_conflict_do_update(
+                index_elements=["queue", "key"], set_={"turn": statement.excluded.turn}
             ),
             values,
         )
@@ -192,10 +191,8 @@ class Claiming:
         """The candidates (in order) that fit their slots, counting those taken before them."""
         slots = await slots_of(conn, [row["id"] for row in rows], limits_only=True)
         scopes = sorted({slot.scope for run_slots in slots.values() for slot in run_slots})
-        if scopes and not self.db.is_sqlite:
-            # One dispatcher at a time counts a scope: the count and the claim are then one step.
-            for scope in scopes:
-                await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
+        # One dispatcher at a time counts a scope: the count and the claim are then one step.
+        await lock_scopes(conn, scopes, is_sqlite=self.db.is_sqlite)
         used = await slot_use(conn, scopes, now)
         chosen = []
         for row in rows:

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from longhaul.db import Database, as_utc, utcnow
+from longhaul.db import Database, as_utc, upsert, utcnow
 from longhaul.queue.tables import FAIR_SHARES, LIMITS, PAUSES
 from longhaul.records import notify_queue
 
@@ -52,12 +51,12 @@ class Controlling:
     async def pause(self, queue: str, key: str | None, reason: str | None, by: str | None) -> Pause:
         """Hold ``queue``'s pending runs (of tenant ``key`` only, if given) until :meth:`resume`; runs
         already started go on. Pausing again replaces the reason."""
-        upsert = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(PAUSES)
+        statement = upsert(PAUSES, is_sqlite=self.db.is_sqlite)
         now = utcnow()
         values = {"queue": queue, "key": key or "", "reason": reason, "paused_by": by, "paused_at": now}
         async with self.db.engine.begin() as conn:
             await conn.execute(
-                upsert.values(**values).on_conflict_do_update(
+                statement.values(**values).on_conflict_do_update(
                     index_elements=["queue", "key"],
                     set_={name: values[name] for name in ("reason", "paused_by", "paused_at")},
                 )
@@ -95,11 +94,11 @@ class Controlling:
     async def set_limit(self, scope: str, limit: int, by: str | None) -> LimitOverride:
         """Hold ``scope`` (a concurrency or rate scope, as a waiting run's reason names it) to ``limit``
         instead of its declared limit, from the next claim on."""
-        upsert = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(LIMITS)
+        statement = upsert(LIMITS, is_sqlite=self.db.is_sqlite)
         values = {"scope": scope, "limit": limit, "set_by": by, "set_at": utcnow()}
         async with self.db.engine.begin() as conn:
             await conn.execute(
-                upsert.values(**values).on_conflict_do_update(
+                statement.values(**values).on_conflict_do_update(
                     index_elements=["scope"], set_={"limit": limit, "set_by": by, "set_at": values["set_at"]}
                 )
             )
@@ -124,10 +123,10 @@ class Controlling:
     async def set_weight(self, queue: str, key: str, weight: float) -> Weight:
         """Give ``key`` of ``queue`` ``weight`` turns to a weight-1 value's one, from the next claim on
         (its place in the turns is kept)."""
-        upsert = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(FAIR_SHARES)
+        statement = upsert(FAIR_SHARES, is_sqlite=self.db.is_sqlite)
         async with self.db.engine.begin() as conn:
             await conn.execute(
-                upsert.values(queue=queue, key=key, weight=weight).on_conflict_do_update(
+                statement.values(queue=queue, key=key, weight=weight).on_conflict_do_update(
                     index_elements=["queue", "key"], set_={"weight": weight}
                 )
             )

@@ -9,7 +9,15 @@ from sqlalchemy import and_, func, select
 
 from longhaul.db import Database, as_utc, utcnow
 from longhaul.models import WAITING_STATUSES, RunRecord, RunStatus
-from longhaul.queue.tables import ACTIVE, PAUSES, PENDING, RUNS, due_now, slot_use, slots_of
+from longhaul.queue.tables import ACTIVE, PENDING, RUNS, due_now, pauses_of, slot_use, slots_of
+
+
+def _paused(queue: str, tenant: str, pauses: dict[tuple[str, str], str | None]) -> str | None:
+    """Why a run of ``tenant`` in ``queue`` is held by a pause (of the queue, or of its tenant's runs)."""
+    for key, whose in (("", ""), (tenant, f" for tenant {tenant}")):
+        if (queue, key) in pauses:
+            return f"queue {queue} paused{whose}: {pauses[queue, key] or 'no reason given'}"
+    return None
 
 
 class Inspecting:
@@ -35,14 +43,7 @@ class Inspecting:
                     starting.add(run_id)
             slots = await slots_of(conn, ids, limits_only=True)
             used = await slot_use(conn, sorted({s.scope for v in slots.values() for s in v}), now)
-            pauses = {
-                (queue, key): reason or "no reason given"
-                for queue, key, reason in await conn.execute(
-                    select(PAUSES.c.queue, PAUSES.c.key, PAUSES.c.reason).where(
-                        PAUSES.c.queue.in_(sorted(set(queue_of.values())))
-                    )
-                )
-            }
+            pauses = await pauses_of(conn, set(queue_of.values()))
         reasons = {}
         for run in waiting:
             if run.id in starting:
@@ -52,11 +53,8 @@ class Inspecting:
                 reasons[run.id] = f"delayed until {run.not_before.isoformat(timespec='seconds')}"
                 continue
             queue = queue_of.get(run.id, "")
-            if (why := pauses.get((queue, ""))) is not None:
-                reasons[run.id] = f"queue {queue} paused: {why}"
-                continue
-            if (why := pauses.get((queue, run.tenant))) is not None:
-                reasons[run.id] = f"queue {queue} paused for tenant {run.tenant}: {why}"
+            if (why := _paused(queue, run.tenant, pauses)) is not None:
+                reasons[run.id] = why
                 continue
             full = [
                 slot.describe(used[slot.scope])

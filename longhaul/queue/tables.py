@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
@@ -126,10 +126,22 @@ def paused() -> Any:
     )
 
 
-async def paused_keys(conn: AsyncConnection, queues: set[str]) -> set[tuple[str, str]]:
-    """The pauses of ``queues``: (queue, "") for a whole queue, (queue, tenant) for one tenant's key."""
-    rows = await conn.execute(select(PAUSES.c.queue, PAUSES.c.key).where(PAUSES.c.queue.in_(sorted(queues))))
-    return {(queue, key) for queue, key in rows}
+async def pauses_of(conn: AsyncConnection, queues: set[str]) -> dict[tuple[str, str], str | None]:
+    """The pauses of ``queues`` with their reasons, by (queue, "") for a whole queue and (queue, tenant)
+    for one tenant's runs of it."""
+    statement = select(PAUSES.c.queue, PAUSES.c.key, PAUSES.c.reason).where(
+        PAUSES.c.queue.in_(sorted(queues))
+    )
+    return {(queue, key): reason for queue, key, reason in await conn.execute(statement)}
+
+
+async def lock_scopes(conn: AsyncConnection, scopes: Sequence[str], *, is_sqlite: bool) -> None:
+    """On PostgreSQL, hold a transaction advisory lock on each of ``scopes`` (give them in one order, so
+    two transactions never wait on each other): what one counts or moves, no other counts meanwhile. On
+    SQLite the transaction's write lock does that already."""
+    if not is_sqlite:
+        for scope in scopes:
+            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
 
 
 def due_now(now: datetime) -> tuple[Any, ...]:
