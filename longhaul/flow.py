@@ -13,7 +13,8 @@ tenant, into what the run queue (:mod:`longhaul.queue`) records and enforces:
   other values' (:mod:`longhaul.queue.claiming`).
 
 A scope's name (``video-processing/tenant=acme``) is the storage key that runs sharing a limit share; it
-is made here and nowhere else, and nothing parses it back.
+is made here and nowhere else; only :func:`scope_queue` and :data:`INTAKE` read one back (which queue a
+limit set at run time belongs to; the key an intake refusal names).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ from longhaul.humanize import duration
 from longhaul.workflows.pipeline import TENANT_KEY, Subscription
 
 _VALUE_CHARS = 150  # of a payload value in a scope's name (the column holds 300)
+# Before the scope of a limit of starts: a rate, a throttle, a refusing rate's intake.
+_RATE, _THROTTLE, INTAKE = "rate:", "throttle:", "intake:"
+
+
+def scope_queue(scope: str) -> str:
+    """The queue a concurrency or rate scope belongs to (``rate:orders/tenant=acme`` → ``orders``)."""
+    return scope.removeprefix(_RATE).removeprefix(_THROTTLE).partition("/")[0]
 
 
 class SlotKind(StrEnum):
@@ -205,14 +213,14 @@ def _slots(keys: _Keys) -> list[Slot]:
     if sub.rate_limit is not None:
         rate = sub.rate_limit
         if rate.mode == "refuse":
-            scope, kind = f"intake:{keys.scope(rate.key)}", SlotKind.INTAKE
+            scope, kind = f"{INTAKE}{keys.scope(rate.key)}", SlotKind.INTAKE
         else:
-            scope, kind = f"rate:{keys.scope(rate.key)}", SlotKind.RATE
+            scope, kind = f"{_RATE}{keys.scope(rate.key)}", SlotKind.RATE
         slots.append(Slot(scope, kind, rate.limit, rate.per.total_seconds()))
     if sub.throttle is not None:  # evenly spread: one start per period / limit
         throttle = sub.throttle
         period = throttle.per.total_seconds() / throttle.limit
-        slots.append(Slot(f"throttle:{keys.scope(throttle.key)}", SlotKind.RATE, 1, period))
+        slots.append(Slot(f"{_THROTTLE}{keys.scope(throttle.key)}", SlotKind.RATE, 1, period))
     return slots
 
 

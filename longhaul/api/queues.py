@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 
 from longhaul.api.deps import ADMIN_ERRORS, ERRORS, JSON_BODY, Admin, CallerOf, Service
+from longhaul.flow import scope_queue
 from longhaul.keys import Caller
 from longhaul.models import (
     FairWeight,
@@ -50,7 +51,7 @@ async def list_queues(service: Service, caller: CallerOf) -> list[QueueInfo]:
         if pause.queue in declared and (pause.key in (None, tenant) or caller.admin):
             declared[pause.queue].pauses.append(_pause(pause))
     for override in limits:
-        if (queue := _queue_of(override.scope)) in declared:
+        if (queue := scope_queue(override.scope)) in declared:
             declared[queue].limits[override.scope] = override.limit
     for weight in weights:
         mine = weight.key == tenant or weight.key.startswith(f"{tenant}/")
@@ -60,13 +61,12 @@ async def list_queues(service: Service, caller: CallerOf) -> list[QueueInfo]:
 
 
 def _pause(pause: Pause) -> QueuePause:
-    return QueuePause(
-        queue=pause.queue,
-        key=pause.key,
-        reason=pause.reason,
-        paused_by=pause.paused_by,
-        paused_at=pause.paused_at,
-    )
+    return QueuePause.model_validate(pause, from_attributes=True)
+
+
+def _by(caller: Caller) -> str | None:
+    """Who set a control, for the record of it."""
+    return f"key {caller.key_id}" if caller.key_id else None
 
 
 def _declared(service: Service, queue: str) -> list[Subscription]:
@@ -96,8 +96,7 @@ async def pause_queue(queue: str, asked: PauseRequest, service: Service, caller:
     pending, saying why; runs already started go on. Stored: restarts and deploys keep it."""
     _declared(service, queue)
     _own_key(caller, asked)
-    by = f"key {caller.key_id}" if caller.key_id else None
-    return _pause(await service.queue.pause(queue, asked.key, asked.reason, by))
+    return _pause(await service.queue.pause(queue, asked.key, asked.reason, _by(caller)))
 
 
 @router.post("/api/queues/{queue}/resume", status_code=204, responses=ADMIN_ERRORS, dependencies=JSON_BODY)
@@ -111,14 +110,6 @@ async def resume_queue(queue: str, asked: PauseRequest, service: Service, caller
     return Response(status_code=204)
 
 
-def _queue_of(scope: str) -> str:
-    """The queue a scope belongs to (``rate:orders/tenant=acme`` → ``orders``)."""
-    return scope.partition(":")[2].partition("/")[0] if scope.startswith(_RATES) else scope.partition("/")[0]
-
-
-_RATES = ("rate:", "throttle:")
-
-
 @router.put(
     "/api/queues/{queue}/limits", response_model=LimitSet, responses=ADMIN_ERRORS, dependencies=JSON_BODY
 )
@@ -126,19 +117,18 @@ async def set_limit(queue: str, asked: LimitRequest, service: Service, admin: Ad
     """Hold one scope of the queue to ``limit`` in place of its declared concurrency or rate limit, from
     the next claim on (stored: restarts and deploys keep it). Admin keys only."""
     _declared(service, queue)
-    if _queue_of(asked.scope) != queue:
+    if scope_queue(asked.scope) != queue:
         raise HTTPException(status_code=422, detail=[{"type": "value_error", "loc": ["body", "scope"],
                             "msg": f"'{asked.scope}' is not a scope of queue '{queue}'"}])  # fmt: skip
-    by = f"key {admin.key_id}" if admin.key_id else None
-    override = await service.queue.set_limit(asked.scope, asked.limit, by)
-    return LimitSet(scope=override.scope, limit=override.limit, set_by=override.set_by)
+    override = await service.queue.set_limit(asked.scope, asked.limit, _by(admin))
+    return LimitSet.model_validate(override, from_attributes=True)
 
 
 @router.delete("/api/queues/{queue}/limits/{scope:path}", status_code=204, responses=ADMIN_ERRORS)
 async def clear_limit(queue: str, scope: str, service: Service, admin: Admin) -> Response:
     """Back to the declared limit (404 if none was set). Admin keys only."""
     _declared(service, queue)
-    if _queue_of(scope) != queue or not await service.queue.clear_limit(scope):
+    if scope_queue(scope) != queue or not await service.queue.clear_limit(scope):
         raise NotFoundError(f"no limit set for '{scope}' in queue '{queue}'")
     return Response(status_code=204)
 
@@ -163,7 +153,7 @@ async def set_weight(
     Admin keys only."""
     _fair_queue(service, queue)
     weight = await service.queue.set_weight(queue, key, asked.weight)
-    return FairWeight(queue=weight.queue, key=weight.key, weight=weight.weight)
+    return FairWeight.model_validate(weight, from_attributes=True)
 
 
 @router.delete("/api/queues/{queue}/weights/{key:path}", status_code=204, responses=ADMIN_ERRORS)

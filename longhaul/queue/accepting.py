@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.db import Database, as_utc, insert_ignoring_duplicates, utcnow
-from longhaul.flow import Gate, JoinKind, RunPlan, Slot, SlotKind
+from longhaul.flow import INTAKE, Gate, JoinKind, RunPlan, Slot, SlotKind
 from longhaul.group_commit import GroupCommit
 from longhaul.humanize import duration
 from longhaul.models import RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
@@ -37,7 +37,7 @@ class IntakeRefusedError(RuntimeError):
     written; ``retry_after`` seconds from now, the limit has room for them."""
 
     def __init__(self, slot: Slot, retry_after: float) -> None:
-        self.scope = slot.scope.removeprefix("intake:")
+        self.scope = slot.scope.removeprefix(INTAKE)
         self.retry_after = max(1, math.ceil(retry_after))
         super().__init__(
             f"rate limited: at most {slot.limit} events per {duration(slot.period or 0)} of {self.scope}; "
