@@ -38,7 +38,7 @@ from longhaul.migrations import upgrade
 from longhaul.ports import free_port
 from longhaul.processes import die_with_parent
 from longhaul.server.service import workflow_id_for
-from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
+from longhaul.temporal import SEARCH_ATTRIBUTES, SERVER_FEATURES, SQLITE_FAST
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -54,7 +54,7 @@ async def embedded_server(
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(data_dir / "temporal.db"),
-        dev_server_extra_args=[*SQLITE_FAST, *PRIORITY_MATCHING, *extra_args],
+        dev_server_extra_args=[*SQLITE_FAST, *SERVER_FEATURES, *extra_args],
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
     )

@@ -205,6 +205,12 @@ class RunRecord(BaseModel):
     traceparent: str | None = Field(
         default=None, description="The trace of the request that accepted it (W3C traceparent), if traced."
     )
+    paused_at: datetime | None = Field(
+        default=None,
+        description="Paused since then: a waiting run is not started, a started one is paused in Temporal "
+        "(its timers and steps wait) until it is unpaused.",
+    )
+    pause_reason: str | None = Field(default=None, description="Who paused it, and why.")
     progress: int
     stage: str | None
     metadata: dict[str, Any] = Field(

@@ -77,6 +77,10 @@ class RunRow(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # started in Temporal
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_reason: Mapped[str | None] = mapped_column(String(600))  # who asked, and why (see cancellation())
+    # Paused by a person (longhaul/server/pausing.py): a waiting run is not claimed, a started one is paused
+    # in Temporal; who paused it and why, as the record shows it.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pause_reason: Mapped[str | None] = mapped_column(String(600))
     traceparent: Mapped[str | None] = mapped_column(String(100))  # the accepting request's trace
     progress: Mapped[int] = mapped_column(Integer, default=0)
     stage: Mapped[str | None] = mapped_column(String(200))
@@ -137,6 +141,7 @@ _TIMES = (
     "not_before",
     "expires_at",
     "idempotency_key_expires_at",
+    "paused_at",
 )
 
 
@@ -154,6 +159,8 @@ def record_of(
         values["status"] = RunStatus.DELAYED
     if values["status"] == RunStatus.QUEUED and values.get("claimed_at") and not values.get("dispatched_at"):
         values["status"] = RunStatus.PENDING  # a dispatcher is starting it: not in Temporal yet
+    if RunStatus(values["status"]).terminal:  # a closed run is not held any more (cancelled while paused)
+        values["paused_at"] = values["pause_reason"] = None
     return RunRecord.model_validate({**values, "tags": tags, "logs": logs or [], "steps": steps or []})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -28,16 +29,23 @@ TASK_QUEUES_MEMO = "longhaul.task_queues"
 # The embedded server's SQLite in WAL mode with synchronous=normal (see docs/configuration.md).
 SQLITE_FAST = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 
-# Task priority (express orders first) needs the server's priority-aware matcher, and is strict only within
-# one task-queue partition (each of the default 4 orders its own backlog). The embedded dev server runs one
-# partition per queue, which is plenty for one machine. Clusters keep their partitions: there, priority
-# orders each partition's backlog, which under load is what matters.
-PRIORITY_MATCHING = (
+# What the embedded server runs with beside its defaults (dynamic config):
+# - Task priority (express orders first) needs the server's priority-aware matcher, and is strict only within
+#   one task-queue partition (each of the default 4 orders its own backlog). The embedded dev server runs
+#   one partition per queue, which is plenty for one machine. Clusters keep their partitions: there,
+#   priority orders each partition's backlog, which under load is what matters.
+# - Pausing one started run (``longhaul runs pause``) is the server's workflow pause, off by default in
+#   1.29+ servers: without it the API answers 409 for a started run (docs/events.md "Pause one run").
+SERVER_FEATURES = (
     "--dynamic-config-value", "matching.useNewMatcher=true",
     "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
     "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+    "--dynamic-config-value", "frontend.WorkflowPauseEnabled=true",
 )  # fmt: skip
 
+
+# How long a call to Temporal made for a request (a start, a cancel, a pause) may take before it is 503.
+RPC_TIMEOUT = timedelta(seconds=10)
 
 _UNAVAILABLE = frozenset(
     {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED}

@@ -20,7 +20,7 @@ from longhaul.db import Database
 from longhaul.migrations import upgrade
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
-from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES
+from longhaul.temporal import SEARCH_ATTRIBUTES, SERVER_FEATURES
 from longhaul.workflows.catalog import Catalog
 from tests import recording
 from tests.apps import api_client
@@ -44,7 +44,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_extra_args=[
             "--sqlite-pragma",
             "journal_mode=wal",
-            *PRIORITY_MATCHING,
+            *SERVER_FEATURES,
             # Tests that run on both app databases use fixed event ids; each backend gets its own
             # namespace, so the same workflow id is a new workflow there (see ``temporal_namespace``).
             "--namespace",

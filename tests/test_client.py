@@ -15,7 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from longhaul.client import AsyncClient, Client, LonghaulError, UnavailableError
-from longhaul.models import RunStatus
+from longhaul.models import RunRecord, RunStatus
 from tests.processes import LONGHAUL, Process, clean_env, create_key, free_port
 from tests.receivers import receiver
 
@@ -81,9 +81,17 @@ def test_sync_client_sends_waits_streams_and_lists(served: Served) -> None:
             client.send_and_wait("hello", {"name": "Nobody"}, workflow="video-processing")
 
 
-def test_sync_client_cancels_and_replays(served: Served) -> None:
+def test_both_clients_pause_and_unpause_and_the_sync_client_cancels_and_replays(served: Served) -> None:
     with Client(served.url, api_key=served.key) as client:
         [ref] = client.send_event("hello", {"name": "Slow", "wait_seconds": 600}).runs
+        paused = client.runs.pause(ref.run_id, "look first")
+        assert paused.paused_at is not None and (paused.pause_reason or "").endswith(": look first")
+
+        async def unpause() -> RunRecord:
+            async with AsyncClient(served.url, api_key=served.key) as aclient:
+                return await aclient.runs.unpause(ref.run_id)
+
+        assert asyncio.run(unpause()).paused_at is None
         client.runs.cancel(ref.run_id)
         cancelled = client.runs.wait(ref.run_id, timeout=30)
         assert cancelled.status == RunStatus.CANCELLED
@@ -160,6 +168,9 @@ def test_cli_sends_from_a_file_watches_to_completion_and_shows(served: Served, t
 def test_cli_cancel_replay_and_watch_exit_with_the_outcome(served: Served) -> None:
     sent = _cli(served, "events", "send", "hello", "--data", '{"name": "Zed", "wait_seconds": 600}')
     run_id = json.loads(sent.stdout)["runs"][0]["run_id"]
+    paused = _cli(served, "runs", "pause", run_id, "--reason", "hold on")
+    assert paused.returncode == 0 and json.loads(paused.stdout)["pause_reason"].endswith(": hold on")
+    assert json.loads(_cli(served, "runs", "unpause", run_id).stdout)["paused_at"] is None
     assert _cli(served, "runs", "cancel", run_id, "--reason", "sent by mistake").returncode == 0
     watched = _cli(served, "runs", "watch", run_id)
     assert watched.returncode == 3  # cancelled

@@ -230,13 +230,21 @@ async def test_progress_advances_live_to_completed_without_a_reload_on_the_list_
     assert offline.refused == []
 
 
-async def test_a_run_is_cancelled_and_its_waitpoint_completed_from_its_page(dashboard: Dashboard) -> None:
+async def test_a_run_is_paused_unpaused_cancelled_and_its_waitpoint_completed_from_its_page(
+    dashboard: Dashboard,
+) -> None:
     waiting = await send(dashboard, "approval.requested", {"document_id": "doc-1", "title": HOSTILE})
     review = await send(dashboard, "review.asked", {"document_id": "doc-2", "timeout_seconds": 120})
     await wait_for_status(dashboard.http, waiting, "running")
     async with offline_page() as offline:
         page = offline.page
         await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{waiting}")
+        await page.click("button[name=pause]")  # started: paused in Temporal
+        assert "Paused" in await page.locator(".done").inner_text()
+        assert "paused by key" in await page.locator("dd.paused-why").inner_text()
+        await page.click("button[name=unpause]")
+        assert "Unpaused" in await page.locator(".done").inner_text()
+        assert await page.locator("dd.paused-why").count() == 0
         await page.click("button[name=cancel]")
         assert "Cancellation requested" in await page.locator(".done").inner_text()
         await wait_for_status(dashboard.http, waiting, "cancelled")

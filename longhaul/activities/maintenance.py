@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -49,6 +51,7 @@ _CLOSED = {
     WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
     WorkflowExecutionStatus.TIMED_OUT: RunStatus.TIMED_OUT,
 }
+_CLOSED_STATUS = {int(status): status for status in _CLOSED}
 
 
 class MaintenanceActivities:
@@ -78,8 +81,13 @@ class MaintenanceActivities:
         return report
 
     async def _repair_of(self, run_id: str, workflow_id: str, was: RunStatus) -> Repair | None:
+        # The raw description: the SDK's describe() cannot read the status of a paused workflow (8, newer
+        # than its enum), and a run paused in the Temporal UI may be among the stuck.
+        request = DescribeWorkflowExecutionRequest(
+            namespace=self.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+        )
         try:
-            description = await self.client.get_workflow_handle(workflow_id).describe()
+            description = await self.client.workflow_service.describe_workflow_execution(request, retry=True)
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -87,9 +95,9 @@ class MaintenanceActivities:
                 run_id=run_id, workflow_id=workflow_id, was=was, now=RunStatus.FAILED,
                 reason="its workflow does not exist in Temporal (never started, or deleted by retention)",
             )  # fmt: skip
-        status = description.status
-        if status is None or status not in _CLOSED:
-            return None  # still running (or continued as new): nothing to repair
+        status = _CLOSED_STATUS.get(description.workflow_execution_info.status)
+        if status is None:
+            return None  # still running, paused, or continued as new: nothing to repair
         return Repair(
             run_id=run_id, workflow_id=workflow_id, was=was, now=_CLOSED[status],
             reason=f"its workflow is {status.name.lower()} in Temporal",

@@ -12,6 +12,7 @@ from longhaul.api.deps import ERRORS, JSON_BODY, RUN_PATH, CallerOf, Service, Te
 from longhaul.keys import Caller
 from longhaul.models import SYSTEM_TENANT, TAG_PATTERN, RunPage, RunRecord, RunRef, RunStatus
 from longhaul.server.envelopes import EventEnvelope, NotFoundError
+from longhaul.server.pausing import pause_run, unpause_run
 from longhaul.server.resume import resume
 from longhaul.server.service import RunService
 from longhaul.server.timeline import Timeline, timeline
@@ -100,20 +101,39 @@ async def visible_run(service: RunService, run_id: str, caller: Caller) -> RunRe
         return await service.get(run_id, tenant=SYSTEM_TENANT)
 
 
-class CancelRequest(BaseModel):
+class Why(BaseModel):
+    """Why a run is cancelled or paused (optional)."""
+
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=500, description="Why: kept in the run's record.")
 
 
 @router.post("/api/runs/{run_id}/cancel", status_code=202, response_model=RunRecord, responses=ERRORS)
-async def cancel_run(
-    run_id: str, service: Service, caller: CallerOf, asked: CancelRequest | None = None
-) -> RunRecord:
+async def cancel_run(run_id: str, service: Service, caller: CallerOf, asked: Why | None = None) -> RunRecord:
     """Ask the run to stop. Its workflow runs its compensations and records ``cancelled``, its error
     saying who asked (this key) and why (``reason``, optional)."""
     reason = asked.reason if asked else None
-    return await service.cancel(run_id, tenant=caller.tenant, by=f"key {caller.key_id} (API)", reason=reason)
+    return await service.cancel(run_id, tenant=caller.tenant, by=_by(caller), reason=reason)
+
+
+@router.post("/api/runs/{run_id}/pause", response_model=RunRecord, responses=ERRORS)
+async def pause(run_id: str, service: Service, caller: CallerOf, asked: Why | None = None) -> RunRecord:
+    """Pause the run. A waiting run stays pending (not started until unpaused); a started one is paused
+    in Temporal: its steps and timers wait. 409 for a closed run, or a started one where the Temporal
+    server does not pause workflows (docs/events.md "Pause one run")."""
+    reason = asked.reason if asked else None
+    return await pause_run(service, run_id, tenant=caller.tenant, by=_by(caller), reason=reason)
+
+
+@router.post("/api/runs/{run_id}/unpause", response_model=RunRecord, responses=ERRORS)
+async def unpause(run_id: str, service: Service, caller: CallerOf) -> RunRecord:
+    """Let a paused run go on (409 if it is not paused)."""
+    return await unpause_run(service, run_id, tenant=caller.tenant, by=_by(caller))
+
+
+def _by(caller: Caller) -> str:
+    return f"key {caller.key_id} (API)"
 
 
 @router.post(

@@ -101,6 +101,25 @@ def runs_cancel(
         echo_json(client.runs.cancel(run_id, reason))
 
 
+@app.command("pause")
+def runs_pause(
+    run_id: str,
+    reason: Annotated[str | None, typer.Option(help="Why: kept in the run's record.")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Pause a run: a waiting one is not started, a started one is paused in Temporal (its steps and
+    timers wait), until ``runs unpause``."""
+    with api_client(url) as client:
+        echo_json(client.runs.pause(run_id, reason))
+
+
+@app.command("unpause")
+def runs_unpause(run_id: str, url: UrlOption = None) -> None:
+    """Let a paused run go on."""
+    with api_client(url) as client:
+        echo_json(client.runs.unpause(run_id))
+
+
 @app.command("replay")
 def runs_replay(run_id: str, url: UrlOption = None) -> None:
     """Start a failed or cancelled run again with the same input, as a new run linked to it."""

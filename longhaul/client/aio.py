@@ -98,11 +98,11 @@ class AsyncClient:
     async def pause_queue(self, queue: str, key: str | None = None, reason: str | None = None) -> QueuePause:
         """Hold ``queue``'s pending runs (tenant ``key``'s only, if given) until resumed; a tenant key
         pauses only its own tenant's."""
-        return await self._call(wire.pause(queue, key, reason), QueuePause)
+        return await self._call(wire.pause_queue(queue, key, reason), QueuePause)
 
     async def resume_queue(self, queue: str, key: str | None = None) -> None:
         """Let the held runs start again."""
-        await self._request(wire.pause(queue, key, None, resume=True))
+        await self._request(wire.pause_queue(queue, key, None, resume=True))
 
     async def set_limit(self, queue: str, scope: str, limit: int) -> LimitSet:
         """Hold a scope of ``queue`` (as a waiting run's reason names it) to ``limit`` in place of its
@@ -170,6 +170,12 @@ class AsyncRuns:
 
     async def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
         return await self._client._call(wire.cancel(run_id, reason), RunRecord)
+
+    async def pause(self, run_id: str, reason: str | None = None) -> RunRecord:
+        return await self._client._call(wire.pause_run(run_id, reason), RunRecord)
+
+    async def unpause(self, run_id: str) -> RunRecord:
+        return await self._client._call(wire.Call("POST", f"/api/runs/{run_id}/unpause"), RunRecord)
 
     async def replay(self, run_id: str) -> RunRef:
         return await self._client._call(wire.Call("POST", f"/api/runs/{run_id}/replay"), RunRef)

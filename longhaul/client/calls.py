@@ -114,7 +114,7 @@ def send_event(
 QUEUES = Call("GET", "/api/queues")
 
 
-def pause(queue: str, key: str | None, reason: str | None, *, resume: bool = False) -> Call:
+def pause_queue(queue: str, key: str | None, reason: str | None, *, resume: bool = False) -> Call:
     """Pause (or resume) a queue, or one tenant's runs of it."""
     body = {name: value for name, value in (("key", key), ("reason", reason)) if value is not None}
     return Call("POST", f"/api/queues/{quote(queue, safe='')}/{'resume' if resume else 'pause'}", body=body)
@@ -153,6 +153,10 @@ def run_of(accepted: EventAccepted, workflow: str | None) -> str:
 
 def cancel(run_id: str, reason: str | None) -> Call:
     return Call("POST", f"/api/runs/{run_id}/cancel", body={"reason": reason} if reason else None)
+
+
+def pause_run(run_id: str, reason: str | None) -> Call:
+    return Call("POST", f"/api/runs/{run_id}/pause", body={"reason": reason} if reason else None)
 
 
 def access_token(run_id: str | None, tag: str | None, ttl_seconds: int) -> Call:

@@ -106,11 +106,11 @@ class Client:
     def pause_queue(self, queue: str, key: str | None = None, reason: str | None = None) -> QueuePause:
         """Hold ``queue``'s pending runs (tenant ``key``'s only, if given) until resumed; a tenant key
         pauses only its own tenant's."""
-        return self._call(wire.pause(queue, key, reason), QueuePause)
+        return self._call(wire.pause_queue(queue, key, reason), QueuePause)
 
     def resume_queue(self, queue: str, key: str | None = None) -> None:
         """Let the held runs start again."""
-        self._request(wire.pause(queue, key, None, resume=True))
+        self._request(wire.pause_queue(queue, key, None, resume=True))
 
     def set_limit(self, queue: str, scope: str, limit: int) -> LimitSet:
         """Hold a scope of ``queue`` (as a waiting run's reason names it) to ``limit`` in place of its
@@ -177,6 +177,15 @@ class Runs:
     def cancel(self, run_id: str, reason: str | None = None) -> RunRecord:
         """Ask the run to stop; its record says this key asked, and ``reason``."""
         return self._client._call(wire.cancel(run_id, reason), RunRecord)
+
+    def pause(self, run_id: str, reason: str | None = None) -> RunRecord:
+        """Pause the run: a waiting one is not started, a started one is paused in Temporal, until
+        :meth:`unpause`; its record says this key paused it, and ``reason``."""
+        return self._client._call(wire.pause_run(run_id, reason), RunRecord)
+
+    def unpause(self, run_id: str) -> RunRecord:
+        """Let a paused run go on."""
+        return self._client._call(wire.Call("POST", f"/api/runs/{run_id}/unpause"), RunRecord)
 
     def replay(self, run_id: str) -> RunRef:
         return self._client._call(wire.Call("POST", f"/api/runs/{run_id}/replay"), RunRef)

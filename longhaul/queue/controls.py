@@ -1,6 +1,6 @@
-"""Controls set while the queue runs: pauses (of a queue, or of one tenant's runs in it) and the weights
-of fair-share flows (how many turns a key value takes to another's one). Stored: restarts and deploys
-keep them."""
+"""Controls set while the queue runs: pauses (of a queue, of one tenant's runs in it, or of one run), limits
+and the weights of fair-share flows (how many turns a key value takes to another's one). Stored: restarts
+and deploys keep them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 
 from longhaul.db import Database, as_utc, upsert, utcnow
-from longhaul.queue.tables import FAIR_SHARES, LIMITS, PAUSES
+from longhaul.queue.tables import ACTIVE, FAIR_SHARES, LIMITS, PAUSES, PENDING, RUNS
 from longhaul.records import notify_queue
 
 
@@ -90,6 +90,34 @@ class Controlling:
             )
             for row in rows
         ]
+
+    async def pause_run(self, run_id: str, why: str) -> bool:
+        """Hold a run no dispatcher has taken yet (it stays pending, saying ``why``) until
+        :meth:`unpause_run`; False if one has taken it (or it is not waiting)."""
+        return await self._set_paused(run_id, [PENDING], utcnow(), why)
+
+    async def mark_paused(self, run_id: str, why: str | None) -> bool:
+        """Note in the record of a started run that its workflow is paused in Temporal (``why`` None:
+        unpaused); False if the run is not started and open."""
+        return await self._set_paused(run_id, ACTIVE, utcnow() if why else None, why)
+
+    async def unpause_run(self, run_id: str) -> bool:
+        """Let a held waiting run start (the dispatchers are woken); False if it was not held waiting."""
+        return await self._set_paused(run_id, [PENDING], None, None)
+
+    async def _set_paused(
+        self, run_id: str, statuses: list[str], at: datetime | None, why: str | None
+    ) -> bool:
+        held = RUNS.c.paused_at.is_(None) if at is not None else RUNS.c.paused_at.is_not(None)
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id, RUNS.c.status.in_(statuses), held)
+                .values(paused_at=at, pause_reason=why, updated_at=utcnow())
+            )
+            if (changed := bool(getattr(result, "rowcount", 0))) and at is None:
+                await notify_queue(conn)
+        return changed
 
     async def set_limit(self, scope: str, limit: int, by: str | None) -> LimitOverride:
         """Hold ``scope`` (a concurrency or rate scope, as a waiting run's reason names it) to ``limit``

@@ -49,6 +49,9 @@ class Inspecting:
             if run.id in starting:
                 reasons[run.id] = "starting in Temporal"
                 continue
+            if run.pause_reason is not None:
+                reasons[run.id] = f"{run.pause_reason} (unpause it to let it start)"
+                continue
             if run.status == RunStatus.DELAYED and run.not_before is not None:
                 reasons[run.id] = f"delayed until {run.not_before.isoformat(timespec='seconds')}"
                 continue

@@ -120,10 +120,12 @@ def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:
 
 
 def paused() -> Any:
-    """Whether a run's queue, or its tenant's key of it, is paused (a correlated EXISTS on ``runs``)."""
-    return exists().where(
+    """Whether a run is held: paused itself, or its queue or its tenant's key of it is (a correlated
+    EXISTS on ``runs``)."""
+    queue_paused = exists().where(
         PAUSES.c.queue == RUNS.c.queue, or_(PAUSES.c.key == "", PAUSES.c.key == RUNS.c.tenant)
     )
+    return or_(RUNS.c.paused_at.is_not(None), queue_paused)
 
 
 async def pauses_of(conn: AsyncConnection, queues: set[str]) -> dict[tuple[str, str], str | None]:

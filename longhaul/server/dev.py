@@ -45,8 +45,8 @@ from longhaul.server.reload import SourceFilter, fingerprint
 from longhaul.server.schedules import sync as sync_schedules
 from longhaul.signing import signing_key
 from longhaul.temporal import (
-    PRIORITY_MATCHING,
     SEARCH_ATTRIBUTES,
+    SERVER_FEATURES,
     SQLITE_FAST,
     connect,
     ensure_search_attributes,
@@ -147,7 +147,7 @@ class DevStack:
             "--ui-port", str(s.dev_ui_port),
             "--log-level", "error",
             "--ui-disable-news-fetch",
-            *PRIORITY_MATCHING,
+            *SERVER_FEATURES,
         ]  # fmt: skip
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", search_attribute_flag(key)]

@@ -38,11 +38,12 @@ from longhaul.models import RunRecord, RunStatus, RunUpdate
 from longhaul.queue import Lease, LeaseLostError
 from longhaul.server.alerts import Notifier
 from longhaul.server.envelopes import TemporalUnavailableError
-from longhaul.server.service import RPC_TIMEOUT, RunService
+from longhaul.server.pausing import cancelled_while_paused
+from longhaul.server.service import RunService
 from longhaul.server.waitpoints import WaitpointService
 from longhaul.storage import QUEUE_CHANNEL, RunStore
 from longhaul.telemetry import QueueMetrics, runtime
-from longhaul.temporal import connect, is_unavailable
+from longhaul.temporal import RPC_TIMEOUT, connect, is_unavailable
 from longhaul.workflows.catalog import load_catalog
 
 log = logging.getLogger("longhaul.dispatcher")
@@ -217,6 +218,7 @@ class Dispatcher:
             handle = self.service.client.get_workflow_handle(run.workflow_id)
             try:
                 await handle.cancel(reason=why, rpc_timeout=RPC_TIMEOUT)
+                await cancelled_while_paused(self.service.client, self.queue, run, why)
             except RPCError as error:
                 if is_unavailable(error):
                     break  # the next cycle asks again

@@ -31,6 +31,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.config import Settings
 from longhaul.models import SYSTEM_TENANT
@@ -111,10 +112,20 @@ async def _existing(client: Client) -> dict[str, dict[str, Any]]:
     """longhaul's schedules on the server, with what sync recorded of their declarations."""
     found: dict[str, dict[str, Any]] = {}
     async for listed in await client.list_schedules():
-        if listed.id.startswith(PREFIX):
-            description = await client.get_schedule_handle(listed.id).describe()
+        if listed.id.startswith(PREFIX) and (description := await _described(client, listed.id)):
             found[listed.id] = await _declared(client, description)
     return found
+
+
+async def _described(client: Client, sid: str) -> ScheduleDescription | None:
+    """The schedule's description; None if it is gone. The list is the server's visibility store, which
+    lags: a schedule deleted a moment ago may still be listed (a test run on a busy server showed it)."""
+    try:
+        return await client.get_schedule_handle(sid).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 async def plan(client: Client, decls: list[ScheduleDecl]) -> list[Change]:
@@ -172,7 +183,8 @@ async def describe_all(client: Client) -> list[ScheduleInfo]:
     """longhaul's schedules with their next and recent run times."""
     infos = []
     for sid in sorted(await _existing(client)):
-        description = await client.get_schedule_handle(sid).describe()
+        if (description := await _described(client, sid)) is None:
+            continue
         schedule, info = description.schedule, description.info
         action = schedule.action
         # The server turns cron strings into calendars; show what was declared.

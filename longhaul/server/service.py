@@ -56,11 +56,13 @@ from longhaul.server.envelopes import (
     check_reuse,
     repeated_ids,
 )
+from longhaul.server.pausing import cancelled_while_paused
 from longhaul.storage import RunStore
 from longhaul.telemetry import continued, current_traceparent
 from longhaul.temporal import (
     BUSINESS_KEY,
     EVENT,
+    RPC_TIMEOUT,
     RUN_ID,
     TAGS,
     TASK_QUEUES_MEMO,
@@ -76,10 +78,8 @@ from longhaul.workflows.pipeline import (
     signal_schema,
 )
 
+
 # How long one start or signal may wait for Temporal before the caller is answered "unavailable".
-RPC_TIMEOUT = timedelta(seconds=10)
-
-
 @dataclass(frozen=True)
 class Delivery:
     """A run the event reached, and how (:data:`longhaul.models.Via`)."""
@@ -404,6 +404,7 @@ class RunService:
             try:
                 handle = self.client.get_workflow_handle(run.workflow_id)
                 await handle.cancel(reason=why, rpc_timeout=RPC_TIMEOUT)
+                await cancelled_while_paused(self.client, self.queue, run, why)
                 asked = RunUpdate(run_id=run_id, log=f"{why} (asked; the run stops after its cleanup)")
                 await self.store.apply(asked, op_id=f"cancel/{uuid.uuid4().hex}")
                 return await self.get(run_id, tenant=tenant)

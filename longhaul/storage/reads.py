@@ -292,7 +292,8 @@ class RunReads:
 
     async def stuck(self, before: datetime, limit: int) -> builtins.list[RunRecord]:
         """Runs still queued or running whose record has not changed since ``before``. A run a dispatcher
-        has taken but not yet started is the dispatcher's to finish (longhaul.queue), not stuck."""
+        has taken but not yet started is the dispatcher's to finish (longhaul.queue), and a paused run
+        waits for a person: neither is stuck."""
         being_started = and_(RunRow.claimed_at.is_not(None), RunRow.dispatched_at.is_(None))
         statement = (
             select(RunRow)
@@ -300,6 +301,7 @@ class RunReads:
                 RunRow.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
                 RunRow.updated_at < before,
                 ~being_started,
+                RunRow.paused_at.is_(None),
             )
             .order_by(RunRow.updated_at)
             .limit(limit)

@@ -30,7 +30,7 @@ import pytest
 from activities.video.ffmpeg import make_sample
 from longhaul.binaries import temporal_cli
 from longhaul.client import Client
-from longhaul.temporal import PRIORITY_MATCHING, SEARCH_ATTRIBUTES, SQLITE_FAST
+from longhaul.temporal import SEARCH_ATTRIBUTES, SERVER_FEATURES, SQLITE_FAST
 from tests.processes import LONGHAUL, Process, clean_env, free_port, wait_until
 from tests.test_video import ffmpeg_processes
 
@@ -57,7 +57,7 @@ class Stack:
         argv = [
             temporal_cli(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
             "--port", str(self.temporal_port), "--db-filename", str(self.root / "temporal.db"),
-            "--log-level", "error", *SQLITE_FAST, *PRIORITY_MATCHING,
+            "--log-level", "error", *SQLITE_FAST, *SERVER_FEATURES,
         ]  # fmt: skip
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}=Keyword"]

@@ -1,7 +1,7 @@
-"""What the dashboard's buttons do: cancel, replay and resume a run, complete a waitpoint token, pause,
-unpause and trigger a schedule. Each is the API's own operation for the signed-in key (the same checks,
-the same refusals, rendered as a page), sent by a form from the dashboard's origin; done, it goes back to
-the page it came from with a line saying what happened."""
+"""What the dashboard's buttons do: cancel, pause, unpause, replay and resume a run, complete a waitpoint
+token, pause, unpause and trigger a schedule. Each is the API's own operation for the signed-in key (the
+same checks, the same refusals, rendered as a page), sent by a form from the dashboard's origin; done, it
+goes back to the page it came from with a line saying what happened."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from longhaul.api.schedules import act_on_schedule
 from longhaul.api.ui.session import Acting, form_of
 from longhaul.server import schedules
 from longhaul.server.envelopes import InvalidInputError
+from longhaul.server.pausing import pause_run, unpause_run
 from longhaul.server.resume import resume
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -30,6 +31,18 @@ def _back_to(run_id: str, done: str) -> RedirectResponse:
 async def cancel(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
     await service.cancel(run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
     return _back_to(run_id, "Cancellation requested: the run stops after its compensations.")
+
+
+@router.post("/runs/{run_id}/pause")
+async def pause(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
+    await pause_run(service, run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
+    return _back_to(run_id, "Paused: it waits until it is unpaused.")
+
+
+@router.post("/runs/{run_id}/unpause")
+async def unpause(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
+    await unpause_run(service, run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
+    return _back_to(run_id, "Unpaused: it goes on.")
 
 
 @router.post("/runs/{run_id}/replay")
