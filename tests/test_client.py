@@ -119,7 +119,8 @@ def test_client_retries_a_503_then_reports_unavailable(tmp_path: Path) -> None:
     key = create_key(tmp_path, env)
     for url in _serve(tmp_path, env, worker=False):
         with Client(url, retries=1, api_key=key) as client:
-            # Accepting needs only app storage; a signal needs Temporal now.
+            # Accepting needs only app storage, routed events too (their signal waits in the queue);
+            # a signal sent to a run directly needs Temporal now.
             order = {
                 "order_id": "o-1",
                 "user_id": "u",
@@ -127,6 +128,9 @@ def test_client_retries_a_503_then_reports_unavailable(tmp_path: Path) -> None:
             }
             [run] = client.send_event("order.created", order).runs
             assert run.status == "pending"
+            paid = {"order_id": "o-1", "charge_id": "ch_1", "amount": "1", "currency": "EUR"}
+            [routed] = client.send_event("payment.confirmed", paid).runs
+            assert (routed.run_id, routed.via) == (run.run_id, "signal")
             with pytest.raises(UnavailableError) as error:
                 client.runs.signal(run.run_id, "cancel")
     assert error.value.status_code == 503

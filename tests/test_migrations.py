@@ -74,10 +74,16 @@ async def test_a_database_made_before_the_histories_were_split_upgrades_in_place
     before = await _counts(empty_db)
     assert before["runs"] == 5 and before["waitpoints"] == 2 and before["products"] == 3
     await upgrade(empty_db)
-    assert await current(empty_db) == head() == "0014, application 0001"
+    assert await current(empty_db) == head() == "0015, application 0001"
     after = await _counts(empty_db)
     # every row kept; the application's history begun; tables of later migrations (empty) added
-    added = {"alembic_version_app": 1, "fair_shares": 0, "queue_pauses": 0, "queue_limits": 0}
+    added = {
+        "alembic_version_app": 1,
+        "fair_shares": 0,
+        "queue_pauses": 0,
+        "queue_limits": 0,
+        "signal_deliveries": 0,
+    }
     assert after == {**before, **added}
     assert await differences(empty_db, CATALOG.tables()) == []
     run = await RunStore(empty_db).get("run_72d3c9e9d2d068173eb1df56")

@@ -1,9 +1,10 @@
 """The run queue: what lies between accepting an event and starting its workflow in Temporal.
 
-In four parts: :mod:`~longhaul.queue.accepting`, :mod:`~longhaul.queue.claiming` (dispatchers),
-:mod:`~longhaul.queue.controls` (set while it runs) and :mod:`~longhaul.queue.inspecting` (why a run
-waits, queue depth); :mod:`~longhaul.queue.tables` holds its
-tables and shared queries, and :mod:`longhaul.flow` makes the plans it records.
+In five parts: :mod:`~longhaul.queue.accepting`, :mod:`~longhaul.queue.claiming` (dispatchers),
+:mod:`~longhaul.queue.controls` (set while it runs), :mod:`~longhaul.queue.inspecting` (why a run
+waits, queue depth) and :mod:`~longhaul.queue.signals` (signals routed to runs, sent behind);
+:mod:`~longhaul.queue.tables` holds its tables and shared queries, and :mod:`longhaul.flow` makes the
+plans it records.
 
 Accepting an event is one transaction here (:meth:`RunQueue.accept`): a ``pending`` run record per
 subscription, with the *slots* its subscription's flow control asks for (:mod:`longhaul.flow`). Dispatchers
@@ -39,10 +40,19 @@ from longhaul.queue.accepting import Acceptance, Accepting, IntakeRefusedError, 
 from longhaul.queue.claiming import Claiming, Lease, LeaseLostError
 from longhaul.queue.controls import Controlling, LimitOverride, Pause, Weight
 from longhaul.queue.inspecting import Inspecting, QueueDepth
-from longhaul.queue.tables import FairShareRow, LeaseRow, LimitOverrideRow, QueuePauseRow, RunSlotRow
+from longhaul.queue.signals import DueSignal, Signalling, SignalPlan
+from longhaul.queue.tables import (
+    FairShareRow,
+    LeaseRow,
+    LimitOverrideRow,
+    QueuePauseRow,
+    RunSlotRow,
+    SignalDeliveryRow,
+)
 
 __all__ = [
     "Acceptance",
+    "DueSignal",
     "FairShareRow",
     "IntakeRefusedError",
     "Lease",
@@ -56,11 +66,13 @@ __all__ = [
     "Recorded",
     "RunQueue",
     "RunSlotRow",
+    "SignalDeliveryRow",
+    "SignalPlan",
     "Weight",
 ]
 
 
-class RunQueue(Accepting, Claiming, Controlling, Inspecting):
+class RunQueue(Accepting, Claiming, Controlling, Inspecting, Signalling):
     """Accepts runs, hands them to dispatchers and says why each waits. One per process, sharing the
     process's database."""
 

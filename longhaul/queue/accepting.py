@@ -18,10 +18,12 @@ from longhaul.flow import INTAKE, Gate, JoinKind, RunPlan, Slot, SlotKind
 from longhaul.group_commit import GroupCommit
 from longhaul.humanize import duration
 from longhaul.models import RunRecord, RunStatus, Via, generation_workflow_id, run_id_for
+from longhaul.queue.signals import SignalPlan
 from longhaul.queue.tables import (
     ACTIVE,
     PENDING,
     RUNS,
+    SIGNALS,
     SLOTS,
     TAGS,
     closed,
@@ -93,6 +95,7 @@ class _Call:
     runs: list[RunPlan]
     cancels: dict[str, str]  # scope → who cancels its open runs, and why
     check: Callable[[RunRecord, RunPlan], None] | None
+    signals: list[SignalPlan]  # routed to open runs, sent by a dispatcher
 
 
 def _columns(run: RunPlan, claimed_at: datetime | None = None) -> dict[str, Any]:
@@ -153,6 +156,7 @@ class Accepting:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._insert_run = insert_ignoring_duplicates(RUNS, is_sqlite=db.is_sqlite)
+        self._insert_signal = insert_ignoring_duplicates(SIGNALS, is_sqlite=db.is_sqlite)
         self._listeners: list[Callable[[], None]] = []
         self._group_commit = GroupCommit(self._write_group)
         self._taker: Callable[[list[RunRecord]], None] | None = None
@@ -177,9 +181,12 @@ class Accepting:
         cancels: Mapping[str, str] | None = None,
         *,
         check: Callable[[RunRecord, RunPlan], None] | None = None,
+        signals: Sequence[SignalPlan] = (),
     ) -> Acceptance:
-        """Record ``runs`` as pending and cancel the open runs with a slot or mark of ``cancels`` (but not
-        these runs; each scope with what their records are to say), in one transaction. A run whose id
+        """Record ``runs`` as pending, cancel the open runs with a slot or mark of ``cancels`` (but not
+        these runs; each scope with what their records are to say) and keep the ``signals`` the events
+        route to open runs (:mod:`longhaul.queue.signals`; the same one again is kept once), in one
+        transaction. A run whose id
         exists already is not written again (``check`` sees it first and may refuse the whole call by
         raising: nothing of it is written); a run whose gate an open run holds joins that run. Returns
         what became of each run, and the runs cancelled with the scope that cancelled each.
@@ -188,13 +195,16 @@ class Accepting:
         next one, their runs with one multi-row INSERT (and one for tags and slots). The round trips to
         the database, not the rows, are the cost of accepting; each caller still returns only once its
         runs are committed."""
-        return await self._group_commit.submit(_Call(list(runs), dict(cancels or {}), check))
+        return await self._group_commit.submit(_Call(list(runs), dict(cancels or {}), check, list(signals)))
 
     async def _write_group(self, group: list[_Call]) -> list[Acceptance | Exception]:
         handed: list[RunRecord] = []
         async with writing(self.db) as conn:
             outcomes = await self._accept_group(conn, group, handed)
-            changed = any(not isinstance(o, Exception) and _changes(o) for o in outcomes)
+            changed = any(
+                not isinstance(o, Exception) and (_changes(o) or call.signals)
+                for call, o in zip(group, outcomes, strict=True)
+            )
             if changed:
                 await notify_queue(conn)
         if handed and self._taker is not None:
@@ -222,6 +232,10 @@ class Accepting:
             ]
         claimed = {run.id for run in startable[:room]}
         written = await self._insert(conn, list(fresh.values()), claimed, now)
+        signals = [plan.row(now) for call, no in zip(group, refusals, strict=True) if no is None
+                   for plan in call.signals]  # fmt: skip
+        if signals:
+            await conn.execute(self._insert_signal, signals)
         for run_id in written:
             run = fresh[run_id]
             existing[run_id] = record_of(

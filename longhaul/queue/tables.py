@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    UniqueConstraint,
     exists,
     func,
     or_,
@@ -88,6 +90,29 @@ class LimitOverrideRow(Base):
     set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class SignalDeliveryRow(Base):
+    """A signal an event routed to a run (``SignalRoute``), written in the transaction that accepted the
+    event and sent by a dispatcher once the run's workflow exists (:mod:`longhaul.queue.signals`). One per
+    run and request id (the event's): the same event sent again is the same delivery."""
+
+    __tablename__ = "signal_deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "request_id", name="uq_signal_deliveries_request"),
+        Index("ix_signal_deliveries_due", "sent_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # the order they go in
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(String(400))  # Temporal drops a repeat of it, too
+    signal: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[Any] = mapped_column(JSON)
+    event: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # delivered, or given up
+    error: Mapped[str | None] = mapped_column(String(600))  # why it could not be delivered
+
+
 class LeaseRow(Base):
     """Who holds a role that only one process may hold at a time on SQLite (the dispatcher)."""
 
@@ -105,6 +130,7 @@ LEASES = cast(Table, LeaseRow.__table__)
 FAIR_SHARES = cast(Table, FairShareRow.__table__)
 PAUSES = cast(Table, QueuePauseRow.__table__)
 LIMITS = cast(Table, LimitOverrideRow.__table__)
+SIGNALS = cast(Table, SignalDeliveryRow.__table__)
 
 
 def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:

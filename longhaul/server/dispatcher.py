@@ -35,7 +35,7 @@ from longhaul.db import Database, utcnow
 from longhaul.egress import EgressPolicy, guarded_client
 from longhaul.migrations import prepare
 from longhaul.models import RunRecord, RunStatus, RunUpdate
-from longhaul.queue import Lease, LeaseLostError
+from longhaul.queue import DueSignal, Lease, LeaseLostError
 from longhaul.server.alerts import Notifier
 from longhaul.server.envelopes import TemporalUnavailableError
 from longhaul.server.pausing import cancelled_while_paused
@@ -43,7 +43,7 @@ from longhaul.server.service import RunService
 from longhaul.server.waitpoints import WaitpointService
 from longhaul.storage import QUEUE_CHANNEL, RunStore
 from longhaul.telemetry import QueueMetrics, runtime
-from longhaul.temporal import RPC_TIMEOUT, connect, is_unavailable
+from longhaul.temporal import RPC_TIMEOUT, connect, is_unavailable, signal_once
 from longhaul.workflows.catalog import load_catalog
 
 log = logging.getLogger("longhaul.dispatcher")
@@ -58,7 +58,10 @@ METRICS_EVERY = 2.0  # seconds between two readings of the queue's depth for /me
 UPKEEP_EVERY = 1.0  # seconds: expiry and orphan restarts at least this often while accepts keep it busy
 REDELIVER_EVERY = 5.0  # seconds between two looks for waitpoint completions not delivered to their run
 STOP_WAIT = 15.0  # seconds a stopping dispatcher may take to finish its cycle
-UNAVAILABLE_BACKOFF = (0.5, 10.0)  # first and longest wait while Temporal cannot be reached
+UNAVAILABLE_BACKOFF = (0.5, 10.0)
+CLOSED_FIRST = (
+    "its run closed before the signal reached it"  # first and longest wait while Temporal cannot be reached
+)
 
 
 class Dispatcher:
@@ -166,6 +169,7 @@ class Dispatcher:
         claimed = await self.queue.claim(BATCH, lease=self.lease)
         await self._start_all([*orphaned, *claimed])
         await self._cancel_requested()
+        await self._deliver_signals()
         if self.metrics is not None and time.monotonic() - self._measured >= METRICS_EVERY:
             self._measured = time.monotonic()
             self.metrics.record(await self.queue.depth())
@@ -228,6 +232,50 @@ class Dispatcher:
             sent.append(run.id)
             log.info("%s: run %s (workflow %s)", why, run.id, run.workflow_id)
         await self.queue.cancel_sent(sent)
+
+    async def _deliver_signals(self) -> None:
+        """Send the signals events routed to started runs (:mod:`longhaul.queue.signals`): runs in
+        parallel, each run's in the order they came. A delivery whose run closed first, or that the
+        server refuses, is given up with the reason; one Temporal cannot take now waits for the next
+        cycle (and the run's later ones with it)."""
+        by_run: dict[str, list[DueSignal]] = {}
+        for due in await self.queue.due_signals(BATCH):
+            by_run.setdefault(due.run_id, []).append(due)
+        gate = asyncio.Semaphore(PARALLEL_STARTS)
+        sent: list[int] = []
+        refused: list[tuple[DueSignal, str]] = []
+        unavailable: list[BaseException] = []
+
+        async def deliver(run_signals: list[DueSignal]) -> None:
+            async with gate:
+                for due in run_signals:
+                    if due.closed:
+                        refused.append((due, CLOSED_FIRST))
+                        continue
+                    try:
+                        await signal_once(
+                            self.service.client, due.workflow_id, due.signal, due.payload,
+                            request_id=due.request_id,
+                        )  # fmt: skip
+                    except (RPCError, RuntimeError) as error:
+                        if is_unavailable(error):
+                            unavailable.append(error)
+                            return
+                        if not isinstance(error, RPCError):
+                            raise
+                        closed = error.status == RPCStatusCode.NOT_FOUND
+                        refused.append((due, CLOSED_FIRST if closed else str(error)))
+                        continue
+                    sent.append(due.id)
+
+        await asyncio.gather(*(deliver(signals) for signals in by_run.values()))
+        await self.queue.signals_sent(sent)
+        for due, why in refused:
+            log.warning("signal %s not delivered to run %s (workflow %s): %s", due.signal, due.run_id,
+                        due.workflow_id, why)  # fmt: skip
+            await self.queue.signals_sent([due.id], error=why)
+        if unavailable:
+            raise TemporalUnavailableError(f"signals wait for Temporal: {unavailable[0]}")
 
     async def _idle(self) -> None:
         """Sleep until woken, polled, or the next delayed run is due."""

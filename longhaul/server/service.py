@@ -44,7 +44,7 @@ from longhaul.models import (
     cancellation,
     run_id_for,
 )
-from longhaul.queue import RunQueue
+from longhaul.queue import RunQueue, SignalPlan
 from longhaul.server.envelopes import (
     BatchItem,
     ConflictError,
@@ -155,16 +155,16 @@ class RunService:
         return valid
 
     async def send(self, event_name: str, envelope: EventEnvelope, *, tenant: str) -> Accepted:
-        """Validate and record the event's runs (pending), and signal the runs it is routed to. Raises
-        UnknownEventError, InvalidInputError, NotFoundError (a routed event whose run is not running),
-        TemporalUnavailableError (only for a routed event: a signal needs Temporal now)."""
+        """Validate and record the event's runs (pending) and the signals it routes to open runs (sent by
+        a dispatcher), in one transaction. Raises UnknownEventError, InvalidInputError, NotFoundError (a
+        routed event whose run is not open: nothing is recorded)."""
         payload = self.validate(event_name, envelope.payload, "payload", sender=tenant)
         [accepted] = await self._accept([(event_name, envelope, payload)], tenant, ("options",))
         return accepted
 
     async def send_batch(self, items: list[BatchItem], *, tenant: str) -> list[Accepted]:
         """Validate every event first, then record all their runs in one transaction (nothing is
-        recorded if any is invalid), then signal the runs routed events reach."""
+        recorded if any is invalid), with the signals routed events make."""
         events: list[tuple[str, EventEnvelope, BaseModel]] = []
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(items):
@@ -201,6 +201,12 @@ class RunService:
             filtered_out.append([sub.workflow_name for sub in subscribers if sub not in passing])
         if errors:
             raise InvalidInputError(errors)
+        # Per event: the runs its routes signal, found before anything is written (none open: a 404).
+        routed = [
+            [await self._route(route, name, event_id, payload, tenant)
+             for route in self.catalog.routes_for(name)]
+            for (name, _, payload), (event_id, _) in zip(events, planned, strict=True)
+        ]  # fmt: skip
         # Per event: the scopes whose open runs it cancels (cancel_on marks, a cancelling singleton's key),
         # each with what the cancelled runs' records will say.
         cancels = [
@@ -215,19 +221,15 @@ class RunService:
             [run for _, runs in planned for run in runs],
             {scope: why for scopes in cancels for scope, why in scopes.items()},
             check=self._check_reuse if self.settings.event_id_reuse == "reject" else None,
+            signals=[plan for plans in routed for _, plan in plans],
         )
         by_mark = {scope: index for index, scopes in enumerate(cancels) for scope in scopes}
         reached = iter(recorded)
         results = []
-        for index, ((name, _envelope, payload), (event_id, runs)) in enumerate(
-            zip(events, planned, strict=True)
-        ):
+        for index, (event_id, runs) in enumerate(planned):
             deliveries = [Delivery(r.record, r.via) for r in (next(reached) for _ in runs)]
             deliveries += [Delivery(run, "cancel") for run, mark in cancelled if by_mark.get(mark) == index]
-            for route in self.catalog.routes_for(name):
-                deliveries.append(
-                    Delivery(await self._route(route, name, event_id, payload, tenant), "signal")
-                )
+            deliveries += [Delivery(run, "signal") for run, _ in routed[index]]
             results.append(Accepted(event_id, deliveries, filtered_out[index]))
         return results
 
@@ -335,7 +337,9 @@ class RunService:
 
     async def _route(
         self, route: SignalRoute, event_name: str, event_id: str, payload: BaseModel, tenant: str
-    ) -> RunRecord:
+    ) -> tuple[RunRecord, SignalPlan]:
+        """The open run ``route`` reaches with the event, and the signal to keep for it (sent by a
+        dispatcher: :mod:`longhaul.queue.signals`). NotFoundError if no run of its key is open."""
         key = business_key(route, payload)
         assert key is not None  # a route always has a key field, checked by the catalog
         run = await self.store.find_active(tenant=tenant, workflow=route.workflow_name, business_key=key)
@@ -343,8 +347,11 @@ class RunService:
             raise NotFoundError(
                 f"no running {route.workflow_name} run with {route.key}={key} for '{event_name}'"
             )
-        await self._signal(run, route.signal_name, payload, request_id=f"{tenant}/{event_name}/{event_id}")
-        return run
+        plan = SignalPlan(
+            run.id, f"{tenant}/{event_name}/{event_id}", route.signal_name,
+            payload.model_dump(mode="json"), event_name, event_id,
+        )  # fmt: skip
+        return run, plan
 
     # -- runs ---------------------------------------------------------------------------------------------
 

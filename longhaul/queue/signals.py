@@ -1,0 +1,99 @@
+"""Signals through the queue: what an event routed to a run (``SignalRoute``) waits in app storage until a
+dispatcher has sent it.
+
+Accepting the event writes the delivery in the same transaction as the event's runs
+(:meth:`~longhaul.queue.RunQueue.accept`), so the sender's 202 means it is kept whether or not Temporal
+answers now. A dispatcher sends the deliveries whose run's workflow exists, oldest first and a run's in
+the order they came, each with its request id (the event's): a delivery sent again after a crash between
+the send and its note is dropped by the server, so the workflow sees each once. A delivery whose run
+closed first cannot be made: it is kept with the reason, and the run's log says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from longhaul.db import Database, utcnow
+from longhaul.models import TERMINAL_STATUSES
+from longhaul.queue.tables import ACTIVE, RUNS, SIGNALS
+
+_CLOSED = [status.value for status in TERMINAL_STATUSES]
+
+
+@dataclass(frozen=True)
+class SignalPlan:
+    """A signal an event routes to a run, to be written with the event's acceptance."""
+
+    run_id: str
+    request_id: str
+    signal: str
+    payload: dict[str, Any]
+    event: str
+    event_id: str
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "request_id": self.request_id, "signal": self.signal,
+            "payload": self.payload, "event": self.event, "event_id": self.event_id, "created_at": now,
+            "sent_at": None, "error": None,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DueSignal:
+    """A delivery a dispatcher sends now (``closed``: its run closed first; it is given up)."""
+
+    id: int
+    run_id: str
+    workflow_id: str
+    request_id: str
+    signal: str
+    payload: dict[str, Any]
+    closed: bool
+
+
+class Signalling:
+    """The run queue's signal deliveries (see :class:`longhaul.queue.RunQueue`)."""
+
+    db: Database
+
+    async def due_signals(self, limit: int) -> list[DueSignal]:
+        """Undelivered signals whose run's workflow exists (started, not being started) or whose run
+        closed, oldest first. A run still waiting in the queue keeps its signals until it starts."""
+        started = (RUNS.c.status.in_(ACTIVE)) & or_(
+            RUNS.c.claimed_at.is_(None), RUNS.c.dispatched_at.is_not(None)
+        )
+        statement = (
+            select(SIGNALS, RUNS.c.workflow_id, RUNS.c.status)
+            .join(RUNS, RUNS.c.id == SIGNALS.c.run_id)
+            .where(SIGNALS.c.sent_at.is_(None), or_(started, RUNS.c.status.in_(_CLOSED)))
+            .order_by(SIGNALS.c.id)
+            .limit(limit)
+        )
+        async with self.db.engine.connect() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        return [
+            DueSignal(
+                id=row["id"],
+                run_id=row["run_id"],
+                workflow_id=row["workflow_id"],
+                request_id=row["request_id"],
+                signal=row["signal"],
+                payload=row["payload"],
+                closed=row["status"] in _CLOSED,
+            )
+            for row in rows
+        ]
+
+    async def signals_sent(self, ids: Sequence[int], error: str | None = None) -> None:
+        """Note deliveries made (or, with ``error``, given up: their run closed first)."""
+        if ids:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(
+                    update(SIGNALS).where(SIGNALS.c.id.in_(ids)).values(sent_at=utcnow(), error=error)
+                )
