@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from longhaul.config import Settings
 from longhaul.db import Database
@@ -85,3 +87,9 @@ async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def unreachable_client() -> Client:
+    """A Temporal client of an address nothing listens on (connected lazily: every call fails at once, as
+    Temporal being down does)."""
+    return await Client.connect(f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter)

@@ -324,7 +324,9 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
         ):
             tenant_key = (await app.state.keys.create("default", "tenant key"))[1]
             as_tenant = {"Authorization": f"Bearer {tenant_key}"}
-            assert (await http.get("/api/schedules", headers=as_tenant)).json() == []
+            assert (await http.get("/api/schedules", headers=as_tenant)).json() == []  # its own: none
+            hidden = await http.get("/api/schedules?system=true", headers=as_tenant)
+            assert hidden.status_code == 403 and "admin keys" in hidden.text
             for action in ("pause", "unpause", "trigger"):
                 refused = await http.post(f"/api/schedules/{sid}/{action}", headers=as_tenant)
                 assert refused.status_code == 403 and "admin key" in refused.text
@@ -333,7 +335,7 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
             assert refused.status_code == 403
             assert (await dev_client.get_schedule_handle(sid).describe()).info.recent_actions == []
 
-            listed = {s["id"]: s for s in (await http.get("/api/schedules")).json()}
+            listed = {s["id"]: s for s in (await http.get("/api/schedules?system=true")).json()}
             assert listed[sid]["paused"] is False
             assert (await http.post(f"/api/schedules/{sid}/pause")).json() == {
                 "schedule": sid,
@@ -341,7 +343,7 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
             }
             description = await dev_client.get_schedule_handle(sid).describe()
             assert description.schedule.state.paused is True
-            assert (await http.post(f"/api/schedules/{name}/unpause")).status_code == 202  # short id too
+            assert (await http.post(f"/api/schedules/{sid}/unpause")).status_code == 202
             assert (await http.post(f"/api/schedules/{sid}/trigger")).status_code == 202
             assert (await http.post(f"/api/schedules/{sid}/backfill", json=window)).status_code == 202
             backwards = await http.post(

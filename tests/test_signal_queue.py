@@ -19,10 +19,9 @@ from longhaul.server.envelopes import EventEnvelope, TemporalUnavailableError
 from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
-from tests.apps import wait_for_status
+from tests.apps import unreachable_client, wait_for_status
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import both_databases
-from tests.processes import free_port
 
 pytestmark = both_databases
 
@@ -35,7 +34,7 @@ def live(dev_client: Client, store: RunStore, settings: Settings) -> RunService:
 @pytest.fixture
 async def down(store: RunStore, settings: Settings) -> RunService:
     """A service whose Temporal cannot be reached (nothing listens on its port)."""
-    client = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
+    client = await unreachable_client()
     return RunService(client, store, settings, TEST_CATALOG)
 
 

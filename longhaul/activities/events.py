@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -20,6 +20,7 @@ class EmitRequest(BaseModel):
     event_id: str
     tenant: str
     payload: dict[str, Any]
+    tags: list[str] = Field(default_factory=list)
 
 
 class InvalidEmitError(Exception):
@@ -27,7 +28,9 @@ class InvalidEmitError(Exception):
 
 
 class Emitter(Protocol):
-    async def __call__(self, request: EmitRequest) -> None: ...
+    async def __call__(self, request: EmitRequest) -> list[str]:
+        """Send the event; the ids of the runs it reached."""
+        ...
 
 
 class EventActivities:
@@ -35,8 +38,9 @@ class EventActivities:
         self._emit = emit
 
     @activity.defn(name="emit_event")
-    async def emit_event(self, request: EmitRequest) -> None:
+    async def emit_event(self, request: EmitRequest) -> list[str]:
+        """Send the event; the ids of the runs it reached (a workflow's own emit ignores them)."""
         try:
-            await self._emit(request)
+            return await self._emit(request)
         except InvalidEmitError as error:
             raise ApplicationError(str(error), type="InvalidEvent", non_retryable=True) from error

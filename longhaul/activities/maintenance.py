@@ -109,12 +109,14 @@ def longhaul_activities(resources: Resources) -> list[Callable[..., Any]]:
     maintenance = MaintenanceActivities(resources.store, resources.client)
     waitpoints = WaitpointActivities(resources.store.waitpoints, resources.settings)
     bulk = BulkActivities(resources.store, resources.act)
+    runs = RunActivities(resources.store)
     return [
         bulk.count,
         bulk.act_page,
         waitpoints.create,
         waitpoints.time_out,
-        RunActivities(resources.store).apply_run_updates,
+        runs.apply_run_updates,
+        runs.open_runs,
         EventActivities(resources.emit).emit_event,
         maintenance.reconcile,
     ]

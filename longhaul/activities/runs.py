@@ -28,6 +28,12 @@ class RunActivities:
         if not all(changed):
             activity.logger.info("run %s already final or missing; update skipped", batch.updates[0].run_id)
 
+    @activity.defn(name="runs.open")
+    async def open_runs(self, run_ids: list[str]) -> list[str]:
+        """Which of ``run_ids`` have not closed yet (a missing run counts as closed)."""
+        runs = [await self.store.get(run_id, logs=False) for run_id in run_ids]
+        return [run.id for run in runs if run is not None and not run.status.terminal]
+
 
 class ApplyCarriedUpdates(ActivityInboundInterceptor):
     """Applies the run updates carried in an activity's header, then runs the activity.

@@ -39,10 +39,12 @@ from longhaul.keys import KeyStore
 from longhaul.migrations import prepare
 from longhaul.server.dispatcher import dispatching
 from longhaul.server.service import RunService
+from longhaul.server.tenant_schedules import TenantSchedules
 from longhaul.server.waitpoints import WaitpointService
 from longhaul.storage import RunStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, payload_codec
+from longhaul.tenant_schedules import TenantScheduleStore
 from longhaul.workflows.catalog import Catalog, load_catalog
 
 log = logging.getLogger("longhaul.api")
@@ -71,6 +73,7 @@ def _lifespan(settings: Settings, catalog: Catalog) -> Callable[[FastAPI], Abstr
         # A worker of the main task queue polls with this client: starts ask for its first task eagerly.
         app.state.service = service = RunService(client, store, settings, catalog, eager=settings.api_worker)
         app.state.waitpoints = WaitpointService(client, store.waitpoints, settings, catalog)
+        app.state.tenant_schedules = TenantSchedules(service, TenantScheduleStore(db))
         app.state.changes = RunChanges(store)  # one poller for every open stream
         watcher = asyncio.create_task(app.state.changes.run(), name="longhaul-run-changes")
         try:

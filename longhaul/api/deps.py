@@ -13,6 +13,7 @@ from longhaul.dead_letters import DeadLetters
 from longhaul.keys import Caller
 from longhaul.models import RunRecord, RunRef, Via
 from longhaul.server.service import RunService
+from longhaul.server.tenant_schedules import TenantSchedules
 from longhaul.server.waitpoints import WaitpointService
 from longhaul.storage import RunStore
 
@@ -93,6 +94,11 @@ async def _waitpoints(request: Request) -> WaitpointService:
     return waitpoints
 
 
+async def _tenant_schedules(request: Request) -> TenantSchedules:
+    schedules: TenantSchedules = request.app.state.tenant_schedules
+    return schedules
+
+
 async def _dead_letters(request: Request) -> DeadLetters:
     letters: DeadLetters = request.app.state.dead_letters
     return letters
@@ -108,6 +114,7 @@ TemporalClient = Annotated[Client, Depends(_client)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Letters = Annotated[DeadLetters, Depends(_dead_letters)]
 Waitpoints = Annotated[WaitpointService, Depends(_waitpoints)]
+Schedules = Annotated[TenantSchedules, Depends(_tenant_schedules)]
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

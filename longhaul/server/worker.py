@@ -140,12 +140,13 @@ class _CatalogEmitter:
     def __init__(self, service: RunService) -> None:
         self.service = service
 
-    async def __call__(self, request: EmitRequest) -> None:
-        envelope = EventEnvelope(id=request.event_id, payload=request.payload)
+    async def __call__(self, request: EmitRequest) -> list[str]:
+        envelope = EventEnvelope(id=request.event_id, payload=request.payload, tags=request.tags)
         try:
-            await self.service.send(request.name, envelope, tenant=request.tenant)
+            accepted = await self.service.send(request.name, envelope, tenant=request.tenant)
         except (InvalidInputError, UnknownEventError) as error:
             raise InvalidEmitError(str(error)) from error
+        return [delivery.run.id for delivery in accepted.deliveries]
 
 
 def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedWorkflowRunner:

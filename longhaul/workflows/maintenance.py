@@ -19,17 +19,20 @@ with workflow.unsafe.imports_passed_through():
         ReconcileRequest,
         longhaul_activities,
     )
+    from longhaul.activities.runs import RunActivities
     from longhaul.alerts import AlertDeliveryRow, AlertDestinationRow
     from longhaul.config import Settings
     from longhaul.dead_letters import DeadLetterRow
     from longhaul.keys import ApiKeyRow
     from longhaul.queue import LeaseRow, RunSlotRow
     from longhaul.records import RunLogRow, RunRow, RunStepRow, RunTagRow
+    from longhaul.tenant_schedules import TenantScheduleRow
     from longhaul.waitpoints import WaitpointRow
 
 from longhaul.workflows import registry
 from longhaul.workflows.bulk import BulkActionWorkflow
 from longhaul.workflows.pipeline import Pipeline, Subscription, TaskQueue
+from longhaul.workflows.scheduled import TenantScheduleWorkflow
 from longhaul.workflows.schedules import ScheduleDecl
 from longhaul.workflows.tracking import tracked
 
@@ -71,9 +74,9 @@ def _schedules(settings: Settings) -> list[ScheduleDecl]:
 LONGHAUL = Pipeline(
     name="longhaul",
     entries=(Subscription(BULK_REQUESTED, BulkActionWorkflow),),
-    workflows=(ReconcileWorkflow,),
+    workflows=(ReconcileWorkflow, TenantScheduleWorkflow),
     queues=(TaskQueue(longhaul_activities),),
-    short_steps=(EventActivities.emit_event,),  # an accept into the run queue
+    short_steps=(EventActivities.emit_event, RunActivities.open_runs),  # run-queue and record reads
     tables=(
         RunRow,
         RunTagRow,
@@ -86,6 +89,7 @@ LONGHAUL = Pipeline(
         WaitpointRow,
         AlertDestinationRow,
         AlertDeliveryRow,
+        TenantScheduleRow,
     ),
     schedules=_schedules,
 )

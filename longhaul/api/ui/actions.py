@@ -12,10 +12,9 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from longhaul.api.deps import Service, Waitpoints, current_admin
+from longhaul.api.deps import Schedules, Service, Waitpoints
 from longhaul.api.schedules import act_on_schedule
 from longhaul.api.ui.session import Acting, form_of
-from longhaul.server import schedules
 from longhaul.server.envelopes import InvalidInputError
 from longhaul.server.pausing import pause_run, unpause_run
 from longhaul.server.resume import resume
@@ -76,8 +75,15 @@ async def complete_waitpoint(
 
 @router.post("/schedules/{schedule}/{action}")
 async def act(
-    schedule: str, action: Literal["pause", "unpause", "trigger"], service: Service, caller: Acting
+    schedule: str,
+    action: Literal["pause", "unpause", "trigger"],
+    service: Service,
+    caller: Acting,
+    tenant_schedules: Schedules,
 ) -> RedirectResponse:
-    await act_on_schedule(schedule, action, service.client, await current_admin(caller))
-    done = f"{schedules.schedule_id(schedule)}: {action} done."
+    await act_on_schedule(schedule, action, service.client, caller, tenant_schedules)
+    return _to_schedules(f"{schedule}: {action} done.")
+
+
+def _to_schedules(done: str) -> RedirectResponse:
     return RedirectResponse(f"/ui/schedules?{urlencode({'done': done})}", status_code=303)
