@@ -4,24 +4,20 @@ CLI, the clients, the dashboard), as a product gives each customer their own nig
 Each is a Temporal Schedule (:mod:`longhaul.server.tenant_schedules`) whose action starts the engine's
 ``tenant-schedule`` workflow, which sends the event for the tenant through the run queue, so every run it
 makes takes the subscription's flow control, then waits for those runs to close (so the overlap policy
-is about the tenant's runs). Its definition is kept here, one row per tenant and external id: the
-unique key makes a repeated create return the first, and a tenant's list is read from here (Temporal's
-list of schedules is its visibility store, which lags behind a create).
+is about the tenant's runs). Its definition is kept in app storage (:mod:`longhaul.storage.schedules`),
+one row per tenant and external id: the unique key makes a repeated create return the first, and a
+tenant's list is read from there (Temporal's list of schedules is its visibility store, which lags behind
+a create). This module holds what they are (pydantic only: the client imports it).
 """
 
 from __future__ import annotations
 
-import builtins
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import JSON, Boolean, DateTime, Float, String, Table, delete, func, select, update
-from sqlalchemy.orm import Mapped, mapped_column
-
-from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, utcnow
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 MIN_INTERVAL_SECONDS = 60.0  # a tenant's schedule fires at most once a minute
@@ -135,90 +131,7 @@ class TenantSchedule(BaseModel):
     recent_runs: list[datetime] = Field(default_factory=list)
 
 
-class TenantScheduleRow(Base):
-    __tablename__ = "tenant_schedules"
-
-    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the tenant's own (external) id
-    schedule_id: Mapped[str] = mapped_column(String(200), unique=True)
-    event: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[Any] = mapped_column(JSON)
-    cron: Mapped[str | None] = mapped_column(String(200))
-    interval_seconds: Mapped[float | None] = mapped_column(Float)
-    timezone: Mapped[str] = mapped_column(String(64))
-    overlap: Mapped[str] = mapped_column(String(16))
-    catchup_window_seconds: Mapped[float] = mapped_column(Float)
-    paused: Mapped[bool] = mapped_column(Boolean)
-    note: Mapped[str] = mapped_column(String(500))
-    created_by: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-_SCHEDULES = cast(Table, TenantScheduleRow.__table__)
-
-
 def temporal_id(tenant: str, schedule: str) -> str:
     """The schedule's id in Temporal: readable there, and outside ``longhaul.`` (the declared ones, which
     ``schedules sync`` owns)."""
     return f"tenant/{tenant}/{schedule}"
-
-
-def _record(row: Any) -> TenantSchedule:
-    values = dict(row)
-    for key in ("created_at", "updated_at"):
-        values[key] = as_utc(values[key])
-    return TenantSchedule.model_validate(values)
-
-
-class TenantScheduleStore:
-    """The tenant schedules' rows (their Temporal side: :mod:`longhaul.server.tenant_schedules`)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._insert = insert_ignoring_duplicates(_SCHEDULES, is_sqlite=db.is_sqlite)
-
-    async def add(self, tenant: str, request: ScheduleRequest, by: str | None) -> tuple[TenantSchedule, bool]:
-        """Keep ``request`` for ``tenant``, or find the schedule of that id; second item: added now?"""
-        now = utcnow()
-        values = request.model_dump(mode="json") | {
-            "tenant": tenant, "schedule_id": temporal_id(tenant, request.id), "created_by": by,
-            "created_at": now, "updated_at": now,
-        }  # fmt: skip
-        async with self.db.engine.begin() as conn:
-            added = bool(getattr(await conn.execute(self._insert, [values]), "rowcount", 0))
-        found = await self.get(tenant, request.id)
-        assert found is not None
-        return found, added
-
-    async def get(self, tenant: str, schedule: str) -> TenantSchedule | None:
-        statement = select(_SCHEDULES).where(_SCHEDULES.c.tenant == tenant, _SCHEDULES.c.id == schedule)
-        async with self.db.engine.connect() as conn:
-            row = (await conn.execute(statement)).mappings().first()
-        return _record(row) if row is not None else None
-
-    async def list(self, tenant: str) -> builtins.list[TenantSchedule]:
-        statement = select(_SCHEDULES).where(_SCHEDULES.c.tenant == tenant).order_by(_SCHEDULES.c.id)
-        async with self.db.engine.connect() as conn:
-            return [_record(row) for row in (await conn.execute(statement)).mappings()]
-
-    async def change(self, tenant: str, schedule: str, values: dict[str, Any]) -> TenantSchedule | None:
-        """Write ``values`` (already applied in Temporal); None if there is no such schedule."""
-        statement = (
-            update(_SCHEDULES)
-            .where(_SCHEDULES.c.tenant == tenant, _SCHEDULES.c.id == schedule)
-            .values(**values, updated_at=utcnow())
-        )
-        async with self.db.engine.begin() as conn:
-            await conn.execute(statement)
-        return await self.get(tenant, schedule)
-
-    async def remove(self, tenant: str, schedule: str) -> bool:
-        statement = delete(_SCHEDULES).where(_SCHEDULES.c.tenant == tenant, _SCHEDULES.c.id == schedule)
-        async with self.db.engine.begin() as conn:
-            return bool(getattr(await conn.execute(statement), "rowcount", 0))
-
-    async def count(self, tenant: str) -> int:
-        async with self.db.engine.connect() as conn:
-            statement = select(func.count()).where(_SCHEDULES.c.tenant == tenant)
-            return int(await conn.scalar(statement) or 0)

@@ -373,3 +373,33 @@ def test_queue_weights_and_pauses_are_set_listed_and_cleared_from_the_cli_and_bo
     assert (
         _cli(as_admin, "queues", "weight", "ticket-triage", "acme").returncode == 2
     )  # no weight, no --clear
+
+
+def test_tenant_schedules_are_made_listed_changed_and_deleted_from_the_cli_and_both_clients(
+    served: Served,
+) -> None:
+    made = _cli(
+        served, "tenant-schedules", "create", "weekly", "--event", "hello", "--data", '{"name": "W"}',
+        "--cron", "0 8 * * 1", "--timezone", "Europe/Paris",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["schedule_id"] == "tenant/default/weekly"
+    listed = _cli(served, "tenant-schedules")
+    assert "weekly" in listed.stdout and "cron 0 8 * * 1 (Europe/Paris)" in listed.stdout
+    too_often = _cli(served, "tenant-schedules", "create", "x", "--event", "hello", "--every", "5")
+    assert too_often.returncode == 1 and "interval_seconds" in too_often.stderr
+    with Client(served.url, api_key=served.key) as client:
+        assert client.schedules.update("weekly", paused=True).paused is True
+        again = client.schedules.create("weekly", "hello", {"name": "Other"}, cron="0 9 * * *")
+        assert (again.payload, again.cron) == ({"name": "W"}, "0 8 * * 1")  # the first
+        assert [schedule.id for schedule in client.schedules.list()] == ["weekly"]
+
+    async def in_async() -> None:
+        async with AsyncClient(served.url, api_key=served.key) as client:
+            changed = await client.schedules.update("weekly", interval_seconds=3600, paused=False)
+            assert (changed.cron, changed.interval_seconds, changed.paused) == (None, 3600, False)
+            await client.schedules.delete("weekly")
+
+    asyncio.run(in_async())
+    gone = _cli(served, "tenant-schedules", "show", "weekly")
+    assert gone.returncode == 1 and "no schedule 'weekly'" in gone.stderr

@@ -17,8 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from longhaul.config import Settings
 from longhaul.server.envelopes import EventEnvelope
-from longhaul.server.pausing import NotPausableError, pause_run, pause_workflow, unpause_run
+from longhaul.server.pausing import pause_run, unpause_run
 from longhaul.server.service import RunService
+from longhaul.server.workflow_pause import NotPausableError, pause_workflow
 from longhaul.storage import RunStore
 from tests.apps import other_tenant, wait_for_status
 from tests.pipelines import TEST_CATALOG

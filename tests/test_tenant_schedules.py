@@ -21,7 +21,8 @@ from longhaul.server.envelopes import TemporalUnavailableError
 from longhaul.server.service import RunService
 from longhaul.server.tenant_schedules import TenantSchedules
 from longhaul.storage import RunStore
-from longhaul.tenant_schedules import ScheduleRequest, TenantScheduleStore
+from longhaul.storage.schedules import TenantScheduleStore
+from longhaul.tenant_schedules import ScheduleRequest
 from tests.apps import other_tenant, unreachable_client, wait_for_status
 from tests.pipelines import TEST_CATALOG
 from tests.postgres import both_databases

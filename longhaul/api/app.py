@@ -42,9 +42,9 @@ from longhaul.server.service import RunService
 from longhaul.server.tenant_schedules import TenantSchedules
 from longhaul.server.waitpoints import WaitpointService
 from longhaul.storage import RunStore
+from longhaul.storage.schedules import TenantScheduleStore
 from longhaul.telemetry import RequestMetrics, runtime, start_tracing, stop_tracing
 from longhaul.temporal import connect, ensure_search_attributes, payload_codec
-from longhaul.tenant_schedules import TenantScheduleStore
 from longhaul.workflows.catalog import Catalog, load_catalog
 
 log = logging.getLogger("longhaul.api")

@@ -24,6 +24,7 @@ from longhaul.cli import (
     runs,
     schedules,
     stack,
+    tenant_schedules,
     waitpoints,
     webhooks,
 )
@@ -47,6 +48,7 @@ for name, group in (
     ("waitpoints", waitpoints),
     ("alerts", alerts),
     ("schedules", schedules),
+    ("tenant-schedules", tenant_schedules),
     ("keys", keys),
     ("db", db),
     ("webhooks", webhooks),

@@ -27,6 +27,7 @@ from longhaul.models import (
     Waitpoint,
     WebhookOutcome,
 )
+from longhaul.tenant_schedules import TenantSchedule
 
 
 class AsyncClient:
@@ -47,6 +48,7 @@ class AsyncClient:
         self.waitpoints = AsyncWaitpoints(self)
         self.alerts = AsyncAlerts(self)
         self.dead_letters = AsyncDeadLetters(self)
+        self.schedules = AsyncSchedules(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -292,3 +294,40 @@ class AsyncDeadLetters:
 
     async def redeliver(self, letter_id: str) -> WebhookOutcome:
         return await self._client._call(wire.redeliver(letter_id), WebhookOutcome)
+
+
+class AsyncSchedules:
+    """``client.schedules``: this tenant's schedules: an event sent on a cron (in a time zone) or an
+    interval, each firing's runs through the run queue (docs/schedules.md)."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self, id: str, event: str, payload: dict[str, Any] | None = None, **spec: Any
+    ) -> TenantSchedule:
+        """``spec``: ``cron`` or ``interval_seconds``, and ``timezone``, ``overlap``,
+        ``catchup_window_seconds``, ``paused``, ``note``. A schedule of that ``id`` already: the first."""
+        return await self._client._call(wire.create_schedule(id, event, payload, spec), TenantSchedule)
+
+    async def list(self) -> list[TenantSchedule]:
+        return wire.SCHEDULE_LIST.validate_python(
+            (await self._client._request(wire.Call("GET", "/api/schedules", retry=True))).json()
+        )
+
+    async def get(self, schedule: str) -> TenantSchedule:
+        return await self._client._call(
+            wire.Call("GET", wire.schedule_path(schedule), retry=True), TenantSchedule
+        )
+
+    async def update(self, schedule: str, **change: Any) -> TenantSchedule:
+        """Change the fields given (``payload``, ``cron``, ``interval_seconds``, ``paused`` …)."""
+        call = wire.Call("PATCH", wire.schedule_path(schedule), body=change)
+        return await self._client._call(call, TenantSchedule)
+
+    async def delete(self, schedule: str) -> None:
+        await self._client._request(wire.Call("DELETE", wire.schedule_path(schedule)))
+
+    async def trigger(self, schedule: str) -> None:
+        """Fire now (its overlap policy still applies)."""
+        await self._client._request(wire.Call("POST", wire.schedule_path(schedule, "trigger")))

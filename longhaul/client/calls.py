@@ -18,6 +18,7 @@ from longhaul.models import (
     RunRecord,
     Waitpoint,
 )
+from longhaul.tenant_schedules import TenantSchedule
 
 DEFAULT_URL = "http://localhost:8000"
 MAX_RETRY_WAIT = 30.0
@@ -239,3 +240,16 @@ def add_destination(url: str | None, workflow: str | None, kinds: list[str] | No
     if kinds:
         body["kinds"] = kinds
     return Call("POST", "/api/alert-destinations", body=body)
+
+
+SCHEDULE_LIST = TypeAdapter(list[TenantSchedule])
+
+
+def schedule_path(schedule: str, action: str | None = None) -> str:
+    return f"/api/schedules/{quote(schedule, safe='')}" + (f"/{action}" if action else "")
+
+
+def create_schedule(id: str, event: str, payload: dict[str, Any] | None, spec: dict[str, Any]) -> Call:
+    """Idempotent by its id (a repeat returns the first): safe to retry. The API checks it (422s)."""
+    body = {"id": id, "event": event, "payload": payload or {}, **spec}
+    return Call("POST", "/api/schedules", body=body, retry=True)

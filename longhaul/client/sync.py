@@ -26,6 +26,7 @@ from longhaul.models import (
     Waitpoint,
     WebhookOutcome,
 )
+from longhaul.tenant_schedules import TenantSchedule
 
 
 class Client:
@@ -46,6 +47,7 @@ class Client:
         self.waitpoints = Waitpoints(self)
         self.alerts = Alerts(self)
         self.dead_letters = DeadLetters(self)
+        self.schedules = Schedules(self)
 
     def __enter__(self) -> Client:
         return self
@@ -305,3 +307,38 @@ class DeadLetters:
     def redeliver(self, letter_id: str) -> WebhookOutcome:
         """Process the webhook again with the code running now; ``received`` is False if it still fails."""
         return self._client._call(wire.redeliver(letter_id), WebhookOutcome)
+
+
+class Schedules:
+    """``client.schedules``: this tenant's schedules: an event sent on a cron (in a time zone) or an
+    interval, each firing's runs through the run queue (docs/schedules.md)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self, id: str, event: str, payload: dict[str, Any] | None = None, **spec: Any
+    ) -> TenantSchedule:
+        """``spec``: ``cron`` or ``interval_seconds``, and ``timezone``, ``overlap``,
+        ``catchup_window_seconds``, ``paused``, ``note``. A schedule of that ``id`` already: the first."""
+        return self._client._call(wire.create_schedule(id, event, payload, spec), TenantSchedule)
+
+    def list(self) -> list[TenantSchedule]:
+        return wire.SCHEDULE_LIST.validate_python(
+            self._client._request(wire.Call("GET", "/api/schedules", retry=True)).json()
+        )
+
+    def get(self, schedule: str) -> TenantSchedule:
+        return self._client._call(wire.Call("GET", wire.schedule_path(schedule), retry=True), TenantSchedule)
+
+    def update(self, schedule: str, **change: Any) -> TenantSchedule:
+        """Change the fields given (``payload``, ``cron``, ``interval_seconds``, ``paused`` …)."""
+        call = wire.Call("PATCH", wire.schedule_path(schedule), body=change)
+        return self._client._call(call, TenantSchedule)
+
+    def delete(self, schedule: str) -> None:
+        self._client._request(wire.Call("DELETE", wire.schedule_path(schedule)))
+
+    def trigger(self, schedule: str) -> None:
+        """Fire now (its overlap policy still applies)."""
+        self._client._request(wire.Call("POST", wire.schedule_path(schedule, "trigger")))

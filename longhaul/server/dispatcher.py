@@ -38,9 +38,9 @@ from longhaul.models import RunRecord, RunStatus, RunUpdate
 from longhaul.queue import DueSignal, Lease, LeaseLostError
 from longhaul.server.alerts import Notifier
 from longhaul.server.envelopes import TemporalUnavailableError
-from longhaul.server.pausing import cancelled_while_paused
 from longhaul.server.service import RunService
 from longhaul.server.waitpoints import WaitpointService
+from longhaul.server.workflow_pause import cancelled_while_paused
 from longhaul.storage import QUEUE_CHANNEL, RunStore
 from longhaul.telemetry import QueueMetrics, runtime
 from longhaul.temporal import RPC_TIMEOUT, connect, is_unavailable, signal_once

@@ -12,71 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING
 
-from temporalio.api.workflowservice.v1 import PauseWorkflowExecutionRequest, UnpauseWorkflowExecutionRequest
-from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from longhaul.models import ACTIVE_STATUSES, WAITING_STATUSES, RunRecord, RunUpdate
-from longhaul.queue import RunQueue
-from longhaul.server.envelopes import ConflictError, TemporalUnavailableError
-from longhaul.temporal import RPC_TIMEOUT, is_unavailable
-
-if TYPE_CHECKING:
-    from longhaul.server.service import RunService
+from longhaul.models import WAITING_STATUSES, RunRecord, RunUpdate
+from longhaul.server.envelopes import ConflictError
+from longhaul.server.service import RunService
+from longhaul.server.workflow_pause import pause_workflow, unpause_workflow
 
 _STARTING_WAIT = (0.2, 0.5, 1.0)  # a run a dispatcher is starting: its workflow exists within a moment
-
-
-class NotPausableError(ConflictError):
-    """The Temporal server does not pause workflows: the started run goes on."""
 
 
 def paused_by(by: str, reason: str | None = None) -> str:
     """What a paused run's record says: "paused by key 3f2a… (API): waiting for the supplier"."""
     return f"paused by {by}" + (f": {reason}" if reason else "")
-
-
-async def pause_workflow(client: Client, workflow_id: str, why: str) -> None:
-    """Pause a started run's workflow (already paused is fine). Raises NotPausableError where the server
-    does not pause workflows, TemporalUnavailableError, or RPCError NOT_FOUND (not started)."""
-    request = PauseWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_id=workflow_id, reason=why,
-        identity=client.identity, request_id=str(uuid.uuid4()),
-    )  # fmt: skip
-    try:
-        await client.workflow_service.pause_workflow_execution(request, retry=True, timeout=RPC_TIMEOUT)
-    except RPCError as error:
-        if error.status == RPCStatusCode.UNIMPLEMENTED:
-            raise NotPausableError(
-                f"this Temporal server does not pause started workflows ({error.message}; servers 1.29+ "
-                "with dynamic config frontend.WorkflowPauseEnabled=true do): the run goes on; cancel it "
-                "to stop it"
-            ) from error
-        if error.status != RPCStatusCode.FAILED_PRECONDITION:  # "workflow is already paused"
-            raise _translated(error) from error
-
-
-async def unpause_workflow(client: Client, workflow_id: str, why: str) -> None:
-    """Let a paused workflow go on (one not paused, or closed, is left as it is)."""
-    request = UnpauseWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_id=workflow_id, reason=why,
-        identity=client.identity, request_id=str(uuid.uuid4()),
-    )  # fmt: skip
-    try:
-        await client.workflow_service.unpause_workflow_execution(request, retry=True, timeout=RPC_TIMEOUT)
-    except RPCError as error:
-        if error.status not in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.NOT_FOUND):
-            raise _translated(error) from error
-
-
-async def cancelled_while_paused(client: Client, queue: RunQueue, run: RunRecord, why: str) -> None:
-    """After asking Temporal to cancel ``run``: if it is paused there, unpause it, so that it goes on to
-    see its cancellation (and run its compensations) instead of waiting paused with it."""
-    if run.paused_at is not None and run.status in ACTIVE_STATUSES:
-        await unpause_workflow(client, run.workflow_id, why)
-        await queue.mark_paused(run.id, None)
 
 
 async def pause_run(
@@ -119,10 +68,3 @@ async def unpause_run(service: RunService, run_id: str, *, tenant: str, by: str)
         await service.queue.mark_paused(run_id, None)
     await service.store.apply(RunUpdate(run_id=run_id, log=why), op_id=f"unpause/{uuid.uuid4().hex}")
     return await service.get(run_id, tenant=tenant)
-
-
-def _translated(error: RPCError) -> Exception:
-    """Temporal unreachable is a 503 (TemporalUnavailableError); anything else as it came."""
-    if is_unavailable(error):
-        return TemporalUnavailableError(f"Temporal is unavailable: {error}")
-    return error

@@ -56,7 +56,7 @@ from longhaul.server.envelopes import (
     check_reuse,
     repeated_ids,
 )
-from longhaul.server.pausing import cancelled_while_paused
+from longhaul.server.workflow_pause import cancelled_while_paused
 from longhaul.storage import RunStore
 from longhaul.telemetry import continued, current_traceparent
 from longhaul.temporal import (

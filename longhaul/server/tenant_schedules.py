@@ -41,6 +41,7 @@ from longhaul.server.envelopes import (
     UnknownEventError,
 )
 from longhaul.server.service import RunService
+from longhaul.storage.schedules import TenantScheduleStore
 from longhaul.temporal import EVENT, RPC_TIMEOUT, TENANT, is_unavailable
 from longhaul.tenant_schedules import (
     Overlap,
@@ -48,7 +49,6 @@ from longhaul.tenant_schedules import (
     ScheduledEvent,
     ScheduleRequest,
     TenantSchedule,
-    TenantScheduleStore,
 )
 
 FIRE_WORKFLOW = "tenant-schedule"  # longhaul/workflows/scheduled.py

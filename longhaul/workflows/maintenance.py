@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from longhaul.keys import ApiKeyRow
     from longhaul.queue import LeaseRow, RunSlotRow
     from longhaul.records import RunLogRow, RunRow, RunStepRow, RunTagRow
-    from longhaul.tenant_schedules import TenantScheduleRow
+    from longhaul.storage.schedules import TenantScheduleRow
     from longhaul.waitpoints import WaitpointRow
 
 from longhaul.workflows import registry
