@@ -53,6 +53,11 @@ async def shoot(out: Path) -> list[Path]:
                 headers = {"Authorization": f"Bearer {key}"}
                 async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
                     shown = await _runs(http)
+                    await http.post(  # a tenant's own schedule beside the deployment's
+                        "/api/schedules",
+                        json={"id": "weekly-report", "event": "hello", "payload": {"name": "Weekly"},
+                              "cron": "0 8 * * 1", "timezone": "Europe/Paris"},
+                    )  # fmt: skip
                 return await _pages(url, key, shown, out)
         finally:
             await db.close()

@@ -6,11 +6,12 @@ goes back to the page it came from with a line saying what happened."""
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
 
 from longhaul.api.deps import Schedules, Service, Waitpoints
 from longhaul.api.schedules import act_on_schedule
@@ -18,6 +19,7 @@ from longhaul.api.ui.session import Acting, form_of
 from longhaul.server.envelopes import InvalidInputError
 from longhaul.server.pausing import pause_run, unpause_run
 from longhaul.server.resume import resume
+from longhaul.tenant_schedules import ScheduleChange, ScheduleRequest
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -71,6 +73,57 @@ async def complete_waitpoint(
     by = f"key:{caller.key_id} (dashboard)"
     token = await waitpoints.complete(waitpoint_id, output, by=by, tenant=caller.tenant)
     return _back_to(token.run_id, f"Waitpoint {token.id} completed.")
+
+
+@router.post("/schedules")
+async def create_schedule(request: Request, caller: Acting, tenant_schedules: Schedules) -> RedirectResponse:
+    """A new schedule of the tenant's from the schedules page's form (a repeated id: the first)."""
+    form = await form_of(request)
+    fields = _schedule_fields(form) | {"id": form.get("id", ""), "event": form.get("event", "")}
+    try:
+        wanted = ScheduleRequest.model_validate(fields)
+    except ValidationError as error:
+        raise InvalidInputError.from_validation(error) from error
+    schedule, created = await tenant_schedules.create(
+        caller.tenant, wanted, f"key {caller.key_id} (dashboard)"
+    )
+    return _to_schedules(f"{schedule.id}: {'created' if created else 'exists already: unchanged'}.")
+
+
+@router.post("/schedules/{schedule}")
+async def change_schedule(
+    schedule: str, request: Request, caller: Acting, tenant_schedules: Schedules
+) -> RedirectResponse:
+    """The schedule's page's form: every field as shown (cron or interval, whichever is filled)."""
+    try:
+        change = ScheduleChange.model_validate(_schedule_fields(await form_of(request)))
+    except ValidationError as error:
+        raise InvalidInputError.from_validation(error) from error
+    await tenant_schedules.change(caller.tenant, schedule, change)
+    return RedirectResponse(f"/ui/schedules/{quote(schedule, safe='')}?{urlencode({'done': 'Saved.'})}", 303)
+
+
+@router.post("/schedules/{schedule}/delete")
+async def delete_schedule(schedule: str, caller: Acting, tenant_schedules: Schedules) -> RedirectResponse:
+    await tenant_schedules.delete(caller.tenant, schedule)
+    return _to_schedules(f"{schedule}: deleted.")
+
+
+def _schedule_fields(form: dict[str, str]) -> dict[str, Any]:
+    """A schedule form's fields as the API takes them: blanks left out, the payload read as JSON."""
+    fields: dict[str, Any] = {
+        name: form[name].strip()
+        for name in ("cron", "interval_seconds", "timezone", "overlap", "catchup_window_seconds", "note")
+        if form.get(name, "").strip() or name == "note"
+    }
+    fields["paused"] = form.get("paused") == "on"
+    try:
+        fields["payload"] = json.loads(form.get("payload", "").strip() or "{}")
+    except ValueError as error:
+        raise InvalidInputError(
+            [{"type": "json_invalid", "loc": ["payload"], "msg": f"payload is not JSON: {error}"}]
+        ) from error
+    return fields
 
 
 @router.post("/schedules/{schedule}/{action}")

@@ -4,24 +4,26 @@ renders it; the forms that change something are in :mod:`longhaul.api.ui.actions
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from longhaul.api import queues
-from longhaul.api.deps import Service, Waitpoints
+from longhaul.api.deps import Schedules, Service, Waitpoints
 from longhaul.api.runs import RunQuery, visible_run
 from longhaul.api.ui.overview import overview
 from longhaul.api.ui.render import page
 from longhaul.api.ui.session import SignedIn
-from longhaul.models import REPLAYABLE_STATUSES, SYSTEM_TENANT, RunStatus, WaitpointStatus
+from longhaul.models import REPLAYABLE_STATUSES, SYSTEM_TENANT, RunRecord, RunStatus, WaitpointStatus
 from longhaul.server import schedules
 from longhaul.server.envelopes import NotFoundError, TemporalUnavailableError
 from longhaul.server.resume import why_not_resume
+from longhaul.server.service import RunService
 from longhaul.server.timeline import timeline
 from longhaul.storage import RunFilter
+from longhaul.tenant_schedules import Overlap
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 RECENT_SCHEDULED = 5  # runs of each schedule listed
@@ -92,19 +94,47 @@ async def queues_page(request: Request, service: Service, caller: SignedIn) -> H
 
 
 @router.get("/schedules")
-async def schedules_page(request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
-    """Schedules belong to the deployment, not a tenant: admin keys see and act on them."""
+async def schedules_page(
+    request: Request, service: Service, caller: SignedIn, tenant_schedules: Schedules
+) -> HTMLResponse:
+    """The tenant's own schedules (with a form for a new one); longhaul's declared ones for admin keys."""
     listed = await schedules.describe_all(service.client) if caller.admin else []
     recent = {
-        info.id: (
-            await service.store.page(
-                RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{info.id}"), limit=RECENT_SCHEDULED
-            )
-        ).runs
+        info.id: await _recent(service, RunFilter(tenant=SYSTEM_TENANT, event=f"schedule:{info.id}"))
         for info in listed
     }
-    return page(request, "schedules.html", caller=caller, schedules=listed, recent=recent,
+    own = await tenant_schedules.list(caller.tenant)
+    made = {
+        s.id: await _recent(service, RunFilter(tenant=caller.tenant, tag=f"schedule:{s.id}")) for s in own
+    }
+    return page(request, "schedules.html", caller=caller, schedules=listed, recent=recent, own=own,
+                made=made, **_schedule_form(service), message=request.query_params.get("done"))  # fmt: skip
+
+
+@router.get("/schedules/{schedule}")
+async def schedule_page(
+    schedule: str, request: Request, service: Service, caller: SignedIn, tenant_schedules: Schedules
+) -> HTMLResponse:
+    """One of the tenant's schedules, in a form that changes it."""
+    found = await tenant_schedules.get(caller.tenant, schedule)
+    made = await _made_by(service, caller.tenant, schedule)
+    return page(request, "schedule.html", caller=caller, schedule=found, made=made, **_schedule_form(service),
                 message=request.query_params.get("done"))  # fmt: skip
+
+
+async def _recent(service: RunService, where: RunFilter) -> list[RunRecord]:
+    return (await service.store.page(where, limit=RECENT_SCHEDULED)).runs
+
+
+async def _made_by(service: RunService, tenant: str, schedule: str) -> list[RunRecord]:
+    """The latest runs a tenant's schedule made (tagged with it)."""
+    return await _recent(service, RunFilter(tenant=tenant, tag=f"schedule:{schedule}"))
+
+
+def _schedule_form(service: RunService) -> dict[str, Any]:
+    """What a schedule's form offers: the events a tenant may send, the overlap policies."""
+    events = sorted(name for name in service.catalog.events if not name.startswith("longhaul."))
+    return {"events": events, "overlaps": [overlap.value for overlap in Overlap]}
 
 
 @router.get("/overview")
