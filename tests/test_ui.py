@@ -370,6 +370,57 @@ async def test_queues_schedules_and_the_overview_chart(  # noqa: PLR0915 - one w
         await sync(dev_client, [], settings)
 
 
+async def test_queues_are_paused_resumed_limited_and_weighted_from_the_queues_page(
+    dashboard: Dashboard,
+) -> None:
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, "/ui/queues")  # an admin key
+        fair = page.locator('tr[data-queue="fair"]')
+        await fair.locator("form.pause input[name=key]").fill("acme")
+        await fair.locator("form.pause input[name=reason]").fill("import")
+        await fair.locator("button[name=pause]").click()
+        assert "fair for acme: paused." in await page.locator(".done").inner_text()
+        held = page.locator('tr[data-queue="fair"] .tag.paused')
+        assert "paused for acme: import" in await held.inner_text()
+        await page.locator('tr[data-queue="fair"] button[name=resume]').click()
+        assert await held.count() == 0
+
+        await page.locator('tr[data-queue="fair"] form.weight input[name=key]').fill("acme")
+        await page.locator('tr[data-queue="fair"] form.weight input[name=weight]').fill("3")
+        await page.locator('tr[data-queue="fair"] button[name=weight]').click()
+        assert "acme weight 3" in await page.locator('tr[data-queue="fair"] .tag.weight').inner_text()
+        await page.locator('tr[data-queue="fair"] button[name=clear-weight]').click()
+        assert await page.locator('tr[data-queue="fair"] .tag.weight').count() == 0
+        assert await page.locator('tr[data-queue="limited-work"] form.weight').count() == 0  # not fair
+
+        limited = page.locator('tr[data-queue="limited-work"]')
+        await limited.locator("form.limit input[name=limit]").fill("0")
+        await limited.locator("button[name=limit]").click()
+        assert "limit" in await page.locator(".problem").inner_text()  # the API's 422, naming the field
+        await page.goto(f"{dashboard.url}/ui/queues")
+        await page.locator('tr[data-queue="limited-work"] form.limit input[name=limit]').fill("3")
+        await page.locator('tr[data-queue="limited-work"] button[name=limit]').click()
+        shown = page.locator('tr[data-queue="limited-work"] .tag.limit')
+        assert "limited-work limit 3" in await shown.inner_text()
+        await page.locator('tr[data-queue="limited-work"] button[name=clear-limit]').click()
+        assert await shown.count() == 0
+
+        await page.click("text=Sign out")  # a tenant key: its own runs' pause, nothing else
+        await sign_in(offline, dashboard.url, dashboard.other_key, "/ui/queues")
+        assert await page.locator("form.limit, form.weight").count() == 0
+        await page.locator('tr[data-queue="fair"] button[name=pause]').click()
+        assert "fair for other-tenant: paused." in await page.locator(".done").inner_text()
+        await page.locator('tr[data-queue="fair"] button[name=resume]').click()
+        assert await page.locator('tr[data-queue="fair"] .tag.paused').count() == 0
+    async with httpx.AsyncClient(base_url=dashboard.url, cookies={"longhaul_key": dashboard.other_key}) as t:
+        forged = await t.post(
+            "/ui/queues/fair/limit", data={"scope": "fair", "limit": "9"}, headers={"Origin": dashboard.url}
+        )
+        assert forged.status_code == 403 and "admin key" in forged.text
+    assert offline.refused == []
+
+
 async def test_a_tenant_makes_edits_runs_and_deletes_its_own_schedule_on_the_schedules_page(
     dashboard: Dashboard,
 ) -> None:

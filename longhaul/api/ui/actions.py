@@ -1,5 +1,6 @@
 """What the dashboard's buttons do: cancel, pause, unpause, replay and resume a run, complete a waitpoint
-token, pause, unpause and trigger a schedule. Each is the API's own operation for the signed-in key (the
+token, make, change, pause, unpause, trigger and delete a schedule, pause and resume a queue and set or
+clear its limits and weights. Each is the API's own operation for the signed-in key (the
 same checks, the same refusals, rendered as a page), sent by a form from the dashboard's origin; done, it
 goes back to the page it came from with a line saying what happened."""
 
@@ -13,9 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
-from longhaul.api.deps import Schedules, Service, Waitpoints
+from longhaul.api import queues
+from longhaul.api.deps import Schedules, Service, Waitpoints, current_admin
 from longhaul.api.schedules import act_on_schedule
 from longhaul.api.ui.session import Acting, form_of
+from longhaul.models import LimitRequest, PauseRequest, WeightRequest
 from longhaul.server.envelopes import InvalidInputError
 from longhaul.server.pausing import pause_run, unpause_run
 from longhaul.server.resume import resume
@@ -140,3 +143,42 @@ async def act(
 
 def _to_schedules(done: str) -> RedirectResponse:
     return RedirectResponse(f"/ui/schedules?{urlencode({'done': done})}", status_code=303)
+
+
+QueueAction = Literal["pause", "resume", "limit", "clear-limit", "weight", "clear-weight"]
+
+
+@router.post("/queues/{queue}/{action}")
+async def act_on_queue(
+    queue: str, action: QueueAction, request: Request, service: Service, caller: Acting
+) -> RedirectResponse:
+    """The queues page's forms, each the API's own operation (the same checks: a tenant key pauses and
+    resumes only its own tenant's runs; limits and weights are for admin keys)."""
+    form = {name: value.strip() for name, value in (await form_of(request)).items() if value.strip()}
+    try:
+        if action in ("pause", "resume"):
+            asked = PauseRequest.model_validate({k: v for k, v in form.items() if k in ("key", "reason")})
+            if action == "pause":
+                await queues.pause_queue(queue, asked, service, caller)
+            else:
+                await queues.resume_queue(queue, PauseRequest(key=asked.key), service, caller)
+            done = f"{queue}{' for ' + asked.key if asked.key else ''}: {action}d."
+        elif action == "limit":
+            limit = LimitRequest.model_validate({"scope": form.get("scope"), "limit": form.get("limit")})
+            await queues.set_limit(queue, limit, service, await current_admin(caller))
+            done = f"{limit.scope}: limit {limit.limit}."
+        elif action == "clear-limit":
+            await queues.clear_limit(queue, form.get("scope", ""), service, await current_admin(caller))
+            done = f"{form.get('scope')}: back to its declared limit."
+        elif action == "weight":
+            if not form.get("key"):
+                raise InvalidInputError([{"type": "missing", "loc": ["key"], "msg": "name the key value"}])
+            weight = WeightRequest.model_validate({"weight": form.get("weight")})
+            await queues.set_weight(queue, form.get("key", ""), weight, service, await current_admin(caller))
+            done = f"{queue}: {form.get('key')} weight {weight.weight:g}."
+        else:
+            await queues.clear_weight(queue, form.get("key", ""), service, await current_admin(caller))
+            done = f"{queue}: {form.get('key')} back to weight 1."
+    except ValidationError as error:
+        raise InvalidInputError.from_validation(error) from error
+    return RedirectResponse(f"/ui/queues?{urlencode({'done': done})}", status_code=303)

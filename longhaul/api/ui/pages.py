@@ -90,7 +90,9 @@ async def run_page(
 @router.get("/queues")
 async def queues_page(request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
     listed = await queues.list_queues(service, caller)
-    return page(request, "queues.html", caller=caller, queues=listed)
+    return page(
+        request, "queues.html", caller=caller, queues=listed, message=request.query_params.get("done")
+    )
 
 
 @router.get("/schedules")
