@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from activities.hello import HELLO
 from longhaul.config import Settings
+from longhaul.filters import FilterError, compile_filter
 from longhaul.workflows.catalog import Catalog
 from longhaul.workflows.maintenance import LONGHAUL
 from longhaul.workflows.pipeline import (
@@ -108,3 +110,16 @@ def test_a_pipeline_listed_twice_counts_once() -> None:
 def test_what_two_pipelines_declare_alike_is_refused_naming_it(pipeline: Pipeline, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Catalog(VIDEO, ORDERS, pipeline).schedules(Settings())
+
+
+def test_a_filter_is_checked_into_nested_models_and_left_to_cel_inside_a_dict() -> None:
+    class Address(BaseModel):
+        city: str
+
+    class Shipped(BaseModel):
+        address: Address | None = None
+        labels: dict[str, str] = {}
+
+    compile_filter('payload.address.city == "Paris" && payload.labels.gift == "yes"', Shipped)
+    with pytest.raises(FilterError, match=r"names payload.address.town: no such field \(fields: city\)"):
+        compile_filter('payload.address.town == "Paris"', Shipped)
