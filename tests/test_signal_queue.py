@@ -13,6 +13,7 @@ import pytest
 from temporalio.client import Client
 
 from longhaul.config import Settings
+from longhaul.models import RunRecord
 from longhaul.queue.tables import SIGNALS
 from longhaul.server.dispatcher import CLOSED_FIRST, Dispatcher
 from longhaul.server.envelopes import EventEnvelope, TemporalUnavailableError
@@ -58,6 +59,15 @@ async def _status(store: RunStore, run_id: str, *statuses: str) -> str:
     raise AssertionError(f"run {run_id} never reached {statuses}")
 
 
+async def _waiting_for_a_decision(live: RunService, document: str) -> RunRecord:
+    """An approval run, started and waiting for its ``approval.decided`` signal."""
+    asked = EventEnvelope(payload={"document_id": document, "title": "Contract"})
+    run = (await live.send("approval.requested", asked, tenant="default")).deliveries[0].run
+    await _cycle(live)
+    await _status(live.store, run.id, "running")
+    return run
+
+
 def _decided(document: str, event_id: str = "d-1") -> EventEnvelope:
     return EventEnvelope(id=event_id, payload={"document_id": document, "approved": True, "by": "ann"})
 
@@ -67,10 +77,7 @@ async def test_a_routed_signal_is_accepted_while_temporal_is_down_and_delivered_
 ) -> None:
     document = f"doc-{uuid.uuid4().hex[:6]}"
     async with build_worker(dev_client, store, settings, TEST_CATALOG):
-        asked = EventEnvelope(payload={"document_id": document, "title": "Contract"})
-        run = (await live.send("approval.requested", asked, tenant="default")).deliveries[0].run
-        await _cycle(live)
-        await _status(store, run.id, "running")
+        run = await _waiting_for_a_decision(live, document)
 
         for _ in range(2):  # the same event twice: one delivery
             decided = await down.send("approval.decided", _decided(document), tenant="default")
@@ -92,10 +99,7 @@ async def test_a_signal_for_a_run_that_closed_first_is_given_up_with_the_reason(
 ) -> None:
     document = f"doc-{uuid.uuid4().hex[:6]}"
     async with build_worker(dev_client, store, settings, TEST_CATALOG):
-        asked = EventEnvelope(payload={"document_id": document, "title": "Contract"})
-        run = (await live.send("approval.requested", asked, tenant="default")).deliveries[0].run
-        await _cycle(live)
-        await _status(store, run.id, "running")
+        run = await _waiting_for_a_decision(live, document)
         await live.send("approval.decided", _decided(document), tenant="default")
         await live.cancel(run.id, tenant="default", by="a test")
         await _status(store, run.id, "cancelled")

@@ -23,10 +23,7 @@ class NotPausableError(ConflictError):
 async def pause_workflow(client: Client, workflow_id: str, why: str) -> None:
     """Pause a started run's workflow (already paused is fine). Raises NotPausableError where the server
     does not pause workflows, TemporalUnavailableError, or RPCError NOT_FOUND (not started)."""
-    request = PauseWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_id=workflow_id, reason=why,
-        identity=client.identity, request_id=str(uuid.uuid4()),
-    )  # fmt: skip
+    request = PauseWorkflowExecutionRequest(**_asked(client, workflow_id, why))
     try:
         await client.workflow_service.pause_workflow_execution(request, retry=True, timeout=RPC_TIMEOUT)
     except RPCError as error:
@@ -42,10 +39,7 @@ async def pause_workflow(client: Client, workflow_id: str, why: str) -> None:
 
 async def unpause_workflow(client: Client, workflow_id: str, why: str) -> None:
     """Let a paused workflow go on (one not paused, or closed, is left as it is)."""
-    request = UnpauseWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_id=workflow_id, reason=why,
-        identity=client.identity, request_id=str(uuid.uuid4()),
-    )  # fmt: skip
+    request = UnpauseWorkflowExecutionRequest(**_asked(client, workflow_id, why))
     try:
         await client.workflow_service.unpause_workflow_execution(request, retry=True, timeout=RPC_TIMEOUT)
     except RPCError as error:
@@ -59,6 +53,14 @@ async def cancelled_while_paused(client: Client, queue: RunQueue, run: RunRecord
     if run.paused_at is not None and run.status in ACTIVE_STATUSES:
         await unpause_workflow(client, run.workflow_id, why)
         await queue.mark_paused(run.id, None)
+
+
+def _asked(client: Client, workflow_id: str, why: str) -> dict[str, str]:
+    """The fields a pause and an unpause request share."""
+    return {
+        "namespace": client.namespace, "workflow_id": workflow_id, "reason": why,
+        "identity": client.identity, "request_id": str(uuid.uuid4()),
+    }  # fmt: skip
 
 
 def _translated(error: RPCError) -> Exception:
