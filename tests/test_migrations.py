@@ -83,6 +83,7 @@ async def test_a_database_made_before_the_histories_were_split_upgrades_in_place
         "queue_pauses": 0,
         "queue_limits": 0,
         "signal_deliveries": 0,
+        "tenant_schedules": 0,
     }
     assert after == {**before, **added}
     assert await differences(empty_db, CATALOG.tables()) == []
