@@ -77,6 +77,10 @@ async def test_a_schedule_is_created_once_per_id_fires_through_the_run_queue_and
     assert (await api.post("/api/queues/hello/resume", json={"key": "default"})).status_code == 204
     done = await wait_for_status(api, run["id"], "completed")
     assert done["output"] == {"message": "Hello, Nightly!"}
+    # The firing waited for the runs it made (the overlap policy is about them), then ended with their ids.
+    firing_id = "tenant/default/nightly-" + held["event_id"].removeprefix("tenant:default:nightly-")
+    made = await asyncio.wait_for(dev_client.get_workflow_handle(firing_id).result(), timeout=30)
+    assert run["id"] in made and len(made) == 2  # hello and its audit
 
     changed = await api.patch("/api/schedules/nightly", json={"interval_seconds": 3600, "paused": True})
     assert changed.status_code == 200, changed.text
