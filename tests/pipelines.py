@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -439,6 +440,46 @@ class VideoNoticeWorkflow:
         return notice
 
 
+class FanOut(EventPayload):
+    key: str = Field(min_length=1, max_length=50)
+
+
+FAN_OUT = EventType("fan.out", 1, FanOut)
+FLAKY_SEEN: set[str] = set()
+
+
+@activity.defn
+async def flaky_once(key: str) -> str:
+    """Fails its first attempt for each key: a step the run page's trace draws with a retry."""
+    if key not in FLAKY_SEEN:
+        FLAKY_SEEN.add(key)
+        raise ApplicationError(f"the first attempt for {key} fails")
+    return key
+
+
+@registry.defn(name="fan-out")
+class FanOutWorkflow:
+    """Two steps at once, a timer, then a step that succeeds on its second attempt (the trace view's run)."""
+
+    @workflow.run
+    async def run(self, asked: FanOut) -> list[str]:
+        return await tracked(self._steps(asked))
+
+    async def _steps(self, asked: FanOut) -> list[str]:
+        import asyncio
+
+        timeout = timedelta(seconds=10)
+        both = await asyncio.gather(
+            *(workflow.execute_activity(busy, 0.4, start_to_close_timeout=timeout) for _ in range(2))
+        )
+        await workflow.sleep(timedelta(milliseconds=300))
+        again = await workflow.execute_activity(
+            flaky_once, asked.key, start_to_close_timeout=timeout,
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=300)),
+        )  # fmt: skip
+        return [*both, again]
+
+
 TESTS = Pipeline(
     name="tests",
     entries=(
@@ -449,6 +490,7 @@ TESTS = Pipeline(
         Subscription(REPORTED, ReportingWorkflow),
         Subscription(GATE, GateWorkflow),
         Subscription(SLEEP, BusyWorkflow),
+        Subscription(FAN_OUT, FanOutWorkflow),
         # Subscribes to the video pipeline's announcements, as another pipeline would.
         Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
         Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),
@@ -506,7 +548,7 @@ TESTS = Pipeline(
         ),
     ),
     queues=(
-        TaskQueue(lambda resources: [pass_gate, busy, record_step, fragile_step]),
+        TaskQueue(lambda resources: [pass_gate, busy, record_step, fragile_step, flaky_once]),
         TaskQueue(lambda resources: [where_am_i], role=SPARE),
     ),
     waitpoints=(REVIEW,),

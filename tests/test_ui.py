@@ -590,3 +590,84 @@ async def test_a_failed_run_that_cannot_resume_offers_no_resume_and_says_why(das
         assert "steps ran after the failure (tests.record_step)" in refused and "replay the run" in refused
         assert await page.locator("button[name=replay]").count() == 1
     assert offline.refused == []
+
+
+async def test_a_runs_steps_are_bars_on_one_time_axis_parallel_side_by_side_and_a_bar_opens_its_step(
+    dashboard: Dashboard,
+) -> None:
+    fanned = await send(dashboard, "fan.out", {"key": f"trace-{uuid.uuid4().hex[:6]}"})
+    await wait_for_status(dashboard.http, fanned, "completed", limit=60)
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{fanned}")
+        lanes = page.locator(".trace .lane.activity")
+        assert await lanes.count() == 3  # the two at once, the retried one
+        spans = [await _span(lanes.nth(i).locator("a.bar")) for i in range(2)]
+        assert spans[1][0] < spans[0][0] + spans[0][1]  # the second began before the first ended
+        retried = lanes.nth(2)
+        assert "2 attempts" in await retried.inner_text()
+        assert await retried.locator(".retrying").count() == 1  # its first attempt and the backoff
+        assert await page.locator(".trace .lane.timer").count() == 1
+        assert await page.locator(".trace .lane.bookkeeping").count() == 0
+        assert "show them" in await page.locator(".trace-note").inner_text()
+
+        await retried.locator("a.bar").click()  # opens that step's input and result in the table
+        row = page.locator("tr.step:target")
+        assert "flaky_once" in await row.inner_text()
+        assert await row.locator("details[open]").count() >= 1
+        await page.click("text=show them")
+        assert await page.locator(".trace .lane.bookkeeping").count() >= 1
+
+        await page.goto(f"{dashboard.url}/ui/runs?workflow=fan-out")  # relative times and durations
+        listed = page.locator(f'tr[data-run="{fanned}"]')
+        assert (await listed.locator("time.ago").inner_text()).endswith(" ago")
+        assert await listed.locator("td.took").inner_text() != ""
+    assert offline.refused == []
+
+
+async def _span(bar: Any) -> tuple[float, float]:
+    """A trace bar's left and width, in percent of the axis."""
+    style = str(await bar.get_attribute("style")).replace("%", "")
+    values = {
+        key.strip(): float(value) for key, value in (p.split(":") for p in style.split(";") if ":" in p)
+    }
+    return values["left"], values["width"]
+
+
+async def test_a_yes_or_no_waitpoint_is_approved_with_one_click(dashboard: Dashboard) -> None:
+    review = await send(dashboard, "review.asked", {"document_id": "doc-yes", "timeout_seconds": 120})
+    await wait_for_status(dashboard.http, review, "running")
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{review}")
+        await page.wait_for_selector("button[name=approve]")
+        await page.click("button[name=approve]")
+        assert "completed" in await page.locator(".done").inner_text()
+    done = await wait_for_status(dashboard.http, review, "completed")
+    assert done["output"]["rounds"][0]["verdict"] == {"approved": True, "reason": None}
+    assert offline.refused == []
+
+
+async def test_an_events_test_page_sends_it_from_a_form_of_its_schema_and_opens_the_run(
+    dashboard: Dashboard,
+) -> None:
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, "/ui/events")
+        await page.click('tr[data-event="hello"] a:has-text("Test")')
+        form = page.locator("form.test-form")
+        assert await form.locator("input[name=greeting]").input_value() == "Hello"  # the schema's default
+        await form.locator("input[name=name]").fill("Tester")
+        await form.locator("input[name=wait_seconds]").fill("soon")
+        await page.click("button[name=send]")
+        assert "payload.wait_seconds" in await page.locator(".problem").inner_text()
+        await page.go_back()
+        await page.locator("form.test-form input[name=wait_seconds]").fill("0")
+        await page.click("button[name=send]")
+        assert "Sent hello" in await page.locator(".done").inner_text()
+        run_id = str(await page.locator("#run").get_attribute("data-run"))
+        done = await wait_for_status(dashboard.http, run_id, "completed")
+        assert done["output"] == {"message": "Hello, Tester!"} and "test" in done["tags"]
+        await page.goto(f"{dashboard.url}/ui/events/hello")  # prefilled with what was sent last
+        assert await page.locator("form.test-form input[name=name]").input_value() == "Tester"
+    assert offline.refused == []

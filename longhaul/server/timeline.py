@@ -44,6 +44,11 @@ class TimelineStep(BaseModel):
     started_at: datetime
     ended_at: datetime | None = None
     attempts: int = 1
+    last_attempt_at: datetime | None = Field(
+        default=None,
+        description="When its last attempt began (an activity retried: before it, earlier attempts and "
+        "their backoff).",
+    )
     summary: str | None = Field(default=None, description="The step's summary (Temporal user metadata).")
     input: str | None = Field(default=None, description="What it was given, decoded, cut to 600 characters.")
     result: str | None = Field(default=None, description="What it returned, decoded and cut.")
@@ -138,7 +143,7 @@ class _Reader:
             step.input = await self.text(a.input)
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             if (step := self.by_event.get(a.scheduled_event_id)) is not None:
-                step.status, step.attempts = "running", a.attempt
+                step.status, step.attempts, step.last_attempt_at = "running", a.attempt, _time(event)
                 if a.HasField("last_failure"):
                     self.fail(step, a.last_failure)  # the attempt before this one failed so
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
@@ -199,15 +204,26 @@ class _Reader:
         data = json.loads(a.details["data"].payloads[0].data or b"{}")
         name = str(data.get("activity_type", "local activity"))
         failed = a.HasField("failure")
+        # When it was first scheduled and when it completed (the worker's clock), else the marker's time.
+        began, ended = (
+            _marker_time(data.get(key)) or _time(event) for key in ("original_schedule_time", "complete_time")
+        )
         step = await self.add(event, TimelineStep(
             kind="local_activity", name=name, status="failed" if failed else "completed",
-            started_at=_time(event), ended_at=_time(event), attempts=int(data.get("attempt", 1)),
+            started_at=min(began, ended), ended_at=max(began, ended), attempts=int(data.get("attempt", 1)),
             bookkeeping=name in BOOKKEEPING,
         ))  # fmt: skip
         if failed:
             self.fail(step, a.failure)
         elif "result" in a.details:
             step.result = await self.text(a.details["result"])
+
+
+def _marker_time(value: Any) -> datetime | None:
+    """A time in a local activity marker's data (``{"seconds", "nanos"}``)."""
+    if not isinstance(value, dict) or "seconds" not in value:
+        return None
+    return datetime.fromtimestamp(value["seconds"] + value.get("nanos", 0) / 1e9, tz=UTC)
 
 
 _WORKFLOW_CLOSED: dict[EventType.ValueType, StepStatus] = {

@@ -17,9 +17,11 @@ from pydantic import ValidationError
 from longhaul.api import queues
 from longhaul.api.deps import Schedules, Service, Waitpoints, current_admin
 from longhaul.api.schedules import act_on_schedule
+from longhaul.api.ui.pages import test_form
 from longhaul.api.ui.session import Acting, form_of
+from longhaul.api.ui.testing import payload_of
 from longhaul.models import LimitRequest, PauseRequest, WeightRequest
-from longhaul.server.envelopes import InvalidInputError
+from longhaul.server.envelopes import EventEnvelope, InvalidInputError
 from longhaul.server.pausing import pause_run, unpause_run
 from longhaul.server.resume import resume
 from longhaul.tenant_schedules import ScheduleChange, ScheduleRequest
@@ -59,6 +61,18 @@ async def replay(run_id: str, service: Service, caller: Acting) -> RedirectRespo
 async def resume_run(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
     await resume(service, run_id, tenant=caller.tenant)
     return _back_to(run_id, "Resumed from the step that failed.")
+
+
+@router.post("/events/{name}")
+async def send_test_event(name: str, request: Request, service: Service, caller: Acting) -> RedirectResponse:
+    """An event's test form: send it as the API would (tagged ``test``) and open the run it made."""
+    payload = payload_of(await test_form(service, name, caller.tenant), await form_of(request))
+    accepted = await service.send(name, EventEnvelope(payload=payload, tags=["test"]), tenant=caller.tenant)
+    if not accepted.deliveries:  # every subscription's filter refused it
+        refused = ", ".join(accepted.filtered_out)
+        done = f"Sent {name} ({accepted.event_id}): no run, filtered out by {refused}."
+        return RedirectResponse(f"/ui/events/{quote(name, safe='')}?{urlencode({'done': done})}", 303)
+    return _back_to(accepted.deliveries[0].run.id, f"Sent {name} ({accepted.event_id}) from its test page.")
 
 
 @router.post("/waitpoints/{waitpoint_id}/complete")

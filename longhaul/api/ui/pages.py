@@ -1,5 +1,5 @@
-"""The dashboard's pages: runs, a run, queues, schedules, overview. Each reads what the API would and
-renders it; the forms that change something are in :mod:`longhaul.api.ui.actions`."""
+"""The dashboard's pages: runs, a run, events (a test page each), queues, schedules, overview. Each reads
+what the API would and renders it; the forms that change something are in :mod:`longhaul.api.ui.actions`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from longhaul.api import queues
 from longhaul.api.deps import Schedules, Service, Waitpoints
+from longhaul.api.events import list_events
 from longhaul.api.runs import RunQuery, visible_run
 from longhaul.api.ui.overview import overview
 from longhaul.api.ui.render import page
 from longhaul.api.ui.session import SignedIn
+from longhaul.api.ui.testing import FormField, form_fields
+from longhaul.api.ui.trace import trace_of
+from longhaul.db import utcnow
 from longhaul.models import REPLAYABLE_STATUSES, SYSTEM_TENANT, RunRecord, RunStatus, WaitpointStatus
 from longhaul.server import schedules
 from longhaul.server.envelopes import NotFoundError, TemporalUnavailableError
@@ -58,9 +62,15 @@ async def runs_page(
 
 @router.get("/runs/{run_id}")
 async def run_page(
-    request: Request, run_id: str, service: Service, waitpoints: Waitpoints, caller: SignedIn
+    request: Request,
+    run_id: str,
+    service: Service,
+    waitpoints: Waitpoints,
+    caller: SignedIn,
+    bookkeeping: Annotated[bool, Query(description="Draw longhaul's own steps in the trace too.")] = False,
 ) -> HTMLResponse:
-    """A run: its record, its steps from the Temporal history, its related runs and what can be done."""
+    """A run: its record, its steps from the Temporal history (on one time axis, and as a table), its
+    related runs and what can be done."""
     try:
         run = await visible_run(service, run_id, caller)
     except NotFoundError:
@@ -74,17 +84,66 @@ async def run_page(
     resume_refused = await why_not_resume(service, run) if steps is not None else None  # offered if it helps
     return page(
         request, "run.html", caller=caller, run=run, timeline=steps, steps_problem=steps_problem,
+        trace=trace_of(steps, utcnow(), bookkeeping=bookkeeping) if steps else None, bookkeeping=bookkeeping,
         children=children.runs,
         temporal_link=service.settings.temporal_ui_link(run.workflow_id),
         waitpoints=[waitpoints.shown(token) for token in run.waitpoints],
         output_fields={
             name: list(kind.output.model_fields) for name, kind in service.catalog.waitpoint_kinds.items()
         },
+        decisions=_decisions(service),
         can_cancel=not run.status.terminal, can_replay=run.status in REPLAYABLE_STATUSES,
         can_resume=run.status == RunStatus.FAILED and resume_refused is None, resume_refused=resume_refused,
         waiting=WaitpointStatus.WAITING,
         message=request.query_params.get("done"),
     )  # fmt: skip
+
+
+def _decisions(service: RunService) -> dict[str, str]:
+    """The waitpoint kinds decided by one yes or no: a model with one boolean field, any other optional
+    (its Approve / Reject buttons complete a token with that field true or false)."""
+    found = {}
+    for name, kind in service.catalog.waitpoint_kinds.items():
+        fields = kind.output.model_fields
+        flags = [field for field, info in fields.items() if info.annotation is bool]
+        if len(flags) == 1 and all(
+            not info.is_required() for field, info in fields.items() if field != flags[0]
+        ):
+            found[name] = flags[0]
+    return found
+
+
+@router.get("/events")
+async def events_page(request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
+    """The event catalog, each event with a link to its test page."""
+    listed = await list_events(service, caller.tenant)
+    return page(
+        request,
+        "events.html",
+        caller=caller,
+        events=[e for e in listed if not e.name.startswith("longhaul.")],
+    )
+
+
+@router.get("/events/{name}")
+async def event_page(name: str, request: Request, service: Service, caller: SignedIn) -> HTMLResponse:
+    """An event's test page: a form from its schema, prefilled with the tenant's last payload of it."""
+    fields = await test_form(service, name, caller.tenant)
+    return page(request, "event.html", caller=caller, event=service.catalog.events[name], event_name=name,
+                fields=fields, message=request.query_params.get("done"))  # fmt: skip
+
+
+async def test_form(service: RunService, name: str, tenant: str) -> list[FormField]:
+    """The inputs of event ``name``'s test form (NotFoundError for an unknown event)."""
+    event = service.catalog.events.get(name)
+    if event is None:
+        raise NotFoundError(f"no event '{name}'")
+    schema = event.schema.model_json_schema()
+    last = (await service.store.page(RunFilter(tenant=tenant, event=name), limit=1)).runs
+    example = last[0].input if last and isinstance(last[0].input, dict) else None
+    if example is not None and not set(example) <= set(schema.get("properties", {})):
+        example = None  # a run that events join (a batch) holds more than one payload
+    return form_fields(schema, example)
 
 
 @router.get("/queues")

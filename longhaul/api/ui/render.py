@@ -12,7 +12,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from longhaul.db import utcnow
 from longhaul.humanize import duration
+from longhaul.models import RunRecord
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -32,7 +34,19 @@ def _duration(seconds: float | None) -> str:
     return "" if seconds is None else duration(seconds)
 
 
-templates.env.filters.update(pretty=_pretty, when=_when, duration=_duration)
+def _ago(value: datetime | None) -> str:
+    """How long ago, as people say it ("3 min 20 s ago"); the page's script keeps it current."""
+    return f"{duration(max(0.0, (utcnow() - value).total_seconds()))} ago" if value else ""
+
+
+def _took(run: RunRecord) -> str:
+    """How long a run has taken: start to finish, or so far."""
+    if run.started_at is None:
+        return ""
+    return duration(max(0.0, ((run.finished_at or utcnow()) - run.started_at).total_seconds()))
+
+
+templates.env.filters.update(pretty=_pretty, when=_when, duration=_duration, ago=_ago, took=_took)
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -55,6 +55,42 @@ async function refresh() {
   if (main) document.querySelector("main").replaceWith(main);
 }
 
+// Relative times ("3 min ago") and the time running runs have taken, kept current while the page is open.
+function duration(seconds) {
+  if (seconds < 1) return Math.round(seconds * 1000) + " ms";
+  if (seconds < 60) return Math.round(seconds * 10) / 10 + " s";
+  const whole = Math.round(seconds);
+  for (const [unit, size, smaller, small] of [["d", 86400, "h", 3600], ["h", 3600, "min", 60], ["min", 60, "s", 1]]) {
+    if (whole >= size * (unit === "d" ? 2 : 1)) {
+      const rest = Math.floor((whole % size) / small);
+      return Math.floor(whole / size) + " " + unit + (rest ? " " + rest + " " + smaller : "");
+    }
+  }
+  return whole + " s";
+}
+
+const FINISHED = ["completed", "failed", "cancelled", "timed_out", "expired"];
+
+function tick() {
+  const now = Date.now();
+  for (const time of document.querySelectorAll("time.ago[datetime]")) {
+    time.textContent = duration(Math.max(0, (now - Date.parse(time.getAttribute("datetime"))) / 1000)) + " ago";
+  }
+  for (const took of document.querySelectorAll(".took[data-since]")) {
+    const status = took.closest("tr")?.querySelector(".status");
+    if (status && FINISHED.includes(status.dataset.status)) continue; // the live update said it ended
+    took.textContent = duration(Math.max(0, (now - Date.parse(took.dataset.since)) / 1000));
+  }
+}
+
+// A bar of the trace view opens its step's input, result and error in the steps table.
+document.addEventListener("click", (event) => {
+  const bar = event.target.closest("a.bar");
+  const row = bar && document.getElementById(bar.getAttribute("href").slice(1));
+  if (row) for (const details of row.querySelectorAll("details")) details.open = true;
+});
+
 document.addEventListener("DOMContentLoaded", () => {
   for (const holder of document.querySelectorAll("[data-live]")) follow(holder);
+  setInterval(tick, 5000);
 });
