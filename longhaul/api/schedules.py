@@ -11,7 +11,6 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.api.deps import (
     ADMIN_ERRORS,
@@ -25,9 +24,7 @@ from longhaul.api.deps import (
     current_admin,
 )
 from longhaul.server import schedules
-from longhaul.server.envelopes import NotFoundError, TemporalUnavailableError
 from longhaul.server.schedules import ScheduleInfo
-from longhaul.temporal import is_unavailable
 from longhaul.tenant_schedules import ScheduleChange, ScheduleRequest, TenantSchedule
 
 router = APIRouter(tags=["schedules"])
@@ -107,7 +104,7 @@ async def backfill_schedule(
             [{"type": "value_error", "loc": ["body", "end"], "msg": "must be after start"}]
         )
     sid = schedules.schedule_id(schedule)
-    await _call(sid, schedules.backfill(client, sid, window.start, window.end))
+    await schedules.answered(schedules.backfill(client, sid, window.start, window.end), sid)
     return {"schedule": sid, "done": "backfill"}
 
 
@@ -129,16 +126,5 @@ async def act_on_schedule(
             await tenant_schedules.change(caller.tenant, schedule, change)
         return {"schedule": schedule, "done": action}
     await current_admin(caller)
-    await _call(schedule, _ACTIONS[action](client, schedule))
+    await schedules.answered(_ACTIONS[action](client, schedule), schedule)
     return {"schedule": schedule, "done": action}
-
-
-async def _call(schedule: str, call: Awaitable[None]) -> None:
-    try:
-        await call
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise NotFoundError(f"no schedule '{schedule}'") from error
-        if is_unavailable(error):
-            raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error
-        raise

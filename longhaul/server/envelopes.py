@@ -93,6 +93,11 @@ class InvalidInputError(ValueError):
 class TemporalUnavailableError(RuntimeError):
     """Temporal could not be reached; nothing was started and no record claims a run. Retry later."""
 
+    @classmethod
+    def of(cls, error: BaseException) -> TemporalUnavailableError:
+        """The API's 503 for a call that failed as :func:`longhaul.temporal.is_unavailable` says."""
+        return cls(f"Temporal is unavailable: {error}")
+
 
 class RunOptions(BaseModel):
     """Flow control a sender sets per event, on top of what the subscription declares."""

@@ -140,7 +140,7 @@ async def resume(service: RunService, run_id: str, *, tenant: str) -> RunRecord:
         history = await handle.fetch_history()
     except (RPCError, RuntimeError) as error:
         if is_unavailable(error):
-            raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error
+            raise TemporalUnavailableError.of(error) from error
         raise
     if description.status != WorkflowExecutionStatus.FAILED:
         status = description.status.name.lower() if description.status else "unknown"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
@@ -35,13 +35,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.config import Settings
 from longhaul.models import SYSTEM_TENANT
-from longhaul.temporal import EVENT, TENANT
+from longhaul.server.envelopes import InvalidInputError, NotFoundError, TemporalUnavailableError
+from longhaul.temporal import EVENT, TENANT, is_unavailable
 from longhaul.workflows.schedules import ScheduleDecl
 
 PREFIX = "longhaul."
 FINGERPRINT = "longhaul_fingerprint"
 SPEC = "longhaul_spec"
 DECLARED_PAUSED = "longhaul_paused"
+T = TypeVar("T")
 
 
 def schedule_id(given: str) -> str:
@@ -83,15 +85,43 @@ def _schedule(decl: ScheduleDecl, settings: Settings, state: ScheduleState | Non
             # The action's memo, unlike the schedule's, can be updated: it holds what sync compares.
             memo={FINGERPRINT: decl.fingerprint(), SPEC: _spec_text(decl), DECLARED_PAUSED: decl.paused},
         ),
-        spec=ScheduleSpec(
-            cron_expressions=[decl.cron] if decl.cron else [],
-            intervals=[ScheduleIntervalSpec(every=decl.every)] if decl.every else [],
-            time_zone_name=decl.timezone,
-            jitter=decl.jitter,
-        ),
+        spec=spec_of(decl.cron, decl.every, decl.timezone, decl.jitter),
         policy=SchedulePolicy(overlap=decl.overlap, catchup_window=decl.catchup_window),
         state=state or ScheduleState(paused=decl.paused, note=decl.note or None),
     )
+
+
+def spec_of(
+    cron: str | None, every: timedelta | None, timezone: str, jitter: timedelta = timedelta(0)
+) -> ScheduleSpec:
+    """When a schedule (declared, or a tenant's) fires: a cron read in ``timezone``, or an interval."""
+    return ScheduleSpec(
+        cron_expressions=[cron] if cron else [],
+        intervals=[ScheduleIntervalSpec(every=every)] if every else [],
+        time_zone_name=timezone,
+        jitter=jitter,
+    )
+
+
+async def answered(call: Awaitable[T], schedule: str, *, spec_loc: list[str] | None = None) -> T:
+    """``call`` to Temporal about ``schedule``, its refusals as the API's: a schedule it does not have
+    (404 naming it), Temporal unreachable (503); with ``spec_loc``, a spec it cannot read (422 there)."""
+    try:
+        return await call
+    except (RPCError, RuntimeError) as error:  # a lazy client's first connection fails as a RuntimeError
+        if is_unavailable(error):
+            raise TemporalUnavailableError.of(error) from error
+        if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
+            raise NotFoundError(f"no schedule '{schedule}'") from error
+        if (
+            spec_loc is not None
+            and isinstance(error, RPCError)
+            and error.status == RPCStatusCode.INVALID_ARGUMENT
+        ):
+            raise InvalidInputError(
+                [{"type": "value_error", "loc": spec_loc, "msg": error.message}]
+            ) from error
+        raise
 
 
 def _spec_text(decl: ScheduleDecl) -> str:

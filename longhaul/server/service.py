@@ -106,10 +106,6 @@ def _instance(sub: Subscription, event_id: str, key: str | None) -> str:
     return key if sub.once_per_key and key is not None else event_id
 
 
-def _unavailable(error: BaseException) -> TemporalUnavailableError:
-    return TemporalUnavailableError(f"Temporal is unavailable: {error}")
-
-
 class RunService:
     """Turns events into runs and acts on runs. One per process, sharing its Temporal client and store.
 
@@ -332,7 +328,7 @@ class RunService:
                 )
         except (RPCError, RuntimeError) as error:
             if is_unavailable(error):
-                raise _unavailable(error) from error
+                raise TemporalUnavailableError.of(error) from error
             raise
 
     async def _route(
@@ -395,7 +391,7 @@ class RunService:
             if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
                 raise ConflictError(f"run '{run.id}' has finished; it takes no more signals") from error
             if is_unavailable(error):
-                raise _unavailable(error) from error
+                raise TemporalUnavailableError.of(error) from error
             raise
 
     async def cancel(self, run_id: str, *, tenant: str, by: str, reason: str | None = None) -> RunRecord:
@@ -417,7 +413,7 @@ class RunService:
                 return await self.get(run_id, tenant=tenant)
             except (RPCError, RuntimeError) as error:
                 if is_unavailable(error):
-                    raise _unavailable(error) from error
+                    raise TemporalUnavailableError.of(error) from error
                 if not (isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND):
                     raise
                 if await self.queue.cancel_when_started(run_id, why):

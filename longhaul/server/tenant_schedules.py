@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -21,28 +20,26 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleHandle,
-    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
-    ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from longhaul.config import Settings
 from longhaul.server.envelopes import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
-    TemporalUnavailableError,
     UnknownEventError,
 )
+from longhaul.server.schedules import answered, spec_of
 from longhaul.server.service import RunService
 from longhaul.storage.schedules import TenantScheduleStore
-from longhaul.temporal import EVENT, RPC_TIMEOUT, TENANT, is_unavailable
+from longhaul.temporal import EVENT, RPC_TIMEOUT, TENANT
 from longhaul.tenant_schedules import (
     Overlap,
     ScheduleChange,
@@ -79,12 +76,10 @@ def temporal_schedule(schedule: TenantSchedule, settings: Settings) -> Schedule:
             ),
             static_summary=f"schedule {schedule.id} of {schedule.tenant} → {schedule.event}",
         ),
-        spec=ScheduleSpec(
-            cron_expressions=[schedule.cron] if schedule.cron else [],
-            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=schedule.interval_seconds))]
-            if schedule.interval_seconds
-            else [],
-            time_zone_name=schedule.timezone,
+        spec=spec_of(
+            schedule.cron,
+            timedelta(seconds=schedule.interval_seconds) if schedule.interval_seconds else None,
+            schedule.timezone,
         ),
         policy=SchedulePolicy(
             overlap=_OVERLAP[schedule.overlap],
@@ -92,6 +87,11 @@ def temporal_schedule(schedule: TenantSchedule, settings: Settings) -> Schedule:
         ),
         state=ScheduleState(paused=schedule.paused, note=schedule.note or None),
     )
+
+
+def _spec_loc(schedule: TenantSchedule) -> list[str]:
+    """Where a spec Temporal refuses is wrong: its cron (an interval it takes as given)."""
+    return ["cron"] if schedule.cron else []
 
 
 def _invalid(loc: list[str], msg: str) -> InvalidInputError:
@@ -116,7 +116,7 @@ class TenantSchedules:
             raise ConflictError(f"tenant '{tenant}' has {MAX_PER_TENANT} schedules, the most it may have")
         schedule, added = await self.store.add(tenant, request, by)
         try:
-            await self._temporal(self._ensure(schedule), cron=schedule.cron)
+            await answered(self._ensure(schedule), schedule.id, spec_loc=_spec_loc(schedule))
         except Exception:
             if added:  # nothing half-written: no row without its schedule
                 await self.store.remove(tenant, request.id)
@@ -149,7 +149,11 @@ class TenantSchedules:
         async def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
             return ScheduleUpdate(schedule=temporal_schedule(changed, self.service.settings))
 
-        await self._temporal(self._handle(current).update(update, rpc_timeout=RPC_TIMEOUT), cron=changed.cron)
+        await answered(
+            self._handle(current).update(update, rpc_timeout=RPC_TIMEOUT),
+            current.id,
+            spec_loc=_spec_loc(changed),
+        )
         stored = await self.store.change(tenant, schedule_id, values)
         assert stored is not None
         return await self.described(stored)
@@ -157,13 +161,13 @@ class TenantSchedules:
     async def delete(self, tenant: str, schedule_id: str) -> None:
         current = await self.get(tenant, schedule_id, describe=False)
         with contextlib.suppress(NotFoundError):  # gone from Temporal already: remove the row too
-            await self._temporal(self._handle(current).delete(rpc_timeout=RPC_TIMEOUT))
+            await answered(self._handle(current).delete(rpc_timeout=RPC_TIMEOUT), current.id)
         await self.store.remove(tenant, schedule_id)
 
     async def trigger(self, tenant: str, schedule_id: str) -> None:
         """Fire now (the overlap policy still applies)."""
         current = await self.get(tenant, schedule_id, describe=False)
-        await self._temporal(self._handle(current).trigger(rpc_timeout=RPC_TIMEOUT))
+        await answered(self._handle(current).trigger(rpc_timeout=RPC_TIMEOUT), current.id)
 
     async def get(self, tenant: str, schedule_id: str, *, describe: bool = True) -> TenantSchedule:
         schedule = await self.store.get(tenant, schedule_id)
@@ -206,18 +210,3 @@ class TenantSchedules:
         except UnknownEventError as error:
             known = ", ".join(sorted(self.service.catalog.events))
             raise _invalid(["event"], f"no event '{event}'; known: {known}") from error
-
-    @staticmethod
-    async def _temporal(call: Awaitable[T], *, cron: str | None = None) -> T:
-        """``call`` to Temporal, its refusals as the API's: not found (404), unreachable (503), a cron it
-        cannot read (422 naming ``cron``)."""
-        try:
-            return await call
-        except (RPCError, RuntimeError) as error:
-            if is_unavailable(error):
-                raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error
-            if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
-                raise NotFoundError("no such schedule in Temporal") from error
-            if isinstance(error, RPCError) and error.status == RPCStatusCode.INVALID_ARGUMENT:
-                raise _invalid(["cron"] if cron else [], error.message) from error
-            raise

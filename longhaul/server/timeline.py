@@ -260,7 +260,7 @@ async def timeline(client: Client, run: RunRecord) -> Timeline:
             # Never started in Temporal (pending, expired) or past the namespace's retention.
             return Timeline(run_id=run.id, workflow_id=run.workflow_id, events=0, steps=[])
         if is_unavailable(error):
-            raise TemporalUnavailableError(f"Temporal is unavailable: {error}") from error
+            raise TemporalUnavailableError.of(error) from error
         raise
     steps = reader.steps
     return Timeline(

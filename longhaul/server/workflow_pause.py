@@ -66,5 +66,5 @@ def _asked(client: Client, workflow_id: str, why: str) -> dict[str, str]:
 def _translated(error: RPCError) -> Exception:
     """Temporal unreachable is a 503 (TemporalUnavailableError); anything else as it came."""
     if is_unavailable(error):
-        return TemporalUnavailableError(f"Temporal is unavailable: {error}")
+        return TemporalUnavailableError.of(error)
     return error

@@ -20,6 +20,7 @@ from longhaul.api.schedules import act_on_schedule
 from longhaul.api.ui.pages import test_form
 from longhaul.api.ui.session import Acting, form_of
 from longhaul.api.ui.testing import payload_of
+from longhaul.keys import Caller
 from longhaul.models import LimitRequest, PauseRequest, WeightRequest
 from longhaul.server.envelopes import EventEnvelope, InvalidInputError
 from longhaul.server.pausing import pause_run, unpause_run
@@ -29,25 +30,35 @@ from longhaul.tenant_schedules import ScheduleChange, ScheduleRequest
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
+def _done(page: str, done: str) -> RedirectResponse:
+    """Back to the dashboard page ``page`` with a line saying what happened."""
+    return RedirectResponse(f"{page}?{urlencode({'done': done})}", status_code=303)
+
+
 def _back_to(run_id: str, done: str) -> RedirectResponse:
-    return RedirectResponse(f"/ui/runs/{quote(run_id, safe='')}?{urlencode({'done': done})}", status_code=303)
+    return _done(f"/ui/runs/{quote(run_id, safe='')}", done)
+
+
+def _by(caller: Caller) -> str:
+    """Who acted, for the run's record and log."""
+    return f"key {caller.key_id} (dashboard)"
 
 
 @router.post("/runs/{run_id}/cancel")
 async def cancel(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
-    await service.cancel(run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
+    await service.cancel(run_id, tenant=caller.tenant, by=_by(caller))
     return _back_to(run_id, "Cancellation requested: the run stops after its compensations.")
 
 
 @router.post("/runs/{run_id}/pause")
 async def pause(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
-    await pause_run(service, run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
+    await pause_run(service, run_id, tenant=caller.tenant, by=_by(caller))
     return _back_to(run_id, "Paused: it waits until it is unpaused.")
 
 
 @router.post("/runs/{run_id}/unpause")
 async def unpause(run_id: str, service: Service, caller: Acting) -> RedirectResponse:
-    await unpause_run(service, run_id, tenant=caller.tenant, by=f"key {caller.key_id} (dashboard)")
+    await unpause_run(service, run_id, tenant=caller.tenant, by=_by(caller))
     return _back_to(run_id, "Unpaused: it goes on.")
 
 
@@ -71,7 +82,7 @@ async def send_test_event(name: str, request: Request, service: Service, caller:
     if not accepted.deliveries:  # every subscription's filter refused it
         refused = ", ".join(accepted.filtered_out)
         done = f"Sent {name} ({accepted.event_id}): no run, filtered out by {refused}."
-        return RedirectResponse(f"/ui/events/{quote(name, safe='')}?{urlencode({'done': done})}", 303)
+        return _done(f"/ui/events/{quote(name, safe='')}", done)
     return _back_to(accepted.deliveries[0].run.id, f"Sent {name} ({accepted.event_id}) from its test page.")
 
 
@@ -101,9 +112,7 @@ async def create_schedule(request: Request, caller: Acting, tenant_schedules: Sc
         wanted = ScheduleRequest.model_validate(fields)
     except ValidationError as error:
         raise InvalidInputError.from_validation(error) from error
-    schedule, created = await tenant_schedules.create(
-        caller.tenant, wanted, f"key {caller.key_id} (dashboard)"
-    )
+    schedule, created = await tenant_schedules.create(caller.tenant, wanted, _by(caller))
     return _to_schedules(f"{schedule.id}: {'created' if created else 'exists already: unchanged'}.")
 
 
@@ -117,7 +126,7 @@ async def change_schedule(
     except ValidationError as error:
         raise InvalidInputError.from_validation(error) from error
     await tenant_schedules.change(caller.tenant, schedule, change)
-    return RedirectResponse(f"/ui/schedules/{quote(schedule, safe='')}?{urlencode({'done': 'Saved.'})}", 303)
+    return _done(f"/ui/schedules/{quote(schedule, safe='')}", "Saved.")
 
 
 @router.post("/schedules/{schedule}/delete")
@@ -156,7 +165,7 @@ async def act(
 
 
 def _to_schedules(done: str) -> RedirectResponse:
-    return RedirectResponse(f"/ui/schedules?{urlencode({'done': done})}", status_code=303)
+    return _done("/ui/schedules", done)
 
 
 QueueAction = Literal["pause", "resume", "limit", "clear-limit", "weight", "clear-weight"]
@@ -195,4 +204,4 @@ async def act_on_queue(
             done = f"{queue}: {form.get('key')} back to weight 1."
     except ValidationError as error:
         raise InvalidInputError.from_validation(error) from error
-    return RedirectResponse(f"/ui/queues?{urlencode({'done': done})}", status_code=303)
+    return _done("/ui/queues", done)
