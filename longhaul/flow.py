@@ -127,6 +127,8 @@ class RunPlan:
     priority: int = 3
     business_key: str | None = None
     replay_of: str | None = None
+    parent_run_id: str | None = None  # a child run: the run that started it, and that run's root
+    root_run_id: str | None = None
     generation: int = 1
     not_before: datetime | None = None
     expires_at: datetime | None = None
@@ -272,9 +274,11 @@ def plan_run(
     concurrency_key: str | None = None,
     replay_of: str | None = None,
     named_by_event_id: bool = True,
+    parent: tuple[str, str] | None = None,
 ) -> RunPlan:
     """The pending run ``sub`` makes of an event. ``named_by_event_id``: the run's id comes from the
-    event id (not a business key or a replay's name), so an ``idempotency_key_ttl`` applies to it."""
+    event id (not a business key or a replay's name), so an ``idempotency_key_ttl`` applies to it.
+    ``parent``: the run that starts it as its child, and that run's root."""
     keys = _Keys(sub, payload, tenant, concurrency_key)
     plan = RunPlan(
         id=run_id,
@@ -289,6 +293,8 @@ def plan_run(
         priority=timing.priority or (sub.priority(payload) if sub.priority else 3),
         business_key=business_key,
         replay_of=replay_of,
+        parent_run_id=parent[0] if parent else None,
+        root_run_id=parent[1] if parent else None,
         not_before=timing.not_before,
         expires_at=timing.expires_at,
         traceparent=traceparent,

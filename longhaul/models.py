@@ -109,6 +109,22 @@ class RunUpdate(BaseModel):
     )
 
 
+# The signal that tells a run one of the runs it waits for (its children: trigger_and_wait) closed.
+CHILD_DONE_SIGNAL = "longhaul.child-done"
+
+
+class ChildRun(BaseModel):
+    """A run another run started and waits for (``trigger_and_wait``), as its parent sees it: where it is,
+    and once closed, its output or error (what :data:`CHILD_DONE_SIGNAL` carries)."""
+
+    run_id: str
+    workflow: str
+    workflow_id: str
+    status: RunStatus
+    output: Any = None
+    error: str | None = None
+
+
 # The activity header that carries a workflow's pending run updates to the worker that runs the activity.
 RUN_UPDATES_HEADER = "longhaul-run-updates"
 
@@ -193,6 +209,12 @@ class RunRecord(BaseModel):
     )
     tags: list[str] = Field(default_factory=list)
     replay_of: str | None = None
+    parent_run_id: str | None = Field(
+        default=None, description="The run whose workflow started this one and waits for it (a child run)."
+    )
+    root_run_id: str | None = Field(
+        default=None, description="The run at the top of its parent's chain (a child of a child: the first)."
+    )
     status: RunStatus
     pending_reason: str | None = Field(
         default=None, description="Why a delayed or pending run has not started yet."

@@ -64,6 +64,10 @@ class RunRow(Base):
     generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     idempotency_key_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replay_of: Mapped[str | None] = mapped_column(String(40), index=True)
+    # A child run (trigger_and_wait from a workflow, longhaul/workflows/children.py): the run whose
+    # workflow started it, and the run at the top of that chain.
+    parent_run_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    root_run_id: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), index=True)
     # The run queue (longhaul.queue): which queue, in what order, from when, until when.
     queue: Mapped[str | None] = mapped_column(String(100))

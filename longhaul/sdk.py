@@ -4,8 +4,9 @@ Declare a pipeline — its events, the workflows they start, flow control, task 
 webhooks and waitpoint kinds — and collect it in the application's :class:`Catalog`. In workflow code:
 :func:`defn` and :func:`signal` (``workflow.defn``/``workflow.signal`` that longhaul can read back),
 :func:`tracked` and :func:`progress` for the run's record, :func:`metadata`, :func:`wait_for_token`,
-:func:`all_of`, :func:`emit`. In activities: :class:`Resources` (settings, app storage, HTTP pool,
-Temporal client), :func:`report_step`, and the helpers for a pipeline's own tables.
+:func:`all_of`, :func:`emit`, :func:`trigger_and_wait` (a child run through the run queue). In
+activities: :class:`Resources` (settings, app storage, HTTP pool, Temporal client), :func:`report_step`,
+and the helpers for a pipeline's own tables.
 
 >>> from longhaul.sdk import Pipeline, Subscription, defn, tracked
 >>> @defn(name="hello")
@@ -28,6 +29,12 @@ from temporalio import workflow
 
 from longhaul.events import EventPayload, EventType
 from longhaul.workflows.catalog import Catalog
+from longhaul.workflows.children import (
+    ChildResult,
+    ChildRunFailedError,
+    batch_trigger_and_wait,
+    trigger_and_wait,
+)
 from longhaul.workflows.emit import emit
 from longhaul.workflows.metadata import metadata
 from longhaul.workflows.parallel import all_of
@@ -80,6 +87,8 @@ __all__ = [
     "Batch",
     "CancelOn",
     "Catalog",
+    "ChildResult",
+    "ChildRunFailedError",
     "Concurrency",
     "Database",
     "Debounce",
@@ -106,6 +115,7 @@ __all__ = [
     "Webhook",
     "all_of",
     "as_utc",
+    "batch_trigger_and_wait",
     "cancellation",
     "cancelled_why",
     "current_run_id",
@@ -125,6 +135,7 @@ __all__ = [
     "signal",
     "task_queue",
     "tracked",
+    "trigger_and_wait",
     "utcnow",
     "wait_for_token",
 ]

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 from longhaul.workflows import registry
 from longhaul.workflows.catalog import Catalog
+from longhaul.workflows.children import ChildRunFailedError, batch_trigger_and_wait, trigger_and_wait
 from longhaul.workflows.metadata import metadata
 from longhaul.workflows.pipeline import (
     Batch,
@@ -38,7 +39,7 @@ from longhaul.workflows.pipeline import (
 )
 from longhaul.workflows.tracking import log, progress, task_queue, tracked
 from longhaul.workflows.waitpoints import wait_for_token
-from workflows.hello import HELLO_PIPELINE
+from workflows.hello import HELLO_PIPELINE, HelloWorkflow
 from workflows.video import VIDEO
 
 
@@ -480,6 +481,81 @@ class FanOutWorkflow:
         return [*both, again]
 
 
+class ChildAsked(EventPayload):
+    key: str = Field(min_length=1, max_length=50)
+    seconds: float = Field(default=0.2, ge=0, le=60)
+    fail: bool = False
+
+
+CHILD_ASKED = EventType("child.asked", 1, ChildAsked)  # one at a time per key
+
+
+@registry.defn(name="child-work")
+class ChildWorkflow:
+    """A child run: waits ``seconds`` (a durable timer), then answers its key, or fails if asked."""
+
+    @workflow.run
+    async def run(self, asked: ChildAsked) -> str:
+        return await tracked(self._work(asked))
+
+    async def _work(self, asked: ChildAsked) -> str:
+        await workflow.sleep(timedelta(seconds=asked.seconds))
+        if asked.fail:
+            raise ApplicationError(f"child {asked.key} asked to fail", non_retryable=True)
+        return f"done {asked.key}"
+
+
+class ParentAsked(EventPayload):
+    """What :class:`ParentWorkflow` triggers: ``one`` child (``fail``: it fails; ``catch``: the parent
+    catches that), a ``batch`` of ``children`` (``fail_index``: that one fails), a ``hello`` (typed output),
+    a ``nested`` parent of one child, or the ``ambiguous`` event ``hello`` (two subscribers)."""
+
+    key: str = Field(min_length=1, max_length=40)
+    mode: Literal["one", "batch", "hello", "nested", "ambiguous"] = "one"
+    children: int = Field(default=1, ge=1, le=20)
+    seconds: float = Field(default=0.2, ge=0, le=60)
+    fail: bool = False
+    fail_index: int | None = None
+    catch: bool = False
+    detached: bool = False
+
+
+PARENT_ASKED = EventType("parent.asked", 1, ParentAsked)
+
+
+@registry.defn(name="parent")
+class ParentWorkflow:
+    """Triggers child runs and waits for them (longhaul/workflows/children.py)."""
+
+    @workflow.run
+    async def run(self, asked: ParentAsked) -> list[str]:
+        return await tracked(self._children(asked))
+
+    async def _children(self, asked: ParentAsked) -> list[str]:
+        if asked.mode == "hello":
+            greeting = await trigger_and_wait(HelloWorkflow.run, {"name": asked.key})
+            return [greeting.message]  # typed: the child's HelloResult
+        if asked.mode == "nested":
+            inner = asked.model_copy(update={"mode": "one", "key": f"{asked.key}-inner"})
+            return await trigger_and_wait(ParentWorkflow.run, inner)
+        if asked.mode == "ambiguous":
+            return [str(await trigger_and_wait("hello", {"name": asked.key}))]
+        if asked.mode == "batch":
+            work = [
+                ChildAsked(key=asked.key, seconds=asked.seconds, fail=index == asked.fail_index)
+                for index in range(asked.children)
+            ]
+            results = await batch_trigger_and_wait(ChildWorkflow.run, work, detached=asked.detached)
+            return [str(result.output) if result.ok else f"failed: {result.run.error}" for result in results]
+        child = ChildAsked(key=asked.key, seconds=asked.seconds, fail=asked.fail)
+        try:
+            return [await trigger_and_wait(ChildWorkflow.run, child, detached=asked.detached)]
+        except ChildRunFailedError as failed:
+            if not asked.catch:
+                raise
+            return [f"caught {failed.status}: {failed.reason}"]
+
+
 TESTS = Pipeline(
     name="tests",
     entries=(
@@ -491,6 +567,8 @@ TESTS = Pipeline(
         Subscription(GATE, GateWorkflow),
         Subscription(SLEEP, BusyWorkflow),
         Subscription(FAN_OUT, FanOutWorkflow),
+        Subscription(PARENT_ASKED, ParentWorkflow),
+        Subscription(CHILD_ASKED, ChildWorkflow, concurrency=(Concurrency(1, key="key"),)),
         # Subscribes to the video pipeline's announcements, as another pipeline would.
         Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
         Subscription(VIDEO_FAILED, VideoNoticeWorkflow, key="video_id"),

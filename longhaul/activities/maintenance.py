@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from longhaul.activities.bulk import BulkActivities
+from longhaul.activities.children import ChildActivities
 from longhaul.activities.events import EventActivities
 from longhaul.activities.resources import Resources
 from longhaul.activities.runs import RunActivities
@@ -110,6 +111,7 @@ def longhaul_activities(resources: Resources) -> list[Callable[..., Any]]:
     waitpoints = WaitpointActivities(resources.store.waitpoints, resources.settings)
     bulk = BulkActivities(resources.store, resources.act)
     runs = RunActivities(resources.store)
+    children = ChildActivities(resources.children)
     return [
         bulk.count,
         bulk.act_page,
@@ -118,5 +120,7 @@ def longhaul_activities(resources: Resources) -> list[Callable[..., Any]]:
         runs.apply_run_updates,
         runs.open_runs,
         EventActivities(resources.emit).emit_event,
+        children.trigger,
+        children.cancel,
         maintenance.reconcile,
     ]

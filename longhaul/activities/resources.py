@@ -9,6 +9,7 @@ import httpx
 from temporalio.client import Client
 
 from longhaul.activities.bulk import RunActor
+from longhaul.activities.children import ChildRuns
 from longhaul.activities.events import Emitter
 from longhaul.config import Settings
 from longhaul.db import Database
@@ -23,6 +24,7 @@ class Resources:
     http: httpx.AsyncClient  # one connection pool for the process's HTTP calls
     emit: Emitter  # sends an event through the catalog, as the API would
     act: RunActor  # cancels, replays or resumes a run, as the API would (bulk actions)
+    children: ChildRuns  # starts and cancels a run's child runs (trigger_and_wait)
 
     @property
     def db(self) -> Database:

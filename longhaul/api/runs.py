@@ -37,6 +37,14 @@ class RunQuery(BaseModel):
     ] = None
     created_after: Annotated[datetime | None, Field(description="Created at or after (ISO time).")] = None
     created_before: Annotated[datetime | None, Field(description="Created before (ISO time).")] = None
+    children_of: Annotated[
+        str | None,
+        Field(
+            max_length=40,
+            description="The runs this run started: its child runs (trigger_and_wait), its replays, and "
+            "the runs of the events it emitted.",
+        ),
+    ] = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: str | None = None
     system: Annotated[
@@ -65,6 +73,7 @@ class RunQuery(BaseModel):
             tenant=SYSTEM_TENANT if self.system else caller.tenant, status=self.status,
             workflow=self.workflow, event=self.event, tag=self.tag, search=self.q,
             created_after=self.created_after, created_before=self.created_before,
+            children_of=self.children_of,
         )  # fmt: skip
 
 

@@ -47,6 +47,7 @@ from longhaul.queue.tables import (
     LimitOverrideRow,
     QueuePauseRow,
     RunSlotRow,
+    RunWaiterRow,
     SignalDeliveryRow,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "Recorded",
     "RunQueue",
     "RunSlotRow",
+    "RunWaiterRow",
     "SignalDeliveryRow",
     "SignalPlan",
     "Weight",

@@ -26,6 +26,7 @@ from longhaul.queue.tables import (
     SIGNALS,
     SLOTS,
     TAGS,
+    WAITERS,
     closed,
     lock_scopes,
     pauses_of,
@@ -96,6 +97,7 @@ class _Call:
     cancels: dict[str, str]  # scope → who cancels its open runs, and why
     check: Callable[[RunRecord, RunPlan], None] | None
     signals: list[SignalPlan]  # routed to open runs, sent by a dispatcher
+    waiter: str | None  # a run waiting for these runs to close (their parent), told by a dispatcher
 
 
 def _columns(run: RunPlan, claimed_at: datetime | None = None) -> dict[str, Any]:
@@ -111,6 +113,8 @@ def _columns(run: RunPlan, claimed_at: datetime | None = None) -> dict[str, Any]
         "generation": run.generation,
         "idempotency_key_expires_at": run.idempotency_key_expires_at,
         "replay_of": run.replay_of,
+        "parent_run_id": run.parent_run_id,
+        "root_run_id": run.root_run_id,
         "status": (RunStatus.QUEUED if claimed_at else RunStatus.PENDING).value,
         "queue": run.queue,
         "priority": run.priority,
@@ -157,6 +161,7 @@ class Accepting:
         self.db = db
         self._insert_run = insert_ignoring_duplicates(RUNS, is_sqlite=db.is_sqlite)
         self._insert_signal = insert_ignoring_duplicates(SIGNALS, is_sqlite=db.is_sqlite)
+        self._insert_waiter = insert_ignoring_duplicates(WAITERS, is_sqlite=db.is_sqlite)
         self._listeners: list[Callable[[], None]] = []
         self._group_commit = GroupCommit(self._write_group)
         self._taker: Callable[[list[RunRecord]], None] | None = None
@@ -182,11 +187,13 @@ class Accepting:
         *,
         check: Callable[[RunRecord, RunPlan], None] | None = None,
         signals: Sequence[SignalPlan] = (),
+        waiter: str | None = None,
     ) -> Acceptance:
         """Record ``runs`` as pending, cancel the open runs with a slot or mark of ``cancels`` (but not
         these runs; each scope with what their records are to say) and keep the ``signals`` the events
-        route to open runs (:mod:`longhaul.queue.signals`; the same one again is kept once), in one
-        transaction. A run whose id
+        route to open runs (:mod:`longhaul.queue.signals`; the same one again is kept once) and, with
+        ``waiter``, that run as waiting for each run these reach (a parent for its children: told when
+        each closes), in one transaction. A run whose id
         exists already is not written again (``check`` sees it first and may refuse the whole call by
         raising: nothing of it is written); a run whose gate an open run holds joins that run. Returns
         what became of each run, and the runs cancelled with the scope that cancelled each.
@@ -195,14 +202,15 @@ class Accepting:
         next one, their runs with one multi-row INSERT (and one for tags and slots). The round trips to
         the database, not the rows, are the cost of accepting; each caller still returns only once its
         runs are committed."""
-        return await self._group_commit.submit(_Call(list(runs), dict(cancels or {}), check, list(signals)))
+        call = _Call(list(runs), dict(cancels or {}), check, list(signals), waiter)
+        return await self._group_commit.submit(call)
 
     async def _write_group(self, group: list[_Call]) -> list[Acceptance | Exception]:
         handed: list[RunRecord] = []
         async with writing(self.db) as conn:
             outcomes = await self._accept_group(conn, group, handed)
             changed = any(
-                not isinstance(o, Exception) and (_changes(o) or call.signals)
+                not isinstance(o, Exception) and (_changes(o) or call.signals or call.waiter)
                 for call, o in zip(group, outcomes, strict=True)
             )
             if changed:
@@ -244,10 +252,20 @@ class Accepting:
             if run_id in claimed:
                 handed.append(existing[run_id])
         first = set(written)  # a run id two calls share is written by the first, reached by the second
-        return [
+        outcomes = [
             refused or await self._answer(conn, call, existing, first)
             for call, refused in zip(group, refusals, strict=True)
         ]
+        waiting = [
+            {"run_id": reached.record.id, "waiter_run_id": call.waiter, "created_at": now,
+             "notified_at": None}
+            for call, outcome in zip(group, outcomes, strict=True)
+            if call.waiter is not None and not isinstance(outcome, Exception)
+            for reached in outcome[0]
+        ]  # fmt: skip
+        if waiting:  # the same parent and child again (a retried trigger) is kept once
+            await conn.execute(self._insert_waiter, waiting)
+        return outcomes
 
     async def _refuse_over_intake(
         self,

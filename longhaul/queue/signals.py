@@ -7,6 +7,11 @@ answers now. A dispatcher sends the deliveries whose run's workflow exists, olde
 the order they came, each with its request id (the event's): a delivery sent again after a crash between
 the send and its note is dropped by the server, so the workflow sees each once. A delivery whose run
 closed first cannot be made: it is kept with the reason, and the run's log says so.
+
+A run waiting for another to close (``trigger_and_wait``: a parent for its child, ``run_waiters``) is told
+the same way: a dispatcher turns each closed child's waiters into deliveries of :data:`CHILD_DONE_SIGNAL`
+(:meth:`Signalling.tell_waiters`), whatever closed the child (its workflow's final record, a cancel or
+expiry before it started, the reconcile sweep), so no closing path has to remember it.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from longhaul.db import Database, utcnow
-from longhaul.models import TERMINAL_STATUSES
-from longhaul.queue.tables import ACTIVE, RUNS, SIGNALS
+from longhaul.db import Database, insert_ignoring_duplicates, utcnow
+from longhaul.models import CHILD_DONE_SIGNAL, TERMINAL_STATUSES, ChildRun
+from longhaul.queue.tables import ACTIVE, RUNS, SIGNALS, WAITERS, writing
 
 _CLOSED = [status.value for status in TERMINAL_STATUSES]
 
@@ -97,3 +102,42 @@ class Signalling:
                 await conn.execute(
                     update(SIGNALS).where(SIGNALS.c.id.in_(ids)).values(sent_at=utcnow(), error=error)
                 )
+
+    async def tell_waiters(self, limit: int) -> int:
+        """Write a :data:`CHILD_DONE_SIGNAL` delivery to each run waiting for a run that has closed (at most
+        ``limit``), with the closed run's status, output and error, and note the waiters told; how many.
+        Sent by :meth:`due_signals`' dispatcher like any other; the request id is the closed run's, so the
+        same delivery written twice (two dispatchers at once) is kept once."""
+        statement = (
+            select(WAITERS.c.run_id, WAITERS.c.waiter_run_id, RUNS.c.workflow, RUNS.c.workflow_id,
+                   RUNS.c.status, RUNS.c.output, RUNS.c.error, RUNS.c.event, RUNS.c.event_id)
+            .join(RUNS, RUNS.c.id == WAITERS.c.run_id)
+            .where(WAITERS.c.notified_at.is_(None), RUNS.c.status.in_(_CLOSED))
+            .limit(limit)
+        )  # fmt: skip
+        async with self.db.engine.connect() as conn:  # most cycles find none: no write lock for that
+            rows = (await conn.execute(statement)).mappings().all()
+        if not rows:
+            return 0
+        async with writing(self.db) as conn:
+            now = utcnow()
+            deliveries = [
+                {
+                    "run_id": row["waiter_run_id"], "request_id": f"child-done:{row['run_id']}",
+                    "signal": CHILD_DONE_SIGNAL, "event": row["event"], "event_id": row["event_id"],
+                    "payload": ChildRun(
+                        run_id=row["run_id"], workflow=row["workflow"], workflow_id=row["workflow_id"],
+                        status=row["status"], output=row["output"], error=row["error"],
+                    ).model_dump(mode="json"),
+                    "created_at": now, "sent_at": None, "error": None,
+                }
+                for row in rows
+            ]  # fmt: skip
+            await conn.execute(insert_ignoring_duplicates(SIGNALS, is_sqlite=self.db.is_sqlite), deliveries)
+            for row in rows:
+                await conn.execute(
+                    update(WAITERS)
+                    .where(WAITERS.c.run_id == row["run_id"], WAITERS.c.waiter_run_id == row["waiter_run_id"])
+                    .values(notified_at=now)
+                )
+        return len(rows)

@@ -113,6 +113,21 @@ class SignalDeliveryRow(Base):
     error: Mapped[str | None] = mapped_column(String(600))  # why it could not be delivered
 
 
+class RunWaiterRow(Base):
+    """A run whose workflow waits for another run to close (``trigger_and_wait``: the parent for its child).
+    When the child closes, however it closes (completed, failed, cancelled or expired before it started),
+    a dispatcher turns the row into a signal delivery to the waiting run (:mod:`longhaul.queue.signals`)
+    and notes it notified. A run joined by several waiters (the same event id, a debounce) tells each."""
+
+    __tablename__ = "run_waiters"
+    __table_args__ = (Index("ix_run_waiters_open", "notified_at"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    waiter_run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class LeaseRow(Base):
     """Who holds a role that only one process may hold at a time on SQLite (the dispatcher)."""
 
@@ -131,6 +146,7 @@ FAIR_SHARES = cast(Table, FairShareRow.__table__)
 PAUSES = cast(Table, QueuePauseRow.__table__)
 LIMITS = cast(Table, LimitOverrideRow.__table__)
 SIGNALS = cast(Table, SignalDeliveryRow.__table__)
+WAITERS = cast(Table, RunWaiterRow.__table__)
 
 
 def closed(status: RunStatus, error: str, now: datetime) -> dict[str, Any]:

@@ -169,6 +169,7 @@ class Dispatcher:
         claimed = await self.queue.claim(BATCH, lease=self.lease)
         await self._start_all([*orphaned, *claimed])
         await self._cancel_requested()
+        await self.queue.tell_waiters(BATCH)  # parents of the children closed since: signals to send
         await self._deliver_signals()
         if self.metrics is not None and time.monotonic() - self._measured >= METRICS_EVERY:
             self._measured = time.monotonic()

@@ -30,6 +30,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from longhaul.activities.children import CancelChildren, InvalidTriggerError, TriggerRequest
 from longhaul.config import Settings
 from longhaul.db import utcnow
 from longhaul.filters import matches
@@ -177,8 +178,16 @@ class RunService:
         return await self._accept(events, tenant, ("events", "{index}", "options"))
 
     async def _accept(
-        self, events: list[tuple[str, EventEnvelope, BaseModel]], tenant: str, options_loc: tuple[str, ...]
+        self,
+        events: list[tuple[str, EventEnvelope, BaseModel]],
+        tenant: str,
+        options_loc: tuple[str, ...],
+        *,
+        parent: RunRecord | None = None,
+        only: str | None = None,
     ) -> list[Accepted]:
+        """Record the events' runs (``parent``: as its children, which it waits for; ``only``: of that
+        workflow's subscriptions alone)."""
         now = utcnow()
         planned: list[tuple[str, list[RunPlan]]] = []
         filtered_out: list[list[str]] = []  # per event: the workflows whose filter it did not match
@@ -186,10 +195,13 @@ class RunService:
         for index, (name, envelope, payload) in enumerate(events):
             event_id = envelope.id or f"evt_{uuid.uuid4().hex}"
             loc = [part.format(index=index) for part in options_loc]
-            subscribers = self.catalog.subscribers(name)
+            subscribers = [s for s in self.catalog.subscribers(name) if only in (None, s.workflow_name)]
             passing = [s for s in subscribers if s.filter is None or matches(s.filter, payload, tenant)]
             try:
-                runs = [self._new_run(sub, name, event_id, payload, tenant, envelope, now) for sub in passing]
+                runs = [
+                    self._new_run(sub, name, event_id, payload, tenant, envelope, now, parent=parent)
+                    for sub in passing
+                ]
             except InvalidInputError as error:
                 errors.extend({**e, "loc": [*loc, *e["loc"]]} for e in error.errors)
                 continue
@@ -218,6 +230,7 @@ class RunService:
             {scope: why for scopes in cancels for scope, why in scopes.items()},
             check=self._check_reuse if self.settings.event_id_reuse == "reject" else None,
             signals=[plan for plans in routed for _, plan in plans],
+            waiter=parent.id if parent is not None else None,
         )
         by_mark = {scope: index for index, scopes in enumerate(cancels) for scope in scopes}
         reached = iter(recorded)
@@ -228,6 +241,70 @@ class RunService:
             deliveries += [Delivery(run, "signal") for run, _ in routed[index]]
             results.append(Accepted(event_id, deliveries, filtered_out[index]))
         return results
+
+    # -- child runs (trigger_and_wait) ------------------------------------------------------------------
+
+    async def trigger(self, request: TriggerRequest) -> list[RunRecord]:
+        """Record a parent's children: one run per payload, in order, through the run queue (so their
+        flow control applies), each naming its parent and root, the parent waiting for each. Raises
+        InvalidTriggerError for what no retry mends; nothing is recorded then."""
+        parent = await self.store.get(request.parent_run_id, logs=False)
+        if parent is None:
+            raise InvalidTriggerError(
+                f"run {request.parent_run_id} has no record: only a run longhaul started can trigger and wait"
+            )
+        sub = self._child_subscription(request)
+        name = sub.event.name
+        events: list[tuple[str, EventEnvelope, BaseModel]] = []
+        for index, (event_id, payload) in enumerate(zip(request.event_ids, request.payloads, strict=True)):
+            try:
+                valid = self.validate(name, payload, "payloads", index)
+            except InvalidInputError as error:
+                raise InvalidTriggerError(f"{name}: {error}") from error
+            if sub.filter is not None and not matches(sub.filter, valid, request.tenant):
+                raise InvalidTriggerError(
+                    f"{name} ({event_id}) starts no {sub.workflow_name} run: its trigger filter "
+                    f"({sub.filter}) does not match payloads[{index}]"
+                )
+            events.append((name, EventEnvelope(id=event_id, payload=payload, tags=request.tags), valid))
+        accepted = await self._accept(
+            events, request.tenant, ("options",), parent=parent, only=sub.workflow_name
+        )
+        return [next(d.run for d in one.deliveries if d.via not in ("cancel", "signal")) for one in accepted]
+
+    def _child_subscription(self, request: TriggerRequest) -> Subscription:
+        """The one subscription a trigger names by its event, its workflow or both."""
+        if request.event is not None and request.event not in self.catalog.events:
+            raise InvalidTriggerError(str(UnknownEventError(request.event, list(self.catalog.events))))
+        found = [
+            sub for sub in self.catalog.subscriptions
+            if request.event in (None, sub.event.name) and request.workflow in (None, sub.workflow_name)
+        ]  # fmt: skip
+        named = " of ".join(f"'{n}'" for n in (request.workflow, request.event) if n is not None)
+        if not found:
+            raise InvalidTriggerError(f"no subscription {named} in the catalog: nothing to start")
+        if len(found) > 1:
+            which = ", ".join(f"{sub.workflow_name} of {sub.event.name}" for sub in found)
+            raise InvalidTriggerError(
+                f"{named} names {len(found)} subscriptions ({which}): name the workflow and its event"
+            )
+        return found[0]
+
+    async def cancel_children(self, request: CancelChildren) -> list[str]:
+        """Cancel the parent's open children made by ``request``'s event ids (its own cancel reaches
+        them); the ids of those cancelled. A child closed meanwhile is skipped."""
+        cancelled = []
+        for run in await self.store.children(request.parent_run_id, request.event_ids):
+            if run.status.terminal:
+                continue
+            try:
+                await self.cancel(
+                    run.id, tenant=run.tenant, by=f"run {request.parent_run_id}", reason=request.reason
+                )
+            except ConflictError:
+                continue
+            cancelled.append(run.id)
+        return cancelled
 
     @staticmethod
     def _check_reuse(existing: RunRecord, run: RunPlan) -> None:
@@ -248,6 +325,7 @@ class RunService:
         *,
         instance: str | None = None,
         replay_of: str | None = None,
+        parent: RunRecord | None = None,
     ) -> RunPlan:
         """The pending run ``sub`` makes of an event (:func:`longhaul.flow.plan_run`), its options checked.
         ``instance`` names it within the workflow and tenant: the event id, or the business key for a
@@ -286,6 +364,7 @@ class RunService:
             concurrency_key=override,
             replay_of=replay_of,
             named_by_event_id=instance is None and named == event_id,
+            parent=(parent.id, parent.root_run_id or parent.id) if parent is not None else None,
         )
 
     async def start(self, run: RunRecord) -> None:

@@ -26,13 +26,14 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from longhaul.activities.bulk import BulkPage, Outcome
+from longhaul.activities.children import CancelChildren, InvalidTriggerError, TriggerRequest
 from longhaul.activities.events import EmitRequest, InvalidEmitError
 from longhaul.activities.resources import Resources
 from longhaul.activities.runs import ApplyCarriedUpdates
 from longhaul.config import Settings
 from longhaul.db import Database
 from longhaul.migrations import prepare
-from longhaul.models import BulkAction
+from longhaul.models import BulkAction, ChildRun
 from longhaul.server.envelopes import (
     ConflictError,
     EventEnvelope,
@@ -149,6 +150,27 @@ class _CatalogEmitter:
         return [delivery.run.id for delivery in accepted.deliveries]
 
 
+class _ServiceChildren:
+    """Starts and cancels a workflow's child runs (``trigger_and_wait``) through the run service."""
+
+    def __init__(self, service: RunService) -> None:
+        self.service = service
+
+    async def trigger(self, request: TriggerRequest) -> list[ChildRun]:
+        try:
+            runs = await self.service.trigger(request)
+        except (InvalidInputError, UnknownEventError) as error:
+            raise InvalidTriggerError(str(error)) from error
+        return [
+            ChildRun(run_id=run.id, workflow=run.workflow, workflow_id=run.workflow_id, status=run.status,
+                     output=run.output, error=run.error)
+            for run in runs
+        ]  # fmt: skip
+
+    async def cancel(self, request: CancelChildren) -> list[str]:
+        return await self.service.cancel_children(request)
+
+
 def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedWorkflowRunner:
     """The sandbox the workflows run in.
 
@@ -194,6 +216,7 @@ def build_worker(
         http=http,
         emit=_CatalogEmitter(service),
         act=_ServiceActor(service),
+        children=_ServiceChildren(service),
     )
     activities = {
         role: [a for queue in queues for a in queue.activities(resources)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,7 +44,7 @@ class RunFilter:
     search: str | None = None  # part of the business key (any case), or a run or event id
     ids: tuple[str, ...] | None = None  # these runs only (what a page shows, followed live)
     excluded: tuple[str, ...] = ()  # never these (a bulk action's own run)
-    children_of: str | None = None  # the runs this run started: its replays, and runs of events it emitted
+    children_of: str | None = None  # the runs this run started: children, replays, runs of events it emitted
 
 
 def _status_is(status: RunStatus) -> tuple[Any, ...]:
@@ -94,7 +95,8 @@ def _matching(where: RunFilter) -> list[Any]:
     if where.children_of is not None:
         # An emitted event's id is the emitting run's id and a suffix (longhaul/activities/events.py).
         emitted = RunRow.event_id.startswith(f"{where.children_of}.", autoescape=True)
-        conditions.append(or_(RunRow.replay_of == where.children_of, emitted))
+        started = or_(RunRow.parent_run_id == where.children_of, RunRow.replay_of == where.children_of)
+        conditions.append(or_(started, emitted))
     return conditions
 
 
@@ -180,6 +182,16 @@ class RunReads:
             return []
         async with self._sessions() as session:
             rows = list(await session.scalars(select(RunRow).where(RunRow.id.in_(run_ids))))
+            tags = await tags_of(session, [row.id for row in rows])
+        return [record_of_row(row, tags.get(row.id, [])) for row in rows]
+
+    async def children(self, parent_run_id: str, event_ids: Sequence[str]) -> builtins.list[RunRecord]:
+        """The runs ``parent_run_id`` started (``trigger_and_wait``) with these event ids (without logs)."""
+        statement = select(RunRow).where(
+            RunRow.parent_run_id == parent_run_id, RunRow.event_id.in_(list(event_ids))
+        )
+        async with self._sessions() as session:
+            rows = list(await session.scalars(statement))
             tags = await tags_of(session, [row.id for row in rows])
         return [record_of_row(row, tags.get(row.id, [])) for row in rows]
 

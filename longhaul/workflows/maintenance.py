@@ -12,6 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from longhaul.activities.bulk import BULK_REQUESTED
+    from longhaul.activities.children import ChildActivities
     from longhaul.activities.events import EventActivities
     from longhaul.activities.maintenance import (
         MaintenanceActivities,
@@ -76,7 +77,13 @@ LONGHAUL = Pipeline(
     entries=(Subscription(BULK_REQUESTED, BulkActionWorkflow),),
     workflows=(ReconcileWorkflow, TenantScheduleWorkflow),
     queues=(TaskQueue(longhaul_activities),),
-    short_steps=(EventActivities.emit_event, RunActivities.open_runs),  # run-queue and record reads
+    # run-queue and record reads and writes
+    short_steps=(
+        EventActivities.emit_event,
+        RunActivities.open_runs,
+        ChildActivities.trigger,
+        ChildActivities.cancel,
+    ),
     tables=(
         RunRow,
         RunTagRow,
