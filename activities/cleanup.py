@@ -19,6 +19,7 @@ class ExpiredRequest(BaseModel):
     cutoff: datetime
     after: VideoRef | None
     limit: int
+    tenant: str | None = None  # one tenant's videos (a tenant's cleanup run), or every tenant's
 
 
 class Archived(BaseModel):
@@ -50,7 +51,12 @@ class CleanupActivities:
 
     @activity.defn(name="cleanup.expired")
     async def expired(self, request: ExpiredRequest) -> list[VideoRef]:
-        return await self.videos.expired(request.cutoff, request.after, request.limit)
+        return await self.videos.expired(request.cutoff, request.after, request.limit, request.tenant)
+
+    @activity.defn(name="cleanup.tenants_due")
+    async def tenants_due(self, cutoff: datetime) -> list[str]:
+        """The tenants with videos past the cutoff: one cleanup run each."""
+        return await self.videos.tenants_with_expired(cutoff)
 
     @activity.defn(name="cleanup.archive")
     async def archive(self, video: VideoRef) -> Archived:
@@ -66,7 +72,7 @@ class CleanupActivities:
 
 def cleanup_activities(resources: Resources) -> list[Callable[..., Any]]:
     cleanup = CleanupActivities(resources.settings, VideoStore(resources.db))
-    return [cleanup.expired, cleanup.archive]
+    return [cleanup.expired, cleanup.tenants_due, cleanup.archive]
 
 
 def _delete(root: Path, files: list[str]) -> tuple[int, int]:

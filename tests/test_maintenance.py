@@ -10,26 +10,33 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import Client, ScheduleOverlapPolicy, WorkflowExecutionStatus
-from temporalio.testing import WorkflowEnvironment
 
 from activities.video.models import Rendition, Thumbnail, VideoAnalysis, VideoInfo, VideoRecord, VideoResult
 from activities.video.store import VideoRow, VideoStore
 from longhaul.config import Settings
+from longhaul.db import utcnow
 from longhaul.keys import KeyStore, Role
-from longhaul.models import SYSTEM_TENANT, RunStatus
+from longhaul.models import SYSTEM_TENANT, RunStatus, run_id_for
+from longhaul.server.dispatcher import dispatching
 from longhaul.server.envelopes import EventEnvelope
 from longhaul.server.schedules import describe_all, schedule_id, sync
 from longhaul.server.service import RunService
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunFilter, RunStore
+from longhaul.workflows.catalog import Catalog
 from longhaul.workflows.maintenance import ReconcileInput, ReconcileWorkflow
 from longhaul.workflows.schedules import ScheduleDecl
-from tests import recording
 from tests.dispatching import send_started
 from workflows.catalog import CATALOG
 from workflows.cleanup import CleanupInput, CleanupReport, CleanupWorkflow
 
 DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    """The ``api`` fixture serves the application's catalog here (the cleanup pipeline's event)."""
+    return CATALOG
 
 
 def decl(name: str, **changes: object) -> ScheduleDecl:
@@ -145,9 +152,11 @@ async def _sleep() -> None:
     await asyncio.sleep(0.1)
 
 
-async def _videos(store: RunStore, settings: Settings, *, old: int, fresh: int, now: datetime) -> list[str]:
-    """Videos with real files: ``old`` processed 40 days before ``now``, ``fresh`` a day before. Returns the
-    old ids."""
+async def _videos(
+    store: RunStore, settings: Settings, *, old: int, fresh: int, now: datetime, tenant: str = "default"
+) -> list[str]:
+    """``tenant``'s videos with real files: ``old`` processed 40 days before ``now``, ``fresh`` a day
+    before. Returns the old ids."""
     videos = VideoStore(store.db)
     analysis = VideoAnalysis(
         scene_changes=0, scene_times=[], loudness_lufs=None, loudness_range_lu=None, black_segments=[],
@@ -160,7 +169,7 @@ async def _videos(store: RunStore, settings: Settings, *, old: int, fresh: int, 
     old_ids = []
     for n in range(old + fresh):
         video_id = f"{'old' if n < old else 'new'}-{n:02d}"
-        folder = settings.media_root / "default" / video_id
+        folder = settings.media_root / tenant / video_id
         folder.mkdir(parents=True)
         (folder / "480p.mp4").write_bytes(b"x" * 1000)
         (folder / "thumb-0.jpg").write_bytes(b"y" * 100)
@@ -173,9 +182,9 @@ async def _videos(store: RunStore, settings: Settings, *, old: int, fresh: int, 
             video_id=video_id, user_id="u", source=source, renditions=[rendition], skipped=[],
             thumbnails=[thumbnail], analysis=analysis,
         )  # fmt: skip
-        await videos.upsert(VideoRecord(tenant="default", run_id="r", result=result))
+        await videos.upsert(VideoRecord(tenant=tenant, run_id="r", result=result))
         async with store.db.sessions.begin() as session:
-            row = await session.get(VideoRow, ("default", video_id))
+            row = await session.get(VideoRow, (tenant, video_id))
             assert row is not None
             row.processed_at = now - (40 * DAY if n < old else DAY)
         if n < old:
@@ -186,52 +195,61 @@ async def _videos(store: RunStore, settings: Settings, *, old: int, fresh: int, 
 @dataclass
 class Cleaned:
     report: CleanupReport
-    skipped: timedelta  # time the time-skipping server skipped while the job ran
-    timers: int  # durable waits in the whole chain of runs
-    runs: list[WorkflowExecutionStatus | None]  # the chain of runs, first to last
+    timers: int  # durable waits in the tenants' runs, all of them
+    runs: dict[str, list[WorkflowExecutionStatus | None]]  # per tenant: its run's chain, first to last
 
 
-async def _cleanup(
-    time_env: WorkflowEnvironment, store: RunStore, settings: Settings, job: CleanupInput
-) -> Cleaned:
-    client = time_env.client
-    async with build_worker(client, store, settings):
-        start = await time_env.get_current_time()
+async def _cleanup(client: Client, store: RunStore, settings: Settings, job: CleanupInput) -> Cleaned:
+    """Run the nightly cleanup to its end with a worker and a dispatcher (which starts its tenants' runs),
+    and read what each tenant's run did. On the dev server: the tenants' runs are started by a dispatcher
+    in real time, which a time-skipping server would not wait for."""
+    service = RunService(client, store, settings)
+    async with build_worker(client, store, settings), dispatching(service):
         handle = await client.start_workflow(
             CleanupWorkflow.run, job, id=f"cleanup-{uuid.uuid4().hex[:6]}", task_queue=settings.task_queue
         )
         report = await handle.result()
-        skipped = await time_env.get_current_time() - start
-    timers, runs, run_id = 0, [], handle.first_execution_run_id
-    while run_id:
-        run = client.get_workflow_handle(handle.id, run_id=run_id)
-        runs.append((await run.describe()).status)
-        if into := recording.directory():  # this server cannot list workflows: record them here
-            await recording.record_history(run, into)
+    children = await store.page(RunFilter(tenant="default", children_of=run_id_for(handle.id)))
+    timers, runs = 0, {}
+    for child in children.runs:
+        assert child.parent_run_id == run_id_for(handle.id)
+        chain, child_timers = await _chain(client, child.workflow_id)
+        runs[child.input["owner"]] = chain
+        timers += child_timers
+    return Cleaned(report, timers, runs)
+
+
+async def _chain(client: Client, workflow_id: str) -> tuple[list[WorkflowExecutionStatus | None], int]:
+    """The statuses of a workflow's chain of runs (continued as new), first to last, and its timers: read
+    from the latest run back, each run's start naming the run it continues."""
+    statuses, timers = [], 0
+    run_id: str | None = None  # the latest
+    while True:
+        run = client.get_workflow_handle(workflow_id, run_id=run_id)
+        statuses.append((await run.describe()).status)
         run_id = None
         async for event in run.fetch_history_events():
             timers += event.HasField("timer_started_event_attributes")
-            if event.HasField("workflow_execution_continued_as_new_event_attributes"):
-                run_id = event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-    return Cleaned(report, skipped, timers, runs)
+            if event.HasField("workflow_execution_started_event_attributes"):
+                run_id = event.workflow_execution_started_event_attributes.continued_execution_run_id or None
+        if run_id is None:
+            return statuses[::-1], timers
 
 
 async def test_cleanup_deletes_only_expired_videos_in_batches_with_durable_waits(
-    time_env: WorkflowEnvironment, store: RunStore, settings: Settings
+    dev_client: Client, store: RunStore, settings: Settings
 ) -> None:
-    # "Now" is the workflow's clock: the time-skipping server's, which earlier tests moved on.
-    old_ids = await _videos(store, settings, old=35, fresh=5, now=await time_env.get_current_time())
+    old_ids = await _videos(store, settings, old=35, fresh=5, now=utcnow())
     (settings.media_root / "default" / old_ids[3] / "480p.mp4").unlink()  # already gone: not an error
-    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=20)
-    cleaned = await _cleanup(time_env, store, settings, job)
+    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=0.1, batches_per_run=20)
+    cleaned = await _cleanup(dev_client, store, settings, job)
     report = cleaned.report
 
     assert (report.found, report.archived, report.batches, report.failures) == (35, 35, 4, [])
     assert report.deleted_files == 35 * 2 - 1
     assert report.bytes_freed == 35 * 1100 - 1000
     assert cleaned.timers == 3  # a durable wait between each of the 4 batches
-    assert cleaned.skipped >= timedelta(seconds=180)
-    assert cleaned.runs == [WorkflowExecutionStatus.COMPLETED]
+    assert cleaned.runs == {"default": [WorkflowExecutionStatus.COMPLETED]}  # one tenant: one child run
     media = settings.media_root / "default"
     assert [p for p in media.rglob("*") if p.is_file() and p.parent.name.startswith("old")] == []
     assert len([p for p in media.rglob("*") if p.is_file() and p.parent.name.startswith("new")]) == 10
@@ -243,17 +261,50 @@ async def test_cleanup_deletes_only_expired_videos_in_batches_with_durable_waits
     assert archived["new-39"] is not None and archived["new-39"].archived_at is None
 
 
-async def test_cleanup_continues_as_new_without_losing_its_place(
-    time_env: WorkflowEnvironment, store: RunStore, settings: Settings
+async def test_the_nightly_cleanup_runs_one_child_run_per_tenant_each_on_its_own_videos(
+    dev_client: Client, store: RunStore, settings: Settings
 ) -> None:
-    await _videos(store, settings, old=35, fresh=5, now=await time_env.get_current_time())
-    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=2)
-    cleaned = await _cleanup(time_env, store, settings, job)
+    """Two tenants with videos past retention, a third with fresh ones only: two child runs (through the run
+    queue), each deleting its own tenant's files; their reports summed."""
+    now = utcnow()
+    acme = await _videos(store, settings, old=3, fresh=1, now=now, tenant="acme")
+    await _videos(store, settings, old=12, fresh=2, now=now)
+    await _videos(store, settings, old=0, fresh=2, now=now, tenant="quiet")
+    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=0.1, batches_per_run=20)
+    cleaned = await _cleanup(dev_client, store, settings, job)
+    report = cleaned.report
+    assert (report.tenants, report.found, report.archived, report.batches) == (2, 15, 15, 3)
+    assert cleaned.runs == {
+        "acme": [WorkflowExecutionStatus.COMPLETED], "default": [WorkflowExecutionStatus.COMPLETED]
+    }  # fmt: skip
+    assert cleaned.timers == 1  # default's two batches; acme's one
+    archived = [await VideoStore(store.db).get("acme", v) for v in acme]
+    assert all(video is not None and video.archived_at is not None for video in archived)
+    assert [p.name for p in (settings.media_root / "acme").rglob("*.mp4")] == ["480p.mp4"]  # the fresh one
+
+
+async def test_a_tenant_asks_for_its_own_cleanup_but_not_another_tenants(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    refused = await api.post("/api/events/cleanup.tenant-due", json={"payload": {"owner": "acme"}})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "payload", "owner"]
+    own = await api.post("/api/events/cleanup.tenant-due", json={"payload": {"owner": "default"}})
+    assert own.status_code == 202, own.text
+    assert own.json()["runs"][0]["workflow"] == "cleanup-tenant-videos"
+
+
+async def test_cleanup_continues_as_new_without_losing_its_place(
+    dev_client: Client, store: RunStore, settings: Settings
+) -> None:
+    await _videos(store, settings, old=35, fresh=5, now=utcnow())
+    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=0.1, batches_per_run=2)
+    cleaned = await _cleanup(dev_client, store, settings, job)
     report = cleaned.report
     assert (report.found, report.archived, report.batches) == (35, 35, 4)  # counts carried across runs
-    assert cleaned.runs == [WorkflowExecutionStatus.CONTINUED_AS_NEW] * 2 + [
-        WorkflowExecutionStatus.COMPLETED
-    ]
+    assert cleaned.runs == {
+        "default": [WorkflowExecutionStatus.CONTINUED_AS_NEW] * 2 + [WorkflowExecutionStatus.COMPLETED]
+    }
     assert cleaned.timers == 3  # the waits between batches go on across runs
 
 
@@ -365,15 +416,15 @@ async def test_schedules_are_listed_paused_triggered_and_backfilled_over_the_api
 
 
 async def test_a_video_that_cannot_be_deleted_is_reported_and_the_others_are_cleaned(
-    time_env: WorkflowEnvironment, store: RunStore, settings: Settings
+    dev_client: Client, store: RunStore, settings: Settings
 ) -> None:
-    old_ids = await _videos(store, settings, old=12, fresh=0, now=await time_env.get_current_time())
+    old_ids = await _videos(store, settings, old=12, fresh=0, now=utcnow())
     stubborn = settings.media_root / "default" / old_ids[5] / "480p.mp4"
     stubborn.unlink()
     stubborn.mkdir()  # a directory where the file was: unlink fails every time
     (stubborn / "keep").write_text("x")
-    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=60, batches_per_run=20)
-    report = (await _cleanup(time_env, store, settings, job)).report
+    job = CleanupInput(retention_days=30, batch_size=10, wait_seconds=0.1, batches_per_run=20)
+    report = (await _cleanup(dev_client, store, settings, job)).report
     assert (report.found, report.archived, report.batches) == (12, 11, 2)
     [failure] = report.failures
     assert failure.startswith(f"default/{old_ids[5]}: ")

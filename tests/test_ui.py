@@ -634,6 +634,26 @@ async def _span(bar: Any) -> tuple[float, float]:
     return values["left"], values["width"]
 
 
+async def test_a_parents_page_lists_its_child_runs_and_a_childs_page_links_back(dashboard: Dashboard) -> None:
+    parent = await send(
+        dashboard, "parent.asked", {"key": "family", "mode": "batch", "children": 2, "seconds": 0}
+    )
+    await wait_for_status(dashboard.http, parent, "completed", limit=60)
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{parent}")
+        children = page.locator("ul.related li")
+        assert await children.count() == 2
+        assert "child, waited for" in await children.nth(0).inner_text()
+        assert "child-work" in await children.nth(0).inner_text()
+        await children.nth(0).locator("a").click()
+        await page.wait_for_selector("dd.parent")
+        await page.locator("dd.parent a").click()
+        await page.wait_for_selector("ul.related")
+        assert page.url.endswith(f"/ui/runs/{parent}")
+    assert offline.refused == []
+
+
 async def test_a_yes_or_no_waitpoint_is_approved_with_one_click(dashboard: Dashboard) -> None:
     review = await send(dashboard, "review.asked", {"document_id": "doc-yes", "timeout_seconds": 120})
     await wait_for_status(dashboard.http, review, "running")

@@ -80,9 +80,14 @@ class VideoStore:
                 archived_at=as_utc(row.archived_at),
             )
 
-    async def expired(self, cutoff: datetime, after: VideoRef | None, limit: int) -> list[VideoRef]:
-        """Videos processed before ``cutoff`` and not archived, oldest first, resuming after ``after``."""
+    async def expired(
+        self, cutoff: datetime, after: VideoRef | None, limit: int, tenant: str | None = None
+    ) -> list[VideoRef]:
+        """Videos processed before ``cutoff`` and not archived (``tenant``'s only, if given), oldest first,
+        resuming after ``after``."""
         statement = select(VideoRow).where(VideoRow.processed_at < cutoff, VideoRow.archived_at.is_(None))
+        if tenant is not None:
+            statement = statement.where(VideoRow.tenant == tenant)
         if after is not None:
             position = (VideoRow.processed_at, VideoRow.tenant, VideoRow.video_id)
             statement = statement.where(
@@ -102,6 +107,17 @@ class VideoStore:
             )
             for row in rows
         ]
+
+    async def tenants_with_expired(self, cutoff: datetime) -> list[str]:
+        """The tenants that have videos processed before ``cutoff`` and not archived, by name."""
+        statement = (
+            select(VideoRow.tenant)
+            .where(VideoRow.processed_at < cutoff, VideoRow.archived_at.is_(None))
+            .distinct()
+            .order_by(VideoRow.tenant)
+        )
+        async with self.db.session() as session:
+            return list(await session.scalars(statement))
 
     async def mark_archived(self, tenant: str, video_id: str) -> bool:
         async with self.db.sessions.begin() as session:
