@@ -177,6 +177,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a record may sit queued/running unchanged before it is checked.",
     )
+    stream_retention_hours: float = Field(
+        default=168,
+        gt=0,
+        description="How long the chunks of runs' data streams are kept after they were written (they go "
+        "with their run sooner).",
+    )
     payload_keys: dict[str, str] = Field(
         default_factory=dict,
         description='Payload encryption keys, id to base64 of 32 bytes, as JSON: {"k1": "..."}. Empty: off.',

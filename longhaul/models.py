@@ -125,6 +125,23 @@ class ChildRun(BaseModel):
     error: str | None = None
 
 
+class Chunk(BaseModel):
+    """One stored chunk of a run's data stream (longhaul/streams.py), as readers get it."""
+
+    seq: int = Field(description="Its place in the stream, from 1: resume after it (SSE id).")
+    data: str
+    attempt: int = Field(description="The attempt of the activity that wrote it (a retry continues).")
+    at: datetime
+
+
+class StreamInfo(BaseModel):
+    """A run's stream: its name, how many chunks it has, when the last was written."""
+
+    name: str
+    chunks: int
+    last_at: datetime
+
+
 # The activity header that carries a workflow's pending run updates to the worker that runs the activity.
 RUN_UPDATES_HEADER = "longhaul-run-updates"
 

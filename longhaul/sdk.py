@@ -6,7 +6,7 @@ webhooks and waitpoint kinds — and collect it in the application's :class:`Cat
 :func:`tracked` and :func:`progress` for the run's record, :func:`metadata`, :func:`wait_for_token`,
 :func:`all_of`, :func:`emit`, :func:`trigger_and_wait` (a child run through the run queue). In
 activities: :class:`Resources` (settings, app storage, HTTP pool, Temporal client), :func:`report_step`,
-and the helpers for a pipeline's own tables.
+:func:`stream` (a durable data stream of the run), and the helpers for a pipeline's own tables.
 
 >>> from longhaul.sdk import Pipeline, Subscription, defn, tracked
 >>> @defn(name="hello")
@@ -73,6 +73,7 @@ from longhaul.workflows.waitpoints import TokenResult, wait_for_token
 with workflow.unsafe.imports_passed_through():
     from longhaul.activities.progress import report_step
     from longhaul.activities.resources import Resources
+    from longhaul.activities.streams import RunStream, stream
     from longhaul.config import PipelineSettings, Settings
     from longhaul.db import Base, Database, as_utc, insert_ignoring_duplicates, insert_new, utcnow
     from longhaul.humanize import duration
@@ -102,6 +103,7 @@ __all__ = [
     "RateLimit",
     "Resources",
     "RunStore",
+    "RunStream",
     "ScheduleDecl",
     "Settings",
     "SignalRoute",
@@ -133,6 +135,7 @@ __all__ = [
     "reason_of",
     "report_step",
     "signal",
+    "stream",
     "task_queue",
     "tracked",
     "trigger_and_wait",

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.hello import HELLO, HelloRequested
     from activities.video.models import VIDEO_COMPLETED, VIDEO_FAILED
+    from longhaul.activities.streams import stream
     from longhaul.events import EventPayload, EventType
 
 from longhaul.workflows import registry
@@ -556,6 +557,57 @@ class ParentWorkflow:
             return [f"caught {failed.status}: {failed.reason}"]
 
 
+class StreamAsked(EventPayload):
+    """What :class:`StreamerWorkflow` writes to its ``lines`` stream: ``lines`` lines, ``pause`` seconds
+    apart, through ``pipe`` if ``piped``; its first attempt fails after ``fail_after`` lines."""
+
+    key: str = Field(min_length=1, max_length=50)
+    lines: int = Field(default=5, ge=0, le=10_000)
+    pause: float = Field(default=0, ge=0, le=5)
+    fail_after: int | None = None
+    piped: bool = False
+
+
+STREAM_ASKED = EventType("stream.asked", 1, StreamAsked)
+
+
+@activity.defn
+async def write_lines(asked: StreamAsked) -> int:
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    out = stream("lines")
+    if asked.piped:
+
+        async def lines() -> AsyncIterator[str]:
+            for n in range(1, asked.lines + 1):
+                yield f"line {n}"
+                await asyncio.sleep(asked.pause)
+
+        return await out.pipe(lines())
+    for n in range(1, asked.lines + 1):
+        if asked.fail_after is not None and n > asked.fail_after and activity.info().attempt == 1:
+            raise ApplicationError(f"the first attempt fails after {asked.fail_after} lines")
+        await out.append(f"line {n}")
+        await asyncio.sleep(asked.pause)
+    return asked.lines
+
+
+@registry.defn(name="streamer")
+class StreamerWorkflow:
+    """Writes lines to its ``lines`` data stream in an activity (longhaul/activities/streams.py)."""
+
+    @workflow.run
+    async def run(self, asked: StreamAsked) -> int:
+        return await tracked(self._write(asked))
+
+    async def _write(self, asked: StreamAsked) -> int:
+        return await workflow.execute_activity(
+            write_lines, asked, start_to_close_timeout=timedelta(seconds=120),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200)),
+        )  # fmt: skip
+
+
 TESTS = Pipeline(
     name="tests",
     entries=(
@@ -568,6 +620,7 @@ TESTS = Pipeline(
         Subscription(SLEEP, BusyWorkflow),
         Subscription(FAN_OUT, FanOutWorkflow),
         Subscription(PARENT_ASKED, ParentWorkflow),
+        Subscription(STREAM_ASKED, StreamerWorkflow),
         Subscription(CHILD_ASKED, ChildWorkflow, concurrency=(Concurrency(1, key="key"),)),
         # Subscribes to the video pipeline's announcements, as another pipeline would.
         Subscription(VIDEO_COMPLETED, VideoNoticeWorkflow, key="video_id"),
@@ -626,7 +679,7 @@ TESTS = Pipeline(
         ),
     ),
     queues=(
-        TaskQueue(lambda resources: [pass_gate, busy, record_step, fragile_step, flaky_once]),
+        TaskQueue(lambda resources: [pass_gate, busy, record_step, fragile_step, flaky_once, write_lines]),
         TaskQueue(lambda resources: [where_am_i], role=SPARE),
     ),
     waitpoints=(REVIEW,),

@@ -44,6 +44,7 @@ def ffmpeg_exe() -> str:
 class Progress:
     seconds: float
     speed: str
+    line: str = ""  # FFmpeg's report as one line: frame, fps, out_time, bitrate, speed
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,9 @@ def _background_child() -> None:
 def _progress(fields: dict[str, str]) -> Progress:
     micros = fields.get("out_time_us", "0")
     seconds = int(micros) / 1_000_000 if micros.lstrip("-").isdigit() else 0.0
-    return Progress(seconds=max(seconds, 0.0), speed=fields.get("speed", "N/A").strip())
+    shown = ("frame", "fps", "out_time", "bitrate", "speed")
+    line = " ".join(f"{key}={fields[key].strip()}" for key in shown if key in fields)
+    return Progress(seconds=max(seconds, 0.0), speed=fields.get("speed", "N/A").strip(), line=line)
 
 
 def percent_of(progress: Progress, duration: float | None) -> int:

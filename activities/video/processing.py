@@ -46,7 +46,7 @@ from activities.video.models import (
 )
 from activities.video.settings import VideoSettings
 from activities.video.store import VideoStore
-from longhaul.sdk import Resources, RunStore, Settings, report_step
+from longhaul.sdk import Resources, RunStore, Settings, report_step, stream
 
 INVALID_VIDEO = "InvalidVideo"
 DURATION_TOLERANCE = 0.5  # seconds a rendition may differ from its source and still count as complete
@@ -179,14 +179,20 @@ class VideoActivities:
         return await asyncio.to_thread(verified_rendition, path, request)
 
     async def _ffmpeg(self, args: list[str], duration: float, *, step: str, span: tuple[int, int]) -> str:
-        """Run FFmpeg, heartbeating its progress and reporting it to the run record (throttled)."""
+        """Run FFmpeg, heartbeating its progress, reporting it to the run record (throttled) and writing
+        each of FFmpeg's reports to the run's ``ffmpeg-<rendition>`` data stream."""
         last_write = 0.0
+        lines = stream(f"ffmpeg-{step}", store=self.runs.streams)
         async with heartbeating() as details:
 
             async def on_progress(progress: Progress) -> None:
                 nonlocal last_write
                 percent = percent_of(progress, duration)
                 details[:] = [{"percent": percent, "speed": progress.speed}]
+                try:
+                    await lines.append(progress.line)
+                except Exception as error:  # a progress line never fails the transcode
+                    activity.logger.warning("ffmpeg-%s stream: line not stored: %s", step, error)
                 if time.monotonic() - last_write >= PROGRESS_WRITE_INTERVAL:
                     last_write = time.monotonic()
                     await report_step(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 
+from longhaul.activities.streams import writing_streams
 from longhaul.models import RUN_UPDATES_HEADER, RunUpdates
 from longhaul.storage import RunStore
 
@@ -36,7 +37,8 @@ class RunActivities:
 
 
 class ApplyCarriedUpdates(ActivityInboundInterceptor):
-    """Applies the run updates carried in an activity's header, then runs the activity.
+    """Applies the run updates carried in an activity's header, then runs the activity (with the run's
+    streams open to it: :func:`longhaul.activities.streams.stream`).
 
     Progress must never fail the work: if app storage refuses the updates, the activity still runs and
     the failure is logged; the run's next update, its final record (a local activity, retried until
@@ -48,6 +50,7 @@ class ApplyCarriedUpdates(ActivityInboundInterceptor):
         self.store = store
 
     async def execute_activity(self, input: ExecuteActivityInput) -> object:
+        writing_streams(self.store.streams)  # stream() in the activity writes to the run's streams
         payload = input.headers.get(RUN_UPDATES_HEADER)
         if payload is not None:
             batch = activity.payload_converter().from_payload(payload, RunUpdates)

@@ -24,6 +24,7 @@ from longhaul.api import (
     realtime,
     runs,
     schedules,
+    streams,
     ui,
     waitpoints,
     webhooks,
@@ -32,6 +33,7 @@ from longhaul.api.changes import RunChanges
 from longhaul.api.errors import add_error_handlers
 from longhaul.api.events import IngestLimiter
 from longhaul.api.middleware import BodyLimit, PathCORS, SecurityHeaders
+from longhaul.api.streams import StreamWatch
 from longhaul.config import Settings, load_settings
 from longhaul.db import Database
 from longhaul.dead_letters import DeadLetters
@@ -76,6 +78,8 @@ def _lifespan(settings: Settings, catalog: Catalog) -> Callable[[FastAPI], Abstr
         app.state.tenant_schedules = TenantSchedules(service, TenantScheduleStore(db))
         app.state.changes = RunChanges(store)  # one poller for every open stream
         watcher = asyncio.create_task(app.state.changes.run(), name="longhaul-run-changes")
+        app.state.stream_watch = StreamWatch(store.streams)  # one poller for every live data stream
+        stream_watcher = asyncio.create_task(app.state.stream_watch.run(), name="longhaul-stream-watch")
         try:
             async with (
                 _worker(service) if settings.api_worker else contextlib.nullcontext(),
@@ -85,9 +89,10 @@ def _lifespan(settings: Settings, catalog: Catalog) -> Callable[[FastAPI], Abstr
                 app.state.dispatcher = running  # None where `longhaul dispatcher` runs on its own
                 yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in (watcher, stream_watcher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await db.close()
             stop_tracing(settings)
 
@@ -117,7 +122,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(
         PathCORS,
-        pattern=r"/api/runs/(stream|[^/]+/stream)",
+        pattern=r"/api/runs/(stream|[^/]+/stream|[^/]+/streams/[^/]+)",
         origins=settings.realtime_cors_origins,
         methods=["GET"],
         headers=["Authorization", "Last-Event-ID"],
@@ -154,6 +159,7 @@ def create_app(settings: Settings | None = None, catalog: Catalog | None = None)
         codec.router,
         schedules.router,
         realtime.router,  # before runs: /api/runs/stream is no run id
+        streams.router,
         runs.router,
         bulk.router,
         alerts.router,

@@ -117,7 +117,7 @@ async def stream_tagged_runs(
     if viewer.scope is not None and viewer.scope.tag != tag:
         scoped = f"run {viewer.scope.run_id}" if viewer.scope.run_id else f"tag {viewer.scope.tag}"
         raise HTTPException(status_code=403, detail=f"this access token watches {scoped} only")
-    return sse(_expiring(viewer, _tag_events(request, service, viewer, tag)))
+    return sse(expiring(viewer, _tag_events(request, service, viewer, tag)))
 
 
 @router.get(RUN_PATH + "/stream", response_class=StreamingResponse, responses=STREAM_RESPONSES)
@@ -127,7 +127,7 @@ async def stream_run(run_id: str, request: Request, service: Service, viewer: Vi
     run = await service.store.get(run_id, tenant=viewer.tenant, logs=False)
     if run is None or not viewer.may_see(run):
         raise HTTPException(status_code=404, detail=f"no run '{run_id}'")  # before the stream starts
-    return sse(_expiring(viewer, _run_events(request, service, viewer, run_id)))
+    return sse(expiring(viewer, _run_events(request, service, viewer, run_id)))
 
 
 def sse(events: AsyncIterator[str]) -> StreamingResponse:
@@ -142,7 +142,7 @@ def _snapshot(run: RunRecord) -> tuple[Any, ...]:
     return (run.status, run.pending_reason, run.progress, run.stage, run.error, run.metadata)
 
 
-async def _expiring(viewer: Viewer, events: AsyncIterator[str]) -> AsyncIterator[str]:
+async def expiring(viewer: Viewer, events: AsyncIterator[str]) -> AsyncIterator[str]:
     """``events`` until the viewer's token expires: then ``expired``, and the stream ends."""
     async for event in events:
         if viewer.scope is not None and utcnow() >= viewer.scope.expires_at:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import datetime
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -88,6 +90,30 @@ def runs_watch(run_id: str, url: UrlOption = None) -> None:
     with api_client(url) as client:
         run = follow(client, run_id)
     print_outcome(run)
+
+
+@app.command("stream")
+def runs_stream(
+    run_id: str,
+    name: Annotated[str | None, typer.Argument(help="The stream; none: list the run's streams.")] = None,
+    after: Annotated[int, typer.Option(help="Start after this chunk (its seq); 0: the start.")] = 0,
+    url: UrlOption = None,
+) -> None:
+    """Print a run's data stream (each chunk as written, from the start) until the run has finished;
+    without a name, list its streams. A dropped connection resumes after the last chunk printed."""
+    with api_client(url) as client:
+        if name is None:
+            for info in client.runs.streams(run_id):
+                typer.echo(f"{info.name}\t{info.chunks} chunk(s)\tlast {info.last_at:%Y-%m-%d %H:%M:%S}")
+            return
+        while True:
+            try:
+                for chunk in client.runs.read_stream(run_id, name, after=after):
+                    typer.echo(chunk.data)
+                    after = chunk.seq
+                return
+            except httpx.TransportError:  # the API restarted or the connection dropped: resume
+                time.sleep(1)
 
 
 @app.command("cancel")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from longhaul.models import (
     AccessToken,
     AlertDestination,
     BulkAnswer,
+    Chunk,
     DeadLetterPage,
     EventAccepted,
     FairWeight,
@@ -24,6 +26,7 @@ from longhaul.models import (
     RunPage,
     RunRecord,
     RunRef,
+    StreamInfo,
     Waitpoint,
     WebhookOutcome,
 )
@@ -208,6 +211,28 @@ class AsyncRuns:
     def stream_tagged(self, tag: str) -> AsyncIterator[RunRecord]:
         """Yield the record of every run with ``tag`` as it starts and changes, for as long as you iterate."""
         return self._stream("/api/runs/stream", {"tag": tag})
+
+    async def streams(self, run_id: str) -> builtins.list[StreamInfo]:
+        """The run's data streams: name, chunk count, last write."""
+        call = wire.Call("GET", f"/api/runs/{run_id}/streams")
+        return wire.STREAM_LIST.validate_python((await self._client._request(call)).json())
+
+    async def read_stream(self, run_id: str, name: str, *, after: int = 0) -> AsyncIterator[Chunk]:
+        """Yield the chunks of the run's data stream ``name`` (after ``after``: a chunk's ``seq``) as they
+        are written, until the run has finished and every chunk is read."""
+        parser = wire.SseParser()
+        params = {"after": str(after)}
+        async with self._client._http.stream(
+            "GET", f"/api/runs/{run_id}/streams/{name}", params=params, timeout=None
+        ) as response:
+            if not response.is_success:
+                await response.aread()
+                wire.raise_for(response)
+            async for line in response.aiter_lines():
+                for chunk in wire.chunks_from_sse([line], parser):
+                    if chunk is None:
+                        return
+                    yield chunk
 
     async def _stream(self, path: str, params: dict[str, str] | None = None) -> AsyncIterator[RunRecord]:
         parser = wire.SseParser()

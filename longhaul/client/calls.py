@@ -14,8 +14,10 @@ from pydantic import BaseModel, TypeAdapter
 
 from longhaul.models import (
     AlertDestination,
+    Chunk,
     EventAccepted,
     RunRecord,
+    StreamInfo,
     Waitpoint,
 )
 from longhaul.tenant_schedules import TenantSchedule
@@ -212,6 +214,19 @@ def runs_from_sse(lines: Iterable[str], parser: SseParser) -> Iterator[RunRecord
             yield None
 
 
+def chunks_from_sse(lines: Iterable[str], parser: SseParser) -> Iterator[Chunk | None]:
+    """A data stream's chunks; ``None`` marks its end (the run has finished and every chunk was sent)."""
+    for line in lines:
+        parsed = parser.feed(line)
+        if parsed is None:
+            continue
+        kind, data = parsed
+        if kind == "chunk":
+            yield Chunk.model_validate_json(data)
+        elif kind in ("end", "expired"):
+            yield None
+
+
 def dead_letters(status: str | None) -> Call:
     return Call("GET", "/api/webhooks/dead-letters", params={"status": status} if status else None)
 
@@ -221,6 +236,7 @@ def redeliver(letter_id: str) -> Call:
 
 
 WAITPOINT_LIST = TypeAdapter(list[Waitpoint])
+STREAM_LIST = TypeAdapter(list[StreamInfo])
 
 
 def waitpoints(**filters: Any) -> Call:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from longhaul.models import (
     AccessToken,
     AlertDestination,
     BulkAnswer,
+    Chunk,
     DeadLetterPage,
     EventAccepted,
     FairWeight,
@@ -23,6 +25,7 @@ from longhaul.models import (
     RunPage,
     RunRecord,
     RunRef,
+    StreamInfo,
     Waitpoint,
     WebhookOutcome,
 )
@@ -224,6 +227,26 @@ class Runs:
         """Yield the record of every run with ``tag`` (first those changed last) as it starts and changes,
         for as long as you iterate."""
         return self._stream("/api/runs/stream", {"tag": tag})
+
+    def streams(self, run_id: str) -> builtins.list[StreamInfo]:
+        """The run's data streams: name, chunk count, last write."""
+        call = wire.Call("GET", f"/api/runs/{run_id}/streams")
+        return wire.STREAM_LIST.validate_python((self._client._request(call)).json())
+
+    def read_stream(self, run_id: str, name: str, *, after: int = 0) -> Iterator[Chunk]:
+        """Yield the chunks of the run's data stream ``name`` (after ``after``: a chunk's ``seq``) as they
+        are written, until the run has finished and every chunk is read."""
+        params = {"after": str(after)}
+        with self._client._http.stream(
+            "GET", f"/api/runs/{run_id}/streams/{name}", params=params, timeout=None
+        ) as response:
+            if not response.is_success:
+                response.read()
+                wire.raise_for(response)
+            for chunk in wire.chunks_from_sse(response.iter_lines(), wire.SseParser()):
+                if chunk is None:
+                    return
+                yield chunk
 
     def _stream(self, path: str, params: dict[str, str] | None = None) -> Iterator[RunRecord]:
         with self._client._http.stream("GET", path, params=params, timeout=None) as response:

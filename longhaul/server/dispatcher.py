@@ -57,6 +57,7 @@ POLL_POSTGRES = 5.0  # NOTIFY wakes it; the poll is a safety net
 METRICS_EVERY = 2.0  # seconds between two readings of the queue's depth for /metrics
 UPKEEP_EVERY = 1.0  # seconds: expiry and orphan restarts at least this often while accepts keep it busy
 REDELIVER_EVERY = 5.0  # seconds between two looks for waitpoint completions not delivered to their run
+PRUNE_EVERY = 600.0  # seconds between two prunings of stream chunks past their retention
 STOP_WAIT = 15.0  # seconds a stopping dispatcher may take to finish its cycle
 UNAVAILABLE_BACKOFF = (0.5, 10.0)
 CLOSED_FIRST = (
@@ -83,6 +84,7 @@ class Dispatcher:
         self._measured = 0.0  # when the queue's gauges were last set (time.monotonic)
         self._upkept = 0.0  # when runs were last expired and orphaned claims restarted (time.monotonic)
         self._redelivered = 0.0  # when undelivered waitpoint completions were last sent again
+        self._pruned = 0.0  # when stream chunks past their retention were last deleted
         self.waitpoints = WaitpointService(
             service.client, service.store.waitpoints, service.settings, service.catalog
         )
@@ -166,6 +168,9 @@ class Dispatcher:
             if time.monotonic() - self._redelivered >= REDELIVER_EVERY:
                 self._redelivered = time.monotonic()
                 await self.waitpoints.redeliver()
+            if time.monotonic() - self._pruned >= PRUNE_EVERY:
+                self._pruned = time.monotonic()
+                await self.prune_streams()
         claimed = await self.queue.claim(BATCH, lease=self.lease)
         await self._start_all([*orphaned, *claimed])
         await self._cancel_requested()
@@ -176,6 +181,14 @@ class Dispatcher:
             self.metrics.record(await self.queue.depth())
         self._backlogged = len(claimed) == BATCH
         return self._backlogged
+
+    async def prune_streams(self) -> int:
+        """Delete the stream chunks past the retention (``stream_retention_hours``); how many."""
+        retention = timedelta(hours=self.service.settings.stream_retention_hours)
+        pruned = await self.service.store.streams.prune(utcnow() - retention)
+        if pruned:
+            log.info("deleted %d stream chunk(s) older than %s", pruned, retention)
+        return pruned
 
     async def _start_all(self, runs: list[RunRecord]) -> None:
         if not runs:

@@ -23,6 +23,7 @@ from longhaul.records import (
 )
 from longhaul.storage.reads import InvalidCursorError, RunFilter
 from longhaul.storage.writes import RunWrites
+from longhaul.streams import StreamStore
 from longhaul.waitpoints import WaitpointStore
 
 __all__ = [
@@ -51,4 +52,5 @@ class RunStore(RunWrites):
         self._insert_run = insert_ignoring_duplicates(RUNS, is_sqlite=db.is_sqlite)
         self._insert_log = insert_ignoring_duplicates(LOGS, is_sqlite=db.is_sqlite)
         self.waitpoints = WaitpointStore(db)
+        self.streams = StreamStore(db)
         self._updates = GroupCommit(self._write_updates)
