@@ -89,10 +89,12 @@ async def test_a_retried_attempt_continues_the_stream_after_the_first_and_no_chu
         (3, "line 1", 2), (4, "line 2", 2), (5, "line 3", 2), (6, "line 4", 2),
     ]  # fmt: skip
     # An append repeated after a lost reply (the same writer and numbers) is stored once.
-    again = {"writer": "w/1", "attempt": 1, "first_index": 1, "chunks": ["x", "y"]}
-    assert await store.streams.append(run_id, "other", **again) == 2
-    assert await store.streams.append(run_id, "other", **again) == 0
-    assert await store.streams.append(run_id, "other", **{**again, "chunks": ["x", "y", "z"]}) == 1
+    def again(*chunks: str) -> Any:
+        return store.streams.append(run_id, "other", writer="w/1", attempt=1, first_index=1, chunks=chunks)
+
+    assert await again("x", "y") == 2
+    assert await again("x", "y") == 0
+    assert await again("x", "y", "z") == 1
     assert [c.data for c in await store.streams.read(run_id, "other")] == ["x", "y", "z"]
 
 
