@@ -222,6 +222,26 @@ def test_cli_makes_a_sample_uploads_it_and_watches_the_pipeline_to_the_end(serve
     assert result["source"]["container"] == "mp4"
     assert (served.cwd / ".longhaul" / "uploads" / "cli-clip.mp4").is_file()
 
+    # FFmpeg's progress lines, per rendition, in the run's data streams: the CLI and both clients read them.
+    listed = _cli(served, "runs", "stream", run_id)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("ffmpeg-480p\t")
+    printed = _cli(served, "runs", "stream", run_id, "ffmpeg-480p")
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines and all(line.startswith("frame=") and " speed=" in line for line in lines)
+    with Client(served.url, api_key=served.key) as client:
+        assert [info.name for info in client.runs.streams(run_id)] == ["ffmpeg-480p"]
+        chunks = list(client.runs.read_stream(run_id, "ffmpeg-480p"))
+        assert [chunk.data for chunk in chunks] == lines
+        assert [chunk.data for chunk in client.runs.read_stream(run_id, "ffmpeg-480p", after=1)] == lines[1:]
+
+    async def read_async() -> list[str]:
+        async with AsyncClient(served.url, api_key=served.key) as client:
+            return [chunk.data async for chunk in client.runs.read_stream(run_id, "ffmpeg-480p")]
+
+    assert asyncio.run(read_async()) == lines
+
 
 def test_requests_without_a_valid_key_are_refused_and_a_revoked_key_stops_working(served: Served) -> None:
     with Client(served.url) as anonymous, pytest.raises(LonghaulError) as missing:
