@@ -135,10 +135,11 @@ class Chunk(BaseModel):
 
 
 class StreamInfo(BaseModel):
-    """A run's stream: its name, how many chunks it has, when the last was written."""
+    """A run's stream: its name, how many chunks it has, its last chunk's seq, when that was written."""
 
     name: str
     chunks: int
+    last_seq: int = Field(description="The seq of its last chunk (read after it for what comes next).")
     last_at: datetime
 
 

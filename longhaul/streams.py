@@ -121,14 +121,17 @@ class StreamStore:
     async def streams_of(self, run_id: str) -> list[StreamInfo]:
         """The run's streams, by name."""
         statement = (
-            select(CHUNKS.c.stream, func.count(), func.max(CHUNKS.c.created_at))
+            select(CHUNKS.c.stream, func.count(), func.max(CHUNKS.c.seq), func.max(CHUNKS.c.created_at))
             .where(CHUNKS.c.run_id == run_id)
             .group_by(CHUNKS.c.stream)
             .order_by(CHUNKS.c.stream)
         )
         async with self.db.engine.connect() as conn:
             rows = (await conn.execute(statement)).all()
-        return [StreamInfo(name=name, chunks=count, last_at=as_utc(at) or at) for name, count, at in rows]
+        return [
+            StreamInfo(name=name, chunks=count, last_seq=last, last_at=as_utc(at) or at)
+            for name, count, last, at in rows
+        ]
 
     async def newest_id(self) -> int:
         async with self.db.engine.connect() as conn:

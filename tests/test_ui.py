@@ -654,6 +654,28 @@ async def test_a_parents_page_lists_its_child_runs_and_a_childs_page_links_back(
     assert offline.refused == []
 
 
+async def test_a_runs_data_stream_shows_live_on_its_page_as_it_is_written(dashboard: Dashboard) -> None:
+    run_id = await send(dashboard, "stream.asked", {"key": "page", "lines": 8, "pause": 0.5})
+    async with offline_page() as offline:
+        page = offline.page
+        await sign_in(offline, dashboard.url, dashboard.key, f"/ui/runs/{run_id}")
+        stream = page.locator('pre.stream[data-stream="lines"]')  # found while the run writes it
+        await stream.wait_for(timeout=15_000)
+        await page.wait_for_function(
+            "() => document.querySelector('pre.stream').textContent.includes('line 3')", timeout=15_000
+        )
+        still = (await dashboard.http.get(f"/api/runs/{run_id}")).json()["status"]
+        assert still == "running"  # shown as written, before the run ended
+        await page.wait_for_function(
+            "() => document.querySelector('pre.stream').textContent.includes('line 8')", timeout=15_000
+        )
+        lines = (await page.locator("pre.stream").first.inner_text()).split()
+        assert [f"{a} {b}" for a, b in zip(lines[::2], lines[1::2], strict=True)] == [
+            f"line {n}" for n in range(1, 9)
+        ]
+    assert offline.refused == []
+
+
 async def test_a_yes_or_no_waitpoint_is_approved_with_one_click(dashboard: Dashboard) -> None:
     review = await send(dashboard, "review.asked", {"document_id": "doc-yes", "timeout_seconds": 120})
     await wait_for_status(dashboard.http, review, "running")

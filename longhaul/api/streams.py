@@ -99,7 +99,7 @@ async def stream_chunks(
     await _visible(service.store, viewer, run_id)
     watch: StreamWatch = request.app.state.stream_watch
     start = max(after, last_event_id or 0)
-    return sse(expiring(viewer, _chunks(request, service.store, watch, run_id, name, start)))
+    return sse(expiring(viewer, chunk_events(request, service.store, watch, run_id, name, start)))
 
 
 async def _visible(store: RunStore, viewer: ViewerOf, run_id: str) -> RunRecord:
@@ -109,7 +109,7 @@ async def _visible(store: RunStore, viewer: ViewerOf, run_id: str) -> RunRecord:
     return run
 
 
-async def _chunks(
+async def chunk_events(
     request: Request, store: RunStore, watch: StreamWatch, run_id: str, name: str, after: int
 ) -> AsyncIterator[str]:
     async with watch.watch(run_id, name) as woken:

@@ -8,7 +8,7 @@ import json
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
@@ -16,12 +16,14 @@ from pydantic import ValidationError
 from longhaul.api import realtime
 from longhaul.api.deps import Service
 from longhaul.api.realtime import sse
-from longhaul.api.runs import RunQuery
+from longhaul.api.runs import RunQuery, visible_run
+from longhaul.api.streams import chunk_events
 from longhaul.api.ui.session import SignedIn
 from longhaul.keys import Caller
-from longhaul.models import WAITING_STATUSES, RunRecord
+from longhaul.models import WAITING_STATUSES, RunRecord, StreamInfo
 from longhaul.server.service import RunService
 from longhaul.storage import RunFilter
+from longhaul.streams import NAME_PATTERN
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 MAX_FOLLOWED = 200  # the most runs a page shows
@@ -55,6 +57,28 @@ async def live(
     page = LivePage(service, tenant, set(run), watched)
     follower = realtime.Follower(page.wants, page.first, page.changed, page.quiet)
     return sse(realtime.followed(request, follower))
+
+
+@router.get("/runs/{run_id}/streams")
+async def run_streams(run_id: str, service: Service, caller: SignedIn) -> list[StreamInfo]:
+    """The run's data streams (the run page looks for new ones while the run is open)."""
+    await visible_run(service, run_id, caller)
+    return await service.store.streams.streams_of(run_id)
+
+
+@router.get("/runs/{run_id}/streams/{name}/live")
+async def live_stream(
+    run_id: str,
+    name: Annotated[str, Path(pattern=NAME_PATTERN)],
+    request: Request,
+    service: Service,
+    caller: SignedIn,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """``chunk`` events of one of the run's data streams after ``after``, live, then ``end``."""
+    await visible_run(service, run_id, caller)
+    watch = request.app.state.stream_watch
+    return sse(chunk_events(request, service.store, watch, run_id, name, after))
 
 
 class LivePage:

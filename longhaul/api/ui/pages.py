@@ -31,6 +31,7 @@ from longhaul.tenant_schedules import Overlap
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 RECENT_SCHEDULED = 5  # runs of each schedule listed
+STREAM_TAIL = 200  # chunks of each data stream the run page shows at first (then live)
 
 
 @router.get("")
@@ -81,11 +82,15 @@ async def run_page(
     except TemporalUnavailableError as error:  # the record still shows; the steps say why they do not
         steps, steps_problem = None, str(error)
     children = await service.store.page(RunFilter(tenant=caller.tenant, children_of=run.id), limit=50)
+    streams = [
+        (info, await service.store.streams.read(run.id, info.name, after=max(0, info.last_seq - STREAM_TAIL)))
+        for info in await service.store.streams.streams_of(run.id)
+    ]
     resume_refused = await why_not_resume(service, run) if steps is not None else None  # offered if it helps
     return page(
         request, "run.html", caller=caller, run=run, timeline=steps, steps_problem=steps_problem,
         trace=trace_of(steps, utcnow(), bookkeeping=bookkeeping) if steps else None, bookkeeping=bookkeeping,
-        children=children.runs,
+        children=children.runs, streams=streams,
         temporal_link=service.settings.temporal_ui_link(run.workflow_id),
         waitpoints=[waitpoints.shown(token) for token in run.waitpoints],
         output_fields={

@@ -94,3 +94,55 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const holder of document.querySelectorAll("[data-live]")) follow(holder);
   setInterval(tick, 5000);
 });
+
+// A run's data streams: each shown stream follows on from its last chunk (an EventSource each, until the
+// run has finished); while the run is open, streams it starts later are added. Text only, as above.
+const STREAM_LINES = 500; // the lines a stream keeps on screen
+
+function followStream(runId, pre) {
+  const url = "/ui/runs/" + encodeURIComponent(runId) + "/streams/" + encodeURIComponent(pre.dataset.stream) +
+    "/live?after=" + encodeURIComponent(pre.dataset.after || "0");
+  const source = new EventSource(url);
+  source.addEventListener("chunk", (event) => {
+    const chunk = JSON.parse(event.data);
+    pre.dataset.after = chunk.seq;
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent += chunk.data + "\n";
+    const lines = pre.textContent.split("\n");
+    if (lines.length > STREAM_LINES + 1) pre.textContent = lines.slice(-STREAM_LINES - 1).join("\n");
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+  });
+  source.addEventListener("end", () => source.close());
+}
+
+function addStream(section, name) {
+  const title = document.createElement("h3");
+  title.textContent = name;
+  const pre = document.createElement("pre");
+  pre.className = "stream";
+  pre.dataset.stream = name;
+  pre.dataset.after = "0";
+  section.append(title, pre);
+  section.hidden = false;
+  followStream(section.dataset.streams, pre);
+}
+
+function followStreams(section) {
+  const runId = section.dataset.streams;
+  for (const pre of section.querySelectorAll("pre.stream")) followStream(runId, pre);
+  if (!("open" in section.dataset)) return;
+  const look = async () => {
+    if (!section.isConnected) return; // the page was refreshed: its new section looks for itself
+    const response = await fetch("/ui/runs/" + encodeURIComponent(runId) + "/streams", { credentials: "same-origin" });
+    if (response.ok) {
+      const known = new Set([...section.querySelectorAll("pre.stream")].map((pre) => pre.dataset.stream));
+      for (const info of await response.json()) if (!known.has(info.name)) addStream(section, info.name);
+    }
+    setTimeout(look, 2000);
+  };
+  setTimeout(look, 2000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const section of document.querySelectorAll("section.streams")) followStreams(section);
+});
