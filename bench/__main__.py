@@ -74,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     streams.add_argument("--streams", type=int, default=500, help="streams open while measuring")
     streams.add_argument("--requests", type=int, default=200, help="runs-list requests per measurement")
 
+    datastreams = names.add_parser(
+        "datastreams",
+        parents=[repeats],
+        help="data streams: chunks/s one activity appends; append → EventSource",
+    )
+    datastreams.add_argument("--chunks", type=int, default=5000, help="chunks per rate measurement")
+    datastreams.add_argument("--paced", type=int, default=400, help="chunks of the latency measurement")
+    datastreams.add_argument("--interval", type=float, default=0.05, help="seconds between paced chunks")
+
     tuning = names.add_parser(
         "tuning", parents=[repeats], help="server and process knobs beside the defaults (serve, split)"
     )
@@ -108,6 +117,7 @@ def _benchmark(args: argparse.Namespace) -> Coroutine[Any, Any, Comparison]:
         "transcode": ("repeats", "seconds"),
         "tuning": ("runs", "in_flight", "repeats", "knobs"),
         "fairness": ("backlog", "late", "repeats"),
+        "datastreams": ("chunks", "paced", "interval", "repeats"),
     }
     run: Callable[..., Coroutine[Any, Any, Comparison]] = module.run
     return run(*(getattr(args, option) for option in options[args.name]))

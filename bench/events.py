@@ -28,3 +28,17 @@ SHORT_STEPS = EventType("bench.short-steps", 1, StepsRequested)
 SLEEP = EventType("bench.sleep", 1, SleepRequested)
 FAIR = EventType("bench.fair", 1, SleepRequested)  # tenants take turns
 UNFAIR = EventType("bench.unfair", 1, SleepRequested)  # priority, then arrival
+
+
+class ChunksRequested(EventPayload):
+    """Payload of ``bench.stream``: ``count`` chunks of ``size`` characters to the stream ``chunks``, by
+    ``append`` (one write each) or ``pipe`` (batched); ``interval`` seconds apart (0: as fast as it can),
+    each carrying its wall-clock time of writing (for the latency to a reader)."""
+
+    count: int = Field(ge=1, le=1_000_000)
+    size: int = Field(default=100, ge=20, le=65_536)
+    mode: str = Field(default="append", pattern="^(append|pipe)$")
+    interval: float = Field(default=0, ge=0, le=10)
+
+
+STREAM = EventType("bench.stream", 1, ChunksRequested)

@@ -15,7 +15,8 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from bench.events import SleepRequested, StepsRequested
+    from bench.events import ChunksRequested, SleepRequested, StepsRequested
+    from longhaul.activities.streams import stream
 
 from longhaul.workflows import registry
 from longhaul.workflows.tracking import progress, tracked
@@ -132,6 +133,47 @@ class Sleeper:
         due = workflow.now() + timedelta(seconds=request.seconds)
         await workflow.sleep(timedelta(seconds=request.seconds))
         return (workflow.now() - due).total_seconds()
+
+
+@activity.defn(name="bench.write_chunks")
+async def write_chunks(request: ChunksRequested) -> float:
+    """Write the chunks to the run's stream ``chunks``; the seconds it took. Each chunk starts with its
+    wall-clock time of writing (``time.time()``), padded to ``size``."""
+    import asyncio
+    import time
+    from collections.abc import AsyncIterator
+
+    out = stream("chunks")
+
+    def chunk(n: int) -> str:
+        return f"{time.time():.6f} {n} ".ljust(request.size, "x")
+
+    started = time.perf_counter()
+    if request.mode == "pipe":
+
+        async def chunks() -> AsyncIterator[str]:
+            for n in range(request.count):
+                yield chunk(n)
+                await asyncio.sleep(request.interval)
+
+        await out.pipe(chunks())
+    else:
+        for n in range(request.count):
+            await out.append(chunk(n))
+            if request.interval:
+                await asyncio.sleep(request.interval)
+    return time.perf_counter() - started
+
+
+@registry.defn(name="bench-stream-writer")
+class StreamWriter:
+    """Runs :func:`write_chunks` (one activity) and returns its seconds."""
+
+    @workflow.run
+    async def run(self, request: ChunksRequested) -> float:
+        return await tracked(
+            workflow.execute_activity(write_chunks, request, start_to_close_timeout=timedelta(minutes=30))
+        )
 
 
 STEP_ACTIVITIES = (fetch, transform, store)

@@ -25,6 +25,7 @@ NAMES = (
     "sleepers_workers2",
     "transcode",
     "fairness",
+    "datastreams",
 )
 RATES = ("throughput", "overhead", "limit", "queue")  # benchmarks whose variants are rates
 
@@ -142,6 +143,16 @@ def _fairness_notes(result: dict[str, Any]) -> list[str]:
     ]
 
 
+def _datastreams_notes(result: dict[str, Any]) -> list[str]:
+    rates = ", ".join(f"{variant} {result[f'chunks_per_s {variant}']:,}/s" for variant in result["variants"])
+    latency = result["latency_append_to_eventsource_s"]
+    return [
+        f"- datastreams (one activity, {result['chunks']:,} chunks of {result['chunk_chars']} characters): "
+        f"{rates}; append → a browser's EventSource p50 {latency['p50'] * 1000:.0f} ms, p99 "
+        f"**{latency['p99'] * 1000:.0f} ms** (goal ≤ {result['latency_p99_goal_s'] * 1000:.0f} ms)"
+    ]
+
+
 NOTES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "throughput": _throughput_notes,
     "overhead": _overhead_notes,
@@ -151,6 +162,7 @@ NOTES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "sleepers": _sleepers_notes,
     "transcode": _transcode_notes,
     "fairness": _fairness_notes,
+    "datastreams": _datastreams_notes,
 }
 
 

@@ -169,3 +169,14 @@ def test_fairness_benchmark_measures_the_late_tenants_wait_with_and_without_fair
     assert report["b_wait_idle_s"]["p99"] >= report["b_wait_idle_s"]["p50"] > 0
     fair = report["b_wait_s fair share (tenants take turns)"]
     assert fair["p99"] >= fair["p50"] > 0 and report["drain_ratio"] > 0
+
+
+def test_datastreams_benchmark_measures_append_and_pipe_rates_and_the_latency_to_a_browser() -> None:
+    report = run_benchmark(
+        "datastreams", "--chunks", "200", "--paced", "20", "--interval", "0.02", "--repeats", "1"
+    )
+    append, pipe = "append (one write per chunk)", "pipe (batched while a write is in flight)"
+    assert set(report["variants"]) == {append, pipe}
+    assert report[f"chunks_per_s {append}"] > 0 and report[f"chunks_per_s {pipe}"] > 0
+    latency = report["latency_append_to_eventsource_s"]
+    assert latency["n"] == 20 and latency["p99"] >= latency["p50"] > 0
