@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import quote
 
-from pydantic import Field, computed_field
+from pydantic import Field, computed_field, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -137,6 +137,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a stopping worker gives in-flight activities to finish before cancelling them.",
     )
+    worker_deployment: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The Worker Deployment the workers belong to (e.g. longhaul); with worker_build_id, "
+        "workers run with Temporal's worker versioning and each run stays on the version that started "
+        "it (docs/upgrades.md). Unset: unversioned workers.",
+    )
+    worker_build_id: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="This code's version within worker_deployment (e.g. the image tag or git commit).",
+    )
     max_concurrent_activities: int = Field(default=100, ge=1, description="Activity slots per worker.")
     max_cached_workflows: int = Field(
         default=1000,
@@ -241,6 +255,19 @@ class Settings(BaseSettings):
     @property
     def upload_root(self) -> Path:
         return (self.upload_dir or self.data_dir / "uploads").resolve()
+
+    @model_validator(mode="after")
+    def _versioned_whole(self) -> Settings:
+        if (self.worker_deployment is None) != (self.worker_build_id is None):
+            raise ValueError("set worker_deployment and worker_build_id together (or neither)")
+        return self
+
+    @property
+    def worker_version(self) -> str | None:
+        """``deployment:build``, as Temporal names the version (and the run record keeps it)."""
+        if self.worker_deployment is None or self.worker_build_id is None:
+            return None
+        return f"{self.worker_deployment}:{self.worker_build_id}"
 
     def task_queue_for(self, role: str | None) -> str:
         """The task queue of ``role`` (a pipeline's own queue, e.g. "media"); None: the main one."""

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, event, select
+from sqlalchemy import Table, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.dml import Insert
 
@@ -133,3 +141,24 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def lock_scopes(conn: AsyncConnection, scopes: Sequence[str], *, is_sqlite: bool) -> None:
+    """On PostgreSQL, hold a transaction advisory lock on each of ``scopes`` (give them in one order, so
+    two transactions never wait on each other): what one counts or moves, no other counts meanwhile. On
+    SQLite the transaction's write lock does that already."""
+    if not is_sqlite:
+        for scope in scopes:
+            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
+
+
+@asynccontextmanager
+async def writing(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A transaction that reads, then writes: on SQLite it takes the write lock at BEGIN (IMMEDIATE).
+    A deferred one would start as a reader, and SQLite refuses at once ("database is locked", no
+    busy wait) to upgrade a reader whose snapshot another connection's commit has made stale."""
+    async with db.engine.connect() as conn:
+        if db.is_sqlite:
+            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+        async with conn.begin():
+            yield conn

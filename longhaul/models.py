@@ -103,6 +103,11 @@ class RunUpdate(BaseModel):
     origin: RunOrigin | None = Field(
         default=None, description="Create the record from this if it is missing."
     )
+    version: str | None = Field(
+        default=None,
+        description="The Worker Deployment version of the worker that applies it (set once: the version "
+        "the run started on, to which it stays pinned).",
+    )
     op_id: str | None = Field(
         default=None,
         description="The operation (workflow run + sequence number): applied again, it logs its line once.",
@@ -232,6 +237,11 @@ class RunRecord(BaseModel):
     )
     root_run_id: str | None = Field(
         default=None, description="The run at the top of its parent's chain (a child of a child: the first)."
+    )
+    version: str | None = Field(
+        default=None,
+        description="The Worker Deployment version (deployment:build) whose workers started it and run it "
+        "to the end (pinned); none for runs of unversioned workers.",
     )
     status: RunStatus
     pending_reason: str | None = Field(

@@ -68,6 +68,7 @@ class RunRow(Base):
     # workflow started it, and the run at the top of that chain.
     parent_run_id: Mapped[str | None] = mapped_column(String(40), index=True)
     root_run_id: Mapped[str | None] = mapped_column(String(40))
+    version: Mapped[str | None] = mapped_column(String(400))  # the Worker Deployment version it is pinned to
     status: Mapped[str] = mapped_column(String(16), index=True)
     # The run queue (longhaul.queue): which queue, in what order, from when, until when.
     queue: Mapped[str | None] = mapped_column(String(100))

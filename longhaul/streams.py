@@ -36,9 +36,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.db import Base, Database, as_utc, utcnow
+from longhaul.db import Base, Database, as_utc, lock_scopes, utcnow, writing
 from longhaul.models import Chunk, StreamInfo
-from longhaul.queue.tables import lock_scopes, writing
 
 MAX_CHUNK = 65_536  # characters in one chunk
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from longhaul.config import Settings
-from longhaul.server.worker import CarryRunUpdates, workflow_runner
+from longhaul.server.versions import replayer
 from longhaul.workflows.pipeline import Pipeline, workflow_name
 from tests.changed import HelloWithoutItsStep
 from tests.recording import PRODUCT_WORKFLOWS
@@ -30,16 +29,7 @@ def _history(path: Path) -> WorkflowHistory:
 
 
 def _replayer(workflows: Sequence[type], settings: Settings) -> Replayer:
-    """Replays as `longhaul worker` runs workflows: its sandbox and its workflow interceptor. Without the
-    2 s deadlock detector: replay checks determinism, and a garbage-collector pause of the test process
-    inside an activation tripped it once in CI."""
-    return Replayer(
-        workflows=workflows,
-        data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(settings, workflows),
-        interceptors=[CarryRunUpdates(CATALOG.short_steps)],
-        debug_mode=True,
-    )
+    return replayer(workflows, CATALOG.short_steps, settings)
 
 
 @pytest.mark.parametrize("pipeline", CATALOG.pipelines, ids=lambda pipeline: pipeline.name)

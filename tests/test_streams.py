@@ -88,6 +88,7 @@ async def test_a_retried_attempt_continues_the_stream_after_the_first_and_no_chu
         (1, "line 1", 1), (2, "line 2", 1),
         (3, "line 1", 2), (4, "line 2", 2), (5, "line 3", 2), (6, "line 4", 2),
     ]  # fmt: skip
+
     # An append repeated after a lost reply (the same writer and numbers) is stored once.
     def again(*chunks: str) -> Any:
         return store.streams.append(run_id, "other", writer="w/1", attempt=1, first_index=1, chunks=chunks)

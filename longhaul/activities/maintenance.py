@@ -110,7 +110,7 @@ def longhaul_activities(resources: Resources) -> list[Callable[..., Any]]:
     maintenance = MaintenanceActivities(resources.store, resources.client)
     waitpoints = WaitpointActivities(resources.store.waitpoints, resources.settings)
     bulk = BulkActivities(resources.store, resources.act)
-    runs = RunActivities(resources.store)
+    runs = RunActivities(resources.store, resources.settings.worker_version)
     children = ChildActivities(resources.children)
     return [
         bulk.count,

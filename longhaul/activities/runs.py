@@ -11,21 +11,31 @@ from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 
 from longhaul.activities.streams import writing_streams
-from longhaul.models import RUN_UPDATES_HEADER, RunUpdates
+from longhaul.models import RUN_UPDATES_HEADER, RunUpdate, RunUpdates
 from longhaul.storage import RunStore
 
 
-class RunActivities:
-    """Activities that need app storage; the worker creates one instance with its store."""
+def stamped(updates: list[RunUpdate], version: str | None) -> list[RunUpdate]:
+    """``updates`` carrying the worker's Worker Deployment version (the record keeps the first: the
+    version a run started on, which its later tasks and activities run on too when pinned)."""
+    if version is None:
+        return updates
+    return [update.model_copy(update={"version": version}) for update in updates]
 
-    def __init__(self, store: RunStore) -> None:
+
+class RunActivities:
+    """Activities that need app storage; the worker creates one instance with its store (and its Worker
+    Deployment version, if versioned)."""
+
+    def __init__(self, store: RunStore, version: str | None = None) -> None:
         self.store = store
+        self.version = version
 
     @activity.defn(name="apply_run_updates")
     async def apply_run_updates(self, batch: RunUpdates) -> None:
         """Apply ``batch`` to the run record, in order. Idempotent: applying the same updates twice is
         harmless, and a run that reached a final status is never moved back."""
-        changed = await self.store.apply_all(batch.updates)
+        changed = await self.store.apply_all(stamped(batch.updates, self.version))
         if not all(changed):
             activity.logger.info("run %s already final or missing; update skipped", batch.updates[0].run_id)
 
@@ -45,9 +55,10 @@ class ApplyCarriedUpdates(ActivityInboundInterceptor):
     storage is back) and the ``reconcile-runs`` schedule bring the record up to date.
     """
 
-    def __init__(self, next: ActivityInboundInterceptor, store: RunStore) -> None:
+    def __init__(self, next: ActivityInboundInterceptor, store: RunStore, version: str | None = None) -> None:
         super().__init__(next)
         self.store = store
+        self.version = version
 
     async def execute_activity(self, input: ExecuteActivityInput) -> object:
         writing_streams(self.store.streams)  # stream() in the activity writes to the run's streams
@@ -55,7 +66,7 @@ class ApplyCarriedUpdates(ActivityInboundInterceptor):
         if payload is not None:
             batch = activity.payload_converter().from_payload(payload, RunUpdates)
             try:
-                await self.store.apply_all(batch.updates)
+                await self.store.apply_all(stamped(batch.updates, self.version))
             except Exception as error:
                 activity.logger.warning("run %s: progress not recorded: %s", batch.updates[0].run_id, error)
         return await super().execute_activity(input)

@@ -25,6 +25,7 @@ from longhaul.cli import (
     schedules,
     stack,
     tenant_schedules,
+    versions,
     waitpoints,
     webhooks,
 )
@@ -52,6 +53,7 @@ for name, group in (
     ("keys", keys),
     ("db", db),
     ("webhooks", webhooks),
+    ("versions", versions),
 ):
     app.add_typer(group.app, name=name)
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from longhaul.db import Database, as_utc, insert_ignoring_duplicates, utcnow
+from longhaul.db import Database, as_utc, insert_ignoring_duplicates, lock_scopes, utcnow, writing
 from longhaul.flow import INTAKE, Gate, JoinKind, RunPlan, Slot, SlotKind
 from longhaul.group_commit import GroupCommit
 from longhaul.humanize import duration
@@ -28,9 +28,7 @@ from longhaul.queue.tables import (
     TAGS,
     WAITERS,
     closed,
-    lock_scopes,
     pauses_of,
-    writing,
 )
 from longhaul.records import notify_queue, record_of, tags_of
 

@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, bindparam, case, exists, func, literal, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from longhaul.alerts import enqueue
-from longhaul.db import Database, as_utc, insert_ignoring_duplicates, upsert, utcnow
+from longhaul.db import Database, as_utc, insert_ignoring_duplicates, lock_scopes, upsert, utcnow, writing
 from longhaul.flow import JoinKind, SlotKind, gate_name
 from longhaul.models import AlertKind, RunRecord, RunStatus
 from longhaul.queue.tables import (
@@ -24,11 +24,9 @@ from longhaul.queue.tables import (
     SLOTS,
     closed,
     due_now,
-    lock_scopes,
     paused,
     slot_use,
     slots_of,
-    writing,
 )
 from longhaul.records import notify_queue, record_of, tags_of
 

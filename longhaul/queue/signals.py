@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from longhaul.db import Database, insert_ignoring_duplicates, utcnow
+from longhaul.db import Database, insert_ignoring_duplicates, utcnow, writing
 from longhaul.models import CHILD_DONE_SIGNAL, TERMINAL_STATUSES, ChildRun
-from longhaul.queue.tables import ACTIVE, RUNS, SIGNALS, WAITERS, writing
+from longhaul.queue.tables import ACTIVE, RUNS, SIGNALS, WAITERS
 
 _CLOSED = [status.value for status in TERMINAL_STATUSES]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -27,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from longhaul.db import Base, Database
+from longhaul.db import Base
 from longhaul.flow import Slot, SlotKind
 from longhaul.models import ACTIVE_STATUSES, RunStatus
 from longhaul.records import RunRow, RunTagRow
@@ -179,33 +177,12 @@ async def pauses_of(conn: AsyncConnection, queues: set[str]) -> dict[tuple[str, 
     return {(queue, key): reason for queue, key, reason in await conn.execute(statement)}
 
 
-async def lock_scopes(conn: AsyncConnection, scopes: Sequence[str], *, is_sqlite: bool) -> None:
-    """On PostgreSQL, hold a transaction advisory lock on each of ``scopes`` (give them in one order, so
-    two transactions never wait on each other): what one counts or moves, no other counts meanwhile. On
-    SQLite the transaction's write lock does that already."""
-    if not is_sqlite:
-        for scope in scopes:
-            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(scope))))
-
-
 def due_now(now: datetime) -> tuple[Any, ...]:
     return (
         RUNS.c.status == PENDING,
         or_(RUNS.c.not_before.is_(None), RUNS.c.not_before <= now),
         or_(RUNS.c.expires_at.is_(None), RUNS.c.expires_at > now),
     )
-
-
-@asynccontextmanager
-async def writing(db: Database) -> AsyncIterator[AsyncConnection]:
-    """A transaction that reads, then writes: on SQLite it takes the write lock at BEGIN (IMMEDIATE).
-    A deferred one would start as a reader, and SQLite refuses at once ("database is locked", no
-    busy wait) to upgrade a reader whose snapshot another connection's commit has made stale."""
-    async with db.engine.connect() as conn:
-        if db.is_sqlite:
-            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-        async with conn.begin():
-            yield conn
 
 
 async def slots_of(

@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import (
     ActivityInboundInterceptor,
     Interceptor,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
@@ -103,12 +105,15 @@ class RunRecords(CarryRunUpdates):
     """Delivers workflows' run updates with their activities: the workflow side hands queued updates to
     the next activity's header, the activity side applies them before the activity runs."""
 
-    def __init__(self, store: RunStore, short_steps: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, store: RunStore, short_steps: frozenset[str] = frozenset(), version: str | None = None
+    ) -> None:
         super().__init__(short_steps)
         self.store = store
+        self.version = version
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return ApplyCarriedUpdates(next, self.store)
+        return ApplyCarriedUpdates(next, self.store, self.version)
 
 
 class _ServiceActor:
@@ -169,6 +174,18 @@ class _ServiceChildren:
 
     async def cancel(self, request: CancelChildren) -> list[str]:
         return await self.service.cancel_children(request)
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """The workers' versioning (Worker Deployments, longhaul/server/versions.py): the settings' version,
+    every workflow pinned to the version that started it; None: unversioned workers."""
+    if settings.worker_deployment is None or settings.worker_build_id is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.worker_deployment, settings.worker_build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 def workflow_runner(settings: Settings, workflows: Sequence[type]) -> SandboxedWorkflowRunner:
@@ -289,7 +306,8 @@ def _queue_worker(
         task_queue=settings.task_queue_for(role),
         activities=activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_timeout),
-        interceptors=[RunRecords(resources.store, short_steps)],
+        interceptors=[RunRecords(resources.store, short_steps, settings.worker_version)],
+        deployment_config=deployment_config(settings),
         **options,
     )
 

@@ -43,6 +43,8 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
         values["run_metadata"] = change.metadata
     if change.attempt is not None:
         values["attempts"] = change.attempt
+    if change.version is not None:
+        values["version"] = change.version  # unless set already: see _update_statement
     return values
 
 
@@ -50,12 +52,13 @@ def _update_values(change: RunUpdate, now: datetime) -> dict[str, Any]:
 def _update_statement(columns: tuple[str, ...]) -> Update:
     """The UPDATE of an open run that sets ``columns``, built once per set of columns and executed with
     parameters (``run`` and ``new_<column>``): building statements per change cost more CPU than running
-    them. ``started_at`` keeps the first start."""
+    them. ``started_at`` keeps the first start, ``version`` the first version."""
     values: dict[str, Any] = {
         column: bindparam(f"new_{column}", type_=RUNS.c[column].type) for column in columns
     }
-    if "started_at" in values:
-        values["started_at"] = func.coalesce(RUNS.c.started_at, values["started_at"])
+    for kept in ("started_at", "version"):
+        if kept in values:
+            values[kept] = func.coalesce(RUNS.c[kept], values[kept])
     return update(RUNS).where(RUNS.c.id == bindparam("run"), OPEN).values(values)
 
 
