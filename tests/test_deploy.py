@@ -106,7 +106,7 @@ def test_each_kustomization_applies_every_manifest_in_its_folder(folder: Path) -
 
 def test_kubernetes_containers_run_real_commands_with_real_settings() -> None:
     containers = dict(longhaul_containers())
-    assert {c["args"][0] for c in containers.values()} == {"api", "worker", "db", "schedules"}
+    assert {c["args"][0] for c in containers.values()} == {"api", "worker", "db", "schedules", "versions"}
     for container in containers.values():
         assert_cli_accepts(container["args"])
         assert [source for source in container["envFrom"]] == [
