@@ -206,45 +206,35 @@ class AsyncRuns:
 
     def stream(self, run_id: str) -> AsyncIterator[RunRecord]:
         """Yield the run's record at every change of status, progress or stage, until it finishes."""
-        return self._stream(f"/api/runs/{run_id}/stream")
+        return self._stream(f"/api/runs/{run_id}/stream", None, "run", RunRecord)
 
     def stream_tagged(self, tag: str) -> AsyncIterator[RunRecord]:
         """Yield the record of every run with ``tag`` as it starts and changes, for as long as you iterate."""
-        return self._stream("/api/runs/stream", {"tag": tag})
+        return self._stream("/api/runs/stream", {"tag": tag}, "run", RunRecord)
 
     async def streams(self, run_id: str) -> builtins.list[StreamInfo]:
         """The run's data streams: name, chunk count, last write."""
         call = wire.Call("GET", f"/api/runs/{run_id}/streams")
         return wire.STREAM_LIST.validate_python((await self._client._request(call)).json())
 
-    async def read_stream(self, run_id: str, name: str, *, after: int = 0) -> AsyncIterator[Chunk]:
+    def read_stream(self, run_id: str, name: str, *, after: int = 0) -> AsyncIterator[Chunk]:
         """Yield the chunks of the run's data stream ``name`` (after ``after``: a chunk's ``seq``) as they
         are written, until the run has finished and every chunk is read."""
-        parser = wire.SseParser()
-        params = {"after": str(after)}
-        async with self._client._http.stream(
-            "GET", f"/api/runs/{run_id}/streams/{name}", params=params, timeout=None
-        ) as response:
-            if not response.is_success:
-                await response.aread()
-                wire.raise_for(response)
-            async for line in response.aiter_lines():
-                for chunk in wire.chunks_from_sse([line], parser):
-                    if chunk is None:
-                        return
-                    yield chunk
+        return self._stream(f"/api/runs/{run_id}/streams/{name}", {"after": str(after)}, "chunk", Chunk)
 
-    async def _stream(self, path: str, params: dict[str, str] | None = None) -> AsyncIterator[RunRecord]:
+    async def _stream(
+        self, path: str, params: dict[str, str] | None, kind: str, model: type[M]
+    ) -> AsyncIterator[M]:
         parser = wire.SseParser()
         async with self._client._http.stream("GET", path, params=params, timeout=None) as response:
             if not response.is_success:
                 await response.aread()
                 wire.raise_for(response)
             async for line in response.aiter_lines():
-                for record in wire.runs_from_sse([line], parser):
-                    if record is None:
+                for item in wire.from_sse([line], parser, kind, model):
+                    if item is None:
                         return
-                    yield record
+                    yield item
 
     async def wait(
         self,

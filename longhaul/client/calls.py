@@ -14,9 +14,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from longhaul.models import (
     AlertDestination,
-    Chunk,
     EventAccepted,
-    RunRecord,
     StreamInfo,
     Waitpoint,
 )
@@ -201,29 +199,17 @@ class SseParser:
         return None
 
 
-def runs_from_sse(lines: Iterable[str], parser: SseParser) -> Iterator[RunRecord | None]:
-    """Records from a stream; ``None`` marks its end."""
+def from_sse(lines: Iterable[str], parser: SseParser, kind: str, model: type[M]) -> Iterator[M | None]:
+    """The ``kind`` events of a stream as ``model`` (a run's record, a data stream's chunk); ``None``
+    marks its end (``end``, or ``expired`` for an access token's)."""
     for line in lines:
         parsed = parser.feed(line)
         if parsed is None:
             continue
-        kind, data = parsed
-        if kind == "run":
-            yield RunRecord.model_validate(json.loads(data))
-        elif kind == "end":
-            yield None
-
-
-def chunks_from_sse(lines: Iterable[str], parser: SseParser) -> Iterator[Chunk | None]:
-    """A data stream's chunks; ``None`` marks its end (the run has finished and every chunk was sent)."""
-    for line in lines:
-        parsed = parser.feed(line)
-        if parsed is None:
-            continue
-        kind, data = parsed
-        if kind == "chunk":
-            yield Chunk.model_validate_json(data)
-        elif kind in ("end", "expired"):
+        event, data = parsed
+        if event == kind:
+            yield model.model_validate_json(data)
+        elif event in ("end", "expired"):
             yield None
 
 

@@ -221,12 +221,12 @@ class Runs:
 
     def stream(self, run_id: str) -> Iterator[RunRecord]:
         """Yield the run's record at every change of status, progress or stage, until it finishes."""
-        return self._stream(f"/api/runs/{run_id}/stream")
+        return self._stream(f"/api/runs/{run_id}/stream", None, "run", RunRecord)
 
     def stream_tagged(self, tag: str) -> Iterator[RunRecord]:
         """Yield the record of every run with ``tag`` (first those changed last) as it starts and changes,
         for as long as you iterate."""
-        return self._stream("/api/runs/stream", {"tag": tag})
+        return self._stream("/api/runs/stream", {"tag": tag}, "run", RunRecord)
 
     def streams(self, run_id: str) -> builtins.list[StreamInfo]:
         """The run's data streams: name, chunk count, last write."""
@@ -236,27 +236,17 @@ class Runs:
     def read_stream(self, run_id: str, name: str, *, after: int = 0) -> Iterator[Chunk]:
         """Yield the chunks of the run's data stream ``name`` (after ``after``: a chunk's ``seq``) as they
         are written, until the run has finished and every chunk is read."""
-        params = {"after": str(after)}
-        with self._client._http.stream(
-            "GET", f"/api/runs/{run_id}/streams/{name}", params=params, timeout=None
-        ) as response:
-            if not response.is_success:
-                response.read()
-                wire.raise_for(response)
-            for chunk in wire.chunks_from_sse(response.iter_lines(), wire.SseParser()):
-                if chunk is None:
-                    return
-                yield chunk
+        return self._stream(f"/api/runs/{run_id}/streams/{name}", {"after": str(after)}, "chunk", Chunk)
 
-    def _stream(self, path: str, params: dict[str, str] | None = None) -> Iterator[RunRecord]:
+    def _stream(self, path: str, params: dict[str, str] | None, kind: str, model: type[M]) -> Iterator[M]:
         with self._client._http.stream("GET", path, params=params, timeout=None) as response:
             if not response.is_success:
                 response.read()
                 wire.raise_for(response)
-            for record in wire.runs_from_sse(response.iter_lines(), wire.SseParser()):
-                if record is None:
+            for item in wire.from_sse(response.iter_lines(), wire.SseParser(), kind, model):
+                if item is None:
                     return
-                yield record
+                yield item
 
     def wait(self, run_id: str, *, timeout: float | None = None, poll: float = 0.5) -> RunRecord:
         """Block until the run has finished and return its final record (TimeoutError after ``timeout``)."""
