@@ -1,7 +1,8 @@
 """Regenerate the dashboard's screenshots in docs/ (``make screenshots``, or ``python docs/screenshots.py
 [OUT_DIR]``): a dev server, the worker and the API of the shipped catalog, a few real runs (finished and
-waiting) and the shipped schedules, then Chromium (offline, as the browser tests drive it) signs in and
-shoots each page."""
+waiting), a processed video (the run page shown: its three transcodes side by side in the trace, FFmpeg's
+progress streams, the runs it started) and the shipped schedules, then Chromium (offline, as the browser
+tests drive it) signs in and shoots each page."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from activities.video.ffmpeg import make_sample  # noqa: E402
 from longhaul.api import create_app  # noqa: E402
 from longhaul.binaries import temporal_cli  # noqa: E402 - after the repository is importable
 from longhaul.config import Settings  # noqa: E402
@@ -52,7 +54,8 @@ async def shoot(out: Path) -> list[Path]:
                 _, key = await KeyStore(db).create("default", "screenshots", Role.ADMIN)
                 headers = {"Authorization": f"Bearer {key}"}
                 async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
-                    shown = await _runs(http)
+                    await _runs(http)
+                    shown = await _video(http, settings)
                     await http.post(  # a tenant's own schedule beside the deployment's
                         "/api/schedules",
                         json={"id": "weekly-report", "event": "hello", "payload": {"name": "Weekly"},
@@ -64,22 +67,35 @@ async def shoot(out: Path) -> list[Path]:
             await env.shutdown()
 
 
-async def _runs(http: httpx.AsyncClient) -> str:
-    """A few greetings (some still waiting), and the id of a finished one to show."""
-    ids: list[str] = []
+async def _runs(http: httpx.AsyncClient) -> None:
+    """A few greetings, some still waiting (the others finished when it returns)."""
     for index, name in enumerate(NAMES):
         payload = {"name": name, "wait_seconds": 120 if index % 3 == 0 else 0}
-        sent = await http.post(
+        await http.post(
             "/api/events/hello",
             json={"payload": payload, "tags": [f"team:{index % 2}", f"user:{name.lower()}"]},
         )
-        ids.append(sent.json()["runs"][0]["run_id"])
     for _ in range(200):
         runs = (await http.get("/api/runs", params={"status": "completed"})).json()["runs"]
         if len(runs) >= 4:
-            return str(runs[0]["id"])
+            return
         await asyncio.sleep(0.1)
-    return ids[1]
+
+
+async def _video(http: httpx.AsyncClient, settings: Settings) -> str:
+    """A 1080p sample processed to the end; its run id."""
+    sample = settings.upload_root / "demo.mp4"
+    sample.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(make_sample, sample, width=1920, height=1080, seconds=6, quiet=(2.0, 3.0))
+    payload = {"video_id": "demo", "user_id": "ada", "file_path": "demo.mp4"}
+    sent = await http.post("/api/events/video.uploaded", json={"payload": payload, "tags": ["user:ada"]})
+    run_id = str(sent.json()["runs"][0]["run_id"])
+    for _ in range(1200):
+        if (await http.get(f"/api/runs/{run_id}")).json()["status"] == "completed":
+            break
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(2)  # its notice and digest runs recorded
+    return run_id
 
 
 async def _pages(url: str, key: str, run_id: str, out: Path) -> list[Path]:
