@@ -53,7 +53,7 @@ async def test_a_v1_run_on_a_timer_finishes_on_v1_while_new_runs_go_to_v2(
 
     async with build_worker(dev_client, store, v1, HELLO_V1), dispatching(service):
         await set_current(dev_client, deployment, "v1")
-        old = await hello("Old", 4)
+        old = await hello("Old", 10)  # still on its timer when v2 is current, however slow the machine
         await _record(store, old.id, "running")
         async with build_worker(dev_client, store, v2, HELLO_V2):
             await set_current(dev_client, deployment, "v2")
