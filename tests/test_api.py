@@ -51,7 +51,7 @@ async def test_health_reports_database_and_temporal(temporal_address: str, setti
 @pytest.mark.parametrize(
     ("name", "body", "status", "needle"),
     [
-        ("nope", {"payload": {}}, 404, "known events: demo.concurrency"),
+        ("nope", {"payload": {}}, 404, "known events: cleanup.tenant-due, demo.concurrency"),
         ("hello", {"payload": {}}, 422, '"loc":["body","payload","name"]'),
         ("hello", {"payload": {"name": "x", "colour": "red"}}, 422, '"loc":["body","payload","colour"]'),
         (

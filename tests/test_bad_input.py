@@ -151,7 +151,14 @@ CASES: list[tuple[str, str, Any, dict[str, str], int, str]] = [
         "malformed",
     ),
     ("POST", "/api/events/hello", {"payload": {"name": "x" * 2_000_000}}, {}, 413, "larger than"),
-    ("POST", "/api/events/no.such.event", {"payload": {}}, {}, 404, "known events: demo.concurrency"),
+    (
+        "POST",
+        "/api/events/no.such.event",
+        {"payload": {}},
+        {},
+        404,
+        "known events: cleanup.tenant-due, demo.concurrency",
+    ),
     (
         "POST",
         "/api/events/hello",

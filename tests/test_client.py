@@ -199,7 +199,7 @@ def test_cli_reports_bad_input_with_the_field(served: Served) -> None:
     assert json.loads(raw.stdout)["detail"][0]["loc"] == ["query", "cursor"]  # --json: the answer as it came
     unknown = _cli(served, "events", "send", "nope")
     assert unknown.stderr.strip().startswith(
-        "error: 404: unknown event 'nope'; known events: demo.concurrency, demo.debounce, demo.rate-limit"
+        "error: 404: unknown event 'nope'; known events: cleanup.tenant-due, demo.concurrency, demo.debounce"
     )
     malformed = _cli(served, "events", "send", "hello", "--data", "{oops")
     assert malformed.returncode == 2
