@@ -19,7 +19,7 @@ from longhaul.models import RunRecord
 from longhaul.server.dispatcher import dispatching
 from longhaul.server.envelopes import EventEnvelope
 from longhaul.server.service import RunService
-from longhaul.server.versions import NotDrainedError, describe, pinned_open, retire, set_current
+from longhaul.server.versions import NotDrainedError, describe, drained, retire, set_current
 from longhaul.server.worker import build_worker
 from longhaul.storage import RunStore
 from tests.changed import HELLO_V1, HELLO_V2
@@ -67,11 +67,7 @@ async def test_a_v1_run_on_a_timer_finishes_on_v1_while_new_runs_go_to_v2(
             assert done.version == f"{deployment}:v1"
             versions = {v.build_id: v for v in await describe(dev_client, deployment)}
             assert versions["v2"].current and not versions["v1"].current
-            for _ in range(100):  # visibility follows within a moment
-                if await pinned_open(dev_client, deployment, "v1") == 0:
-                    break
-                await asyncio.sleep(0.1)
-            assert await pinned_open(dev_client, deployment, "v1") == 0
+            assert await drained(dev_client, deployment, "v1", wait=10) == 0  # visibility follows soon
             with pytest.raises(NotDrainedError, match="workers polling"):  # drained, its workers still up
                 await retire(dev_client, deployment, "v1")
 

@@ -20,6 +20,7 @@ from longhaul.api.deps import ERRORS, JSON_BODY, RUN_PATH, Service, Tenant, Wait
 from longhaul.db import utcnow
 from longhaul.models import TAG_PATTERN, WAITING_STATUSES, AccessToken, RunRecord
 from longhaul.server.service import RunService
+from longhaul.storage import RunStore
 
 router = APIRouter(tags=["realtime"])
 
@@ -47,6 +48,13 @@ class Viewer:
 
     def may_see(self, run: RunRecord) -> bool:
         return self.scope is None or self.scope.allows(run.id, run.tags)
+
+    async def visible(self, store: RunStore, run_id: str) -> RunRecord:
+        """The run, if this viewer may watch it; else a 404 (before any stream starts)."""
+        run = await store.get(run_id, tenant=self.tenant, logs=False)
+        if run is None or not self.may_see(run):
+            raise HTTPException(status_code=404, detail=f"no run '{run_id}'")
+        return run
 
     def shown(self, run: RunRecord) -> str:
         return (run.model_copy(update=HIDDEN_FROM_TOKENS) if self.scope else run).model_dump_json()
@@ -124,9 +132,7 @@ async def stream_tagged_runs(
 async def stream_run(run_id: str, request: Request, service: Service, viewer: ViewerOf) -> StreamingResponse:
     """Server-sent events: ``run`` with the record whenever status, progress, stage or metadata change, then
     ``end`` once the run has finished."""
-    run = await service.store.get(run_id, tenant=viewer.tenant, logs=False)
-    if run is None or not viewer.may_see(run):
-        raise HTTPException(status_code=404, detail=f"no run '{run_id}'")  # before the stream starts
+    await viewer.visible(service.store, run_id)
     return sse(expiring(viewer, _run_events(request, service, viewer, run_id)))
 
 

@@ -16,12 +16,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from longhaul.api.deps import ERRORS, RUN_PATH, Service
 from longhaul.api.realtime import STREAM_KEEPALIVE_SECONDS, STREAM_RESPONSES, ViewerOf, expiring, sse
-from longhaul.models import RunRecord, StreamInfo
+from longhaul.models import StreamInfo
 from longhaul.storage import RunStore
 from longhaul.streams import NAME_PATTERN, StreamStore
 
@@ -77,7 +77,7 @@ class StreamWatch:
 @router.get(RUN_PATH + "/streams", response_model=list[StreamInfo], responses=ERRORS)
 async def list_streams(run_id: str, service: Service, viewer: ViewerOf) -> list[StreamInfo]:
     """The run's data streams: each one's name, chunk count and last write."""
-    await _visible(service.store, viewer, run_id)
+    await viewer.visible(service.store, run_id)
     return await service.store.streams.streams_of(run_id)
 
 
@@ -96,17 +96,10 @@ async def stream_chunks(
     """Server-sent events: ``chunk`` with each chunk of the stream (``seq``, ``data``, ``attempt``, ``at``;
     the event id is its ``seq``) from the start, or after ``after`` / ``Last-Event-ID``, then live; ``end``
     once the run has finished and every chunk is sent. A stream not written yet is empty until it is."""
-    await _visible(service.store, viewer, run_id)
+    await viewer.visible(service.store, run_id)
     watch: StreamWatch = request.app.state.stream_watch
     start = max(after, last_event_id or 0)
     return sse(expiring(viewer, chunk_events(request, service.store, watch, run_id, name, start)))
-
-
-async def _visible(store: RunStore, viewer: ViewerOf, run_id: str) -> RunRecord:
-    run = await store.get(run_id, tenant=viewer.tenant, logs=False)
-    if run is None or not viewer.may_see(run):
-        raise HTTPException(status_code=404, detail=f"no run '{run_id}'")
-    return run
 
 
 async def chunk_events(

@@ -4,7 +4,6 @@ replay gate, the current version, and retiring a drained one (docs/upgrades.md).
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -90,20 +89,15 @@ def versions_drained(
     wait: Annotated[float, typer.Option(help="Seconds to wait for it to drain (0: look once).")] = 0,
 ) -> None:
     """Exit 0 once no open run is pinned to the version (its workers may stop), else 1 saying how many."""
-    from longhaul.server.versions import pinned_open
+    from longhaul.server.versions import drained
 
     settings = cli_settings()
     name = _deployment(deployment, settings)
-    deadline = time.monotonic() + wait
-    while True:
-        open_runs = asyncio.run(with_temporal(settings, lambda client: pinned_open(client, name, build_id)))
-        if open_runs == 0:
-            typer.echo(f"{name}:{build_id} is drained")
-            return
-        if time.monotonic() >= deadline:
-            typer.echo(f"{name}:{build_id} has {open_runs} open run(s) pinned to it", err=True)
-            raise typer.Exit(1)
-        time.sleep(2)
+    open_runs = asyncio.run(with_temporal(settings, lambda client: drained(client, name, build_id, wait)))
+    if open_runs:
+        typer.echo(f"{name}:{build_id} has {open_runs} open run(s) pinned to it", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{name}:{build_id} is drained")
 
 
 @app.command("retire")

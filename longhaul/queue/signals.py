@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy.sql.dml import Insert
 
-from longhaul.db import Database, insert_ignoring_duplicates, utcnow, writing
+from longhaul.db import Database, utcnow, writing
 from longhaul.models import CHILD_DONE_SIGNAL, TERMINAL_STATUSES, ChildRun
 from longhaul.queue.tables import ACTIVE, RUNS, SIGNALS, WAITERS
 
@@ -66,6 +67,7 @@ class Signalling:
     """The run queue's signal deliveries (see :class:`longhaul.queue.RunQueue`)."""
 
     db: Database
+    _insert_signal: Insert  # built once by the queue's accepting part (the same rows it writes)
 
     async def due_signals(self, limit: int) -> list[DueSignal]:
         """Undelivered signals whose run's workflow exists (started, not being started) or whose run
@@ -133,11 +135,11 @@ class Signalling:
                 }
                 for row in rows
             ]  # fmt: skip
-            await conn.execute(insert_ignoring_duplicates(SIGNALS, is_sqlite=self.db.is_sqlite), deliveries)
-            for row in rows:
-                await conn.execute(
-                    update(WAITERS)
-                    .where(WAITERS.c.run_id == row["run_id"], WAITERS.c.waiter_run_id == row["waiter_run_id"])
-                    .values(notified_at=now)
-                )
+            await conn.execute(self._insert_signal, deliveries)
+            told = [(row["run_id"], row["waiter_run_id"]) for row in rows]
+            await conn.execute(
+                update(WAITERS)
+                .where(tuple_(WAITERS.c.run_id, WAITERS.c.waiter_run_id).in_(told))
+                .values(notified_at=now)
+            )
         return len(rows)

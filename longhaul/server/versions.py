@@ -24,12 +24,12 @@ from temporalio.api.workflowservice.v1 import (
     SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from longhaul.config import Settings
 from longhaul.server.worker import CarryRunUpdates, workflow_runner
+from longhaul.temporal import data_converter
 from longhaul.workflows.catalog import Catalog
 
 IDENTITY = "longhaul versions"
@@ -42,7 +42,7 @@ def replayer(workflows: Sequence[type], short_steps: frozenset[str], settings: S
     garbage-collector pause inside an activation tripped it once in CI."""
     return Replayer(
         workflows=workflows,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),  # the deployment's: its payload codec reads what it wrote
         workflow_runner=workflow_runner(settings, workflows),
         interceptors=[CarryRunUpdates(short_steps)],
         debug_mode=True,
@@ -122,6 +122,17 @@ async def pinned_open(client: Client, deployment: str, build_id: str) -> int:
     """How many runs pinned to the version are still open (visibility: may lag a second)."""
     query = f"TemporalWorkerDeploymentVersion = '{deployment}:{build_id}' AND ExecutionStatus = 'Running'"
     return (await client.count_workflows(query)).count
+
+
+async def drained(client: Client, deployment: str, build_id: str, wait: float = 0) -> int:
+    """Wait up to ``wait`` seconds for no open run to be pinned to the version; how many still are."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        open_runs = await pinned_open(client, deployment, build_id)
+        if not open_runs or loop.time() >= deadline:
+            return open_runs
+        await asyncio.sleep(2)
 
 
 class NotDrainedError(RuntimeError):

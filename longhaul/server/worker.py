@@ -28,7 +28,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from longhaul.activities.bulk import BulkPage, Outcome
-from longhaul.activities.children import CancelChildren, InvalidTriggerError, TriggerRequest
+from longhaul.activities.children import CancelChildren, TriggerRequest
 from longhaul.activities.events import EmitRequest, InvalidEmitError
 from longhaul.activities.resources import Resources
 from longhaul.activities.runs import ApplyCarriedUpdates
@@ -162,10 +162,7 @@ class _ServiceChildren:
         self.service = service
 
     async def trigger(self, request: TriggerRequest) -> list[ChildRun]:
-        try:
-            runs = await self.service.trigger(request)
-        except (InvalidInputError, UnknownEventError) as error:
-            raise InvalidTriggerError(str(error)) from error
+        runs = await self.service.trigger(request)  # what no retry mends: InvalidTriggerError
         return [
             ChildRun(run_id=run.id, workflow=run.workflow, workflow_id=run.workflow_id, status=run.status,
                      output=run.output, error=run.error)

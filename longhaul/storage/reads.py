@@ -178,20 +178,18 @@ class RunReads:
 
     async def records(self, run_ids: builtins.list[str]) -> builtins.list[RunRecord]:
         """The records (with tags, without logs) of ``run_ids`` that exist, in no particular order."""
-        if not run_ids:
-            return []
-        async with self._sessions() as session:
-            rows = list(await session.scalars(select(RunRow).where(RunRow.id.in_(run_ids))))
-            tags = await tags_of(session, [row.id for row in rows])
-        return [record_of_row(row, tags.get(row.id, [])) for row in rows]
+        return await self._records_where(RunRow.id.in_(run_ids)) if run_ids else []
 
     async def children(self, parent_run_id: str, event_ids: Sequence[str]) -> builtins.list[RunRecord]:
         """The runs ``parent_run_id`` started (``trigger_and_wait``) with these event ids (without logs)."""
-        statement = select(RunRow).where(
+        return await self._records_where(
             RunRow.parent_run_id == parent_run_id, RunRow.event_id.in_(list(event_ids))
         )
+
+    async def _records_where(self, *conditions: Any) -> builtins.list[RunRecord]:
+        """The records (with tags, without logs) of the runs matching ``conditions``, in no order."""
         async with self._sessions() as session:
-            rows = list(await session.scalars(statement))
+            rows = list(await session.scalars(select(RunRow).where(*conditions)))
             tags = await tags_of(session, [row.id for row in rows])
         return [record_of_row(row, tags.get(row.id, [])) for row in rows]
 
